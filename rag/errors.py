@@ -78,3 +78,9 @@ class OverloadedError(RagError):
     """The server's generation queue is full."""
 
     http_status = 429
+
+
+class RequestTimeoutError(RagError):
+    """A request ran past its time limit (generation is cancelled)."""
+
+    http_status = 504
