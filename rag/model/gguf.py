@@ -1,0 +1,289 @@
+"""Read a GGUF file: metadata -> model config, tensors -> float32 torch weights or raw quantised blocks.
+
+The header is parsed here with struct over a read-only mmap (the `gguf` package's GGUFReader takes
+~6 s on SmolLM2's 49k-token vocabulary; this parser takes well under a second) and tensor data is
+viewed zero-copy from the map. `gguf` itself is the reference in the tests.
+
+Layout convention: `tensor(name)` is shaped like the PyTorch Linear weight (out_features,
+in_features), i.e. the GGUF dims reversed. For the llama architecture, llama.cpp's converter
+permutes the rows of attn_q/attn_k per head so that its interleaved ("GPT-J") RoPE can be used;
+we undo that permutation (as transformers' GGUF loader does), so the model applies HF-style
+rotate_half ("NeoX") RoPE to every supported architecture. qwen2 files are not permuted.
+"""
+from __future__ import annotations
+
+import mmap
+import re
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rag.model.dequant import QType, dequantize, qtype_for
+from rag.model.errors import BadMagicError, GGUFError, TruncatedFileError, UnsupportedArchitectureError
+
+GGUF_MAGIC = b"GGUF"
+SUPPORTED_ARCHS = ("llama", "qwen2")
+_PERMUTED = re.compile(r"^blk\.\d+\.attn_(q|k)\.(weight|bias)$")
+
+# GGUF metadata value types: id -> struct format (scalars); 8 = string, 9 = array
+_SCALAR_FMT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
+_ARRAY_DTYPE = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?", 10: "<u8", 11: "<i8", 12: "<f8"}
+_STRING, _ARRAY = 8, 9
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Where one tensor lives in the file and how it is stored."""
+
+    name: str
+    shape: tuple[int, ...]  # PyTorch order: GGUF dims reversed
+    qtype: QType
+    offset: int  # absolute byte offset in the file
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class QuantTensor:
+    """Raw GGML blocks of a weight: data (rows, row_bytes) uint8 for shape (rows, cols) stored as qtype."""
+
+    qtype: str
+    data: np.ndarray
+    shape: tuple[int, ...]
+
+
+def permute_rows(n_rows: int, n_head: int) -> np.ndarray:
+    """Row order llama.cpp's converter gives attn_q/attn_k: gguf[i] = hf[permute_rows(...)[i]]."""
+    return np.arange(n_rows).reshape(n_head, 2, n_rows // n_head // 2).swapaxes(1, 2).reshape(-1)
+
+
+def unpermute_rows(n_rows: int, n_head: int) -> np.ndarray:
+    """Inverse of permute_rows: hf = gguf[unpermute_rows(...)] (transformers' reverse_permute)."""
+    return np.arange(n_rows).reshape(n_head, n_rows // n_head // 2, 2).swapaxes(1, 2).reshape(-1)
+
+
+class _Cursor:
+    """Sequential little-endian reads over the mapped header; running off the end is truncation."""
+
+    def __init__(self, buf: mmap.mmap, path: Path):
+        self.buf, self.pos, self.path, self.size = buf, 0, path, len(buf)
+
+    def need(self, n: int, what: str) -> None:
+        if n < 0 or self.pos + n > self.size:
+            raise TruncatedFileError(self.path, f"file ends inside the header while reading {what} (offset {self.pos})")
+
+    def scalar(self, fmt: str, what: str):
+        n = struct.calcsize(fmt)
+        self.need(n, what)
+        (value,) = struct.unpack_from(fmt, self.buf, self.pos)
+        self.pos += n
+        return value
+
+    def string(self, what: str) -> str:
+        n = self.scalar("<Q", what)
+        self.need(n, what)
+        raw = self.buf[self.pos : self.pos + n]
+        self.pos += n
+        return raw.decode("utf-8", errors="replace")
+
+    def value(self, vtype: int, what: str):
+        if vtype in _SCALAR_FMT:
+            return self.scalar(_SCALAR_FMT[vtype], what)
+        if vtype == _STRING:
+            return self.string(what)
+        if vtype == _ARRAY:
+            itype = self.scalar("<I", what)
+            count = self.scalar("<Q", what)
+            if itype in _ARRAY_DTYPE:
+                dtype = np.dtype(_ARRAY_DTYPE[itype])
+                self.need(count * dtype.itemsize, what)
+                arr = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos).copy()
+                self.pos += count * dtype.itemsize
+                return arr
+            return [self.value(itype, what) for _ in range(count)]
+        raise GGUFError(self.path, f"unknown metadata value type {vtype} in {what} (corrupt header?)")
+
+
+class GGUFModel:
+    """An opened GGUF: `.arch`, `.config`, `.metadata`, `.tensor_names`, `.tensor(name)`, `.quantized(name)`."""
+
+    def __init__(self, path: Path, buf: mmap.mmap, fields: dict, tensors: dict[str, TensorInfo]):
+        self.path = path
+        self._buf = buf
+        self._fields = fields
+        self._tensors = tensors
+        self.arch = _architecture(path, fields)
+        self.metadata = {k: v for k, v in fields.items() if not isinstance(v, (list, np.ndarray))}
+        self.tensor_names = list(tensors)
+        self.config = _config(self)
+
+    def array(self, key: str) -> list | np.ndarray | None:
+        """An array-valued metadata field (tokenizer.ggml.tokens, ...), or None when absent."""
+        value = self._fields.get(key)
+        return value if isinstance(value, (list, np.ndarray)) else None
+
+    def info(self, name: str) -> TensorInfo:
+        """Storage details of a tensor; KeyError naming the file when absent."""
+        if name not in self._tensors:
+            raise KeyError(f"{self.path}: no tensor {name!r}")
+        return self._tensors[name]
+
+    def _raw(self, info: TensorInfo) -> np.ndarray:
+        return np.frombuffer(self._buf, dtype=np.uint8, count=info.nbytes, offset=info.offset)
+
+    def _row_order(self, name: str, n_rows: int) -> np.ndarray | None:
+        """Row gather that undoes llama.cpp's q/k permutation, or None when the tensor is not permuted."""
+        if self.arch != "llama" or not _PERMUTED.match(name):
+            return None
+        n_head = self.config["n_heads"] if ".attn_q." in name else self.config["n_kv_heads"]
+        return unpermute_rows(n_rows, n_head)
+
+    def tensor(self, name: str) -> torch.Tensor:
+        """Dequantised float32 weight, PyTorch layout (out_features, in_features), q/k permutation undone."""
+        info = self.info(name)
+        values = dequantize(self._raw(info), info.qtype.name, tensor=name, path=str(self.path))
+        values = values.reshape(info.shape)
+        order = self._row_order(name, info.shape[0])
+        if order is not None:
+            values = values[order]
+        return torch.from_numpy(np.ascontiguousarray(values))
+
+    def quantized(self, name: str) -> QuantTensor:
+        """Raw blocks (rows, row_bytes) of a 2-D weight, rows reordered like tensor() (no dequantising)."""
+        info = self.info(name)
+        if len(info.shape) != 2:
+            raise ValueError(f"{self.path}: tensor {name!r} has shape {info.shape}; quantized() needs a 2-D weight")
+        rows, cols = info.shape
+        data = self._raw(info).reshape(rows, info.qtype.row_bytes(cols))
+        order = self._row_order(name, rows)
+        data = data[order] if order is not None else data.copy()
+        return QuantTensor(info.qtype.name, data, info.shape)
+
+    def close(self) -> None:
+        """Release the memory map (tensors already returned stay valid: they are copies)."""
+        self._buf.close()
+
+    def __repr__(self) -> str:
+        return f"GGUFModel({str(self.path)!r}, arch={self.arch!r}, tensors={len(self._tensors)})"
+
+
+def _architecture(path: Path, fields: dict) -> str:
+    arch = fields.get("general.architecture")
+    if arch is None:
+        raise GGUFError(path, "no general.architecture in the metadata")
+    if arch not in SUPPORTED_ARCHS:
+        raise UnsupportedArchitectureError(path, f"architecture {arch!r} is not supported; supported: {', '.join(SUPPORTED_ARCHS)}")
+    return arch
+
+
+def _config(model: GGUFModel) -> dict:
+    """Model hyper-parameters from `<arch>.*` metadata and the tensor list."""
+    a, m = model.arch, model.metadata
+
+    def get(key: str, default=None):
+        value = m.get(f"{a}.{key}", default)
+        if value is None:
+            raise GGUFError(model.path, f"metadata {a}.{key} is missing")
+        return value
+
+    dim = int(get("embedding_length"))
+    n_heads = int(get("attention.head_count"))
+    n_kv = int(m.get(f"{a}.attention.head_count_kv", n_heads))
+    names = set(model.tensor_names)
+    if "token_embd.weight" not in names:
+        raise GGUFError(model.path, "tensor token_embd.weight is missing")
+    return {
+        "dim": dim,
+        "n_layers": int(get("block_count")),
+        "n_heads": n_heads,
+        "n_kv_heads": n_kv,
+        "head_dim": int(m.get(f"{a}.attention.key_length", dim // n_heads)),
+        "vocab_size": model.info("token_embd.weight").shape[0],
+        "hidden_dim": int(get("feed_forward_length")),
+        "norm_eps": float(get("attention.layer_norm_rms_epsilon")),
+        "rope_theta": float(m.get(f"{a}.rope.freq_base", 10000.0)),
+        "rope_scaling": _rope_scaling(a, m, names),
+        "max_seq_len": int(get("context_length")),
+        "tie_embeddings": "output.weight" not in names,
+        "qkv_bias": "blk.0.attn_q.bias" in names,
+    }
+
+
+def _rope_scaling(a: str, m: dict, names: set[str]) -> dict | None:
+    """None, or how RoPE frequencies are scaled.
+
+    Llama 3.x files store the per-frequency divisors as the tensor rope_freqs.weight (head_dim/2 values;
+    llama.cpp divides each theta by them): {"type": "freq_factors", "tensor": "rope_freqs.weight"}.
+    Files with rope.scaling.type (linear, yarn) give {"type", "factor", "original_max_seq_len"}.
+    """
+    if "rope_freqs.weight" in names:
+        return {"type": "freq_factors", "tensor": "rope_freqs.weight"}
+    kind = m.get(f"{a}.rope.scaling.type")
+    if kind in (None, "none"):
+        return None
+    return {
+        "type": kind,
+        "factor": float(m.get(f"{a}.rope.scaling.factor", 1.0)),
+        "original_max_seq_len": int(m.get(f"{a}.rope.scaling.original_context_length", 0)),
+    }
+
+
+def _parse(path: Path, buf: mmap.mmap) -> tuple[dict, dict[str, TensorInfo]]:
+    cur = _Cursor(buf, path)
+    cur.pos = 4
+    version = cur.scalar("<I", "the version")
+    if version not in (2, 3):
+        raise GGUFError(path, f"GGUF version {version} is not supported (2 and 3 are; big-endian files are not)")
+    n_tensors = cur.scalar("<Q", "the tensor count")
+    n_kv = cur.scalar("<Q", "the metadata count")
+    fields: dict = {}
+    for i in range(n_kv):
+        key = cur.string(f"metadata key #{i}")
+        fields[key] = cur.value(cur.scalar("<I", f"the type of {key}"), key)
+    raw_infos = []
+    for i in range(n_tensors):
+        name = cur.string(f"tensor name #{i}")
+        n_dims = cur.scalar("<I", f"the dims of {name}")
+        dims = [cur.scalar("<Q", f"the dims of {name}") for _ in range(n_dims)]
+        raw_infos.append((name, dims, cur.scalar("<I", f"the type of {name}"), cur.scalar("<Q", f"the offset of {name}")))
+    align = int(fields.get("general.alignment", 32))
+    data_start = (cur.pos + align - 1) // align * align
+    tensors: dict[str, TensorInfo] = {}
+    for name, dims, type_id, rel in raw_infos:
+        qtype = qtype_for(type_id, tensor=name, path=str(path))
+        n_values = int(np.prod(dims)) if dims else 1
+        if dims[0] % qtype.block_size:
+            raise GGUFError(path, f"tensor {name!r}: row length {dims[0]} is not a multiple of {qtype.name}'s block size")
+        nbytes = n_values // qtype.block_size * qtype.type_size
+        offset = data_start + rel
+        if offset + nbytes > len(buf):
+            raise TruncatedFileError(path, f"tensor {name!r} needs bytes {offset}..{offset + nbytes} but the file has {len(buf)}")
+        tensors[name] = TensorInfo(name, tuple(int(d) for d in reversed(dims)), qtype, offset, nbytes)
+    return fields, tensors
+
+
+def read_gguf(path: str | Path) -> GGUFModel:
+    """Open a GGUF file; raises BadMagicError, TruncatedFileError, UnsupportedArchitectureError,
+    UnsupportedQuantError or GGUFError, each naming the file."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise TruncatedFileError(path, f"file is {len(head)} bytes long, too short for a GGUF header")
+            if head != GGUF_MAGIC:
+                raise BadMagicError(path, f"not a GGUF file: starts with {head!r}, expected {GGUF_MAGIC!r}")
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except OSError as exc:
+        raise GGUFError(path, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        fields, tensors = _parse(path, buf)
+        return GGUFModel(path, buf, fields, tensors)
+    except GGUFError:
+        buf.close()
+        raise
+    except (ValueError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
+        buf.close()
+        raise TruncatedFileError(path, f"corrupt or truncated header: {exc}") from exc
