@@ -1,0 +1,51 @@
+"""`rag serve [--host 127.0.0.1] [--port 8000] [--backend ...]`: run the HTTP service with uvicorn."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rag.settings import override
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `rag serve`; the API key comes from RAG_API_KEY only (never the command line)."""
+    parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
+    parser.add_argument("--backend", choices=["local", "openai", "extractive"], default=None,
+                        help="answer backend (default: $RAG_BACKEND, else local)")
+    parser.add_argument("--workers", type=int, default=None, help="generations running at once (default 1)")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+
+def _ensure_index(settings) -> None:
+    """Like `ask`: with no index yet, ingest the default notes first."""
+    index = Path(settings.index_dir)
+    notes = Path(settings.notes_dir)
+    if index.exists() or not notes.is_dir():
+        return
+    from ingest.pipeline import ingest_paths
+
+    print(f"no index at {index}; ingesting {notes} first", file=sys.stderr)
+    ingest_paths([notes], settings, progress=True)
+
+
+def run(args: argparse.Namespace, settings) -> int:
+    """Start uvicorn on the configured host and port."""
+    import uvicorn
+
+    from serve.app import create_app
+
+    server = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v is not None}
+    changes = {"server": server} if server else {}
+    if args.backend:
+        changes["answer"] = {"backend": args.backend}
+    settings = override(settings, changes) if changes else settings
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _ensure_index(settings)
+    if settings.server.host not in ("127.0.0.1", "localhost", "::1") and not settings.server.api_key:
+        print("note: serving beyond loopback; write endpoints stay disabled until RAG_API_KEY is set", file=sys.stderr)
+    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
+                log_level=args.log_level, timeout_graceful_shutdown=5)
+    return 0

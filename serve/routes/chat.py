@@ -1,0 +1,36 @@
+"""POST /chat: the answer JSON, or SSE events token, citation, done."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from serve.schemas import AnswerOut, ChatRequest
+from serve.services.answering import collect_answer, stream
+from serve.services.sse import sse_event
+
+router = APIRouter(tags=["chat"])
+
+
+def chat_frames(kind: str, payload: Any) -> list[str]:
+    """SSE frames for one chain event."""
+    if kind == "token":
+        return [sse_event("token", {"text": payload})]
+    if kind == "citation":
+        return [sse_event("citation", payload.to_dict())]
+    if kind == "done":
+        return [sse_event("done", payload.to_dict())]
+    return []
+
+
+@router.post("/chat", response_model=AnswerOut, responses={200: {"content": {"text/event-stream": {}}}})
+async def chat(body: ChatRequest, request: Request):
+    """Answer a question from the notes, with citations."""
+    runtime = request.app.state.runtime
+    job = runtime.queue.submit(runtime.require_chain(), body.question)
+    if body.stream:
+        return await stream(request, job, chat_frames, opening=[], closing=list,
+                            error_frame=lambda err: sse_event("error", err))
+    answer = await collect_answer(request, job)
+    return JSONResponse(answer.to_dict())

@@ -1,0 +1,28 @@
+"""GET /sources/{chunk_id}: a passage with its file, heading, lines and the note's own text of that span."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Path, Request
+
+from rag.errors import NotFoundError
+from serve.schemas import CHUNK_ID_PATTERN, SourceOut
+
+router = APIRouter(tags=["sources"])
+
+
+def _original(store, chunk) -> str | None:
+    """The note's own text of the chunk's span, when the store keeps the document."""
+    try:
+        text = store.document_text(chunk.source)
+    except NotFoundError:
+        return None
+    return text[chunk.start_char:chunk.end_char] or None
+
+
+@router.get("/sources/{chunk_id}", response_model=SourceOut)
+async def source(request: Request, chunk_id: str = Path(pattern=CHUNK_ID_PATTERN, description="hex chunk id")):
+    """The passage a citation points at."""
+    store = request.app.state.runtime.require_store()
+    chunk = store.get_chunk(chunk_id)
+    return SourceOut(chunk_id=chunk.chunk_id or chunk_id, source=chunk.source, heading=chunk.heading,
+                     start_line=chunk.start_line, end_line=chunk.end_line, start_char=chunk.start_char,
+                     end_char=chunk.end_char, page=chunk.page, text=chunk.text, original=_original(store, chunk))

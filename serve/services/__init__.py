@@ -1,0 +1,1 @@
+"""Service-layer logic behind the thin routers: generation queue, SSE, auth, limits, errors, notes."""

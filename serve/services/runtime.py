@@ -1,0 +1,93 @@
+"""What the app holds between requests: settings, the chain, the index store and the generation queue."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from rag.errors import IndexNotFoundError, RagError
+
+log = logging.getLogger("serve")
+
+
+def _store_of(chain):
+    """The IndexStore behind a chain's retriever, when it exposes one."""
+    return getattr(getattr(chain, "retriever", None), "store", None)
+
+
+class Runtime:
+    """Loaded once in the lifespan; swapped as a whole after index writes so in-flight answers keep theirs."""
+
+    def __init__(self, settings, chain=None, store=None):
+        from serve.services.generation import GenerationQueue
+
+        self.settings = settings
+        self.chain = chain
+        self.store = store if store is not None else _store_of(chain)
+        self.injected = chain is not None
+        self.load_error: RagError | None = None
+        self.queue = GenerationQueue(settings.server.max_queue, settings.server.workers,
+                                     settings.server.request_timeout_s)
+        self.write_lock = asyncio.Lock()
+
+    def load(self) -> None:
+        """Build the chain and open the store unless they were injected; a missing index is remembered, not fatal."""
+        try:
+            if self.chain is None:
+                from rag.chain import build_chain
+
+                self.chain = build_chain(self.settings)
+            if self.store is None:
+                self.store = _store_of(self.chain) or self._open_store()
+            self.load_error = None
+        except IndexNotFoundError as exc:
+            log.warning("no index yet (%s); POST /ingest or `rag ingest` builds one", exc)
+            self.load_error = exc
+
+    def _open_store(self):
+        from rag.store import IndexStore
+
+        return IndexStore.open(Path(self.settings.index_dir))
+
+    def reload(self) -> None:
+        """Reopen the index (and rebuild the chain unless it was injected) after an index write."""
+        if self.injected:
+            reopen = getattr(self.chain, "reload", None)
+            if callable(reopen):
+                reopen()
+            self.store = _store_of(self.chain) or self._open_store()
+            return
+        self.chain, self.store = None, None
+        self.load()
+
+    def require_chain(self):
+        """The chain, or the load error (503 with a clear message) when there is none."""
+        if self.chain is None:
+            raise self.load_error or IndexNotFoundError("the answering chain is not loaded")
+        return self.chain
+
+    def require_store(self):
+        """The index store, or 503 when there is no index."""
+        if self.store is None:
+            raise self.load_error or IndexNotFoundError(f"no index at {self.settings.index_dir}")
+        return self.store
+
+    def model_name(self) -> str | None:
+        """The model behind the backend, for /health and /v1/models."""
+        named = getattr(self.chain, "model_name", None)
+        if isinstance(named, str):
+            return named
+        backend = getattr(self.chain, "backend_name", self.settings.answer.backend)
+        if backend == "openai":
+            return self.settings.llm.openai_model
+        if backend == "local":
+            if self.settings.llm.gguf_path:
+                return Path(self.settings.llm.gguf_path).name
+            from rag.resources import LLM_FILE
+
+            return LLM_FILE
+        return None
+
+    def close(self) -> None:
+        """Stop the worker threads."""
+        self.queue.shutdown()

@@ -1,0 +1,197 @@
+"""Fakes honouring the AnswerChain and IndexStore interfaces, and app/server fixtures for the service tests."""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from rag.errors import NotFoundError
+from rag.settings import load_settings, override
+from rag.types import Answer, Chunk, Citation, SearchResult
+
+EMA_TEXT = ("Diffusion models keep an exponential moving average (EMA) of the network weights.\n"
+            "Samples are drawn from the EMA weights because they are smoother than the raw weights.\n")
+GAN_TEXT = "A generator maps noise to samples and a discriminator tells real samples from fakes.\n"
+DOCS = {"diffusion.md": "# Diffusion models\n\n## EMA weights\n\n" + EMA_TEXT, "gan.md": "# GANs\n\n" + GAN_TEXT}
+CHUNKS = {
+    "0123456789abcdef": Chunk("diffusion.md", "Diffusion models > EMA weights", EMA_TEXT.strip(), 5, 6,
+                              len(DOCS["diffusion.md"]) - len(EMA_TEXT), len(DOCS["diffusion.md"]) - 1,
+                              chunk_id="0123456789abcdef"),
+    "fedcba9876543210": Chunk("gan.md", "GANs", GAN_TEXT.strip(), 3, 3, 7, 7 + len(GAN_TEXT) - 1,
+                              chunk_id="fedcba9876543210"),
+}
+
+
+class FakeStore:
+    """IndexStore stand-in: two notes, two chunks, and remove_sources."""
+
+    def __init__(self, root="notes"):
+        self.root = str(root)
+        self.chunks = dict(CHUNKS)
+        self.removed: list[str] = []
+
+    def get_chunk(self, chunk_id):
+        if chunk_id not in self.chunks:
+            raise NotFoundError(f"no chunk {chunk_id!r}")
+        return self.chunks[chunk_id]
+
+    def document_text(self, source):
+        if source not in DOCS:
+            raise NotFoundError(source)
+        return DOCS[source]
+
+    def sources(self):
+        return sorted({c.source for c in self.chunks.values()})
+
+    def count(self):
+        return len(self.chunks)
+
+    def info(self):
+        return {"model_id": "fake-minilm", "dim": 4, "chunks": self.count(), "notes": len(self.sources()),
+                "index_type": "flat", "root": self.root}
+
+    def remove_sources(self, sources):
+        self.removed.extend(sources)
+        self.chunks = {k: c for k, c in self.chunks.items() if c.source not in sources}
+
+
+class FakeChain:
+    """AnswerChain stand-in: EMA questions get a cited answer streamed word by word; others abstain."""
+
+    backend_name = "fake"
+
+    def __init__(self, delay_s: float = 0.0, fail: Exception | None = None):
+        self.delay_s = delay_s
+        self.fail = fail
+        self.started = 0
+        self.closed = 0
+        self.finished = 0
+        self.lock = threading.Lock()
+
+    def answer(self, question):
+        events = list(self.stream_events(question))
+        return events[-1][1]
+
+    def stream_events(self, question):
+        with self.lock:
+            self.started += 1
+        try:
+            if self.fail is not None:
+                raise self.fail
+            chunk = CHUNKS["0123456789abcdef"]
+            hit = "ema" in question.lower()
+            text = ("Diffusion models sample from an EMA of the weights [1]." if hit else
+                    "I could not find this in your notes. The closest notes are diffusion.md and gan.md.")
+            for piece in text.split(" "):
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                yield "token", piece + " "
+            citations = [Citation(1, chunk.chunk_id, chunk.source, chunk.heading, chunk.start_line,
+                                  chunk.end_line, "exponential moving average (EMA) of the network weights")] if hit else []
+            for citation in citations:
+                yield "citation", citation
+            with self.lock:
+                self.finished += 1
+            yield "done", Answer(question, text, not hit, citations, [SearchResult(chunk, 0.9, 0.8, 3.0)],
+                                 self.backend_name, {"retrieve_s": 0.01, "first_token_s": 0.02, "total_s": 0.05})
+        except GeneratorExit:
+            with self.lock:
+                self.closed += 1
+            raise
+
+
+def make_settings(**server) -> object:
+    """Default settings with server overrides and the fake backend's name."""
+    settings = load_settings(env={})
+    return override(settings, {"server": server}) if server else settings
+
+
+@pytest.fixture
+def fake_chain():
+    return FakeChain()
+
+
+@pytest.fixture
+def fake_store(tmp_path):
+    root = tmp_path / "notes"
+    root.mkdir()
+    for name, text in DOCS.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return FakeStore(root)
+
+
+@pytest.fixture
+def client_for():
+    """Build a TestClient (lifespan run) for given settings, chain and store; closed at teardown."""
+    from fastapi.testclient import TestClient
+
+    from serve.app import create_app
+
+    clients = []
+
+    def build(settings=None, chain=None, store=None, raise_server_exceptions=True):
+        app = create_app(settings or make_settings(), chain=chain or FakeChain(), store=store or FakeStore())
+        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """A real uvicorn on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app):
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    timeout_graceful_shutdown=2))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server():
+    """Start a real uvicorn for an app built by create_app; stopped at teardown."""
+    from serve.app import create_app
+
+    servers = []
+
+    def start(settings=None, chain=None, store=None):
+        server = LiveServer(create_app(settings or make_settings(), chain=chain or FakeChain(),
+                                       store=store or FakeStore()))
+        servers.append(server.__enter__())
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+__all__ = ["FakeChain", "FakeStore", "make_settings", "replace"]
