@@ -32,6 +32,7 @@ _PERMUTED = re.compile(r"^blk\.\d+\.attn_(q|k)\.(weight|bias)$")
 _SCALAR_FMT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 _ARRAY_DTYPE = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?", 10: "<u8", 11: "<i8", 12: "<f8"}
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,26 @@ class _Cursor:
         self.pos += n
         return raw.decode("utf-8", errors="replace")
 
+    def strings(self, count: int, what: str) -> list[str]:
+        """An array of strings (the 49k-entry vocabulary): one tight loop."""
+        buf, pos, size = self.buf, self.pos, self.size
+        unpack = _U64.unpack_from
+        out: list[str] = []
+        append = out.append
+        for _ in range(count):
+            if pos + 8 > size:
+                break
+            (n,) = unpack(buf, pos)
+            end = pos + 8 + n
+            if end > size:
+                break
+            append(buf[pos + 8 : end].decode("utf-8", errors="replace"))
+            pos = end
+        self.pos = pos
+        if len(out) < count:
+            self.need(size + 1, f"{what}[{len(out)}]")
+        return out
+
     def value(self, vtype: int, what: str):
         if vtype in _SCALAR_FMT:
             return self.scalar(_SCALAR_FMT[vtype], what)
@@ -102,6 +123,8 @@ class _Cursor:
                 arr = np.frombuffer(self.buf, dtype=dtype, count=count, offset=self.pos).copy()
                 self.pos += count * dtype.itemsize
                 return arr
+            if itype == _STRING:
+                return self.strings(count, what)
             return [self.value(itype, what) for _ in range(count)]
         raise GGUFError(self.path, f"unknown metadata value type {vtype} in {what} (corrupt header?)")
 
