@@ -1,0 +1,58 @@
+"""Load one note file into text: dispatch on the file suffix to a small loader per format."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import LoaderError, UnsupportedFileError
+
+
+@dataclass
+class LoadedNote:
+    """A note's document text; chunk offsets and citation quotes index `text`."""
+
+    path: Path
+    text: str
+    kind: str                                   # markdown | text | pdf | html | ipynb
+    pages: list[tuple[int, int]] = field(default_factory=list)  # (char offset where a page starts, page number)
+
+
+_KINDS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "pdf",
+          ".html": "html", ".htm": "html", ".ipynb": "ipynb"}
+SUPPORTED_SUFFIXES = frozenset(_KINDS)
+
+
+def load_note(path: Path) -> LoadedNote:
+    """Read a note; raises LoaderError / UnsupportedFileError naming the file."""
+    path = Path(path)
+    kind = _KINDS.get(path.suffix.lower())
+    if kind is None:
+        raise UnsupportedFileError(path, f"unsupported file type {path.suffix or '(no suffix)'!r}; "
+                                         f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise LoaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    if not data.strip():
+        raise LoaderError(path, "empty file")
+    pages: list[tuple[int, int]] = []
+    if kind in ("markdown", "text"):
+        from ingest.loaders.text import decode_text
+        text = decode_text(path, data)
+    elif kind == "pdf":
+        from ingest.loaders.pdf import pdf_text
+        text, pages = pdf_text(path, data)
+    elif kind == "html":
+        from ingest.loaders.text import decode_text
+        from ingest.loaders.html import html_text
+        text = html_text(decode_text(path, data))
+    else:
+        from ingest.loaders.text import decode_text
+        from ingest.loaders.ipynb import notebook_text
+        text = notebook_text(path, decode_text(path, data))
+    if not text.strip():
+        raise LoaderError(path, "empty: no text found in the file")
+    return LoadedNote(path=path, text=text, kind=kind, pages=pages)
+
+
+__all__ = ["LoadedNote", "SUPPORTED_SUFFIXES", "load_note"]
