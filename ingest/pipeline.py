@@ -1,0 +1,198 @@
+"""Incremental ingest: hash files, load and chunk what changed, embed only new chunk texts, commit atomically."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ingest.discover import iter_note_files
+from rag.errors import ConfigError, LoaderError, UnsupportedFileError
+from rag.settings import Settings
+from rag.store import DocRecord, IndexLock, IndexWriter, text_hash
+from rag.store.reader import check_model
+from rag.store import db, layout
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did; sources are relative to their ingested root."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    chunks_embedded: int = 0
+    chunks_total: int = 0
+    seconds: float = 0.0
+    index_dir: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary."""
+        return asdict(self)
+
+
+@dataclass
+class _File:
+    path: Path
+    source: str
+    root: str
+    size: int
+    mtime_ns: int
+    sha256: str = ""
+
+
+def file_sha256(path: Path) -> str:
+    """Content hash of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _scan(paths: list[Path]) -> tuple[dict[str, _File], dict[str, set[str]]]:
+    """Candidate files by source, and for each folder root the sources found under it."""
+    files: dict[str, _File] = {}
+    roots: dict[str, set[str]] = {}
+    for path in paths:
+        root = path if path.is_dir() else path.parent
+        root_key = str(root.resolve())
+        found = roots.setdefault(root_key, set()) if path.is_dir() else None
+        for file in iter_note_files(path, include_unsupported=True):
+            source = file.relative_to(root).as_posix()
+            st = file.stat()
+            files[source] = _File(file, source, root_key, st.st_size, st.st_mtime_ns)
+            if found is not None:
+                found.add(source)
+    return files, roots
+
+
+def _read_state(index_dir: Path, model_id: str, dim: int, rebuild: bool) -> tuple[dict[str, db.DocRecord], int]:
+    """Manifest and chunk count of the live version (empty when rebuilding or new); checks the model."""
+    version = layout.current_version(index_dir)
+    if rebuild or version is None:
+        return {}, 0
+    conn = db.connect(version / layout.DB_FILE, readonly=True)
+    try:
+        check_model(db.read_meta(conn), model_id, dim, index_dir)
+        return db.manifest(conn), conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _changed(files: dict[str, _File], known: dict[str, db.DocRecord], report: IngestReport) -> list[_File]:
+    """Files whose content differs from the manifest (size/mtime first, then sha256)."""
+    todo = []
+    for source, f in files.items():
+        old = known.get(source)
+        if old is not None and old.root == f.root and old.size == f.size and old.mtime_ns == f.mtime_ns:
+            report.unchanged.append(source)
+            continue
+        f.sha256 = file_sha256(f.path)
+        if old is not None and old.root == f.root and old.sha256 == f.sha256:
+            report.unchanged.append(source)
+        else:
+            todo.append(f)
+    return todo
+
+
+def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, rebuild: bool = False,
+                 embedder_path: Path | None = None) -> IngestReport:
+    """Bring the index at settings.index_dir up to date with the note files under `paths`."""
+    from rag.embed import model_identity
+
+    started = time.perf_counter()
+    paths = [Path(p) for p in paths]
+    for p in paths:
+        if not p.exists():
+            raise ConfigError(f"no such file or folder: {p}")
+    index_dir = settings.index_path
+    report = IngestReport(index_dir=str(index_dir))
+    with IndexLock(index_dir):
+        layout.clean_stale(index_dir)
+        model_id, dim = model_identity(embedder_path)
+        known, count = _read_state(index_dir, model_id, dim, rebuild)
+        files, roots = _scan(paths)
+        todo = _changed(files, known, report)
+        gone = sorted(s for s, d in known.items() if d.root in roots and s not in roots[d.root])
+        if todo or gone or rebuild or layout.current_version(index_dir) is None:
+            _write(index_dir, settings, todo, gone, known, sorted(roots), report, progress, rebuild, embedder_path)
+        else:
+            report.chunks_total = count
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _write(index_dir, settings, todo, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
+    """Load, chunk and embed the changed files into a new version and publish it."""
+    from ingest.chunking import chunk_note
+    from ingest.embed import embed_texts, embedding_text
+    from ingest.loaders import load_note
+    from rag.embed import Embedder
+
+    embedder = Embedder.load(embedder_path)
+    writer = IndexWriter(index_dir, embedder.model_id, embedder.dim, settings.retrieval, rebuild=rebuild)
+    try:
+        docs = []
+        for f in tqdm(todo, desc="loading", unit="file", disable=not progress, leave=False):
+            try:
+                note = load_note(f.path)
+                chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens)
+            except UnsupportedFileError as exc:
+                report.skipped.append((f.source, exc.reason))
+                continue
+            except LoaderError as exc:
+                report.errors.append((f.source, exc.reason))
+                if f.source in known:
+                    writer.remove_document(f.source)
+                    report.removed.append(f.source)
+                continue
+            doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages)
+            docs.append((doc, chunks))
+            (report.updated if f.source in known else report.added).append(f.source)
+        new = {}
+        for _, chunks in docs:
+            for c in chunks:
+                new.setdefault(text_hash(c.text), c)
+        for h in writer.existing(list(new)):
+            new.pop(h)
+        texts = [embedding_text(c, embedder.count_tokens, embedder.max_tokens) for c in new.values()]
+        vecs = embed_texts(embedder, texts, progress=progress)
+        new_vectors = dict(zip(new, vecs))
+        for source in gone:
+            writer.remove_document(source)
+            report.removed.append(source)
+        for doc, chunks in docs:
+            writer.put_document(doc, chunks, new_vectors)
+        writer.add_roots(roots)
+        report.chunks_embedded = writer.embedded
+        writer.commit()
+        report.chunks_total = int(writer.exact.ntotal)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def print_report(report: IngestReport, as_json: bool = False, out=sys.stdout) -> None:
+    """Human summary on stdout (errors listed on stderr), or one JSON object."""
+    if as_json:
+        print(json.dumps(report.to_dict()), file=out)
+    else:
+        print(f"indexed {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
+              f"{len(report.unchanged)} unchanged; {report.chunks_embedded} chunks embedded, "
+              f"{report.chunks_total} in the index at {report.index_dir} ({report.seconds:.2f} s)", file=out)
+    for source, reason in report.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    for source, reason in report.errors:
+        print(f"error {source}: {reason}", file=sys.stderr)
+    if report.errors:
+        print(f"{len(report.errors)} file(s) could not be indexed (listed above)", file=sys.stderr)
+
+

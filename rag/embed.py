@@ -1,0 +1,78 @@
+"""Sentence embedder: MiniLM loaded by path with sentence-transformers, CPU, normalised, cached per process."""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from rag import resources
+from rag.errors import ModelNotInstalledError
+
+_CACHE: dict[Path, "Embedder"] = {}
+_LOCK = threading.Lock()
+
+
+def _is_default(path: Path) -> bool:
+    """True when `path` is the MiniLM folder of the installed model package."""
+    try:
+        return path.resolve() == resources.embedder_path().resolve()
+    except ModelNotInstalledError:
+        return False
+
+
+def model_identity(path: Path | None = None) -> tuple[str, int]:
+    """(model_id, dim) read from the model folder's config files, without loading torch."""
+    path = Path(path) if path is not None else resources.embedder_path()
+    model_id = resources.EMBEDDER_NAME if _is_default(path) else f"local:{path.resolve().name}"
+    pooling = path / "1_Pooling" / "config.json"
+    try:
+        if pooling.is_file():
+            dim = int(json.loads(pooling.read_text())["word_embedding_dimension"])
+        else:
+            dim = int(json.loads((path / "config.json").read_text())["hidden_size"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelNotInstalledError(f"{path} is not a sentence-transformers model folder ({exc})") from exc
+    return model_id, dim
+
+
+class Embedder:
+    """A sentence-transformers model on the CPU; vectors are float32 and L2-normalised."""
+
+    def __init__(self, model, model_id: str, dim: int):
+        self.model = model
+        self.model_id = model_id
+        self.dim = dim
+        self.max_tokens = int(model.max_seq_length or 256)
+        self.tokenizer = model.tokenizer
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Embedder":
+        """The embedder at `path` (default: the MiniLM package), loaded once per process."""
+        path = Path(path) if path is not None else resources.embedder_path()
+        key = path.resolve()
+        with _LOCK:
+            if key not in _CACHE:
+                from sentence_transformers import SentenceTransformer
+
+                model_id, dim = model_identity(path)
+                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+                _CACHE[key] = cls(model, model_id, dim)
+            return _CACHE[key]
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """Embed texts -> (n, dim) float32, unit length."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                 normalize_embeddings=True, convert_to_numpy=True)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query -> (dim,)."""
+        return self.encode([text])[0]
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for `text`, special tokens included (before truncation)."""
+        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])

@@ -1,0 +1,156 @@
+"""SQLite part of the index: schema, documents manifest, chunks with all their locations, meta."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.types import Chunk, Location
+
+SCHEMA_VERSION = "1"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    source TEXT PRIMARY KEY, root TEXT NOT NULL, sha256 TEXT NOT NULL, mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL, pages TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id TEXT NOT NULL UNIQUE,
+    text_hash TEXT NOT NULL UNIQUE, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS locations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, chunk INTEGER NOT NULL REFERENCES chunks(id),
+    source TEXT NOT NULL, heading TEXT NOT NULL, start_line INTEGER NOT NULL, end_line INTEGER NOT NULL,
+    start_char INTEGER NOT NULL, end_char INTEGER NOT NULL, page INTEGER);
+CREATE INDEX IF NOT EXISTS locations_chunk ON locations(chunk);
+CREATE INDEX IF NOT EXISTS locations_source ON locations(source);
+"""
+
+
+@dataclass
+class DocRecord:
+    """One ingested note file: its manifest row and loaded text."""
+
+    source: str
+    root: str
+    sha256: str
+    mtime_ns: int
+    size: int
+    kind: str = "text"
+    text: str = ""
+    pages: list = None
+
+
+def normalize(text: str) -> str:
+    """Whitespace-normalised text: the key of exact-duplicate detection."""
+    return " ".join(text.split())
+
+
+def text_hash(text: str) -> str:
+    """Content key of a chunk (duplicates share it)."""
+    return hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()
+
+
+def make_chunk_id(source: str, text: str, ordinal: int) -> str:
+    """sha1 of source + normalized text + ordinal, 16 hex."""
+    return hashlib.sha1(f"{source}\0{normalize(text)}\0{ordinal}".encode("utf-8")).hexdigest()[:16]
+
+
+def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    """Open the store database (read-only opens never create or modify it)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(path, check_same_thread=False)
+        conn.executescript(SCHEMA)
+    return conn
+
+
+def read_meta(conn: sqlite3.Connection) -> dict[str, str]:
+    """All meta rows."""
+    return dict(conn.execute("SELECT key, value FROM meta"))
+
+
+def write_meta(conn: sqlite3.Connection, values: dict[str, object]) -> None:
+    """Upsert meta rows (values stored as strings)."""
+    conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                     [(k, str(v)) for k, v in values.items()])
+
+
+def manifest(conn: sqlite3.Connection) -> dict[str, DocRecord]:
+    """source -> manifest row (text not loaded)."""
+    rows = conn.execute("SELECT source, root, sha256, mtime_ns, size, kind FROM documents")
+    return {r[0]: DocRecord(*r) for r in rows}
+
+
+def chunk_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Chunk]:
+    """Vector id -> Chunk (primary location first, the rest in extra_locations)."""
+    out: dict[int, Chunk] = {}
+    for start in range(0, len(ids), 500):
+        part = [int(i) for i in ids[start:start + 500]]
+        marks = ",".join("?" * len(part))
+        rows = conn.execute(
+            f"SELECT c.id, c.chunk_id, c.text, l.source, l.heading, l.start_line, l.end_line, l.start_char,"
+            f" l.end_char, l.page FROM chunks c JOIN locations l ON l.chunk = c.id"
+            f" WHERE c.id IN ({marks}) ORDER BY c.id, l.id", part)
+        for vid, cid, text, source, heading, sl, el, sc, ec, page in rows:
+            if vid in out:
+                out[vid].extra_locations.append(Location(source, sl, el, sc, ec))
+            else:
+                out[vid] = Chunk(source=source, heading=heading, text=text, start_line=sl, end_line=el,
+                                 start_char=sc, end_char=ec, chunk_id=cid, page=page)
+    return out
+
+
+def insert_document(conn: sqlite3.Connection, doc: DocRecord) -> None:
+    """Add or replace a manifest row with its text."""
+    conn.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (doc.source, doc.root, doc.sha256, doc.mtime_ns, doc.size, doc.kind, doc.text,
+                  json.dumps(doc.pages or [])))
+
+
+def delete_document(conn: sqlite3.Connection, source: str) -> None:
+    """Drop a note's manifest row and its locations (orphan chunks are collected separately)."""
+    conn.execute("DELETE FROM locations WHERE source = ?", (source,))
+    conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+
+
+def existing_hashes(conn: sqlite3.Connection, hashes: list[str]) -> dict[str, int]:
+    """text_hash -> vector id for the hashes already stored."""
+    out: dict[str, int] = {}
+    for start in range(0, len(hashes), 500):
+        part = hashes[start:start + 500]
+        marks = ",".join("?" * len(part))
+        out.update(conn.execute(f"SELECT text_hash, id FROM chunks WHERE text_hash IN ({marks})", part))
+    return out
+
+
+def insert_chunk(conn: sqlite3.Connection, chunk_id: str, thash: str, text: str) -> int:
+    """Add a chunk row; returns its vector id (never reused: AUTOINCREMENT)."""
+    cur = conn.execute("INSERT INTO chunks(chunk_id, text_hash, text) VALUES (?, ?, ?)", (chunk_id, thash, text))
+    return int(cur.lastrowid)
+
+
+def insert_location(conn: sqlite3.Connection, vid: int, chunk: Chunk) -> None:
+    """Record one place a chunk's text occurs."""
+    conn.execute("INSERT INTO locations(chunk, source, heading, start_line, end_line, start_char, end_char, page)"
+                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 (vid, chunk.source, chunk.heading, chunk.start_line, chunk.end_line, chunk.start_char,
+                  chunk.end_char, chunk.page))
+
+
+def delete_orphans(conn: sqlite3.Connection) -> list[int]:
+    """Remove chunks no location points at; returns their vector ids."""
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM chunks WHERE NOT EXISTS (SELECT 1 FROM locations l WHERE l.chunk = chunks.id)")]
+    conn.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
+    return ids
+
+
+def all_chunk_texts(conn: sqlite3.Connection) -> tuple[list[int], list[str]]:
+    """Vector ids and 'heading + text' of every chunk (primary heading), for BM25."""
+    rows = conn.execute(
+        "SELECT c.id, l.heading, c.text FROM chunks c JOIN locations l ON l.id ="
+        " (SELECT MIN(id) FROM locations WHERE chunk = c.id) ORDER BY c.id").fetchall()
+    return [r[0] for r in rows], [f"{r[1]}\n{r[2]}" for r in rows]
