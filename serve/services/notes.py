@@ -38,6 +38,8 @@ def indexed_root(store, settings) -> Path:
     if store is not None:
         try:
             root = store.info().get("root")
+            if isinstance(root, list):
+                root = root[0] if root else None
         except Exception:  # noqa: BLE001 - an unreadable info() falls back to the configured notes dir
             root = None
     return Path(root or settings.notes_dir)

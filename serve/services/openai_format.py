@@ -43,6 +43,14 @@ def tail_delta(streamed: str, final: str) -> str:
     """
     if final.startswith(streamed):
         return final[len(streamed):]
+    words, final_words = "".join(streamed.split()), "".join(final.split())
+    if final_words.startswith(words):
+        seen = 0
+        for i, char in enumerate(final):
+            if seen == len(words):
+                return final[i:] if final[i:].strip() else ""
+            seen += not char.isspace()
+        return ""
     return f"\n\n[verified answer] {final}"
 
 

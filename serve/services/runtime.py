@@ -25,6 +25,7 @@ class Runtime:
         self.chain = chain
         self.store = store if store is not None else _store_of(chain)
         self.injected = chain is not None
+        self.injected_store = store is not None
         self.load_error: RagError | None = None
         self.queue = GenerationQueue(settings.server.max_queue, settings.server.workers,
                                      settings.server.request_timeout_s)
@@ -55,7 +56,8 @@ class Runtime:
             reopen = getattr(self.chain, "reload", None)
             if callable(reopen):
                 reopen()
-            self.store = _store_of(self.chain) or self._open_store()
+            if not self.injected_store:
+                self.store = _store_of(self.chain) or self._open_store()
             return
         self.chain, self.store = None, None
         self.load()

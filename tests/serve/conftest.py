@@ -1,11 +1,10 @@
 """Fakes honouring the AnswerChain and IndexStore interfaces, and app/server fixtures for the service tests."""
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
-from dataclasses import replace
-
 import pytest
 
 from rag.errors import NotFoundError
@@ -85,10 +84,10 @@ class FakeChain:
             hit = "ema" in question.lower()
             text = ("Diffusion models sample from an EMA of the weights [1]." if hit else
                     "I could not find this in your notes. The closest notes are diffusion.md and gan.md.")
-            for piece in text.split(" "):
+            for i, word in enumerate(text.split(" ")):
                 if self.delay_s:
                     time.sleep(self.delay_s)
-                yield "token", piece + " "
+                yield "token", word if i == 0 else " " + word
             citations = [Citation(1, chunk.chunk_id, chunk.source, chunk.heading, chunk.start_line,
                                   chunk.end_line, "exponential moving average (EMA) of the network weights")] if hit else []
             for citation in citations:
@@ -103,15 +102,31 @@ class FakeChain:
             raise
 
 
-def make_settings(**server) -> object:
-    """Default settings with server overrides and the fake backend's name."""
-    settings = load_settings(env={})
-    return override(settings, {"server": server}) if server else settings
+def parse_sse_text(text: str) -> list[tuple[str, object]]:
+    """(event name, decoded data) for each SSE message; unnamed messages are 'message', [DONE] stays a string."""
+    events = []
+    for block in text.split("\n\n"):
+        name, data = "message", []
+        for line in block.splitlines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            raw = "\n".join(data)
+            events.append((name, raw if raw == "[DONE]" else json.loads(raw)))
+    return events
 
 
 @pytest.fixture
-def fake_chain():
-    return FakeChain()
+def parse_sse():
+    return parse_sse_text
+
+
+def make_settings(**server):
+    """Default settings (environment ignored) with server overrides."""
+    settings = load_settings(env={})
+    return override(settings, {"server": server}) if server else settings
 
 
 @pytest.fixture
@@ -194,4 +209,3 @@ def live_server():
         server.__exit__(None, None, None)
 
 
-__all__ = ["FakeChain", "FakeStore", "make_settings", "replace"]
