@@ -1,0 +1,288 @@
+"""The answering chain: retrieve -> select evidence -> abstain? -> prompt -> LLM -> parse, verify, repair -> Answer."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from langchain_core.runnables import RunnableLambda
+
+from rag import abstain
+from rag.citations import Claim, parse_answer, render
+from rag.errors import BackendError, ConfigError, NotFoundError, RagError
+from rag.evidence import Evidence, select_evidence
+from rag.ground import SupportScorer
+from rag.prompts import free_messages, grounded_messages
+from rag.quotes import make_quote
+from rag.settings import Settings
+from rag.types import Answer, Citation, SearchResult
+
+MODES = ("grounded", "constrained", "free")
+MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
+
+
+@dataclass
+class Turn:
+    """State of one question moving through the chain."""
+
+    question: str
+    t0: float
+    results: list[SearchResult] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    diagnostics: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+    order: list[int] = field(default_factory=list)   # evidence numbers in citation order
+
+    def cite(self, numbers: list[int]) -> list[int]:
+        """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
+        for n in numbers:
+            if n not in self.order:
+                self.order.append(n)
+        return [self.order.index(n) + 1 for n in numbers]
+
+
+class AnswerChain:
+    """Answers questions from the index with verified citations; one instance serves many questions."""
+
+    def __init__(self, retriever, settings: Settings, backend: str, llm=None, mode: str | None = None):
+        mode = mode or settings.answer.mode
+        if mode not in MODES:
+            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if backend != "extractive" and llm is None:
+            raise ConfigError(f"backend {backend!r} needs a chat model")
+        self.retriever = retriever
+        self.settings = settings
+        self.backend_name = backend
+        self.llm = llm
+        self.mode = "extractive" if backend == "extractive" else mode
+        self.scorer = SupportScorer(self._embed)
+        self._vocab: abstain.Vocabulary | None = None
+        self._docs: dict[str, str | None] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None) -> "AnswerChain":
+        """Open the retriever and load the backend once."""
+        from rag.llm import make_chat_model
+        from rag.retrieve import HybridRetriever
+        backend = backend or settings.answer.backend
+        llm = make_chat_model(settings, backend)
+        return cls(HybridRetriever.open(settings), settings, backend, llm, mode)
+
+    # ---- stages -------------------------------------------------------------------------------
+    def _embed(self, texts: list[str]):
+        return self.retriever.embedder.encode(list(texts))
+
+    def _count_tokens(self, text: str) -> int:
+        return self.retriever.embedder.count_tokens(text)
+
+    def vocabulary(self) -> abstain.Vocabulary:
+        """Words of every indexed note (built once, lazily)."""
+        if self._vocab is None:
+            store = self.retriever.store
+            self._vocab = abstain.Vocabulary(self._doc(s) or "" for s in store.sources())
+        return self._vocab
+
+    def _doc(self, source: str) -> str | None:
+        if source not in self._docs:
+            try:
+                self._docs[source] = self.retriever.store.document_text(source)
+            except (NotFoundError, KeyError):
+                self._docs[source] = None
+        return self._docs[source]
+
+    def retrieve(self, turn: Turn) -> Turn:
+        """Stage 1: hybrid retrieval."""
+        turn.results = self.retriever.search(turn.question, k=self.settings.retrieval.k)
+        turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
+        return turn
+
+    def select(self, turn: Turn) -> Turn:
+        """Stage 2: numbered evidence sentences, and the abstention decision."""
+        a = self.settings.answer
+        turn.evidence = select_evidence(turn.question, turn.results, self._embed, self._count_tokens,
+                                        a.evidence_sentences, a.context_tokens)
+        cov = abstain.measure(turn.question, turn.results, [e.score for e in turn.evidence], self.vocabulary())
+        turn.diagnostics["coverage"] = cov.to_dict()
+        turn.diagnostics["abstain_reason"] = abstain.decide(cov, a)
+        turn.diagnostics["evidence"] = [{"n": e.n, "text": e.text, "score": round(e.score, 4),
+                                         "chunk_id": e.chunk.chunk_id} for e in turn.evidence]
+        return turn
+
+    def as_runnable(self):
+        """The chain as a LangChain runnable: question -> Answer."""
+        return (RunnableLambda(lambda q: Turn(q, time.perf_counter())) | RunnableLambda(self.retrieve)
+                | RunnableLambda(self.select) | RunnableLambda(self._finish_blocking))
+
+    def _finish_blocking(self, turn: Turn) -> Answer:
+        for kind, value in self._respond(turn):
+            if kind == "done":
+                return value
+        raise RagError("the chain ended without an answer")
+
+    # ---- public API -----------------------------------------------------------------------------
+    def answer(self, question: str) -> Answer:
+        """Answer one question (blocking)."""
+        for kind, value in self.stream_events(question):
+            if kind == "done":
+                return value
+        raise RagError("the chain ended without an answer")
+
+    def stream_events(self, question: str) -> Iterator[tuple[str, object]]:
+        """("token", str)* then ("citation", Citation)* then one ("done", Answer); closing stops generation."""
+        if not question or not question.strip():
+            raise ConfigError("the question is empty")
+        turn = self.select(self.retrieve(Turn(question.strip(), time.perf_counter())))
+        yield from self._respond(turn)
+
+    # ---- answering ------------------------------------------------------------------------------
+    def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:
+        turn.diagnostics["mode"] = self.mode
+        if turn.diagnostics.get("abstain_reason"):
+            text = abstain.refusal(turn.results)
+            yield from self._emit(turn, text)
+            yield from self._close(turn, text, [], abstained=True)
+            return
+        if self.mode == "extractive" or not turn.evidence:
+            claims = yield from self._emit_claims(turn, self._quote_best(turn), first=True)
+        elif self.mode == "free":
+            claims = yield from self._free(turn)
+        else:
+            claims = yield from self._verified(turn)
+        claims = [Claim(c.text, turn.cite(c.cites)) for c in claims]
+        yield from self._close(turn, render(claims), claims, abstained=False)
+
+    def _emit_claims(self, turn: Turn, claims: list[Claim], first: bool) -> Iterator[tuple[str, object]]:
+        """Stream claims (evidence-numbered) as rendered sentences with answer-side numbers."""
+        for i, c in enumerate(claims):
+            sep = "" if first and i == 0 else " "
+            yield from self._emit(turn, sep + render([Claim(c.text, turn.cite(c.cites))]))
+        return claims
+
+    def _emit(self, turn: Turn, text: str) -> Iterator[tuple[str, object]]:
+        if text:
+            turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)
+            yield "token", text
+
+    def _quote_best(self, turn: Turn, skip: set[int] | None = None) -> list[Claim]:
+        """Extractive answer: the best evidence sentences, each cited, in note order."""
+        skip = skip or set()
+        picked = [e for e in turn.evidence if e.n not in skip][: self.settings.answer.extractive_sentences]
+        picked.sort(key=lambda e: (e.result.chunk.source, e.result.chunk.start_char + e.start))
+        return [Claim(e.text, [e.n]) for e in picked]
+
+    def _stream_llm(self, messages, **kwargs) -> Iterator[str]:
+        try:
+            for chunk in self.llm.stream(messages, **kwargs):
+                if chunk.content:
+                    yield str(chunk.content)
+        except RagError:
+            raise
+        except Exception as exc:  # the backend's own errors (HTTP, connection) become BackendError
+            raise BackendError(f"{self.backend_name} backend failed: {exc}") from exc
+
+    def _free(self, turn: Turn) -> Iterator[tuple[str, object]]:
+        """Baseline: stream the model's text as is; only markers pointing at nothing are removed."""
+        texts = [e.text for e in turn.evidence]
+        raw = ""
+        for piece in self._stream_llm(grounded_messages(turn.question, texts)):
+            raw += piece
+            yield from self._emit(turn, piece)
+        turn.diagnostics["raw"] = raw
+        return parse_answer(raw, len(turn.evidence))
+
+    def _generate(self, turn: Turn) -> Iterator[str]:
+        """Model text for grounded / constrained modes."""
+        texts = [e.text for e in turn.evidence]
+        if self.mode == "constrained":
+            from rag.constrained import copy_biased_stream
+            return copy_biased_stream(self.llm, grounded_messages(turn.question, texts), texts,
+                                      self.settings.answer.copy_bias)
+        return self._stream_llm(grounded_messages(turn.question, texts))
+
+    def _verified(self, turn: Turn) -> Iterator[tuple[str, object]]:
+        """Generate, verify each sentence as it completes, stream only kept ones; fall back to quoting."""
+        from rag.citations import split_answer
+        kept: list[Claim] = []
+        checks: list[dict] = []
+        raw = ""
+        pending = ""
+        stream = self._generate(turn)
+        try:
+            for piece in stream:
+                raw += piece
+                pending += piece
+                parts = split_answer(pending)
+                if len(parts) < 2:
+                    continue
+                for sentence in parts[:-1]:
+                    yield from self._check(turn, sentence, kept, checks)
+                pending = parts[-1]
+                if len(kept) >= MAX_SENTENCES:
+                    break
+            else:
+                if pending.strip():
+                    yield from self._check(turn, pending, kept, checks)
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+        turn.diagnostics.update(raw=raw, checks=checks)
+        if len(kept) < self.settings.answer.min_supported_sentences:
+            turn.diagnostics["fallback"] = True
+            extra = self._quote_best(turn, skip={n for c in kept for n in c.cites})
+            kept += yield from self._emit_claims(turn, extra, first=not kept)
+        return kept
+
+    def _check(self, turn: Turn, sentence: str, kept: list[Claim], checks: list[dict]) -> Iterator[tuple[str, object]]:
+        """Verify one generated sentence; keep it (with a repaired citation if needed) or drop it."""
+        claim = parse_answer(sentence, len(turn.evidence))
+        if not claim:
+            return
+        claim = claim[0]
+        if any(claim.text.lower() == k.text.lower() for k in kept) or len(claim.text.split()) < 3:
+            checks.append({"sentence": claim.text, "kept": False, "why": "duplicate or fragment"})
+            return
+        windows = [e.window for e in turn.evidence]
+        best = self.scorer.best([claim.text], windows)[0]
+        threshold = self.settings.answer.support_threshold
+        cited_scores = {n: self.scorer.score([claim.text], [windows[n - 1]])[0][0] for n in claim.cites}
+        good = [n for n, s in cited_scores.items() if s >= threshold]
+        record = {"sentence": claim.text, "cited": claim.cites, "best": best.index + 1, "score": round(best.score, 4)}
+        if good:
+            numbers = good
+        elif best.score >= threshold:
+            numbers = [best.index + 1]
+            record["repaired"] = True
+        else:
+            checks.append({**record, "kept": False, "why": "unsupported"})
+            return
+        checks.append({**record, "kept": True})
+        out = Claim(claim.text, numbers)
+        kept.append(out)
+        yield from self._emit(turn, ("" if len(kept) == 1 else " ") + render([Claim(out.text, turn.cite(numbers))]))
+
+    # ---- citations and the final answer --------------------------------------------------------------
+    def citation(self, n: int, ev: Evidence) -> Citation:
+        """Citation for one evidence sentence, with an exact quote of the note and its line range."""
+        chunk = ev.chunk
+        doc = self._doc(chunk.source)
+        quote = make_quote(doc, ev.text, chunk.start_char, chunk.end_char + 1) if doc else None
+        if quote is None:
+            return Citation(n, chunk.chunk_id, chunk.source, chunk.heading, chunk.start_line, chunk.end_line,
+                            doc[chunk.start_char:chunk.end_char].strip() if doc else ev.text)
+        return Citation(n, chunk.chunk_id, chunk.source, chunk.heading, quote.start_line, quote.end_line, quote.text)
+
+    def _close(self, turn: Turn, text: str, claims: list[Claim], abstained: bool) -> Iterator[tuple[str, object]]:
+        by_n = {e.n: e for e in turn.evidence}
+        citations = [] if abstained else [self.citation(i + 1, by_n[n]) for i, n in enumerate(turn.order)]
+        for c in citations:
+            yield "citation", c
+        turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)
+        turn.timings["total_s"] = time.perf_counter() - turn.t0
+        yield "done", Answer(turn.question, text, abstained, citations, turn.results, self.backend_name,
+                             dict(turn.timings), turn.diagnostics)
+
+
+def build_chain(settings: Settings, backend: str | None = None, mode: str | None = None) -> AnswerChain:
+    """An AnswerChain for the settings, with an optional backend / mode override."""
+    return AnswerChain.from_settings(settings, backend=backend, mode=mode)

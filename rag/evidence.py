@@ -1,0 +1,153 @@
+"""Evidence selection: split retrieved chunks into sentences, rank them against the question, number them."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from rag.ground import content_terms
+from rag.types import SearchResult
+
+_BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
+_END = re.compile(r"[.!?:;]['\")\]]*\s*$")
+_SPLIT = re.compile(r"(?<=[.!?])['\")\]]*\s+(?=[\"'(\[*]*[A-Z0-9])")
+_ABBREV = re.compile(r"\b(?:e\.g|i\.e|vs|etc|cf|fig|eq|approx|resp|dr|mr|ms|no)\.$", re.IGNORECASE)
+MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
+MAX_CHARS = 600        # longer units are cut at clause boundaries
+
+
+@dataclass
+class Evidence:
+    """One numbered evidence sentence: `text` is from chunk.text[start:end] with whitespace collapsed."""
+
+    n: int
+    text: str
+    result: SearchResult
+    start: int
+    end: int
+    score: float
+    window: str = ""                           # the sentence with its neighbours, for support checks
+    meta: dict = field(default_factory=dict)   # quote and line range, filled by the chain
+
+    @property
+    def chunk(self):
+        """The chunk this sentence came from."""
+        return self.result.chunk
+
+
+def _line_units(text: str) -> list[tuple[int, int]]:
+    """Spans of logical lines: wrapped lines are joined; blank lines, bullets and closed lines break."""
+    units: list[list[int]] = []
+    prev_open = False
+    for m in re.finditer(r"[^\n]+", text):
+        line = m.group()
+        if not line.strip():
+            prev_open = False
+            continue
+        gap = text[units[-1][1]:m.start()].count("\n") > 1 if units else True
+        if gap or not prev_open or _BULLET.match(line):
+            units.append([m.start(), m.end()])
+        else:
+            units[-1][1] = m.end()
+        prev_open = not _END.search(line) and len(line.split()) >= MIN_WORDS
+    return [(a, b) for a, b in units]
+
+
+def _sentences_in(text: str, a: int, b: int) -> list[tuple[int, int]]:
+    """Split one logical line into sentences (abbreviation-aware), long ones at clause boundaries."""
+    out, pos = [], a
+    for m in _SPLIT.finditer(text, a, b):
+        if _ABBREV.search(text[max(a, m.start() - 8):m.start()]):
+            continue
+        out.append((pos, m.start()))
+        pos = m.end()
+    out.append((pos, b))
+    pieces = []
+    for s, e in out:
+        while e - s > MAX_CHARS:
+            cut = max(text.rfind("; ", s, s + MAX_CHARS), text.rfind(", ", s, s + MAX_CHARS), text.rfind(" ", s, s + MAX_CHARS))
+            cut = cut + 1 if cut > s else s + MAX_CHARS
+            pieces.append((s, cut))
+            s = cut
+        pieces.append((s, e))
+    return [(s, e) for s, e in pieces if text[s:e].strip()]
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Sentence spans [start, end) in `text`; short title-like units are merged into the next one."""
+    spans = [s for a, b in _line_units(text) for s in _sentences_in(text, a, b)]
+    spans = [(a + len(text[a:b]) - len(text[a:b].lstrip()), b - (len(text[a:b]) - len(text[a:b].rstrip())))
+             for a, b in spans]
+    merged: list[tuple[int, int]] = []
+    carry = None
+    for a, b in spans:
+        if carry is not None:
+            a = carry
+            carry = None
+        if len(text[a:b].split()) < MIN_WORDS and not _END.search(text[a:b]):
+            carry = a
+            continue
+        merged.append((a, b))
+    if carry is not None:
+        if merged:
+            merged[-1] = (merged[-1][0], len(text.rstrip()))
+        else:
+            merged.append((carry, len(text.rstrip())))
+    return merged
+
+
+def squash(text: str) -> str:
+    """Whitespace runs collapsed to single spaces."""
+    return " ".join(text.split())
+
+
+def lexical_overlap(question_terms: set[str], text: str) -> float:
+    """Share of the question's content terms present in `text`."""
+    if not question_terms:
+        return 0.0
+    return len(question_terms & content_terms(text)) / len(question_terms)
+
+
+def select_evidence(question: str, results: list[SearchResult], embed, count_tokens,
+                    max_sentences: int, token_budget: int,
+                    weights: tuple[float, float, float] = (0.6, 0.4, 0.1)) -> list[Evidence]:
+    """Rank every sentence of the retrieved chunks; keep the best, deduplicated, within the budget.
+
+    `embed(texts) -> (n, dim)` normalised vectors, the question first; `count_tokens(text) -> int`.
+    Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior.
+    """
+    cands = []
+    for rank, res in enumerate(results):
+        text = res.chunk.text
+        spans = split_sentences(text)
+        for i, (a, b) in enumerate(spans):
+            lo = spans[i - 1][0] if i > 0 else a
+            hi = spans[i + 1][1] if i + 1 < len(spans) else b
+            cands.append((rank, res, a, b, squash(text[a:b]), squash(text[lo:hi])))
+    if not cands:
+        return []
+    vecs = embed([question] + [c[4] for c in cands])
+    cos = vecs[1:] @ vecs[0]
+    q_terms = content_terms(question)
+    w_dense, w_lex, w_rank = weights
+    scored = []
+    for (rank, res, a, b, sent, window), c in zip(cands, cos):
+        lex = lexical_overlap(q_terms, sent + " " + res.chunk.heading)
+        score = w_dense * float(c) + w_lex * lex + w_rank / (1 + rank)
+        scored.append((score, rank, a, res, sent, window, b))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    chosen: list[Evidence] = []
+    seen: list[set[str]] = []
+    used = 0
+    for score, _rank, a, res, sent, window, b in scored:
+        if len(chosen) >= max_sentences:
+            break
+        terms = content_terms(sent) or {sent.lower()}
+        if any(len(terms & t) / max(1, len(terms | t)) > 0.8 for t in seen):
+            continue
+        cost = count_tokens(sent)
+        if chosen and used + cost > token_budget:
+            continue
+        used += cost
+        seen.append(terms)
+        chosen.append(Evidence(len(chosen) + 1, sent, res, a, b, score, window))
+    return chosen

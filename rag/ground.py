@@ -1,0 +1,110 @@
+"""Sentence support scoring: content-word coverage within one passage window plus embedding similarity."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*", re.IGNORECASE)
+_NEGATION = {"not", "no", "never", "none", "cannot", "without", "neither", "nor", "non"}
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between
+both but by can could did do does doing down during each either else etc even ever every few for from further
+get gets got had has have having he her here hers him his how however i if in into is it its itself just
+let like may me might more most much must my need no nor not of off often on once one only or other our out
+over own per quite rather really same she should since so some such than that the their them then there these
+they this those though through thus to too under until up upon us use used uses using very via was we well were
+what when where whether which while who whom whose why will with within without would yet you your
+e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means way ways
+thing things something many kind kinds type types does""".split())
+Embed = Callable[[list[str]], np.ndarray]
+
+
+def stem(word: str) -> str:
+    """A deliberately light suffix stripper (plural, -ing, -ed, -ly) so inflections match."""
+    w = word.lower().replace("'", "")
+    if w.endswith("ss") or w.isdigit():
+        return w
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("ly", ""), ("es", "e"), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            return w[: len(w) - len(suffix)] + keep
+    return w
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed content words (stopwords dropped; numbers kept)."""
+    return {stem(t) for t in _TOKEN.findall(text) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())}
+
+
+def coverage(sentence: str, passage: str) -> float:
+    """Share of the sentence's content terms that occur in the passage (1.0 for a sentence without any)."""
+    want = content_terms(sentence)
+    if not want:
+        return 1.0
+    have = content_terms(passage)
+    return len(want & have) / len(want)
+
+
+def _negated(text: str) -> bool:
+    words = {t.lower() for t in _TOKEN.findall(text)}
+    return bool(words & _NEGATION) or "n't" in text.lower()
+
+
+def _numbers(text: str) -> set[str]:
+    return set(re.findall(r"\d+(?:[.,]\d+)?", text))
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well one sentence is supported: best passage index (or -1) and the combined score."""
+
+    index: int
+    score: float
+    coverage: float
+    similarity: float
+
+
+class SupportScorer:
+    """score = w_cov * coverage + (1 - w_cov) * cosine, in one passage window; penalties for new numbers or flipped negation."""
+
+    def __init__(self, embed: Embed, w_coverage: float = 0.6, number_penalty: float = 0.3,
+                 negation_penalty: float = 0.15):
+        self.embed = embed
+        self.w_coverage = w_coverage
+        self.number_penalty = number_penalty
+        self.negation_penalty = negation_penalty
+
+    def score_pair(self, sentence: str, passage: str, similarity: float) -> float:
+        """Combined support of a sentence by one passage, given their cosine similarity."""
+        cov = coverage(sentence, passage)
+        score = self.w_coverage * cov + (1 - self.w_coverage) * max(0.0, similarity)
+        if _numbers(sentence) - _numbers(passage):
+            score -= self.number_penalty
+        if _negated(sentence) != _negated(passage):
+            score -= self.negation_penalty
+        return score
+
+    def _matrix(self, sentences: Sequence[str], passages: Sequence[str]) -> tuple[list[list[float]], np.ndarray]:
+        vecs = self.embed(list(sentences) + list(passages))
+        sims = vecs[: len(sentences)] @ vecs[len(sentences):].T
+        return [[self.score_pair(s, p, float(sims[i, j])) for j, p in enumerate(passages)]
+                for i, s in enumerate(sentences)], sims
+
+    def score(self, sentences: Sequence[str], passages: Sequence[str]) -> list[list[float]]:
+        """Support matrix [sentence][passage]."""
+        if not sentences or not passages:
+            return [[] for _ in sentences]
+        return self._matrix(sentences, passages)[0]
+
+    def best(self, sentences: Sequence[str], passages: Sequence[str]) -> list[Support]:
+        """For each sentence, its best-supporting passage."""
+        if not passages:
+            return [Support(-1, 0.0, 0.0, 0.0) for _ in sentences]
+        matrix, sims = self._matrix(sentences, passages)
+        out = []
+        for i, s in enumerate(sentences):
+            j = int(np.argmax(matrix[i]))
+            out.append(Support(j, matrix[i][j], coverage(s, passages[j]), float(sims[i, j])))
+        return out
