@@ -1,0 +1,120 @@
+"""GGUF file -> our Transformer: fused qkv / gate-up weights, fp32 or packed int8 / int4 Linears."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from rag.model.gguf import GGUFModel, read_gguf
+from rag.model.model import ModelArgs, Transformer
+from rag.model.quantize import Int4Linear, Int8Linear, int4_supported
+
+WEIGHTS = ("fp32", "int8", "int4")
+
+
+def _fused(g: GGUFModel, names: list[str]) -> Tensor:
+    """fp32 rows of several GGUF weights stacked along the output dim."""
+    return torch.cat([g.tensor(n) for n in names], dim=0)
+
+
+def _linears(g: GGUFModel, i: int, args: ModelArgs) -> dict[str, tuple[list[str], str | None]]:
+    """Our Linear names in block i -> (GGUF weight names to stack, fused bias prefix or None)."""
+    p = f"blk.{i}"
+    qkv = [f"{p}.attn_q.weight", f"{p}.attn_k.weight", f"{p}.attn_v.weight"]
+    return {
+        f"{p}.attn.attn_qkv": (qkv, p if args.qkv_bias else None),
+        f"{p}.attn.attn_output": ([f"{p}.attn_output.weight"], None),
+        f"{p}.ffn.ffn_gate_up": ([f"{p}.ffn_gate.weight", f"{p}.ffn_up.weight"], None),
+        f"{p}.ffn.ffn_down": ([f"{p}.ffn_down.weight"], None),
+    }
+
+
+def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -> dict[str, Tensor]:
+    """Buffers of one packed Linear; Q4_1 blocks are repacked exactly, other types quantised from fp32."""
+    if weights == "int4":
+        raws = [g.quantized(n) for n in names]
+        n_out, k = sum(r.shape[0] for r in raws), raws[0].shape[1]
+        if int4_supported(n_out, k):
+            if all(r.qtype == "Q4_1" for r in raws):
+                layer = Int4Linear.from_q4_1(np.concatenate([r.data for r in raws]), k, bias)
+            else:
+                layer = Int4Linear.from_float(_fused(g, names), bias)
+            return dict(layer.state_dict())
+    return dict(Int8Linear.from_float(_fused(g, names), bias).state_dict())
+
+
+def convert(path: str | Path, weights: str = "fp32") -> tuple[ModelArgs, dict[str, Tensor]]:
+    """Read a GGUF and return our ModelArgs and a flat state dict (fp32 or packed buffers)."""
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {WEIGHTS}, not {weights!r}")
+    g = read_gguf(path)
+    try:
+        args = ModelArgs.from_config(g.config)
+        sd: dict[str, Tensor] = {"token_embd.weight": g.tensor("token_embd.weight"),
+                                 "output_norm.weight": g.tensor("output_norm.weight")}
+        if "rope_freqs.weight" in g.tensor_names:
+            sd["rope_freqs"] = g.tensor("rope_freqs.weight")
+        head = sd["token_embd.weight"] if args.tie_embeddings else g.tensor("output.weight")
+        if weights == "fp32":
+            if not args.tie_embeddings:
+                sd["output.weight"] = head
+        else:
+            sd.update({f"output.{k}": v for k, v in Int8Linear.from_float(head).state_dict().items()})
+        for i in range(args.n_layers):
+            p = f"blk.{i}"
+            sd[f"{p}.attn_norm.weight"] = g.tensor(f"{p}.attn_norm.weight")
+            sd[f"{p}.ffn_norm.weight"] = g.tensor(f"{p}.ffn_norm.weight")
+            for ours, (names, bias_prefix) in _linears(g, i, args).items():
+                bias = None
+                if bias_prefix:
+                    bias = torch.cat([g.tensor(f"{bias_prefix}.attn_{x}.bias") for x in "qkv"])
+                if weights == "fp32":
+                    sd[f"{ours}.weight"] = _fused(g, names)
+                    if bias is not None:
+                        sd[f"{ours}.bias"] = bias
+                else:
+                    sd.update({f"{ours}.{k}": v for k, v in _packed(g, names, weights, bias).items()})
+    finally:
+        g.close()
+    return args, sd
+
+
+def _install_packed(model: Transformer, sd: dict[str, Tensor]) -> None:
+    """Swap each nn.Linear whose packed buffers are in sd for its Int8Linear / Int4Linear."""
+    for name, mod in list(model.named_modules()):
+        if not isinstance(mod, nn.Linear):
+            continue
+        bias = sd.get(f"{name}.bias")
+        if f"{name}.qweight" in sd:
+            new: nn.Module = Int8Linear(sd[f"{name}.qweight"], sd[f"{name}.scales"], bias)
+        elif f"{name}.packed" in sd:
+            new = Int4Linear(sd[f"{name}.packed"], sd[f"{name}.scale_zeros"], mod.in_features, bias)
+        else:
+            continue
+        parent_name, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
+
+
+def build(args: ModelArgs, sd: dict[str, Tensor]) -> Transformer:
+    """Our Transformer holding the tensors of a converted state dict (no copies of fp32 weights)."""
+    with torch.device("meta"):
+        model = Transformer(args)
+    _install_packed(model, sd)
+    model.rope_freq_factors = sd.get("rope_freqs")
+    plain = {k: v for k, v in sd.items() if k != "rope_freqs"}
+    model.load_state_dict(plain, strict=False, assign=True)
+    if args.tie_embeddings and isinstance(model.output, nn.Linear):
+        model.output.weight = model.token_embd.weight
+    tensors = list(model.named_parameters()) + list(model.named_buffers())
+    missing = [n for n, t in tensors if t.is_meta and not n.startswith("rope_")]
+    if missing:
+        raise ValueError(f"converted weights lack {missing[:5]}")
+    return model.eval()
+
+
+def load_transformer(path: str | Path, weights: str = "fp32") -> Transformer:
+    """Convert a GGUF (no cache) and build the model."""
+    args, sd = convert(path, weights)
+    return build(args, sd)

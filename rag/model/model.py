@@ -1,0 +1,191 @@
+"""A Llama-family decoder (Llama, SmolLM2, Qwen2) in plain PyTorch, gpt-fast style, with GGUF-native names."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rag.model.attention import attention
+
+@dataclass
+class ModelArgs:
+    """Hyper-parameters of one model; the field names are those of GGUFModel.config."""
+
+    dim: int = 576
+    n_layers: int = 30
+    n_heads: int = 9
+    n_kv_heads: int = 3
+    vocab_size: int = 49152
+    hidden_dim: int = 1536
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    rope_scaling: dict | None = None  # {"type": "linear", "factor"} or {"type": "freq_factors", "tensor"}
+    max_seq_len: int = 2048  # the model's trained context length
+    qkv_bias: bool = False  # Qwen2
+    tie_embeddings: bool = True
+    head_dim: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.head_dim:
+            self.head_dim = self.dim // self.n_heads
+        kind = (self.rope_scaling or {}).get("type")
+        if kind not in (None, "linear", "freq_factors"):
+            raise ValueError(f"RoPE scaling type {kind!r} is not supported (linear and llama3 freq_factors are)")
+
+    @classmethod
+    def from_config(cls, config: dict) -> "ModelArgs":
+        """Build from a GGUFModel.config dict, ignoring keys that are not fields."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in config.items() if k in names})
+
+
+class RMSNorm(nn.Module):
+    """Root-mean-square layer norm with a learned gain."""
+
+    def __init__(self, dim: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope_frequencies(args: ModelArgs, freq_factors: Tensor | None = None) -> Tensor:
+    """Inverse frequencies (head_dim/2,), divided by llama3 freq factors or a linear factor when configured."""
+    d = args.head_dim
+    inv = 1.0 / (args.rope_theta ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+    kind = (args.rope_scaling or {}).get("type")
+    if kind == "linear":
+        inv = inv / args.rope_scaling["factor"]
+    elif kind == "freq_factors" and freq_factors is not None:
+        inv = inv / freq_factors.double()
+    return inv.float()
+
+
+def rope_tables(args: ModelArgs, max_seq_len: int, freq_factors: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """cos and sin tables (max_seq_len, head_dim) for the rotate-half layout."""
+    t = torch.arange(max_seq_len, dtype=torch.float64)
+    freqs = torch.outer(t, rope_frequencies(args, freq_factors).double()).float()  # (S, D/2)
+    emb = torch.cat([freqs, freqs], dim=-1)  # (S, D)
+    return emb.cos(), emb.sin()
+
+
+def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    """x (B, H, T, D) rotated by cos/sin (T, D), HF rotate_half convention."""
+    x1, x2 = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class KVCache(nn.Module):
+    """Static key/value buffers (B, Hkv, S, D) filled in place."""
+
+    def __init__(self, batch: int, n_kv_heads: int, max_seq_len: int, head_dim: int, dtype=torch.float32) -> None:
+        super().__init__()
+        shape = (batch, n_kv_heads, max_seq_len, head_dim)
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype), persistent=False)
+
+    def update(self, pos: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write k, v (B, Hkv, T, D) at positions pos..pos+T-1; return the filled prefix (B, Hkv, pos+T, D)."""
+        end = pos + k.shape[2]
+        self.k[:, :, pos:end] = k
+        self.v[:, :, pos:end] = v
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class Attention(nn.Module):
+    """Grouped-query self-attention with a fused qkv projection (optional Qwen2 biases)."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.n_heads, self.n_kv_heads, self.head_dim = args.n_heads, args.n_kv_heads, args.head_dim
+        q_dim, kv_dim = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim
+        self.sizes = [q_dim, kv_dim, kv_dim]
+        self.attn_qkv = nn.Linear(args.dim, q_dim + 2 * kv_dim, bias=args.qkv_bias)
+        self.attn_output = nn.Linear(q_dim, args.dim, bias=False)
+        self.kv_cache: KVCache | None = None
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int) -> Tensor:
+        bsz, t, _ = x.shape  # (B, T, dim)
+        q, k, v = self.attn_qkv(x).split(self.sizes, dim=-1)
+        q = q.view(bsz, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, Hq, T, D)
+        k = k.view(bsz, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        v = v.view(bsz, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
+        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        if self.kv_cache is not None:
+            k, v = self.kv_cache.update(pos, k, v)  # (B, Hkv, pos+T, D)
+        y = attention(q, k, v, causal=True, q_start=pos, kv_len=k.shape[2])  # (B, Hq, T, D)
+        return self.attn_output(y.transpose(1, 2).reshape(bsz, t, -1))
+
+
+class FeedForward(nn.Module):
+    """SwiGLU MLP with the gate and up projections fused into one matmul."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.hidden_dim = args.hidden_dim
+        self.ffn_gate_up = nn.Linear(args.dim, 2 * args.hidden_dim, bias=False)
+        self.ffn_down = nn.Linear(args.hidden_dim, args.dim, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        gate, up = self.ffn_gate_up(x).split(self.hidden_dim, dim=-1)  # (B, T, hidden) each
+        return self.ffn_down(F.silu(gate) * up)
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.attn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.attn = Attention(args)
+        self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.ffn = FeedForward(args)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int) -> Tensor:
+        h = x + self.attn(self.attn_norm(x), cos, sin, pos)
+        return h + self.ffn(self.ffn_norm(h))
+
+
+class Transformer(nn.Module):
+    """Token ids (B, T) at absolute positions input_pos.. -> logits (B, T, vocab)."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.args = args
+        self.token_embd = nn.Embedding(args.vocab_size, args.dim)
+        self.blk = nn.ModuleList(Block(args) for _ in range(args.n_layers))
+        self.output_norm = RMSNorm(args.dim, args.norm_eps)
+        self.output = nn.Linear(args.dim, args.vocab_size, bias=False)
+        if args.tie_embeddings:
+            self.output.weight = self.token_embd.weight
+        self.max_seq_len = 0
+        self.rope_freq_factors: Tensor | None = None  # llama3 rope_freqs.weight, set by the loader
+        self.register_buffer("rope_cos", torch.zeros(0), persistent=False)
+        self.register_buffer("rope_sin", torch.zeros(0), persistent=False)
+
+    def setup_caches(self, max_batch_size: int, max_seq_len: int) -> None:
+        """Allocate KV caches and RoPE tables for up to max_seq_len positions."""
+        a = self.args
+        dtype = self.output_norm.weight.dtype
+        self.max_seq_len = max_seq_len
+        for b in self.blk:
+            b.attn.kv_cache = KVCache(max_batch_size, a.n_kv_heads, max_seq_len, a.head_dim, dtype)
+        self.rope_cos, self.rope_sin = rope_tables(a, max_seq_len, self.rope_freq_factors)
+
+    def forward(self, tokens: Tensor, input_pos: int = 0, last_only: bool = False) -> Tensor:
+        t = tokens.shape[1]
+        if self.max_seq_len < input_pos + t:
+            raise ValueError(f"positions up to {input_pos + t} exceed the cache size {self.max_seq_len}; call setup_caches")
+        cos = self.rope_cos[input_pos:input_pos + t]  # (T, D)
+        sin = self.rope_sin[input_pos:input_pos + t]
+        x = self.token_embd(tokens)  # (B, T, dim)
+        for b in self.blk:
+            x = b(x, cos, sin, input_pos)
+        if last_only:
+            x = x[:, -1:]  # (B, 1, dim)
+        return self.output(self.output_norm(x))  # (B, T or 1, vocab)
+

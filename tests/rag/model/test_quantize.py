@@ -1,0 +1,58 @@
+"""Packed Linear layers agree with their plain fp32 references on random inputs."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rag.model.quantize import Int4Linear, Int8Linear, dequantize_q4_1, unpack_q4_1
+
+
+def _random_q4_1(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Random but well-formed Q4_1 blocks: (N, K/32 * 20) bytes."""
+    rng = np.random.default_rng(seed)
+    blocks = np.zeros((n, k // 32, 20), dtype=np.uint8)
+    blocks[..., 0:2] = rng.uniform(0.001, 0.05, (n, k // 32)).astype(np.float16)[..., None].view(np.uint8)
+    blocks[..., 2:4] = rng.uniform(-0.3, 0.0, (n, k // 32)).astype(np.float16)[..., None].view(np.uint8)
+    blocks[..., 4:] = rng.integers(0, 256, (n, k // 32, 16), dtype=np.uint8)
+    return blocks.reshape(n, -1)
+
+
+def test_q4_1_unpack_layout_low_nibbles_first():
+    raw = _random_q4_1(1, 32)
+    q, d, m = unpack_q4_1(raw, 32)
+    byte0 = raw[0, 4]
+    assert q[0, 0] == byte0 & 0x0F and q[0, 16] == byte0 >> 4
+    w = dequantize_q4_1(raw, 32)
+    assert torch.allclose(w[0, 16], d[0, 0] * float(byte0 >> 4) + m[0, 0])
+
+
+@pytest.mark.parametrize("n,k,rows", [(64, 128, 1), (96, 576, 5), (48, 64, 17)])
+def test_int4_from_q4_1_matches_dequantised_fp32(n, k, rows):
+    raw = _random_q4_1(n, k, seed=n)
+    layer = Int4Linear.from_q4_1(raw, k)
+    w = dequantize_q4_1(raw, k)
+    assert torch.allclose(layer.dequantize(), w, atol=1e-6)
+    x = torch.randn(rows, k, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(layer(x), x @ w.T, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(layer(x), layer.reference(x), atol=1e-4, rtol=1e-4)
+
+
+def test_int4_from_float_with_bias_and_batch_dims():
+    g = torch.Generator().manual_seed(2)
+    w, b = torch.randn(32, 64, generator=g), torch.randn(32, generator=g)
+    layer = Int4Linear.from_float(w, b)
+    x = torch.randn(2, 3, 64, generator=g)
+    assert layer(x).shape == (2, 3, 32)
+    assert torch.allclose(layer(x), layer.reference(x), atol=1e-4, rtol=1e-4)
+    assert (layer.dequantize() - w).abs().max() <= (w.max() - w.min()) / 15  # within one step of the grid
+
+
+def test_int8_matches_reference_and_is_close_to_fp32():
+    g = torch.Generator().manual_seed(3)
+    w, b = torch.randn(40, 96, generator=g), torch.randn(40, generator=g)
+    layer = Int8Linear.from_float(w, b)
+    x = torch.randn(4, 7, 96, generator=g)
+    assert torch.allclose(layer(x), layer.reference(x), atol=1e-4, rtol=1e-4)
+    exact = x @ w.T + b
+    assert ((layer(x) - exact).abs().max() / exact.abs().max()) < 0.02
