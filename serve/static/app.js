@@ -95,7 +95,7 @@ function renderAbstained(bubble, answer) {
   badge.setAttribute("role", "status");
   bubble.prepend(badge);
   const near = [...new Set((answer.contexts || []).map((c) => c.source))].slice(0, 3);
-  if (near.length) bubble.append(el("p", "near", `Closest notes: ${near.join(", ")}`));
+  if (near.length && !near.every((source) => answer.answer.includes(source))) bubble.append(el("p", "near", `Closest notes: ${near.join(", ")}`));
 }
 
 function highlight(target, text, quote) {
