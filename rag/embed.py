@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+from tokenizers import Tokenizer
 
 from rag import resources
 from rag.errors import ModelNotInstalledError
@@ -46,6 +47,9 @@ class Embedder:
         self.dim = dim
         self.max_tokens = int(model.max_seq_length or 256)
         self.tokenizer = model.tokenizer
+        self._counter = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        self._counter.no_truncation()
+        self._counter.no_padding()
 
     @classmethod
     def load(cls, path: Path | None = None) -> "Embedder":
@@ -75,4 +79,4 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text`, special tokens included (before truncation)."""
-        return len(self.tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        return len(self._counter.encode(text, add_special_tokens=True).ids)

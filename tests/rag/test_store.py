@@ -1,0 +1,169 @@
+"""IndexStore / IndexWriter: round trip, stable ids, duplicate locations, atomic versions, lock, HNSW."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.errors import IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
+from rag.settings import RetrievalSettings
+from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
+from rag.types import Chunk
+
+DIM = 8
+
+
+def _vec(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _chunks(source: str, texts: list[str]) -> list[Chunk]:
+    out, pos = [], 0
+    for i, t in enumerate(texts):
+        out.append(Chunk(source=source, heading=f"H{i}", text=t, start_line=i + 1, end_line=i + 1,
+                         start_char=pos, end_char=pos + len(t)))
+        pos += len(t) + 1
+    return out
+
+
+def _put(writer: IndexWriter, source: str, texts: list[str]) -> None:
+    doc = DocRecord(source, "/root", "sha-" + source, 1, 10, "text", "\n".join(texts), [])
+    vecs = {text_hash(t): _vec(int(text_hash(t)[:8], 16)) for t in texts}
+    writer.put_document(doc, _chunks(source, texts), vecs)
+
+
+def _commit(index_dir: Path, docs: dict[str, list[str]], remove=(), approx_above=50_000) -> None:
+    with IndexLock(index_dir):
+        w = IndexWriter(index_dir, "test/model", DIM, RetrievalSettings(approximate_above=approx_above))
+        for source in remove:
+            w.remove_document(source)
+        for source, texts in docs.items():
+            _put(w, source, texts)
+        w.commit()
+
+
+def _consistent(store: IndexStore) -> None:
+    rows = store.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+    assert rows == store.exact.ntotal == store.count()
+
+
+def test_round_trip(tmp_path):
+    _commit(tmp_path, {"a.md": ["alpha one", "alpha two"], "b.txt": ["beta"]})
+    store = IndexStore.open(tmp_path)
+    _consistent(store)
+    assert store.count() == 3 and store.sources() == ["a.md", "b.txt"]
+    assert store.document_text("a.md") == "alpha one\nalpha two"
+    info = store.info()
+    assert info["model_id"] == "test/model" and info["dim"] == DIM and info["notes"] == 2
+    assert info["index_type"] == "exact"
+    (vid, score), *_ = store.search_vectors(_vec(int(text_hash("beta")[:8], 16)), 3)
+    chunk = store.by_vector_ids([vid])[vid]
+    assert chunk.text == "beta" and chunk.source == "b.txt" and score == pytest.approx(1.0, abs=1e-5)
+    assert len(chunk.chunk_id) == 16
+    assert store.get_chunk(chunk.chunk_id).text == "beta"
+    assert [c.text for c in store.chunks([chunk.chunk_id, "missing"])] == ["beta"]
+    with pytest.raises(NotFoundError):
+        store.get_chunk("nope")
+    with pytest.raises(NotFoundError):
+        store.document_text("zzz.md")
+
+
+def test_ids_stable_across_deletes(tmp_path):
+    _commit(tmp_path, {"a.md": ["a1", "a2"], "b.md": ["b1", "b2", "b3"]})
+    before = IndexStore.open(tmp_path)
+    b_rows = dict(before.conn.execute("SELECT chunk_id, id FROM chunks WHERE text LIKE 'b%'"))
+    a_ids = {r[0] for r in before.conn.execute("SELECT id FROM chunks WHERE text LIKE 'a%'")}
+    b_vecs = before.vectors_for(list(b_rows.values()))
+    _commit(tmp_path, {}, remove=["a.md"])
+    after = IndexStore.open(tmp_path)
+    _consistent(after)
+    assert after.count() == 3 and after.sources() == ["b.md"]
+    assert dict(after.conn.execute("SELECT chunk_id, id FROM chunks")) == b_rows
+    np.testing.assert_array_equal(after.vectors_for(list(b_rows.values())), b_vecs)
+    _commit(tmp_path, {"c.md": ["c1"]})
+    new_id = IndexStore.open(tmp_path).conn.execute("SELECT id FROM chunks WHERE text = 'c1'").fetchone()[0]
+    assert new_id not in a_ids and new_id > max(a_ids | set(b_rows.values()))   # deleted ids never reused
+
+
+def test_duplicate_chunk_stored_once_with_all_locations(tmp_path):
+    _commit(tmp_path, {"a.md": ["shared   passage", "only a"], "b.md": ["only b", "shared passage"]})
+    store = IndexStore.open(tmp_path)
+    assert store.count() == 3
+    vid = store.conn.execute("SELECT id FROM chunks WHERE text_hash IN (SELECT text_hash FROM chunks "
+                             "WHERE text LIKE 'shared%')").fetchone()[0]
+    chunk = store.by_vector_ids([vid])[vid]
+    assert (chunk.source, chunk.start_line) == ("a.md", 1)
+    assert [(loc.source, loc.start_line) for loc in chunk.extra_locations] == [("b.md", 2)]
+    _commit(tmp_path, {}, remove=["a.md"])
+    store = IndexStore.open(tmp_path)
+    _consistent(store)
+    chunk = store.by_vector_ids([vid])[vid]
+    assert chunk.source == "b.md" and chunk.extra_locations == []
+
+
+def test_missing_index_and_model_mismatch(tmp_path):
+    with pytest.raises(IndexNotFoundError, match="run rag ingest"):
+        IndexStore.open(tmp_path / "none")
+    _commit(tmp_path, {"a.md": ["x"]})
+    store = IndexStore.open(tmp_path)
+    store.check_model("test/model", DIM)
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        store.check_model("other/model", DIM)
+    with pytest.raises(IndexMismatchError, match="dim 8"):
+        store.check_model("test/model", 16)
+
+
+def test_aborted_and_crashed_writes_leave_previous_version(tmp_path, monkeypatch):
+    _commit(tmp_path, {"a.md": ["a1", "a2"]})
+    live = layout.current_version(tmp_path)
+    with IndexLock(tmp_path):
+        w = IndexWriter(tmp_path, "test/model", DIM, RetrievalSettings())
+        _put(w, "b.md", ["b1"])
+        w.abort()
+    # a crash between writing the new version and swapping the pointer
+    monkeypatch.setattr(layout.os, "replace", lambda *a: (_ for _ in ()).throw(OSError("killed")))
+    with pytest.raises(OSError):
+        _commit(tmp_path, {"c.md": ["c1"]})
+    monkeypatch.undo()
+    assert layout.current_version(tmp_path) == live
+    stale = [p.name for p in tmp_path.iterdir() if p.name.startswith(("tmp-", "v-")) and p != live]
+    assert stale                                  # the crashed version's folder was left behind...
+    store = IndexStore.open(tmp_path)             # ...the old index still opens, and the open cleans it up
+    assert store.sources() == ["a.md"] and store.count() == 2
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("tmp-", "v-"))] == [live.name]
+
+
+def test_lock_excludes_a_second_writer(tmp_path):
+    with IndexLock(tmp_path):
+        with pytest.raises(RagError, match="another ingest"):
+            with IndexLock(tmp_path):
+                pass
+    with IndexLock(tmp_path):
+        pass
+
+
+def test_inconsistent_version_is_reported(tmp_path):
+    _commit(tmp_path, {"a.md": ["a1", "a2"]})
+    db_path = layout.current_version(tmp_path) / layout.DB_FILE
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("DELETE FROM chunks WHERE text = 'a1'")
+    with pytest.raises(RagError, match="inconsistent"):
+        IndexStore.open(tmp_path)
+
+
+def test_hnsw_chosen_above_threshold_agrees_with_exact(tmp_path):
+    texts = [f"chunk {i}" for i in range(300)]
+    _commit(tmp_path, {"big.md": texts}, approx_above=100)
+    store = IndexStore.open(tmp_path)
+    assert store.info()["index_type"] == "hnsw"
+    _consistent(store)
+    agree = 0
+    for seed in range(20):
+        q = _vec(10_000 + seed)
+        exact = {i for i, _ in store.search_vectors(q, 10, exact=True)}
+        approx = {i for i, _ in store.search_vectors(q, 10)}
+        agree += len(exact & approx)
+    assert agree / 200 >= 0.95
