@@ -24,8 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from rag.model import kernels
+from rag.model.kernels.cpu_attention import attention_cpu
 
-_PATHS = ("ref", "sdpa", "triton")
+_PATHS = ("ref", "sdpa", "cpu", "triton")
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_len: int | None, q_start: int) -> int:
@@ -95,13 +96,15 @@ def attention_sdpa(q, k, v, *, causal=True, q_start=0, kv_len=None, scale=None):
 
 
 def _path(q: torch.Tensor) -> str:
-    """The path for q: forced by RAG_ATTENTION, else Triton on CUDA when available, else SDPA."""
+    """The path for q: forced by RAG_ATTENTION, else Triton on CUDA, else own CPU at decode, else SDPA."""
     forced = os.environ.get("RAG_ATTENTION")
     if forced:
         if forced not in _PATHS:
             raise ValueError(f"RAG_ATTENTION={forced!r}; expected one of {', '.join(_PATHS)}")
         return forced
-    return "triton" if q.is_cuda and kernels.HAS_TRITON else "sdpa"
+    if q.is_cuda and kernels.HAS_TRITON:
+        return "triton"
+    return "cpu" if q.shape[2] == 1 else "sdpa"
 
 
 def attention(q, k, v, *, causal=True, q_start=0, kv_len=None, scale=None):
@@ -109,8 +112,10 @@ def attention(q, k, v, *, causal=True, q_start=0, kv_len=None, scale=None):
     path = _path(q)
     if path == "sdpa":
         return attention_sdpa(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
+    if path == "cpu":
+        _check(q, k, v, kv_len, q_start)
+        return attention_cpu(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
     if path == "ref":
         return attention_ref(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
     kv_len = _check(q, k, v, kv_len, q_start)
-    fn = kernels.decode_attention if q.shape[2] == 1 else kernels.flash_attention
-    return fn(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
+    return kernels.triton_attention(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)

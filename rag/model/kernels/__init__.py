@@ -11,23 +11,12 @@ import importlib.util
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 
 
-def flash_attention(q, k, v, **kwargs):
-    """Triton prefill attention; see kernels/flash_attention.py."""
-    _require()
-    from rag.model.kernels.flash_attention import flash_attention as fn
-
-    return fn(q, k, v, **kwargs)
-
-
-def decode_attention(q, k, v, **kwargs):
-    """Triton split-K decode attention (one query token); see kernels/decode_attention.py."""
-    _require()
-    from rag.model.kernels.decode_attention import decode_attention as fn
-
-    return fn(q, k, v, **kwargs)
-
-
-def _require() -> None:
-    """Raise a clear error when triton is not installed."""
+def triton_attention(q, k, v, **kwargs):
+    """Triton attention: the split-K decode kernel for one query token, else the prefill kernel."""
     if not HAS_TRITON:
         raise ImportError("the Triton attention kernels need triton: pip install 'notes-rag[gpu]'")
+    if q.shape[2] == 1:
+        from rag.model.kernels.decode_attention import decode_attention as fn
+    else:
+        from rag.model.kernels.flash_attention import flash_attention as fn
+    return fn(q, k, v, **kwargs)
