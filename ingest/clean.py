@@ -27,6 +27,7 @@ UI_RUN_MIN_SCORE = 8
 CONTENT_PENALTY = 3
 UI_MAX_DISTINCT_RATIO = 0.7
 UI_MIN_LABEL_RATIO = 0.25
+UI_TAIL_MAX_LINES = 12       # lines left after a UI run at the end of a note that are dropped with it
 
 
 def _wiki(m: re.Match) -> str:
@@ -103,6 +104,11 @@ def _ui_runs(lines: list[str], protected: set[int]) -> set[int]:
             best, best_len = score, len(run)
     if best >= UI_RUN_MIN_SCORE:
         finish(run[:best_len])
+    if dropped:   # a page's UI often runs to its very end: take a short remainder with it
+        rest = [i for i in range(max(dropped) + 1, len(lines)) if lines[i].strip()]
+        short = sum(1 for i in rest if i not in protected and _is_short(lines[i].strip(), 6))
+        if len(rest) <= UI_TAIL_MAX_LINES and short * 2 >= len(rest):
+            dropped.update(range(max(dropped) + 1, len(lines)))
     return dropped
 
 

@@ -1,0 +1,192 @@
+"""Loaders on real and broken files: each failure is a clear per-file error naming the file."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from ingest.discover import iter_note_files
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadedNote, load_note
+from rag.errors import LoaderError, UnsupportedFileError
+
+
+def _pdf_bytes(pages: list[str]) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 10, text)
+    return bytes(pdf.output())
+
+
+def _error(path: Path, kind=LoaderError) -> str:
+    with pytest.raises(kind) as info:
+        load_note(path)
+    assert path.name in str(info.value) and info.value.path == str(path)
+    return info.value.reason
+
+
+def test_markdown_and_text_keep_the_file_text_exactly(tmp_path):
+    md = tmp_path / "a.md"
+    md.write_bytes("# Title\r\n\r\nSome *text* with\u00a0nbsp.\r\n".encode())
+    note = load_note(md)
+    assert isinstance(note, LoadedNote) and note.kind == "markdown" and note.pages == []
+    assert note.text == "# Title\r\n\r\nSome *text* with\u00a0nbsp.\r\n"
+    txt = tmp_path / "b.txt"
+    txt.write_bytes(b"\xef\xbb\xbfplain notes\n")
+    assert load_note(txt).text == "plain notes\n" and load_note(txt).kind == "text"
+
+
+def test_suffixes_cover_the_formats():
+    assert {".md", ".markdown", ".txt", ".pdf", ".html", ".htm", ".ipynb"} <= SUPPORTED_SUFFIXES
+
+
+def test_unknown_suffix_is_unsupported(tmp_path):
+    p = tmp_path / "picture.png"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    assert "unsupported file type '.png'" in _error(p, UnsupportedFileError)
+
+
+def test_binary_content_with_md_name(tmp_path):
+    p = tmp_path / "notes.md"
+    p.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 4)
+    assert "binary" in _error(p)
+
+
+def test_binary_without_nul_bytes_is_refused(tmp_path):
+    p = tmp_path / "blob.txt"
+    p.write_bytes(bytes(range(128, 256)) * 50)
+    assert "undecodable" in _error(p)
+
+
+def test_empty_and_blank_files(tmp_path):
+    for name, data in [("empty.md", b""), ("blank.txt", b" \n\n\t\n"), ("empty.pdf", b""), ("e.ipynb", b"")]:
+        p = tmp_path / name
+        p.write_bytes(data)
+        assert "empty" in _error(p)
+
+
+def test_invalid_utf8_is_replaced_and_kept(tmp_path):
+    p = tmp_path / "latin1.txt"
+    p.write_bytes("Café notes: the EMA decay is 0.999 for diffusion.\n".encode("latin-1"))
+    note = load_note(p)
+    assert note.text == "Caf\ufffd notes: the EMA decay is 0.999 for diffusion.\n"
+
+
+def test_missing_file_names_the_file(tmp_path):
+    assert "cannot read" in _error(tmp_path / "gone.md")
+
+
+def test_fifty_megabyte_text_file_loads_quickly(tmp_path):
+    p = tmp_path / "big.txt"
+    line = b"Gradient descent updates the weights against the gradient of the loss.\n"
+    p.write_bytes(line * (50 * 2**20 // len(line) + 1))
+    t0 = time.perf_counter()
+    note = load_note(p)
+    assert time.perf_counter() - t0 < 5.0
+    assert len(note.text) >= 50 * 2**20 and note.text.startswith("Gradient descent")
+
+
+def test_pdf_pages_and_offsets(tmp_path):
+    p = tmp_path / "paper.pdf"
+    p.write_bytes(_pdf_bytes(["First page about attention heads.", "Second page about EMA weights."]))
+    note = load_note(p)
+    assert note.kind == "pdf" and [n for _, n in note.pages] == [1, 2] and note.pages[0][0] == 0
+    second = note.pages[1][0]
+    assert "attention heads" in note.text[:second] and note.text[second:].startswith("Second page")
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.1])
+def test_truncated_pdf(tmp_path, cut):
+    data = _pdf_bytes(["Some text on a page."] * 3)
+    p = tmp_path / "broken.pdf"
+    p.write_bytes(data[: int(len(data) * cut)])
+    assert "unreadable PDF" in _error(p)
+
+
+def test_pdf_that_is_not_a_pdf(tmp_path):
+    p = tmp_path / "fake.pdf"
+    p.write_bytes(b"this is plain text pretending to be a PDF\n")
+    assert "PDF" in _error(p)
+
+
+HTML = """<!doctype html><html><head><title>Page</title><style>body{color:red}</style>
+<script>var secret = "tracking code";</script></head><body>
+<header>Site Header Menu</header><nav><a href="/">Home</a> <a href="/x">Archive</a></nav>
+<main><h1>Batch normalization</h1><p>Batch norm normalizes each
+feature over the <b>mini-batch</b>.</p><h2>Learned parameters</h2>
+<ul><li>scale gamma</li><li>shift beta</li></ul>
+<pre>def bn(x):
+    return (x - x.mean()) / x.std()</pre></main>
+<footer>Copyright footer text</footer><script>console.log("x")</script></body></html>"""
+
+
+def test_html_text_only(tmp_path):
+    p = tmp_path / "page.html"
+    p.write_text(HTML, encoding="utf-8")
+    note = load_note(p)
+    assert note.kind == "html"
+    for gone in ("tracking code", "color:red", "Site Header", "Archive", "Copyright footer", "console.log"):
+        assert gone not in note.text
+    assert "# Batch normalization" in note.text and "## Learned parameters" in note.text
+    assert "Batch norm normalizes each feature over the mini-batch." in note.text
+    assert "- scale gamma" in note.text
+    assert "```\ndef bn(x):\n    return (x - x.mean()) / x.std()\n```" in note.text
+
+
+def test_html_without_text_is_empty(tmp_path):
+    p = tmp_path / "blank.htm"
+    p.write_text("<html><body><script>1</script><nav>menu</nav></body></html>", encoding="utf-8")
+    assert "empty" in _error(p)
+
+
+NOTEBOOK = {
+    "nbformat": 4, "nbformat_minor": 5,
+    "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+    "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": ["# EMA\n", "Keep an average of weights."]},
+        {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": "ema = 0.999 * ema + 0.001 * w",
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": ["OUTPUT-SHOULD-NOT-APPEAR\n"]},
+                     {"output_type": "display_data", "data": {"image/png": "iVBORw0KGgo="}}]},
+        {"cell_type": "code", "metadata": {}, "source": [], "outputs": []},
+    ],
+}
+
+
+def test_notebook_cells_without_outputs(tmp_path):
+    p = tmp_path / "ema.ipynb"
+    p.write_text(json.dumps(NOTEBOOK), encoding="utf-8")
+    note = load_note(p)
+    assert note.kind == "ipynb"
+    assert note.text == "# EMA\nKeep an average of weights.\n\n```python\nema = 0.999 * ema + 0.001 * w\n```\n"
+    assert "OUTPUT" not in note.text and "iVBOR" not in note.text
+
+
+def test_broken_notebooks(tmp_path):
+    p = tmp_path / "bad.ipynb"
+    p.write_text('{"cells": [', encoding="utf-8")
+    assert "invalid notebook JSON" in _error(p)
+    p.write_text('{"foo": 1}', encoding="utf-8")
+    assert "not a Jupyter notebook" in _error(p)
+
+
+def test_discovery_sorted_hidden_skipped(tmp_path):
+    for rel in ["b.md", "a/z.txt", "a/c.pdf", ".obsidian/x.md", "a/.hidden.md", "img.png", "A.MD"]:
+        f = tmp_path / rel
+        f.parent.mkdir(parents=True, exist_ok=True)
+        f.write_text("x", encoding="utf-8")
+    names = [p.relative_to(tmp_path).as_posix() for p in iter_note_files(tmp_path)]
+    assert names == ["A.MD", "a/c.pdf", "a/z.txt", "b.md"]
+    everything = [p.name for p in iter_note_files(tmp_path, include_unsupported=True)]
+    assert "img.png" in everything and "x.md" not in everything
+    assert list(iter_note_files(tmp_path / "b.md")) == [tmp_path / "b.md"]
+
+
+def test_every_shared_note_loads(shared_notes):
+    for path in iter_note_files(shared_notes):
+        note = load_note(path)
+        assert note.text == path.read_text(encoding="utf-8")
