@@ -1,0 +1,127 @@
+"""HybridRetriever: fusion, BM25 tokenisation, modes, dense_score always filled, LangChain interface."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+from langchain_core.documents import Document
+
+from rag.bm25 import BM25Index, tokenize
+from rag.errors import ConfigError, IndexMismatchError
+from rag.fusion import rrf
+from rag.retrieve import HybridRetriever
+from rag.settings import RetrievalSettings, load_settings
+from rag.store import DocRecord, IndexLock, IndexWriter, text_hash
+from rag.types import Chunk
+
+DIM = 64
+
+
+class HashEmbedder:
+    """Bag-of-words hashing embedder: deterministic, instant, good enough to rank word overlap."""
+
+    model_id = "test/hash"
+    dim = DIM
+    max_tokens = 256
+
+    def encode(self, texts, batch_size=64, progress=False):
+        out = np.zeros((len(texts), DIM), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for w in re.findall(r"[a-z]+", text.lower()):
+                out[row, int(hashlib.md5(w.encode()).hexdigest(), 16) % DIM] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    def encode_query(self, text):
+        return self.encode([text])[0]
+
+    def count_tokens(self, text):
+        return len(text.split()) + 2
+
+
+NOTES = {
+    "diffusion.md": ["Diffusion models keep an exponential moving average of the weights.",
+                     "Sampling uses the EMA weights because they are smoother."],
+    "bn.md": ["Batch normalization normalizes each feature over the mini batch.",
+              "A learned scale gamma and shift beta follow the normalization."],
+    "gan.md": ["A generator maps noise to samples; a discriminator tells real from fake.",
+               "Mode collapse: the generator produces few kinds of samples."],
+    "copy.md": ["Sampling uses the EMA weights because they are smoother."],
+}
+
+
+@pytest.fixture
+def retriever(tmp_path):
+    emb = HashEmbedder()
+    with IndexLock(tmp_path):
+        w = IndexWriter(tmp_path, emb.model_id, DIM, RetrievalSettings())
+        for source, texts in NOTES.items():
+            chunks = [Chunk(source, "Notes > " + source, t, i + 1, i + 1, 0, len(t)) for i, t in enumerate(texts)]
+            vecs = {text_hash(t): v for t, v in zip(texts, emb.encode(texts))}
+            w.put_document(DocRecord(source, str(tmp_path), "h", 0, 1, "markdown", "\n".join(texts), []), chunks, vecs)
+        w.commit()
+    return HybridRetriever.open(load_settings(index_dir=str(tmp_path)), embedder=emb)
+
+
+def test_rrf_weights_and_ranks():
+    fused = rrf([([1, 2, 3], 1.0), ([3, 1], 2.0)], k=60)
+    scores = dict(fused)
+    assert scores[1] == pytest.approx(1 / 61 + 2 / 62)
+    assert scores[3] == pytest.approx(1 / 63 + 2 / 61)
+    assert [i for i, _ in fused] == [3, 1, 2]
+
+
+def test_tokenize_lowercases_and_drops_stopwords():
+    assert tokenize("What is the EMA of a Diffusion-model?") == ["ema", "diffusion", "model"]
+
+
+def test_bm25_ranks_keyword_matches_and_ignores_unknown_words():
+    idx = BM25Index([10, 11, 12], ["gamma and beta", "mode collapse", "beta beta decay"])
+    assert idx.search("beta", 5)[0][0] == 12
+    assert {i for i, _ in idx.search("beta", 5)} == {10, 12}
+    assert idx.search("zebra the", 5) == []
+    assert idx.scores_for("collapse", [10, 11])[10] == 0.0
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
+def test_modes_rank_the_right_chunk_and_fill_scores(retriever, mode):
+    results = retriever.search("learned scale gamma and shift beta", k=3, mode=mode)
+    assert results[0].chunk.source == "bn.md" and "gamma" in results[0].chunk.text
+    assert [r.score for r in results] == sorted((r.score for r in results), reverse=True)
+    for r in results:
+        assert r.dense_score is not None and -1.0 <= r.dense_score <= 1.0001
+        assert r.bm25_score is not None
+    if mode == "dense":
+        assert results[0].score == pytest.approx(results[0].dense_score)
+
+
+def test_duplicate_text_is_one_result_with_two_locations(retriever):
+    results = retriever.search("EMA weights smoother sampling", k=5)
+    ema = [r for r in results if "smoother" in r.chunk.text]
+    assert len(ema) == 1
+    assert {ema[0].chunk.source} | {loc.source for loc in ema[0].chunk.extra_locations} == {"diffusion.md", "copy.md"}
+    assert len({r.chunk.chunk_id for r in results}) == len(results)
+
+
+def test_bm25_only_hit_gets_its_cosine_from_the_stored_vector(retriever):
+    (top,) = retriever.search("discriminator", k=1, mode="bm25")
+    expected = float(retriever.embedder.encode_query("discriminator") @ retriever.embedder.encode([top.chunk.text])[0])
+    assert top.dense_score == pytest.approx(expected, abs=1e-5)
+
+
+def test_langchain_invoke_returns_documents(retriever):
+    docs = retriever.invoke("mode collapse generator")
+    assert docs and isinstance(docs[0], Document)
+    assert docs[0].metadata["source"] == "gan.md" and "text" not in docs[0].metadata
+    assert docs[0].page_content.startswith("Mode collapse")
+    assert set(docs[0].metadata) >= {"chunk_id", "source", "heading", "start_line", "end_line", "score"}
+
+
+def test_bad_mode_and_model_mismatch(retriever, tmp_path):
+    with pytest.raises(ConfigError, match="mode"):
+        retriever.search("x", mode="fuzzy")
+    other = HashEmbedder()
+    other.model_id = "other/model"
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        HybridRetriever.open(load_settings(index_dir=str(tmp_path)), embedder=other)
