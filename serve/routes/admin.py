@@ -39,5 +39,5 @@ async def delete_note(path: str, request: Request):
     store = runtime.require_store()
     root = notes.indexed_root(store, runtime.settings)
     notes.resolve_note_path(root, path)
-    source = await _exclusive(request, lambda: notes.remove_note(store, root, path))
+    source = await _exclusive(request, lambda: notes.remove_note(store, root, path, runtime.settings))
     return {"removed": source, "chunks": runtime.store.count() if runtime.store is not None else 0}

@@ -3,19 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from rag.errors import ConfigError, NotFoundError, RagError
+from rag.errors import ConfigError, NotFoundError
 
 
 class PathOutsideRootError(ConfigError):
     """A client-supplied note path escapes the notes root."""
 
     http_status = 400
-
-
-class StoreCannotRemoveError(RagError):
-    """The index store offers no way to remove a single note."""
-
-    http_status = 501
 
 
 def resolve_note_path(root: Path, relative: str) -> tuple[Path, str]:
@@ -64,13 +58,29 @@ def _count(value) -> int | list:
     return value if isinstance(value, int) else list(value)
 
 
-def remove_note(store, root: Path, relative: str) -> str:
+def remove_note(store, root: Path, relative: str, settings) -> str:
     """Drop one note from the index (the file on disk is left alone); returns its source key."""
     _, source = resolve_note_path(root, relative)
     if source not in set(store.sources()):
         raise NotFoundError(f"note {source!r} is not in the index")
     remover = getattr(store, "remove_sources", None)
-    if remover is None:
-        raise StoreCannotRemoveError("this index store cannot remove single notes (IndexStore.remove_sources is missing)")
-    remover([source])
+    if callable(remover):
+        remover([source])
+    else:
+        _remove_with_writer(store, source, settings)
     return source
+
+
+def _remove_with_writer(store, source: str, settings) -> None:
+    """Publish a new index version without `source`, under the index lock (the ingest pipeline's write path)."""
+    from rag.store import IndexLock, IndexWriter
+
+    info = store.info()
+    with IndexLock(settings.index_path):
+        writer = IndexWriter(settings.index_path, info["model_id"], info["dim"], settings.retrieval)
+        try:
+            writer.remove_document(source)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise

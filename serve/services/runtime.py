@@ -15,6 +15,15 @@ def _store_of(chain):
     return getattr(getattr(chain, "retriever", None), "store", None)
 
 
+def _rebuild_with(chain, settings):
+    """A fresh AnswerChain over the reopened index that keeps the loaded LLM (no second model load)."""
+    from rag.retrieve import HybridRetriever
+
+    embedder = getattr(chain.retriever, "embedder", None)
+    return type(chain)(HybridRetriever.open(settings, embedder=embedder), settings, chain.backend_name, chain.llm,
+                       chain.mode)
+
+
 class Runtime:
     """Loaded once in the lifespan; swapped as a whole after index writes so in-flight answers keep theirs."""
 
@@ -59,7 +68,11 @@ class Runtime:
             if not self.injected_store:
                 self.store = _store_of(self.chain) or self._open_store()
             return
+        previous = self.chain
         self.chain, self.store = None, None
+        llm = getattr(previous, "llm", None)
+        if llm is not None:
+            self.chain = _rebuild_with(previous, self.settings)
         self.load()
 
     def require_chain(self):
