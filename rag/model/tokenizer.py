@@ -1,7 +1,11 @@
 """GGUFTokenizer: the byte-level BPE tokenizer and chat template a GGUF carries in its metadata.
 
 Built through `tokenizers` from tokenizer.ggml.{tokens,merges,token_type,*_id,pre}; the split
-regex follows llama.cpp's pre-tokenizer type (smollm, llama-bpe, qwen2, gpt2 ...). CONTROL tokens
+regex follows the pre-tokenizer type (smollm, llama-bpe, qwen2, gpt2 ...). Two dialects exist:
+compat="transformers" (default) gives the ids of transformers' GGUF loader, the project's parity
+reference; compat="llama.cpp" follows llama.cpp (and SmolLM2's own tokenizer.json): 'smollm' splits
+digits off before GPT-2's regex (only whitespace runs before a digit differ: 161 of ~40k tokens on
+../shared/notes) and llama-bpe looks whole words up before merging. CONTROL tokens
 are special (matched whole, skipped by decode(skip_special=True)); USER_DEFINED tokens are matched
 whole. The chat template is rendered with jinja2 in a sandbox, as transformers does.
 """
@@ -41,6 +45,7 @@ _SPLITS = {
     "qwen2": _QWEN2_SPLIT, "deepseek-r1-qwen": _QWEN2_SPLIT, "megrez": _QWEN2_SPLIT,
 }
 _IGNORE_MERGES = {"llama-bpe", "llama3", "llama-v3"}  # llama.cpp looks whole words up first for these
+COMPAT = ("transformers", "llama.cpp")
 
 
 @lru_cache(maxsize=1)
@@ -57,12 +62,12 @@ def byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
-def _pre_tokenizer(pre: str | None):
+def _pre_tokenizer(pre: str | None, compat: str):
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     if pre in _SPLITS:
         return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(_SPLITS[pre]), behavior="isolated"), byte_level])
     gpt2 = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    if pre == "smollm":  # llama.cpp: "\p{N}" then GPT-2's regex
+    if pre == "smollm" and compat == "llama.cpp":  # "\p{N}" then GPT-2's regex
         return pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), gpt2])
     return gpt2
 
@@ -70,8 +75,14 @@ def _pre_tokenizer(pre: str | None):
 class GGUFTokenizer:
     """encode / decode / apply_chat_template over a GGUF's own vocabulary."""
 
-    def __init__(self, meta: dict, tokens: list[str], merges: list[str], token_types: Iterable[int], source: str):
+    def __init__(
+        self, meta: dict, tokens: list[str], merges: list[str], token_types: Iterable[int], source: str,
+        compat: str = "transformers",
+    ):
+        if compat not in COMPAT:
+            raise ValueError(f"compat must be one of {COMPAT}, not {compat!r}")
         self.source = source
+        self.compat = compat
         self.tokens = tokens
         self.vocab_size = len(tokens)
         self.pre = meta.get("tokenizer.ggml.pre")
@@ -80,7 +91,7 @@ class GGUFTokenizer:
         vocab = {tok: i for i, tok in enumerate(tokens)}
         pairs = [tuple(m.split(" ", 1)) for m in merges]
         try:
-            bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, ignore_merges=self.pre in _IGNORE_MERGES)
+            bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, ignore_merges=compat == "llama.cpp" and self.pre in _IGNORE_MERGES)
         except Exception as exc:  # tokenizers raises its own Exception subclass for bad merges
             raise TokenizerError(source, f"cannot build the BPE model: {exc}") from exc
         self._special = {i for i, t in enumerate(types) if t == CONTROL and set(tokens[i]) <= spelled}
@@ -100,7 +111,7 @@ class GGUFTokenizer:
 
     def _build(self, bpe, types: list[int], spelled: set[str]) -> Tokenizer:
         tok = Tokenizer(bpe)
-        tok.pre_tokenizer = _pre_tokenizer(self.pre)
+        tok.pre_tokenizer = _pre_tokenizer(self.pre, self.compat)
         tok.decoder = decoders.ByteLevel()
         tok.add_special_tokens([AddedToken(self.tokens[i], normalized=False, special=True) for i in sorted(self._special)])
         user = [AddedToken(t, normalized=False, special=False) for t, k in zip(self.tokens, types) if k == USER_DEFINED]
@@ -117,8 +128,8 @@ class GGUFTokenizer:
         return ids
 
     @classmethod
-    def from_gguf(cls, source: str | Path | GGUFModel) -> "GGUFTokenizer":
-        """Tokenizer of a GGUF path or an already opened GGUFModel."""
+    def from_gguf(cls, source: str | Path | GGUFModel, compat: str = "transformers") -> "GGUFTokenizer":
+        """Tokenizer of a GGUF path or an already opened GGUFModel, in the given dialect (see module doc)."""
         model = source if isinstance(source, GGUFModel) else read_gguf(source)
         meta = model.metadata
         kind = meta.get("tokenizer.ggml.model")
@@ -128,7 +139,7 @@ class GGUFTokenizer:
         if not tokens or merges is None:
             raise TokenizerError(model.path, "tokenizer.ggml.tokens or tokenizer.ggml.merges is missing")
         types = model.array("tokenizer.ggml.token_type")
-        return cls(meta, list(tokens), list(merges), [] if types is None else types.tolist(), str(model.path))
+        return cls(meta, list(tokens), list(merges), [] if types is None else types.tolist(), str(model.path), compat)
 
     def encode(self, text: str, add_special: bool = False, parse_special: bool = True) -> list[int]:
         """Token ids of text; add_special adds BOS/EOS where the GGUF asks for them; parse_special=False
