@@ -11,6 +11,11 @@ _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
 _END = re.compile(r"[.!?:;]['\")\]]*\s*$")
 _SPLIT = re.compile(r"(?<=[.!?])['\")\]]*\s+(?=[\"'(\[*]*[A-Z0-9])")
 _ABBREV = re.compile(r"\b(?:e\.g|i\.e|vs|etc|cf|fig|eq|approx|resp|dr|mr|ms|no)\.$", re.IGNORECASE)
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules)\b"
+    r"|\b(?:system prompt|you are now|as an ai|new instructions?)\b"
+    r"|\b(?:assistant|model|ai|chatbot)\b[^.]{0,30}\b(?:must|should|shall)\b[^.]{0,20}\b(?:say|answer|respond|reply|output)\b",
+    re.IGNORECASE)
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
 
@@ -95,6 +100,11 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return merged
 
 
+def looks_like_instruction(text: str) -> bool:
+    """Whether a note sentence addresses the assistant (prompt injection); such sentences are never evidence."""
+    return bool(_INJECTION.search(text))
+
+
 def squash(text: str) -> str:
     """Whitespace runs collapsed to single spaces."""
     return " ".join(text.split())
@@ -118,11 +128,10 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
     cands = []
     for rank, res in enumerate(results):
         text = res.chunk.text
-        spans = split_sentences(text)
+        spans = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
         for i, (a, b) in enumerate(spans):
-            lo = spans[i - 1][0] if i > 0 else a
-            hi = spans[i + 1][1] if i + 1 < len(spans) else b
-            cands.append((rank, res, a, b, squash(text[a:b]), squash(text[lo:hi])))
+            window = " ".join(squash(text[x:y]) for x, y in spans[max(0, i - 1):i + 2])
+            cands.append((rank, res, a, b, squash(text[a:b]), window))
     if not cands:
         return []
     vecs = embed([question] + [c[4] for c in cands])

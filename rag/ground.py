@@ -27,10 +27,11 @@ def stem(word: str) -> str:
     w = word.lower().replace("'", "")
     if w.endswith("ss") or w.isdigit():
         return w
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("ly", ""), ("es", "e"), ("s", "")):
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", "")):
         if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            return w[: len(w) - len(suffix)] + keep
-    return w
+            w = w[: len(w) - len(suffix)] + keep
+            break
+    return w[:-1] if w.endswith("e") and len(w) > 3 else w
 
 
 def content_terms(text: str) -> set[str]:
@@ -69,8 +70,8 @@ class Support:
 class SupportScorer:
     """score = w_cov * coverage + (1 - w_cov) * cosine, in one passage window; penalties for new numbers or flipped negation."""
 
-    def __init__(self, embed: Embed, w_coverage: float = 0.6, number_penalty: float = 0.3,
-                 negation_penalty: float = 0.15):
+    def __init__(self, embed: Embed, w_coverage: float = 0.75, number_penalty: float = 0.3,
+                 negation_penalty: float = 0.3):
         self.embed = embed
         self.w_coverage = w_coverage
         self.number_penalty = number_penalty

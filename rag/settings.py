@@ -59,7 +59,7 @@ class AnswerSettings:
     min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
     unknown_term_min_dense: float = 0.55  # a question term absent from the notes: abstain below this
-    support_threshold: float = 0.55     # a sentence is supported at or above this score
+    support_threshold: float = 0.65     # a sentence is supported at or above this score
     min_supported_sentences: int = 1    # fewer verified sentences: quote the best evidence instead
     extractive_sentences: int = 2       # evidence sentences quoted by the extractive backend / fallback
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span

@@ -1,0 +1,94 @@
+"""`ask "question" [--backend ...] [--mode ...] [--json] [--questions FILE.jsonl] [-k N]`: answer with sources."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from rag.errors import ConfigError, IndexNotFoundError
+from rag.settings import Settings, override
+
+EXIT_ABSTAINED = 3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `ask`."""
+    parser.add_argument("question", nargs="?", help="what to ask your notes")
+    parser.add_argument("--backend", choices=("local", "openai", "extractive"), default=None,
+                        help="answer backend (default: $RAG_BACKEND, else settings.answer.backend)")
+    parser.add_argument("--mode", choices=("grounded", "constrained", "free"), default=None,
+                        help="generation mode (default: settings.answer.mode)")
+    parser.add_argument("-k", type=int, default=None, help="passages retrieved (default: settings.retrieval.k)")
+    parser.add_argument("--json", action="store_true", help="print the answer JSON")
+    parser.add_argument("--questions", type=Path, help="JSON Lines file with a `question` field (needs --json)")
+
+
+def _ensure_index(settings: Settings) -> None:
+    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first."""
+    from rag.store import IndexStore
+    try:
+        IndexStore.open(settings.index_path)
+        return
+    except IndexNotFoundError:
+        pass
+    notes = Path(settings.notes_dir)
+    if not notes.exists():
+        raise ConfigError(f"no index at {settings.index_path} and no notes at {notes} to build one "
+                          "(run `rag ingest PATH` or set RAG_NOTES)")
+    from ingest.pipeline import ingest_paths
+    print(f"no index yet: ingesting {notes} into {settings.index_path}", file=sys.stderr)
+    ingest_paths([notes], settings, progress=sys.stderr.isatty())
+
+
+def _print_sources(answer) -> None:
+    if not answer.citations:
+        return
+    print("\nSources:")
+    for c in answer.citations:
+        head = f" > {c.heading}" if c.heading else ""
+        lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
+        quote = " ".join(c.quote.split())
+        print(f"  [{c.n}] {c.source}{head} ({lines})")
+        print(f"      \"{quote[:300]}{'...' if len(quote) > 300 else ''}\"")
+
+
+def _stream_text(chain, question: str):
+    """Print tokens as they come; return the final Answer."""
+    answer = None
+    for kind, value in chain.stream_events(question):
+        if kind == "token":
+            sys.stdout.write(value)
+            sys.stdout.flush()
+        elif kind == "done":
+            answer = value
+    print()
+    _print_sources(answer)
+    return answer
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """Answer one question (streamed), or each line of --questions as JSON lines; models loaded once."""
+    from rag.chain import build_chain
+    from rag.commands.search import _questions
+
+    if args.questions and not args.json:
+        raise ConfigError("--questions needs --json")
+    if bool(args.questions) == bool(args.question):
+        raise ConfigError("give a question or --questions FILE.jsonl (not both)")
+    if args.k is not None:
+        if args.k < 1:
+            raise ConfigError("-k must be at least 1")
+        settings = override(settings, {"retrieval": {"k": args.k}})
+    questions = _questions(args.questions) if args.questions else [args.question]
+    _ensure_index(settings)
+    chain = build_chain(settings, backend=args.backend, mode=args.mode)
+    if not args.json:
+        answer = _stream_text(chain, questions[0])
+        return EXIT_ABSTAINED if answer.abstained else 0
+    answers = []
+    for question in questions:
+        answer = chain.answer(question)
+        answers.append(answer)
+        print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+    return EXIT_ABSTAINED if not args.questions and answers[0].abstained else 0
