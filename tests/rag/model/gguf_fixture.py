@@ -116,8 +116,14 @@ def write_tiny_gguf(
     chat_template: str = CHAT_TEMPLATE,
     rope_theta: float = 10000.0,
     context_length: int = 256,
+    rope_freqs: np.ndarray | None = None,
+    metadata: dict[str, str | float | int] | None = None,
 ) -> TinyGGUF:
-    """Write a random model of the given shape; 2-D weights stored as qtype, norms and biases as F32."""
+    """Write a random model of the given shape; 2-D weights stored as qtype, norms and biases as F32.
+
+    rope_freqs (head_dim/2 values) is written as Llama 3's rope_freqs.weight; metadata adds keys
+    (str, float or int values) after the standard ones.
+    """
     rng = np.random.default_rng(seed)
     tokens, merges = train_vocab(vocab_size, pre)
     head_dim = dim // n_heads
@@ -142,7 +148,13 @@ def write_tiny_gguf(
     writer = gguf.GGUFWriter(str(path), arch)
     _write_metadata(writer, arch, dim, n_layers, n_heads, n_kv_heads, hidden_dim, len(tokens), head_dim,
                     rope_theta, context_length, pre, tokens, merges, chat_template)
+    for key, value in (metadata or {}).items():
+        add = writer.add_string if isinstance(value, str) else writer.add_float32 if isinstance(value, float) else writer.add_uint32
+        add(key, value)
     weights: dict[str, np.ndarray] = {}
+    if rope_freqs is not None:
+        weights["rope_freqs.weight"] = np.asarray(rope_freqs, dtype=np.float32)
+        writer.add_tensor("rope_freqs.weight", weights["rope_freqs.weight"])
     for name, shape in shapes.items():
         if len(shape) == 1:
             w = (1.0 + 0.1 * rng.standard_normal(shape)).astype(np.float32) if "norm" in name else \
@@ -168,7 +180,8 @@ def write_tiny_gguf(
     config = {
         "dim": dim, "n_layers": n_layers, "n_heads": n_heads, "n_kv_heads": n_kv_heads, "head_dim": head_dim,
         "vocab_size": len(tokens), "hidden_dim": hidden_dim, "norm_eps": float(np.float32(1e-5)),
-        "rope_theta": rope_theta, "rope_scaling": None, "max_seq_len": context_length,
+        "rope_theta": rope_theta,
+        "rope_scaling": {"type": "freq_factors", "tensor": "rope_freqs.weight"} if rope_freqs is not None else None, "max_seq_len": context_length,
         "tie_embeddings": tie_embeddings, "qkv_bias": qkv_bias,
     }
     return TinyGGUF(Path(path), config, weights, tokens, merges)

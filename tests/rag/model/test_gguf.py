@@ -107,6 +107,20 @@ def test_real_smollm2_matches_gguf_reader(smollm_path):
     assert q.qtype == "Q4_1" and q.data.shape == (576, 360) and q.shape == (576, 576)
 
 
+def test_rope_scaling_from_llama3_freqs_and_metadata(tmp_path):
+    freqs = np.linspace(1.0, 8.0, 8, dtype=np.float32)  # head_dim 16 -> 8 frequencies
+    tiny = write_tiny_gguf(tmp_path / "l3.gguf", rope_freqs=freqs, rope_theta=500000.0)
+    model = read_gguf(tiny.path)
+    assert model.config == tiny.config
+    assert model.config["rope_scaling"] == {"type": "freq_factors", "tensor": "rope_freqs.weight"}
+    assert model.config["rope_theta"] == 500000.0
+    np.testing.assert_array_equal(model.tensor("rope_freqs.weight").numpy(), freqs)
+    linear = {"llama.rope.scaling.type": "linear", "llama.rope.scaling.factor": 4.0,
+              "llama.rope.scaling.original_context_length": 64}
+    model = read_gguf(write_tiny_gguf(tmp_path / "lin.gguf", metadata=linear).path)
+    assert model.config["rope_scaling"] == {"type": "linear", "factor": 4.0, "original_max_seq_len": 64}
+
+
 def _cut(src: Path, dst: Path, size: int) -> Path:
     dst.write_bytes(src.read_bytes()[:size])
     return dst

@@ -75,6 +75,20 @@ def test_chat_template_matches_reference(ours, reference):
     assert ours.encode(expected) == reference.encode(expected, add_special_tokens=False)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("arch,pre", [("llama", "llama-bpe"), ("qwen2", "qwen2"), ("llama", "gpt2"), ("llama", "smollm")])
+def test_pre_tokenizer_types_match_reference(tmp_path, reference, notes, arch, pre):
+    """Each split regex gives transformers' ids (a tiny vocabulary; `reference` only pays the imports)."""
+    from transformers import AutoTokenizer
+
+    tiny = write_tiny_gguf(tmp_path / f"{pre}.gguf", arch=arch, pre=pre)
+    ref = AutoTokenizer.from_pretrained(str(tmp_path), gguf_file=tiny.path.name)
+    ours = GGUFTokenizer.from_gguf(tiny.path)
+    text = "\n".join(t[:6000] for t in notes.values()) + MULTIBYTE
+    assert ours.encode(text) == ref.encode(text, add_special_tokens=False)
+    assert ours.decode(ours.encode(text)) == text
+
+
 def test_decode_encode_round_trip_on_notes(ours, notes):
     for name, text in notes.items():
         assert ours.decode(ours.encode(text)) == text, name
