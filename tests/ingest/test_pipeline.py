@@ -1,0 +1,115 @@
+"""Incremental ingest with the real MiniLM: unchanged -> nothing embedded, edits, deletes, mismatch, bad files."""
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from ingest.pipeline import ingest_paths
+from rag import embed
+from rag.errors import ConfigError, IndexMismatchError
+from rag.retrieve import HybridRetriever
+from rag.settings import load_settings
+from rag.store import IndexStore, layout
+
+pytestmark = pytest.mark.slow
+
+
+def _settings(tmp_path):
+    return load_settings(index_dir=str(tmp_path / "index"))
+
+
+def _consistent(settings) -> IndexStore:
+    store = IndexStore.open(settings.index_path)
+    assert store.conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == store.exact.ntotal
+    return store
+
+
+def _chunk_ids(store: IndexStore, source: str) -> set[str]:
+    return {r[0] for r in store.conn.execute(
+        "SELECT c.chunk_id FROM chunks c JOIN locations l ON l.chunk = c.id WHERE l.source = ?", (source,))}
+
+
+def test_incremental_add_unchanged_edit_delete(tiny_corpus, tmp_path, monkeypatch):
+    settings = _settings(tmp_path)
+    first = ingest_paths([tiny_corpus], settings, progress=False)
+    assert sorted(first.added) == ["batchnorm.txt", "diffusion.md", "gan.md"] and not first.errors
+    assert first.chunks_embedded == first.chunks_total > 0
+    store = _consistent(settings)
+    assert store.sources() == ["batchnorm.txt", "diffusion.md", "gan.md"]
+    gan_ids, bn_ids = _chunk_ids(store, "gan.md"), _chunk_ids(store, "batchnorm.txt")
+
+    def no_model(*a, **k):
+        raise AssertionError("the embedding model must not load for an unchanged corpus")
+
+    monkeypatch.setattr(embed.Embedder, "load", classmethod(no_model))
+    again = ingest_paths([tiny_corpus], settings, progress=False)
+    assert again.chunks_embedded == 0 and sorted(again.unchanged) == sorted(first.added)
+    assert again.seconds < 1.0
+    assert layout.current_version(settings.index_path) == store.version_dir   # no new version written
+    monkeypatch.undo()
+
+    (tiny_corpus / "diffusion.md").write_text("# Diffusion\n\nThe EMA decay is 0.999 in this edited note.\n")
+    edited = ingest_paths([tiny_corpus], settings, progress=False)
+    assert edited.updated == ["diffusion.md"] and edited.added == [] and edited.removed == []
+    store = _consistent(settings)
+    assert 0 < edited.chunks_embedded <= len(_chunk_ids(store, "diffusion.md"))
+    assert _chunk_ids(store, "gan.md") == gan_ids and _chunk_ids(store, "batchnorm.txt") == bn_ids
+    assert "0.999 in this edited note" in store.document_text("diffusion.md")
+
+    (tiny_corpus / "gan.md").unlink()
+    removed = ingest_paths([tiny_corpus], settings, progress=False)
+    assert removed.removed == ["gan.md"] and removed.chunks_embedded == 0
+    store = _consistent(settings)
+    assert store.sources() == ["batchnorm.txt", "diffusion.md"] and _chunk_ids(store, "gan.md") == set()
+    top = HybridRetriever.open(settings).search("EMA decay edited note", k=1)[0]
+    assert top.chunk.source == "diffusion.md"
+
+
+def test_single_file_path_and_other_roots_untouched(tiny_corpus, tmp_path):
+    settings = _settings(tmp_path)
+    report = ingest_paths([tiny_corpus / "gan.md"], settings, progress=False)
+    assert report.added == ["gan.md"]
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "extra.md").write_text("# Extra\n\nGradient boosting fits trees to residuals.\n")
+    ingest_paths([other], settings, progress=False)
+    (other / "extra.md").unlink()
+    report = ingest_paths([other], settings, progress=False)
+    assert report.removed == ["extra.md"]
+    assert _consistent(settings).sources() == ["gan.md"]
+
+
+def test_model_mismatch_refuses_then_rebuild_fixes(tiny_corpus, tmp_path):
+    settings = _settings(tmp_path)
+    ingest_paths([tiny_corpus], settings, progress=False)
+    db_path = layout.current_version(settings.index_path) / layout.DB_FILE
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE meta SET value = 'someone/other-model' WHERE key = 'model_id'")
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        ingest_paths([tiny_corpus], settings, progress=False)
+    with pytest.raises(IndexMismatchError, match="other-model"):
+        HybridRetriever.open(settings)
+    report = ingest_paths([tiny_corpus], settings, progress=False, rebuild=True)
+    assert len(report.added) == 3 and report.chunks_embedded > 0
+    assert _consistent(settings).info()["model_id"] == embed.model_identity()[0]
+    assert HybridRetriever.open(settings).search("mode collapse", k=1)[0].chunk.source == "gan.md"
+
+
+def test_broken_files_are_reported_and_the_rest_indexed(tiny_corpus, tmp_path):
+    (tiny_corpus / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog")
+    (tiny_corpus / "binary.md").write_bytes(bytes(range(256)) * 40)
+    (tiny_corpus / "empty.txt").write_bytes(b"")
+    (tiny_corpus / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    settings = _settings(tmp_path)
+    report = ingest_paths([tiny_corpus], settings, progress=False)
+    failed = dict(report.errors)
+    assert {"broken.pdf", "binary.md", "empty.txt"} <= set(failed)
+    assert all(reason for reason in failed.values())
+    assert dict(report.skipped).keys() == {"image.png"}
+    assert _consistent(settings).sources() == ["batchnorm.txt", "diffusion.md", "gan.md"]
+
+
+def test_missing_path_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        ingest_paths([tmp_path / "nowhere"], _settings(tmp_path), progress=False)
