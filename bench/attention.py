@@ -7,7 +7,7 @@ folded into the rows, the CPU decode path). Paths are timed in turn (interleaved
 CUDA (when available): Triton prefill TFLOP/s vs F.scaled_dot_product_attention at B=1..8,
 H=16..32, T=1k..8k, D=64/128, fp16/bf16, causal; split-K decode GB/s vs SDPA.
 
-    python bench/attention.py [--json] [--repeat N]
+    python bench/attention.py [--json] [--repeat N] [--threads N]
 """
 from __future__ import annotations
 
@@ -142,7 +142,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ap.add_argument("--repeat", type=int, default=200, help="timed runs per decode case")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result: dict = {"cpu": bench_cpu(args.repeat)}
     if torch.cuda.is_available() and kernels.HAS_TRITON:
         result["cuda"] = bench_cuda()

@@ -100,7 +100,8 @@ def _sm_count(index: int) -> int:
 def _num_splits(n_valid: int, b: int, hkv: int, block_n: int, device: torch.device) -> int:
     """Enough splits to give every SM about two programs, no more than there are key blocks."""
     if device.type == "cuda":
-        target = triton.cdiv(2 * _sm_count(device.index or 0), b * hkv)
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        target = triton.cdiv(2 * _sm_count(index), b * hkv)
     else:
         target = 4
     return max(1, min(target, triton.cdiv(n_valid, block_n), MAX_SPLITS))

@@ -55,7 +55,7 @@ def _flash_fwd(Q, K, V, O,
                HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
                CAUSAL: tl.constexpr, DOT_PRECISION: tl.constexpr):
     """One program = one BLOCK_M tile of query rows of one (batch, query head)."""
-    pid_m = tl.program_id(0)
+    pid_m = tl.num_programs(0) - 1 - tl.program_id(0)  # causal: the longest tiles start first
     pid_bh = tl.program_id(1)
     b = pid_bh // n_heads
     h = pid_bh % n_heads
