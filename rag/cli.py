@@ -22,15 +22,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="named settings preset")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The `rag` parser with every subcommand."""
+def _selected_command(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if arg in COMMANDS), None)
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    """The `rag` parser; only the chosen subcommand's module is imported, so start-up stays fast."""
     parser = argparse.ArgumentParser(prog="rag", description="Offline question answering over your ML notes.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    selected = _selected_command(argv)
     for name, (module, help_text) in COMMANDS.items():
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        _add_common(cmd)
-        importlib.import_module(module).add_arguments(cmd)
-        cmd.set_defaults(module=module)
+        if name == selected:
+            _add_common(cmd)
+            importlib.import_module(module).add_arguments(cmd)
+            cmd.set_defaults(module=module)
     return parser
 
 
@@ -49,13 +55,15 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """`rag COMMAND ...`"""
-    return _run(build_parser().parse_args(argv))
+    argv = sys.argv[1:] if argv is None else argv
+    return _run(build_parser(argv).parse_args(argv))
 
 
 def ask_main(argv: list[str] | None = None) -> int:
     """`ask "question" ...`, the same as `rag ask`."""
     argv = sys.argv[1:] if argv is None else argv
-    return _run(build_parser().parse_args(["ask", *argv]))
+    argv = ["ask", *argv]
+    return _run(build_parser(argv).parse_args(argv))
 
 
 if __name__ == "__main__":
