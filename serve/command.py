@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=["local", "openai", "extractive"], default=None,
                         help="answer backend (default: $RAG_BACKEND, else local)")
     parser.add_argument("--workers", type=int, default=None, help="generations running at once (default 1)")
+    parser.add_argument("--max-queue", type=int, default=None, help="generations waiting or running before 429 (default 8)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace, settings) -> int:
 
     from serve.app import create_app
 
-    server = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers}.items() if v is not None}
+    server = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers,
+                                  "max_queue": args.max_queue}.items() if v is not None}
     changes = {"server": server} if server else {}
     if args.backend:
         changes["answer"] = {"backend": args.backend}
@@ -49,3 +51,18 @@ def run(args: argparse.Namespace, settings) -> int:
     uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
                 log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m serve.command ...`: the same as `rag serve`, without the other subcommands."""
+    from rag.cli import _add_common, _run
+
+    parser = argparse.ArgumentParser(prog="rag serve", description="run the HTTP chat service")
+    _add_common(parser)
+    add_arguments(parser)
+    parser.set_defaults(module=__name__)
+    return _run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

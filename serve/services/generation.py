@@ -89,15 +89,24 @@ class GenerationQueue:
         """Generations waiting or running."""
         return self._in_flight
 
+    def _recent_s(self) -> float | None:
+        return sum(self._durations) / len(self._durations) if self._durations else None
+
     def retry_after_s(self) -> int:
         """Seconds a refused client should wait: the time to drain the queue at the recent pace."""
-        recent = sum(self._durations) / len(self._durations) if self._durations else 1.0
-        return max(1, math.ceil(recent * self._in_flight / self.workers))
+        return max(1, math.ceil((self._recent_s() or 1.0) * self._in_flight / self.workers))
+
+    def _full(self) -> bool:
+        """No room: the queue bound is reached, or at the recent pace a new job would miss its time limit."""
+        if self._in_flight >= self.max_queue:
+            return True
+        recent = self._recent_s()
+        return recent is not None and recent * (self._in_flight // self.workers + 1) > self.timeout_s
 
     def submit(self, chain: StreamingChain, question: str) -> Job:
-        """Queue a generation, or raise OverloadedError (429) when the queue is full."""
+        """Queue a generation, or raise OverloadedError (429) when there is no room for it."""
         with self._lock:
-            if self._in_flight >= self.max_queue:
+            if self._full():
                 self.rejected += 1
                 error = OverloadedError(f"the server is busy ({self._in_flight} answers queued); retry shortly")
                 error.retry_after = self.retry_after_s()

@@ -80,3 +80,16 @@ def test_plain_request_disconnect_cancels_generation(live_server):
         pass
     assert _wait_for(lambda: chain.closed == 1), "generator not closed after the client went away"
     assert chain.finished == 0
+
+
+def test_queue_refuses_work_that_would_miss_its_time_limit():
+    from serve.services.generation import GenerationQueue
+
+    queue = GenerationQueue(max_queue=8, workers=1, timeout_s=10)
+    assert not queue._full()
+    queue._durations.extend([4.0, 4.0])
+    queue._in_flight = 2
+    assert queue._full() and queue.retry_after_s() == 8
+    queue._in_flight = 1
+    assert not queue._full()
+    queue.shutdown()
