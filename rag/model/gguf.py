@@ -12,6 +12,7 @@ rotate_half ("NeoX") RoPE to every supported architecture. qwen2 files are not p
 """
 from __future__ import annotations
 
+import math
 import mmap
 import re
 import struct
@@ -26,6 +27,7 @@ from rag.model.errors import BadMagicError, GGUFError, TruncatedFileError, Unsup
 
 GGUF_MAGIC = b"GGUF"
 SUPPORTED_ARCHS = ("llama", "qwen2")
+MAX_DIMS = 4  # GGML_MAX_DIMS
 _PERMUTED = re.compile(r"^blk\.\d+\.attn_(q|k)\.(weight|bias)$")
 
 # GGUF metadata value types: id -> struct format (scalars); 8 = string, 9 = array
@@ -141,6 +143,7 @@ class GGUFModel:
         self.metadata = {k: v for k, v in fields.items() if not isinstance(v, (list, np.ndarray))}
         self.tensor_names = list(tensors)
         self.config = _config(self)
+        _check_shapes(self)
 
     def array(self, key: str) -> list | np.ndarray | None:
         """An array-valued metadata field (tokenizer.ggml.tokens, ...), or None when absent."""
@@ -217,6 +220,8 @@ def _config(model: GGUFModel) -> dict:
     names = set(model.tensor_names)
     if "token_embd.weight" not in names:
         raise GGUFError(model.path, "tensor token_embd.weight is missing")
+    if min(dim, n_heads, n_kv) <= 0 or n_heads % n_kv:
+        raise GGUFError(model.path, f"implausible attention shape: dim {dim}, {n_heads} heads, {n_kv} kv heads")
     return {
         "dim": dim,
         "n_layers": int(get("block_count")),
@@ -232,6 +237,35 @@ def _config(model: GGUFModel) -> dict:
         "tie_embeddings": "output.weight" not in names,
         "qkv_bias": "blk.0.attn_q.bias" in names,
     }
+
+
+def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
+    """The tensors a model with this config must have, and their PyTorch shapes."""
+    c = config
+    dim, q_rows, kv_rows = c["dim"], c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+    shapes = {"token_embd.weight": (c["vocab_size"], dim), "output_norm.weight": (dim,)}
+    if not c["tie_embeddings"]:
+        shapes["output.weight"] = (c["vocab_size"], dim)
+    for i in range(c["n_layers"]):
+        p = f"blk.{i}."
+        shapes.update({
+            p + "attn_norm.weight": (dim,), p + "ffn_norm.weight": (dim,),
+            p + "attn_q.weight": (q_rows, dim), p + "attn_k.weight": (kv_rows, dim), p + "attn_v.weight": (kv_rows, dim),
+            p + "attn_output.weight": (dim, q_rows), p + "ffn_gate.weight": (c["hidden_dim"], dim),
+            p + "ffn_up.weight": (c["hidden_dim"], dim), p + "ffn_down.weight": (dim, c["hidden_dim"]),
+        })
+        if c["qkv_bias"]:
+            shapes.update({p + "attn_q.bias": (q_rows,), p + "attn_k.bias": (kv_rows,), p + "attn_v.bias": (kv_rows,)})
+    return shapes
+
+
+def _check_shapes(model: GGUFModel) -> None:
+    """GGUFError naming the first missing or misshapen tensor the config calls for."""
+    for name, shape in expected_shapes(model.config).items():
+        if name not in model._tensors:
+            raise GGUFError(model.path, f"tensor {name!r} is missing")
+        if model._tensors[name].shape != shape:
+            raise GGUFError(model.path, f"tensor {name!r} has shape {model._tensors[name].shape}, expected {shape}")
 
 
 def _rope_scaling(a: str, m: dict, names: set[str]) -> dict | None:
@@ -269,14 +303,18 @@ def _parse(path: Path, buf: mmap.mmap) -> tuple[dict, dict[str, TensorInfo]]:
     for i in range(n_tensors):
         name = cur.string(f"tensor name #{i}")
         n_dims = cur.scalar("<I", f"the dims of {name}")
+        if not 1 <= n_dims <= MAX_DIMS:
+            raise GGUFError(path, f"tensor {name!r} claims {n_dims} dimensions (corrupt header?)")
         dims = [cur.scalar("<Q", f"the dims of {name}") for _ in range(n_dims)]
         raw_infos.append((name, dims, cur.scalar("<I", f"the type of {name}"), cur.scalar("<Q", f"the offset of {name}")))
-    align = int(fields.get("general.alignment", 32))
+    align = fields.get("general.alignment", 32)
+    if not isinstance(align, int) or align <= 0:
+        raise GGUFError(path, f"general.alignment is {align!r} (corrupt header?)")
     data_start = (cur.pos + align - 1) // align * align
     tensors: dict[str, TensorInfo] = {}
     for name, dims, type_id, rel in raw_infos:
         qtype = qtype_for(type_id, tensor=name, path=str(path))
-        n_values = int(np.prod(dims)) if dims else 1
+        n_values = math.prod(dims)
         if dims[0] % qtype.block_size:
             raise GGUFError(path, f"tensor {name!r}: row length {dims[0]} is not a multiple of {qtype.name}'s block size")
         nbytes = n_values // qtype.block_size * qtype.type_size
@@ -307,6 +345,6 @@ def read_gguf(path: str | Path) -> GGUFModel:
     except GGUFError:
         buf.close()
         raise
-    except (ValueError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
         buf.close()
-        raise TruncatedFileError(path, f"corrupt or truncated header: {exc}") from exc
+        raise GGUFError(path, f"corrupt header: {type(exc).__name__}: {exc}") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import gguf
@@ -60,10 +61,16 @@ class TinyGGUF:
 
 def train_vocab(vocab_size: int = 400, pre: str = "smollm") -> tuple[list[str], list[str]]:
     """A small byte-level BPE vocabulary (specials first) and its merges, deterministic."""
+    tokens, merges = _train_vocab(vocab_size, pre == "smollm")
+    return list(tokens), list(merges)
+
+
+@lru_cache(maxsize=8)
+def _train_vocab(vocab_size: int, split_digits: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
     tok = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     digits = pre_tokenizers.Digits(individual_digits=True)
-    tok.pre_tokenizer = pre_tokenizers.Sequence([digits, byte_level]) if pre == "smollm" else byte_level
+    tok.pre_tokenizer = pre_tokenizers.Sequence([digits, byte_level]) if split_digits else byte_level
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
@@ -72,7 +79,7 @@ def train_vocab(vocab_size: int = 400, pre: str = "smollm") -> tuple[list[str], 
     model = json.loads(tok.to_str())["model"]
     tokens = [t for t, _ in sorted(model["vocab"].items(), key=lambda kv: kv[1])]
     merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
-    return tokens, merges
+    return tuple(tokens), tuple(merges)
 
 
 def llama_cpp_permute(w: np.ndarray, n_head: int) -> np.ndarray:

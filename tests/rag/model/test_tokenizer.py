@@ -168,19 +168,6 @@ def test_chat_template_is_sandboxed_and_can_raise(tmp_path):
 
 
 def test_non_bpe_tokenizer_is_refused(tmp_path):
-    import gguf
-
-    path = tmp_path / "spm.gguf"
-    writer = gguf.GGUFWriter(str(path), "llama")
-    for key, value in {"block_count": 1, "context_length": 8, "embedding_length": 8, "feed_forward_length": 8,
-                       "attention.head_count": 2}.items():
-        writer.add_uint32(f"llama.{key}", value)
-    writer.add_float32("llama.attention.layer_norm_rms_epsilon", 1e-5)
-    writer.add_string("tokenizer.ggml.model", "llama")
-    writer.add_tensor("token_embd.weight", __import__("numpy").zeros((4, 8), "float32"))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    tiny = write_tiny_gguf(tmp_path / "spm.gguf", metadata={"tokenizer.ggml.model": "llama"})
     with pytest.raises(TokenizerError, match=r"spm\.gguf.*'llama'"):
-        GGUFTokenizer.from_gguf(path)
+        GGUFTokenizer.from_gguf(tiny.path)
