@@ -8,14 +8,12 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ingest.discover import iter_note_files
 from rag.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.settings import Settings
-from rag.store import DocRecord, IndexLock, IndexWriter, text_hash
-from rag.store.reader import check_model
 from rag.store import db, layout
+from rag.store.db import DocRecord, text_hash
+from rag.store.layout import IndexLock
 
 
 @dataclass
@@ -81,7 +79,7 @@ def _read_state(index_dir: Path, model_id: str, dim: int, rebuild: bool) -> tupl
         return {}, 0
     conn = db.connect(version / layout.DB_FILE, readonly=True)
     try:
-        check_model(db.read_meta(conn), model_id, dim, index_dir)
+        db.check_model(db.read_meta(conn), model_id, dim, index_dir)
         return db.manifest(conn), conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
     finally:
         conn.close()
@@ -132,10 +130,13 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
 
 def _write(index_dir, settings, todo, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
     """Load, chunk and embed the changed files into a new version and publish it."""
+    from tqdm import tqdm
+
     from ingest.chunking import chunk_note
     from ingest.embed import embed_texts, embedding_text
     from ingest.loaders import load_note
     from rag.embed import Embedder
+    from rag.store.writer import IndexWriter
 
     embedder = Embedder.load(embedder_path)
     writer = IndexWriter(index_dir, embedder.model_id, embedder.dim, settings.retrieval, rebuild=rebuild)

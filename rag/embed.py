@@ -1,15 +1,20 @@
-"""Sentence embedder: MiniLM loaded by path with sentence-transformers, CPU, normalised, cached per process."""
+"""Sentence embedder: MiniLM loaded by path with sentence-transformers, CPU, normalised, cached per process.
+
+Heavy imports (numpy, tokenizers, torch) happen on first use so `model_identity` stays cheap.
+"""
 from __future__ import annotations
 
 import json
 import threading
 from pathlib import Path
 
-import numpy as np
-from tokenizers import Tokenizer
+from typing import TYPE_CHECKING
 
 from rag import resources
 from rag.errors import ModelNotInstalledError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _CACHE: dict[Path, "Embedder"] = {}
 _LOCK = threading.Lock()
@@ -47,6 +52,8 @@ class Embedder:
         self.dim = dim
         self.max_tokens = int(model.max_seq_length or 256)
         self.tokenizer = model.tokenizer
+        from tokenizers import Tokenizer
+
         self._counter = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
         self._counter.no_truncation()
         self._counter.no_padding()
@@ -67,6 +74,8 @@ class Embedder:
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed texts -> (n, dim) float32, unit length."""
+        import numpy as np
+
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,

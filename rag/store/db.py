@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from rag.errors import IndexMismatchError
 from rag.types import Chunk, Location
 
 SCHEMA_VERSION = "1"
@@ -76,6 +77,15 @@ def write_meta(conn: sqlite3.Connection, values: dict[str, object]) -> None:
     """Upsert meta rows (values stored as strings)."""
     conn.executemany("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
                      [(k, str(v)) for k, v in values.items()])
+
+
+def check_model(meta: dict, model_id: str, dim: int, index_dir) -> None:
+    """Raise IndexMismatchError unless meta records this embedding model and dimension."""
+    have_id, have_dim = meta.get("model_id"), int(meta.get("dim", -1))
+    if have_id != model_id or have_dim != dim:
+        raise IndexMismatchError(
+            f"index at {index_dir} was built with {have_id} (dim {have_dim}) but the embedder is "
+            f"{model_id} (dim {dim}); re-run rag ingest with --rebuild")
 
 
 def manifest(conn: sqlite3.Connection) -> dict[str, DocRecord]:

@@ -7,18 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, NotFoundError
+from rag.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
 from rag.store import db, layout, vectors
 from rag.types import Chunk
-
-
-def check_model(meta: dict, model_id: str, dim: int, index_dir: Path) -> None:
-    """Raise IndexMismatchError unless meta records this embedding model and dimension."""
-    have_id, have_dim = meta.get("model_id"), int(meta.get("dim", -1))
-    if have_id != model_id or have_dim != dim:
-        raise IndexMismatchError(
-            f"index at {index_dir} was built with {have_id} (dim {have_dim}) but the embedder is "
-            f"{model_id} (dim {dim}); re-run rag ingest with --rebuild")
 
 
 class IndexStore:
@@ -62,7 +53,7 @@ class IndexStore:
 
     def check_model(self, model_id: str, dim: int) -> None:
         """Raise IndexMismatchError unless the index was built with this embedding model."""
-        check_model(self.meta, model_id, dim, self.index_dir)
+        db.check_model(self.meta, model_id, dim, self.index_dir)
 
     def get_chunk(self, chunk_id: str) -> Chunk:
         """The chunk with this id (NotFoundError if absent)."""
