@@ -15,7 +15,8 @@ _spec = importlib.util.spec_from_file_location("serve_fakes", Path(__file__).wit
 fakes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fakes)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (run `make browser`)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (run `make browser`)")]
 
 
 @pytest.fixture
