@@ -5,6 +5,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from rag.types import Citation
+
 MAX_QUESTION_CHARS = 4000
 CHUNK_ID_PATTERN = r"^[0-9a-f]{8,64}$"
 
@@ -25,18 +27,6 @@ class ChatRequest(BaseModel):
         return value.strip()
 
 
-class CitationOut(BaseModel):
-    """One cited passage."""
-
-    n: int
-    chunk_id: str
-    source: str
-    heading: str
-    start_line: int
-    end_line: int
-    quote: str
-
-
 class ContextOut(BaseModel):
     """One retrieved chunk, in rank order."""
 
@@ -55,7 +45,7 @@ class AnswerOut(BaseModel):
     question: str
     answer: str
     abstained: bool
-    citations: list[CitationOut]
+    citations: list[Citation]
     contexts: list[ContextOut]
     backend: str
     timings: dict[str, float]
