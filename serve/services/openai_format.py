@@ -48,7 +48,8 @@ def tail_delta(streamed: str, final: str) -> str:
         seen = 0
         for i, char in enumerate(final):
             if seen == len(words):
-                return final[i:] if final[i:].strip() else ""
+                tail = final[i:].lstrip() if streamed[-1:].isspace() else final[i:]
+                return tail if tail.strip() else ""
             seen += not char.isspace()
         return ""
     return f"\n\n[verified answer] {final}"

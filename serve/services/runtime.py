@@ -5,7 +5,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from rag.errors import IndexNotFoundError, RagError
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 
 log = logging.getLogger("serve")
 
@@ -41,7 +41,7 @@ class Runtime:
         self.write_lock = asyncio.Lock()
 
     def load(self) -> None:
-        """Build the chain and open the store unless they were injected; a missing index is remembered, not fatal."""
+        """Build the chain and open the store unless injected; index problems are remembered (503), not fatal."""
         try:
             if self.chain is None:
                 from rag.chain import build_chain
@@ -50,8 +50,8 @@ class Runtime:
             if self.store is None:
                 self.store = _store_of(self.chain) or self._open_store()
             self.load_error = None
-        except IndexNotFoundError as exc:
-            log.warning("no index yet (%s); POST /ingest or `rag ingest` builds one", exc)
+        except (IndexNotFoundError, IndexMismatchError, IndexCorruptError) as exc:
+            log.warning("serving without an index (%s); POST /ingest or `rag ingest` fixes it", exc)
             self.load_error = exc
 
     def _open_store(self):

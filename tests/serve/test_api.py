@@ -180,3 +180,12 @@ def test_health_without_index_is_503_and_chat_says_why(tmp_path):
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         chat = client.post("/chat", json={"question": "what is EMA"})
         assert chat.status_code == 503 and "index" in chat.json()["error"]["message"].lower()
+
+
+def test_openai_stream_tail_when_the_chain_revised_its_text():
+    from serve.services.openai_format import tail_delta
+
+    assert tail_delta("EMA keeps", "EMA keeps a copy [1].") == " a copy [1]."
+    assert tail_delta("EMA  keeps ", "EMA keeps a copy [1].") == "a copy [1]."
+    assert tail_delta("EMA keeps a copy [1]. ", "EMA keeps a copy [1].") == ""
+    assert tail_delta("It is magic.", "EMA keeps a copy [1].") == "\n\n[verified answer] EMA keeps a copy [1]."
