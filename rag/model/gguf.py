@@ -108,7 +108,7 @@ class _Cursor:
             pos = end
         self.pos = pos
         if len(out) < count:
-            self.need(size + 1, f"{what}[{len(out)}]")
+            raise TruncatedFileError(self.path, f"file ends inside the header while reading {what}[{len(out)}] (offset {pos})")
         return out
 
     def value(self, vtype: int, what: str):
@@ -190,6 +190,12 @@ class GGUFModel:
     def close(self) -> None:
         """Release the memory map (tensors already returned stay valid: they are copies)."""
         self._buf.close()
+
+    def __enter__(self) -> "GGUFModel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"GGUFModel({str(self.path)!r}, arch={self.arch!r}, tensors={len(self._tensors)})"

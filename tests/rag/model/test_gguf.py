@@ -70,6 +70,9 @@ def test_tiny_gguf_round_trips(tmp_path, arch, qtype, extra):
 
 
 def test_permutation_is_undone_for_llama_only(tmp_path):
+    with read_gguf(write_tiny_gguf(tmp_path / "closed.gguf").path) as model:
+        kept = model.tensor("blk.0.attn_q.weight")
+    assert kept.shape == (64, 64)  # tensors are copies: still valid after the map is closed
     llama = read_gguf(write_tiny_gguf(tmp_path / "l.gguf", arch="llama").path)
     qwen = read_gguf(write_tiny_gguf(tmp_path / "q.gguf", arch="qwen2").path)
     # same seed, so layer 0 has the same HF-layout weights (qwen2 then draws biases); llama's file rows
