@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -62,6 +63,20 @@ def byte_decoder() -> dict[str, int]:
     return {chr(c): b for b, c in zip(bs, cs)}
 
 
+@lru_cache(maxsize=1)
+def _outside_alphabet() -> re.Pattern:
+    """Matches any character GPT-2's byte alphabet does not use."""
+    return re.compile("[^" + re.escape("".join(byte_decoder())) + "]")
+
+
+def _respell(token: str) -> str:
+    """A token the GGUF stores as raw text (outside the byte alphabet) spelled in the alphabet, as transformers does."""
+    if not _outside_alphabet().search(token):
+        return token
+    encoder = {b: c for c, b in byte_decoder().items()}
+    return "".join(encoder[b] for b in token.encode("utf-8"))
+
+
 def _pre_tokenizer(pre: str | None, compat: str):
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     if pre in _SPLITS:
@@ -88,7 +103,7 @@ class GGUFTokenizer:
         self.pre = meta.get("tokenizer.ggml.pre")
         types = list(token_types) or [1] * len(tokens)
         spelled = set(byte_decoder())
-        vocab = {tok: i for i, tok in enumerate(tokens)}
+        vocab = {_respell(tok): i for i, tok in enumerate(tokens)}
         pairs = [tuple(m.split(" ", 1)) for m in merges]
         try:
             bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, ignore_merges=compat == "llama.cpp" and self.pre in _IGNORE_MERGES)
@@ -114,7 +129,8 @@ class GGUFTokenizer:
         tok.pre_tokenizer = _pre_tokenizer(self.pre, self.compat)
         tok.decoder = decoders.ByteLevel()
         tok.add_special_tokens([AddedToken(self.tokens[i], normalized=False, special=True) for i in sorted(self._special)])
-        user = [AddedToken(t, normalized=False, special=False) for t, k in zip(self.tokens, types) if k == USER_DEFINED]
+        user = [AddedToken(t, normalized=False, special=False)
+                for t, k in zip(self.tokens, types) if k == USER_DEFINED and set(t) <= spelled]
         if user:
             tok.add_tokens(user)
         return tok

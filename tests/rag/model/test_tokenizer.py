@@ -89,6 +89,24 @@ def test_pre_tokenizer_types_match_reference(tmp_path, reference, notes, arch, p
     assert ours.decode(ours.encode(text)) == text
 
 
+@pytest.mark.slow
+def test_raw_and_user_defined_tokens_match_reference(tiny):
+    """Tokens stored as raw text are respelled into the byte alphabet; USER_DEFINED ones are matched whole."""
+    mapping = pytest.importorskip("transformers.integrations.gguf.gguf_tokenizer_mapping")
+    convert_gguf_tokenizer = mapping.convert_gguf_tokenizer
+
+    tokens = tiny.tokens + ["naïve", "<think>", "caffè ok", "</think>"]
+    types = [3 if t in SPECIALS else 1 for t in tiny.tokens] + [1, 4, 4, 4]
+    meta = {"tokenizer.ggml.pre": "smollm", "tokenizer.ggml.eos_token_id": 2}
+    ours = GGUFTokenizer(meta, tokens, tiny.merges, types, "in-memory")
+    ref, _ = convert_gguf_tokenizer("llama", {"tokenizer_type": "gpt2", "pre_tokenizer_type": "smollm",
+                                              "tokens": tokens, "merges": tiny.merges, "token_type": types})
+    text = "<think>a naïve caffè ok</think> with caffè ok and naïve 😀"
+    assert ours.encode(text) == ref.encode(text, add_special_tokens=False).ids
+    assert ours.encode("<think>")[0] == tokens.index("<think>")
+    assert ours.decode(ours.encode(text)) == text
+
+
 def test_decode_encode_round_trip_on_notes(ours, notes):
     for name, text in notes.items():
         assert ours.decode(ours.encode(text)) == text, name
