@@ -83,8 +83,17 @@ class Embedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Embed one query -> (dim,)."""
-        return self.encode([text])[0]
+        """Embed one query -> (dim,), on one thread: a few tokens gain nothing from intra-op threads,
+        and on a busy machine a second OpenMP thread waiting for a core made queries 10-20x slower."""
+        import torch
+
+        with _LOCK:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+            try:
+                return self.encode([text])[0]
+            finally:
+                torch.set_num_threads(threads)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text`, special tokens included (before truncation)."""
