@@ -103,7 +103,8 @@ class GGUFTokenizer:
         self.pre = meta.get("tokenizer.ggml.pre")
         types = list(token_types) or [1] * len(tokens)
         spelled = set(byte_decoder())
-        vocab = {_respell(tok): i for i, tok in enumerate(tokens)}
+        raw_text = _outside_alphabet().search("".join(tokens)) is not None
+        vocab = {(_respell(tok) if raw_text else tok): i for i, tok in enumerate(tokens)}
         pairs = [tuple(m.split(" ", 1)) for m in merges]
         try:
             bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, ignore_merges=compat == "llama.cpp" and self.pre in _IGNORE_MERGES)
