@@ -180,10 +180,7 @@ def write_tiny_gguf(
         if permuted:
             held = held.reshape(n_head, shape[0] // n_head // 2, 2, shape[1]).swapaxes(1, 2).reshape(shape)
         weights[name] = held
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish(writer)
     config = {
         "dim": dim, "n_layers": n_layers, "n_heads": n_heads, "n_kv_heads": n_kv_heads, "head_dim": head_dim,
         "vocab_size": len(tokens), "hidden_dim": hidden_dim, "norm_eps": float(np.float32(1e-5)),
@@ -192,6 +189,14 @@ def write_tiny_gguf(
         "tie_embeddings": tie_embeddings, "qkv_bias": qkv_bias,
     }
     return TinyGGUF(Path(path), config, weights, tokens, merges)
+
+
+def finish(writer: gguf.GGUFWriter) -> None:
+    """Write header, metadata and tensors, and close the file."""
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
 
 
 def _write_metadata(w, arch, dim, n_layers, n_heads, n_kv_heads, hidden_dim, n_vocab, head_dim,

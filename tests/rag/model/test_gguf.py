@@ -13,7 +13,7 @@ import torch
 from gguf.quants import dequantize as ref_dequantize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gguf_fixture import llama_cpp_permute, smollm_path, write_tiny_gguf  # noqa: E402,F401
+from gguf_fixture import finish, llama_cpp_permute, smollm_path, write_tiny_gguf  # noqa: E402,F401
 
 from rag.model import weight_cache  # noqa: E402
 from rag.model.dequant import dequantize  # noqa: E402
@@ -193,10 +193,7 @@ def test_missing_or_misshapen_tensors_are_named(tmp_path):
         for tensor, shape in shapes.items():
             if tensor != skip:
                 writer.add_tensor(tensor, np.zeros(shape[::-1] if tensor == wrong else shape, np.float32))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-        writer.close()
+        finish(writer)
         return path
 
     assert read_gguf(write("ok.gguf")).config["tie_embeddings"]
@@ -229,10 +226,7 @@ def test_unsupported_architecture(tmp_path):
     path = tmp_path / "falcon.gguf"
     writer = gguf.GGUFWriter(str(path), "falcon")
     writer.add_tensor("token_embd.weight", np.zeros((4, 8), np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish(writer)
     with pytest.raises(UnsupportedArchitectureError, match=r"falcon\.gguf.*'falcon'"):
         read_gguf(path)
 
@@ -242,10 +236,7 @@ def test_unsupported_quant_type(tmp_path):
     writer = gguf.GGUFWriter(str(path), "llama")
     raw = gguf.quants.quantize(np.ones((4, 32), np.float32), gguf.GGMLQuantizationType.Q5_0)
     writer.add_tensor("blk.0.ffn_up.weight", raw, raw_dtype=gguf.GGMLQuantizationType.Q5_0)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
+    finish(writer)
     with pytest.raises(UnsupportedQuantError, match=r"q5\.gguf.*blk\.0\.ffn_up\.weight.*Q5_0"):
         read_gguf(path)
 
