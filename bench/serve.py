@@ -163,6 +163,7 @@ def main() -> int:
     parser.add_argument("--peer-n", type=int, default=10, help="questions for the in-process peer")
     parser.add_argument("--notes", type=Path, default=SHARED / "notes" if (SHARED / "notes").is_dir()
                         else ROOT / "examples" / "notes")
+    parser.add_argument("--index", type=Path, default=None, help="reuse this index (built from --notes if absent)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -171,8 +172,8 @@ def main() -> int:
     qs = questions()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        index = Path(tmp) / "index"
-        ingest_paths([args.notes], load_settings(env={}, index_dir=str(index)), progress=False)
+        index = args.index or Path(tmp) / "index"
+        ingest_paths([args.notes], load_settings(env={}, index_dir=str(index)), progress=False)  # incremental
         for backend in args.backends:
             server = Server(index, backend, args.max_queue, timeout_s=60)
             try:

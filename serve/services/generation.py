@@ -31,7 +31,6 @@ class Job:
         self.loop = loop
         self.deadline = deadline          # loop.time() after which the request gives up
         self.cancelled = threading.Event()
-        self.finished = threading.Event()
         self._events: asyncio.Queue = asyncio.Queue()
 
     def put(self, item: tuple[str, Any]) -> None:
@@ -101,7 +100,8 @@ class GenerationQueue:
         if self._in_flight >= self.max_queue:
             return True
         recent = self._recent_s()
-        return recent is not None and recent * (self._in_flight // self.workers + 1) > self.timeout_s
+        return bool(self._in_flight) and recent is not None and \
+            recent * (self._in_flight // self.workers + 1) > self.timeout_s
 
     def submit(self, chain: StreamingChain, question: str) -> Job:
         """Queue a generation, or raise OverloadedError (429) when there is no room for it."""
@@ -139,7 +139,6 @@ class GenerationQueue:
             job.put((_ERROR, exc))
         finally:
             self._release(time.perf_counter() - started, job.cancelled.is_set())
-            job.finished.set()
             job.put((_END, None))
 
     def _release(self, duration: float | None, cancelled: bool) -> None:
