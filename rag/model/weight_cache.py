@@ -1,12 +1,14 @@
 """Cache converted weights as safetensors so a second start neither parses nor dequantises again.
 
 The file lives in RAG_CACHE_DIR (default ~/.cache/notes-rag/), named after the GGUF, the variant and a
-key: sha256 of the GGUF's absolute path, size, mtime and CONVERSION_VERSION. Loading memory-maps it
+key: sha256 of the GGUF's absolute path, size, mtime and CONVERSION_VERSION; writing a new one removes
+the same GGUF's stale caches of that variant. Loading memory-maps it
 (safetensors.torch.load_file is lazy and zero-copy); writing goes to a temp file then os.replace, so
 a crash never leaves a half-written cache behind. A cache that cannot be written is skipped, not fatal.
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import os
@@ -88,6 +90,23 @@ def save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str
         raise
 
 
+def _prune_stale(path: Path, gguf: str) -> None:
+    """Remove this GGUF's older caches of the same variant (written before the GGUF changed)."""
+    from safetensors import safe_open
+
+    stem = path.name.rsplit(".", 2)[0]  # "<gguf stem>.<variant>"
+    for old in path.parent.glob(f"{glob.escape(stem)}.*.safetensors"):
+        if old == path or old.name.rsplit(".", 2)[0] != stem:
+            continue
+        try:
+            with safe_open(str(old), framework="pt") as f:
+                same = (f.metadata() or {}).get("gguf") == gguf
+            if same:
+                old.unlink()
+        except Exception as exc:  # unreadable or vanished: leave it to the user
+            log.debug("not pruning %s: %s", old, exc)
+
+
 def load_or_convert(
     gguf_path: str | Path, convert_fn: Callable[[], dict[str, torch.Tensor]], variant: str
 ) -> dict[str, torch.Tensor]:
@@ -100,6 +119,7 @@ def load_or_convert(
     meta = {"variant": variant, "version": str(CONVERSION_VERSION), "gguf": str(Path(gguf_path).resolve())}
     try:
         save_atomic(tensors, path, meta)
+        _prune_stale(path, meta["gguf"])
     except OSError as exc:
         log.warning("cannot write the weight cache %s: %s", path, exc)
     return tensors

@@ -265,9 +265,17 @@ def test_weight_cache_converts_once(tmp_path, monkeypatch):
     weight_cache.load_or_convert(tiny.path, convert, "int8")  # another variant: its own file
     assert len(calls) == 2 and len(list((tmp_path / "cache").iterdir())) == 2
 
-    os.utime(tiny.path, ns=(1, 1))  # the GGUF changed: a new key, converted again
+    (tmp_path / "other").mkdir()
+    other = write_tiny_gguf(tmp_path / "other" / "tiny.gguf")
+    weight_cache.load_or_convert(other.path, lambda: {"w": torch.ones(1)}, "fp32")  # same stem, another file
+    assert len(list((tmp_path / "cache").iterdir())) == 3
+
+    os.utime(tiny.path, ns=(1, 1))  # the GGUF changed: a new key, converted again, its stale fp32 cache removed
     weight_cache.load_or_convert(tiny.path, convert, "fp32")
     assert len(calls) == 3
+    names = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert len(names) == 3 and weight_cache.cache_path(tiny.path, "fp32").name in names
+    assert files[0].name not in names and weight_cache.cache_path(other.path, "fp32").name in names
 
 
 def test_weight_cache_survives_corrupt_and_unwritable(tmp_path, monkeypatch):
