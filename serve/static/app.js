@@ -154,7 +154,6 @@ async function ask(text) {
   conversation.append(bubble);
   bubble.scrollIntoView({ block: "end" });
   conversation.setAttribute("aria-busy", "true");
-  const citations = [];
   try {
     const res = await fetch("/chat", {
       method: "POST",
@@ -170,7 +169,6 @@ async function ask(text) {
       if (done) break;
       buffer = parseEvents(buffer + decoder.decode(value, { stream: true }), (name, data) => {
         if (name === "token") body.append(data.text);
-        else if (name === "citation") citations.push(data);
         else if (name === "done") {
           renderAnswer(body, data.answer, data.citations);
           if (data.abstained) renderAbstained(bubble, data);
@@ -180,6 +178,7 @@ async function ask(text) {
       });
       bubble.scrollIntoView({ block: "end" });
     }
+    if (!bubble.dataset.done) throw new Error("the answer stream ended early");
   } catch (err) {
     bubble.classList.add("error");
     bubble.append(el("p", "error-text", `Error: ${err.message}`));
