@@ -123,6 +123,7 @@ class GGUFTokenizer:
         self.eos_ids = self._end_ids(meta)
         self.chat_template = meta.get("tokenizer.chat_template") or CHATML_TEMPLATE
         self._template = None
+        self._special_re: re.Pattern | None = None
         self._bytes: list[bytes | None] = [None] * len(tokens)
 
     def _build(self, bpe, types: list[int], spelled: set[str]) -> Tokenizer:
@@ -211,6 +212,36 @@ class GGUFTokenizer:
             eos_token=self.eos_token or "",
             **kwargs,
         )
+
+    def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True, **kwargs) -> list[int]:
+        """Prompt ids of a conversation in which special-token text inside message contents stays plain
+        text, so untrusted notes cannot open or close turns; otherwise encode(apply_chat_template(...))."""
+        rendered = self.apply_chat_template(messages, add_generation_prompt, **kwargs)
+        contents = [m.get("content") for m in messages]
+        if not any(isinstance(c, str) and self._special_text().search(c) for c in contents):
+            return self.encode(rendered)
+        marked = [dict(m, content=f"\ue000{i}\ue001") if isinstance(c, str) else m
+                  for i, (m, c) in enumerate(zip(messages, contents))]
+        parts = re.split("\ue000(\\d+)\ue001", self.apply_chat_template(marked, add_generation_prompt, **kwargs))
+        # parts alternate: template text, message index, template text, ..., template text
+        pieces = [contents[int(p)] if j % 2 else p for j, p in enumerate(parts)]
+        if "".join(pieces) != rendered:  # the template rewrote a content (trim, ...): defang it instead
+            defanged = [dict(m, content=self._defang(c)) if isinstance(c, str) else m for m, c in zip(messages, contents)]
+            return self.encode(self.apply_chat_template(defanged, add_generation_prompt, **kwargs))
+        ids: list[int] = []
+        for j, piece in enumerate(pieces):
+            ids += self.encode(piece, parse_special=not j % 2)
+        return ids
+
+    def _special_text(self) -> re.Pattern:
+        if self._special_re is None:
+            names = sorted((self.tokens[i] for i in self._special), key=len, reverse=True)
+            self._special_re = re.compile("|".join(map(re.escape, names)) or "(?!)")
+        return self._special_re
+
+    def _defang(self, text: str) -> str:
+        """Special-token strings broken by a word joiner after their first character."""
+        return self._special_text().sub(lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], text)
 
     def stream_decoder(self, skip_special: bool = True) -> "StreamDecoder":
         """A fresh incremental detokenizer over this vocabulary."""
