@@ -39,7 +39,7 @@ _QWEN2_SPLIT = (
     r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
     r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 )
-# llama.cpp pre-tokenizer type -> split regex (None: GPT-2's own regex inside ByteLevel)
+# llama.cpp pre-tokenizer type -> split regex; types not listed (gpt2, smollm, ...) use GPT-2's regex in ByteLevel
 _SPLITS = {
     "llama-bpe": _LLAMA3_SPLIT, "llama3": _LLAMA3_SPLIT, "llama-v3": _LLAMA3_SPLIT, "smaug-bpe": _LLAMA3_SPLIT,
     "dbrx": _LLAMA3_SPLIT, "falcon3": _LLAMA3_SPLIT, "pixtral": _LLAMA3_SPLIT,
@@ -118,6 +118,9 @@ class GGUFTokenizer:
         self.pad_id = _opt_int(meta.get("tokenizer.ggml.padding_token_id"))
         self.add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", False))
         self.add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False))
+        for name, i in (("bos", self.bos_id), ("eos", self.eos_id), ("padding", self.pad_id)):
+            if i is not None and not 0 <= i < len(tokens):
+                raise TokenizerError(source, f"tokenizer.ggml.{name}_token_id {i} is outside the vocabulary of {len(tokens)}")
         self.bos_token = tokens[self.bos_id] if self.bos_id is not None else None
         self.eos_token = tokens[self.eos_id] if self.eos_id is not None else None
         self.eos_ids = self._end_ids(meta)
@@ -154,8 +157,8 @@ class GGUFTokenizer:
         if kind != "gpt2":
             raise TokenizerError(model.path, f"tokenizer.ggml.model is {kind!r}; only byte-level BPE ('gpt2') is supported")
         tokens, merges = model.array("tokenizer.ggml.tokens"), model.array("tokenizer.ggml.merges")
-        if not tokens or merges is None:
-            raise TokenizerError(model.path, "tokenizer.ggml.tokens or tokenizer.ggml.merges is missing")
+        if not isinstance(tokens, list) or not tokens or not isinstance(merges, list):
+            raise TokenizerError(model.path, "tokenizer.ggml.tokens or tokenizer.ggml.merges is missing or not strings")
         types = model.array("tokenizer.ggml.token_type")
         return cls(meta, list(tokens), list(merges), [] if types is None else types.tolist(), str(model.path), compat)
 

@@ -213,3 +213,6 @@ def test_non_bpe_tokenizer_is_refused(tmp_path):
     tiny = write_tiny_gguf(tmp_path / "spm.gguf", metadata={"tokenizer.ggml.model": "llama"})
     with pytest.raises(TokenizerError, match=r"spm\.gguf.*'llama'"):
         GGUFTokenizer.from_gguf(tiny.path)
+    tiny = write_tiny_gguf(tmp_path / "eos.gguf", metadata={"tokenizer.ggml.eos_token_id": 4000})
+    with pytest.raises(TokenizerError, match=r"eos\.gguf.*eos_token_id 4000 is outside the vocabulary of 400"):
+        GGUFTokenizer.from_gguf(tiny.path)
