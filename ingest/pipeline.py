@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ingest.discover import iter_note_files
+from ingest.loaders import SUPPORTED_SUFFIXES
 from rag.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.settings import Settings
 from rag.store import db, layout
@@ -55,8 +56,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _scan(paths: list[Path]) -> tuple[dict[str, _File], dict[str, set[str]]]:
-    """Candidate files by source, and for each folder root the sources found under it."""
+def _scan(paths: list[Path], report: IngestReport) -> tuple[dict[str, _File], dict[str, set[str]]]:
+    """Candidate files by source, and for each folder root the sources found under it; other types skipped."""
     files: dict[str, _File] = {}
     roots: dict[str, set[str]] = {}
     for path in paths:
@@ -65,6 +66,9 @@ def _scan(paths: list[Path]) -> tuple[dict[str, _File], dict[str, set[str]]]:
         found = roots.setdefault(root_key, set()) if path.is_dir() else None
         for file in iter_note_files(path, include_unsupported=True):
             source = file.relative_to(root).as_posix()
+            if file.suffix.lower() not in SUPPORTED_SUFFIXES:
+                report.skipped.append((source, f"unsupported file type {file.suffix or '(no suffix)'!r}"))
+                continue
             st = file.stat()
             files[source] = _File(file, source, root_key, st.st_size, st.st_mtime_ns)
             if found is not None:
@@ -117,24 +121,41 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
         layout.clean_stale(index_dir)
         model_id, dim = model_identity(embedder_path)
         known, count = _read_state(index_dir, model_id, dim, rebuild)
-        files, roots = _scan(paths)
+        files, roots = _scan(paths, report)
         todo = _changed(files, known, report)
-        gone = sorted(s for s, d in known.items() if d.root in roots and s not in roots[d.root])
-        if todo or gone or rebuild or layout.current_version(index_dir) is None:
-            _write(index_dir, settings, todo, gone, known, sorted(roots), report, progress, rebuild, embedder_path)
+        notes, failed = _load(todo, known, report, progress)
+        gone = failed + sorted(s for s, d in known.items() if d.root in roots and s not in roots[d.root])
+        if notes or gone or rebuild or layout.current_version(index_dir) is None:
+            _write(index_dir, settings, notes, gone, known, sorted(roots), report, progress, rebuild, embedder_path)
         else:
             report.chunks_total = count
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _write(index_dir, settings, todo, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
-    """Load, chunk and embed the changed files into a new version and publish it."""
+def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool) -> tuple[list, list[str]]:
+    """Load changed files (no model needed); returns (file, LoadedNote) pairs and known sources that now fail."""
     from tqdm import tqdm
 
+    from ingest.loaders import load_note
+
+    notes, failed = [], []
+    for f in tqdm(todo, desc="loading", unit="file", disable=not progress or not todo, leave=False):
+        try:
+            notes.append((f, load_note(f.path)))
+        except UnsupportedFileError as exc:
+            report.skipped.append((f.source, exc.reason))
+        except LoaderError as exc:
+            report.errors.append((f.source, exc.reason))
+            if f.source in known:
+                failed.append(f.source)
+    return notes, failed
+
+
+def _write(index_dir, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
+    """Chunk and embed the loaded notes into a new version, drop `gone` sources, and publish it."""
     from ingest.chunking import chunk_note
     from ingest.embed import embed_texts, embedding_text
-    from ingest.loaders import load_note
     from rag.embed import Embedder
     from rag.store.writer import IndexWriter
 
@@ -142,19 +163,8 @@ def _write(index_dir, settings, todo, gone, known, roots, report, progress, rebu
     writer = IndexWriter(index_dir, embedder.model_id, embedder.dim, settings.retrieval, rebuild=rebuild)
     try:
         docs = []
-        for f in tqdm(todo, desc="loading", unit="file", disable=not progress, leave=False):
-            try:
-                note = load_note(f.path)
-                chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens)
-            except UnsupportedFileError as exc:
-                report.skipped.append((f.source, exc.reason))
-                continue
-            except LoaderError as exc:
-                report.errors.append((f.source, exc.reason))
-                if f.source in known:
-                    writer.remove_document(f.source)
-                    report.removed.append(f.source)
-                continue
+        for f, note in notes:
+            chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens)
             doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages)
             docs.append((doc, chunks))
             (report.updated if f.source in known else report.added).append(f.source)

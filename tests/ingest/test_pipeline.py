@@ -108,6 +108,9 @@ def test_broken_files_are_reported_and_the_rest_indexed(tiny_corpus, tmp_path):
     assert all(reason for reason in failed.values())
     assert dict(report.skipped).keys() == {"image.png"}
     assert _consistent(settings).sources() == ["batchnorm.txt", "diffusion.md", "gan.md"]
+    again = ingest_paths([tiny_corpus], settings, progress=False)      # failures are reported again, nothing written
+    assert again.chunks_embedded == 0 and set(dict(again.errors)) == set(failed)
+    assert sorted(again.unchanged) == ["batchnorm.txt", "diffusion.md", "gan.md"]
 
 
 def test_missing_path_is_a_config_error(tmp_path):
