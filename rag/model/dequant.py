@@ -75,6 +75,67 @@ def _deq_q4_1(blocks: np.ndarray) -> np.ndarray:
     return (d * q + m).reshape(-1)
 
 
+def _bits(data: np.ndarray, n: int) -> np.ndarray:
+    # data: (..., k) uint8 -> (..., n, k): bit j of each byte along the new axis
+    shifts = np.arange(n, dtype=np.uint8).reshape((1,) * (data.ndim - 1) + (n, 1))
+    return (np.expand_dims(data, -2) >> shifts) & 1
+
+
+def _q5_values(blocks: np.ndarray, at: int) -> np.ndarray:
+    # qh u32 at bytes at..at+3 (bit v = high bit of value v), qs[16] nibbles after it -> (n_blocks, 32) in 0..31
+    qh = blocks[:, at : at + 4].reshape(-1, 1, 4)  # little-endian: byte b holds bits 8b..8b+7
+    high = _bits(qh, 8).transpose(0, 1, 3, 2).reshape(-1, 32)
+    return _nibbles(blocks[:, at + 4 :]) | (high << 4)
+
+
+def _deq_q5_0(blocks: np.ndarray) -> np.ndarray:
+    # block (22 B): d f16, qh u32, qs[16]; x = d * (q - 16)
+    d = _f16(blocks[:, :2])
+    q = _q5_values(blocks, 2).astype(np.int8) - np.int8(16)
+    return (d * q.astype(np.float32)).reshape(-1)
+
+
+def _deq_q5_1(blocks: np.ndarray) -> np.ndarray:
+    # block (24 B): d f16, m f16, qh u32, qs[16]; x = d * q + m
+    d = _f16(blocks[:, :2])
+    m = _f16(blocks[:, 2:4])
+    return (d * _q5_values(blocks, 4).astype(np.float32) + m).reshape(-1)
+
+
+def _two_bit_groups(qs: np.ndarray) -> np.ndarray:
+    # qs: (n, 64) -> (n, 16, 16): half h, shift j: 16 values of bytes 32h..32h+15, then 16 of 32h+16..32h+31
+    q = qs.reshape(-1, 2, 1, 32) >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 1, 4, 1)
+    return (q & 0x03).reshape(-1, 16, 16)
+
+
+def _deq_q2_k(blocks: np.ndarray) -> np.ndarray:
+    # super-block (84 B): scales[16] (low nibble scale, high nibble min), qs[64] 2-bit, d f16, dmin f16;
+    # 16 groups of 16 values: x = d * scale * q - dmin * min
+    n = blocks.shape[0]
+    sc = blocks[:, :16]
+    d = _f16(blocks[:, 80:82])
+    dmin = _f16(blocks[:, 82:84])
+    scale = (d * (sc & 0x0F).astype(np.float32)).reshape(n, 16, 1)
+    shift = (dmin * (sc >> 4).astype(np.float32)).reshape(n, 16, 1)
+    q = _two_bit_groups(blocks[:, 16:80]).astype(np.float32)
+    return (scale * q - shift).reshape(-1)
+
+
+def _deq_q3_k(blocks: np.ndarray) -> np.ndarray:
+    # super-block (110 B): hmask[32], qs[64] 2-bit, scales[12] (16 signed 6-bit), d f16;
+    # group g = 4h + j uses bit g of hmask: x = d * (scale - 32) * (q - (0 if bit else 4))
+    n = blocks.shape[0]
+    hmask, qs, sb = blocks[:, :32], blocks[:, 32:96], blocks[:, 96:108]
+    d = _f16(blocks[:, 108:110])
+    low = np.concatenate([sb[:, :8] & 0x0F, sb[:, :8] >> 4], axis=1)  # scale s: byte s % 8, nibble s // 8
+    high = (sb[:, 8:12].reshape(n, 1, 4) >> np.array([0, 2, 4, 6], dtype=np.uint8).reshape(1, 4, 1)) & 0x03
+    scales = (low | (high.reshape(n, 16) << 4)).astype(np.int8) - np.int8(32)
+    scale = (d * scales.astype(np.float32)).reshape(n, 16, 1)
+    offset = (1 - _bits(hmask, 8)).astype(np.int8) << 2  # (n, 8, 32): 4 where the mask bit is clear
+    q = _two_bit_groups(qs).astype(np.int8) - offset.reshape(n, 16, 16)
+    return (scale * q.astype(np.float32)).reshape(-1)
+
+
 def q4_k_scales(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unpack Q4_K's 12 bytes of 6-bit scales and mins into (n_blocks, 8) each."""
     s = scales.reshape(-1, 3, 4)
@@ -95,6 +156,21 @@ def _deq_q4_k(blocks: np.ndarray) -> np.ndarray:
     shift = (dmin * mn.astype(np.float32)).reshape(n, 8, 1)
     qs = blocks[:, 16:].reshape(n, 4, 1, 32)
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(n, 8, 32).astype(np.float32)
+    return (scale * q - shift).reshape(-1)
+
+
+def _deq_q5_k(blocks: np.ndarray) -> np.ndarray:
+    # super-block (176 B): d f16, dmin f16, scales[12] (as Q4_K), qh[32], qs[128];
+    # sub-block s takes nibble s % 2 of qs[32 * (s // 2) + l] and bit s of qh[l]
+    n = blocks.shape[0]
+    d = _f16(blocks[:, :2])
+    dmin = _f16(blocks[:, 2:4])
+    sc, mn = q4_k_scales(blocks[:, 4:16])
+    scale = (d * sc.astype(np.float32)).reshape(n, 8, 1)
+    shift = (dmin * mn.astype(np.float32)).reshape(n, 8, 1)
+    qs = blocks[:, 48:].reshape(n, 4, 1, 32)
+    low = np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(n, 8, 32)
+    q = (low | (_bits(blocks[:, 16:48], 8) << 4)).astype(np.float32)
     return (scale * q - shift).reshape(-1)
 
 
@@ -121,8 +197,13 @@ QTYPES: dict[int, QType] = {
         QType("F16", 1, 1, 2),
         QType("Q4_0", 2, 32, 18),
         QType("Q4_1", 3, 32, 20),
+        QType("Q5_0", 6, 32, 22),
+        QType("Q5_1", 7, 32, 24),
         QType("Q8_0", 8, 32, 34),
+        QType("Q2_K", 10, QK_K, 84),
+        QType("Q3_K", 11, QK_K, 110),
         QType("Q4_K", 12, QK_K, 144),
+        QType("Q5_K", 13, QK_K, 176),
         QType("Q6_K", 14, QK_K, 210),
         QType("BF16", 30, 1, 2),
     )
@@ -136,7 +217,12 @@ _DEQUANT: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "Q8_0": _deq_q8_0,
     "Q4_0": _deq_q4_0,
     "Q4_1": _deq_q4_1,
+    "Q5_0": _deq_q5_0,
+    "Q5_1": _deq_q5_1,
+    "Q2_K": _deq_q2_k,
+    "Q3_K": _deq_q3_k,
     "Q4_K": _deq_q4_k,
+    "Q5_K": _deq_q5_k,
     "Q6_K": _deq_q6_k,
 }
 

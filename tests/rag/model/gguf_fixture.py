@@ -33,7 +33,9 @@ TRAIN_TEXT = (
     "Batch normalization normalizes each feature over the mini-batch, then applies a scale and a shift. "
     "Il modello è più veloce perché usa la media mobile: caffè, città, perché. 😀 🚀 "
 ) * 4
-_RANDOM_BLOCK_TYPES = {"Q4_K": (144, 256), "Q6_K": (210, 256)}  # gguf cannot quantise these: random blocks
+# gguf cannot quantise these: random blocks, (bytes per block, offsets of their f16 scales)
+_RANDOM_BLOCK_TYPES = {"Q2_K": (84, (80, 82)), "Q3_K": (110, (108,)), "Q4_K": (144, (0, 2)),
+                       "Q5_K": (176, (0, 2)), "Q6_K": (210, (208,))}
 
 
 @pytest.fixture(scope="session")
@@ -93,10 +95,9 @@ def _encode(w_gguf: np.ndarray, qtype: str, rng: np.random.Generator) -> tuple[n
     if qtype == "F32":
         return w_gguf, w_gguf
     if qtype in _RANDOM_BLOCK_TYPES:
-        type_size, block = _RANDOM_BLOCK_TYPES[qtype]
+        type_size, scale_at = _RANDOM_BLOCK_TYPES[qtype]
         rows, cols = w_gguf.shape
-        raw = rng.integers(0, 256, size=(rows, cols // block, type_size), dtype=np.uint8)
-        scale_at = (0, 2) if qtype == "Q4_K" else (208,)
+        raw = rng.integers(0, 256, size=(rows, cols // 256, type_size), dtype=np.uint8)
         for at in scale_at:  # small finite f16 super-block scales
             raw[..., at : at + 2] = (rng.uniform(1e-4, 1e-3, size=raw.shape[:2] + (1,)).astype(np.float16)).view(np.uint8)
         raw = raw.reshape(rows, -1)

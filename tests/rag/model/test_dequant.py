@@ -11,7 +11,8 @@ from rag.model.dequant import QTYPES_BY_NAME, dequantize, ggml_type_name, q4_k_s
 from rag.model.errors import UnsupportedQuantError
 
 # byte offsets of the f16 scale fields inside one block, set to finite values so NaN never compares
-SCALE_FIELDS = {"Q8_0": (0,), "Q4_0": (0,), "Q4_1": (0, 2), "Q4_K": (0, 2), "Q6_K": (208,)}
+SCALE_FIELDS = {"Q8_0": (0,), "Q4_0": (0,), "Q4_1": (0, 2), "Q5_0": (0,), "Q5_1": (0, 2), "Q2_K": (80, 82),
+                "Q3_K": (108,), "Q4_K": (0, 2), "Q5_K": (0, 2), "Q6_K": (208,)}
 
 
 def random_blocks(qtype: str, n_blocks: int, rng: np.random.Generator) -> np.ndarray:
@@ -24,7 +25,7 @@ def random_blocks(qtype: str, n_blocks: int, rng: np.random.Generator) -> np.nda
     return raw
 
 
-@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q4_1", "Q4_K", "Q6_K"])
+@pytest.mark.parametrize("qtype", list(SCALE_FIELDS))
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_block_types_match_reference(qtype, seed):
     rng = np.random.default_rng(seed)
@@ -69,8 +70,8 @@ def test_q4_k_scale_unpacking_by_hand():
 
 
 def test_unsupported_type_names_type_and_tensor():
-    with pytest.raises(UnsupportedQuantError, match=r"blk\.0\.ffn_up\.weight.*Q5_0") as err:
-        qtype_for(gguf.GGMLQuantizationType.Q5_0, tensor="blk.0.ffn_up.weight", path="/x/model.gguf")
+    with pytest.raises(UnsupportedQuantError, match=r"blk\.0\.ffn_up\.weight.*IQ4_NL") as err:
+        qtype_for(gguf.GGMLQuantizationType.IQ4_NL, tensor="blk.0.ffn_up.weight", path="/x/model.gguf")
     assert "/x/model.gguf" in str(err.value)
     with pytest.raises(UnsupportedQuantError, match="IQ2_XS"):
         dequantize(np.zeros(66, np.uint8), "IQ2_XS", tensor="t", path="m.gguf")

@@ -38,7 +38,12 @@ K_SHAPES = dict(dim=256, hidden_dim=512, n_heads=4, n_kv_heads=2)  # K-quants ne
         ("llama", "Q8_0", {}),
         ("llama", "Q4_0", {}),
         ("llama", "Q4_1", {"embd_qtype": "Q8_0"}),
+        ("llama", "Q5_0", {}),
+        ("llama", "Q5_1", {}),
+        ("llama", "Q2_K", K_SHAPES),
+        ("llama", "Q3_K", K_SHAPES),
         ("llama", "Q4_K", {**K_SHAPES, "tie_embeddings": False}),
+        ("qwen2", "Q5_K", K_SHAPES),
         ("llama", "Q6_K", K_SHAPES),
         ("qwen2", "Q4_1", {"n_heads": 8, "n_kv_heads": 2}),
     ],
@@ -232,12 +237,12 @@ def test_unsupported_architecture(tmp_path):
 
 
 def test_unsupported_quant_type(tmp_path):
-    path = tmp_path / "q5.gguf"
+    path = tmp_path / "tq2.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
-    raw = gguf.quants.quantize(np.ones((4, 32), np.float32), gguf.GGMLQuantizationType.Q5_0)
-    writer.add_tensor("blk.0.ffn_up.weight", raw, raw_dtype=gguf.GGMLQuantizationType.Q5_0)
+    raw = gguf.quants.quantize(np.ones((4, 256), np.float32), gguf.GGMLQuantizationType.TQ2_0)
+    writer.add_tensor("blk.0.ffn_up.weight", raw, raw_dtype=gguf.GGMLQuantizationType.TQ2_0)
     finish(writer)
-    with pytest.raises(UnsupportedQuantError, match=r"q5\.gguf.*blk\.0\.ffn_up\.weight.*Q5_0"):
+    with pytest.raises(UnsupportedQuantError, match=r"tq2\.gguf.*blk\.0\.ffn_up\.weight.*TQ2_0"):
         read_gguf(path)
 
 
