@@ -201,10 +201,9 @@ class _Packer:
         best_j, best_brk, acc = len(self.cur), u.brk, 0
         for j in range(1, len(self.cur)):
             acc += self.cur[j - 1].tokens
-            if j > self.n_overlap and acc >= floor and self.cur[j].brk > best_brk:
-                best_j, best_brk = j, self.cur[j].brk
-        if best_j == len(self.cur):
-            best_brk = u.brk
+            brk = self.cur[j].brk
+            if j > self.n_overlap and acc >= floor and brk > u.brk and brk >= best_brk:
+                best_j, best_brk = j, brk      # the strongest boundary, latest among equals
         head, rest = self.cur[:best_j], self.cur[best_j:]
         left = self.emit(head)
         overlap: list[Unit] = []
