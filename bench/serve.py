@@ -175,6 +175,7 @@ def main() -> int:
         index = args.index or Path(tmp) / "index"
         ingest_paths([args.notes], load_settings(env={}, index_dir=str(index)), progress=False)  # incremental
         for backend in args.backends:
+            print(f"[{backend}] starting the server", file=sys.stderr)
             server = Server(index, backend, args.max_queue, timeout_s=60)
             try:
                 ready_s = server.wait_ready()
@@ -183,6 +184,7 @@ def main() -> int:
             finally:
                 server.stop()
             run["ready_s"] = ready_s
+            print(f"[{backend}] load done: {run['status']}; running the in-process peer", file=sys.stderr)
             run["peer"] = peer(index, backend, qs, args.peer_n)
             run["p50_ratio_vs_peer"] = run["p50_s"] / run["peer"]["p50_s"]
             results[backend] = run
