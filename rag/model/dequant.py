@@ -145,31 +145,27 @@ def q4_k_scales(scales: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sc, mn
 
 
-def _deq_q4_k(blocks: np.ndarray) -> np.ndarray:
-    # super-block (144 B): d f16, dmin f16, scales[12], qs[128]; 8 sub-blocks of 32 values,
-    # qs bytes 32i..32i+31 hold sub-block 2i in low nibbles and 2i+1 in high nibbles
+def _k_sub_blocks(blocks: np.ndarray, qs_at: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    # Q4_K / Q5_K super-block: d f16, dmin f16, scales[12], ..., qs[128] from qs_at; 8 sub-blocks of 32:
+    # scale and shift (n, 8, 1) each, and the low 4 bits (n, 8, 32): qs bytes 32i..32i+31 hold
+    # sub-block 2i in low nibbles and 2i+1 in high nibbles
     n = blocks.shape[0]
-    d = _f16(blocks[:, :2])
-    dmin = _f16(blocks[:, 2:4])
     sc, mn = q4_k_scales(blocks[:, 4:16])
-    scale = (d * sc.astype(np.float32)).reshape(n, 8, 1)
-    shift = (dmin * mn.astype(np.float32)).reshape(n, 8, 1)
-    qs = blocks[:, 16:].reshape(n, 4, 1, 32)
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(n, 8, 32).astype(np.float32)
-    return (scale * q - shift).reshape(-1)
+    scale = (_f16(blocks[:, :2]) * sc.astype(np.float32)).reshape(n, 8, 1)
+    shift = (_f16(blocks[:, 2:4]) * mn.astype(np.float32)).reshape(n, 8, 1)
+    qs = blocks[:, qs_at:].reshape(n, 4, 1, 32)
+    return scale, shift, np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(n, 8, 32)
+
+
+def _deq_q4_k(blocks: np.ndarray) -> np.ndarray:
+    # super-block (144 B): d, dmin, scales[12], qs[128]; x = scale * q - shift
+    scale, shift, low = _k_sub_blocks(blocks, 16)
+    return (scale * low.astype(np.float32) - shift).reshape(-1)
 
 
 def _deq_q5_k(blocks: np.ndarray) -> np.ndarray:
-    # super-block (176 B): d f16, dmin f16, scales[12] (as Q4_K), qh[32], qs[128];
-    # sub-block s takes nibble s % 2 of qs[32 * (s // 2) + l] and bit s of qh[l]
-    n = blocks.shape[0]
-    d = _f16(blocks[:, :2])
-    dmin = _f16(blocks[:, 2:4])
-    sc, mn = q4_k_scales(blocks[:, 4:16])
-    scale = (d * sc.astype(np.float32)).reshape(n, 8, 1)
-    shift = (dmin * mn.astype(np.float32)).reshape(n, 8, 1)
-    qs = blocks[:, 48:].reshape(n, 4, 1, 32)
-    low = np.concatenate([qs & 0x0F, qs >> 4], axis=2).reshape(n, 8, 32)
+    # super-block (176 B): d, dmin, scales[12], qh[32], qs[128]; sub-block s takes bit s of qh[l] as bit 4
+    scale, shift, low = _k_sub_blocks(blocks, 48)
     q = (low | (_bits(blocks[:, 16:48], 8) << 4)).astype(np.float32)
     return (scale * q - shift).reshape(-1)
 
