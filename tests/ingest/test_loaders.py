@@ -190,3 +190,26 @@ def test_every_shared_note_loads(shared_notes):
     for path in iter_note_files(shared_notes):
         note = load_note(path)
         assert note.text == path.read_text(encoding="utf-8")
+
+
+def test_loaded_formats_chunk_with_headings_code_and_pages(tmp_path):
+    from ingest.chunking import chunk_note
+    from rag.settings import ChunkingSettings
+
+    count = lambda s: len(s.split()) + 2  # noqa: E731
+    nb = tmp_path / "ema.ipynb"
+    nb.write_text(json.dumps(NOTEBOOK), encoding="utf-8")
+    (chunk,) = chunk_note("ema.ipynb", load_note(nb).text, ChunkingSettings(), count)
+    assert chunk.heading == "EMA" and "```python\nema = 0.999 * ema + 0.001 * w\n```" in chunk.text
+    page = tmp_path / "page.html"
+    page.write_text(HTML, encoding="utf-8")
+    headings = [c.heading for c in chunk_note("page.html", load_note(page).text,
+                                              ChunkingSettings(max_tokens=20, min_tokens=1), count)]
+    assert "Batch normalization > Learned parameters" in headings
+    pdf = tmp_path / "paper.pdf"
+    pdf.write_bytes(_pdf_bytes(["Attention heads attend to tokens. " * 20, "EMA weights are averaged. " * 20]))
+    note = load_note(pdf)
+    chunks = chunk_note("paper.pdf", note.text, ChunkingSettings(max_tokens=60, min_tokens=1), count,
+                        pages=note.pages)
+    assert {c.page for c in chunks} == {1, 2}
+    assert all(("EMA" in c.text) == (c.page == 2) for c in chunks)
