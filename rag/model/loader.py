@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from rag.model.gguf import GGUFModel, read_gguf
 from rag.model.model import ModelArgs, Transformer
 from rag.model.quantize import Int4Linear, Int8Linear, int4_supported
+from rag.model.weight_cache import load_or_convert
 
 WEIGHTS = ("fp32", "int8", "int4")
 
@@ -19,7 +20,7 @@ def _fused(g: GGUFModel, names: list[str]) -> Tensor:
     return torch.cat([g.tensor(n) for n in names], dim=0)
 
 
-def _linears(g: GGUFModel, i: int, args: ModelArgs) -> dict[str, tuple[list[str], str | None]]:
+def _linears(i: int, args: ModelArgs) -> dict[str, tuple[list[str], str | None]]:
     """Our Linear names in block i -> (GGUF weight names to stack, fused bias prefix or None)."""
     p = f"blk.{i}"
     qkv = [f"{p}.attn_q.weight", f"{p}.attn_k.weight", f"{p}.attn_v.weight"]
@@ -45,40 +46,35 @@ def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -
     return dict(Int8Linear.from_float(_fused(g, names), bias).state_dict())
 
 
-def convert(path: str | Path, weights: str = "fp32") -> tuple[ModelArgs, dict[str, Tensor]]:
-    """Read a GGUF and return our ModelArgs and a flat state dict (fp32 or packed buffers)."""
+def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, Tensor]:
+    """Flat state dict of our Transformer (fp32 or packed buffers) from an opened GGUF."""
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {WEIGHTS}, not {weights!r}")
-    g = read_gguf(path)
-    try:
-        args = ModelArgs.from_config(g.config)
-        sd: dict[str, Tensor] = {"token_embd.weight": g.tensor("token_embd.weight"),
-                                 "output_norm.weight": g.tensor("output_norm.weight")}
-        if "rope_freqs.weight" in g.tensor_names:
-            sd["rope_freqs"] = g.tensor("rope_freqs.weight")
-        head = sd["token_embd.weight"] if args.tie_embeddings else g.tensor("output.weight")
-        if weights == "fp32":
-            if not args.tie_embeddings:
-                sd["output.weight"] = head
-        else:
-            sd.update({f"output.{k}": v for k, v in Int8Linear.from_float(head).state_dict().items()})
-        for i in range(args.n_layers):
-            p = f"blk.{i}"
-            sd[f"{p}.attn_norm.weight"] = g.tensor(f"{p}.attn_norm.weight")
-            sd[f"{p}.ffn_norm.weight"] = g.tensor(f"{p}.ffn_norm.weight")
-            for ours, (names, bias_prefix) in _linears(g, i, args).items():
-                bias = None
-                if bias_prefix:
-                    bias = torch.cat([g.tensor(f"{bias_prefix}.attn_{x}.bias") for x in "qkv"])
-                if weights == "fp32":
-                    sd[f"{ours}.weight"] = _fused(g, names)
-                    if bias is not None:
-                        sd[f"{ours}.bias"] = bias
-                else:
-                    sd.update({f"{ours}.{k}": v for k, v in _packed(g, names, weights, bias).items()})
-    finally:
-        g.close()
-    return args, sd
+    sd: dict[str, Tensor] = {"token_embd.weight": g.tensor("token_embd.weight"),
+                             "output_norm.weight": g.tensor("output_norm.weight")}
+    if "rope_freqs.weight" in g.tensor_names:
+        sd["rope_freqs"] = g.tensor("rope_freqs.weight")
+    head = sd["token_embd.weight"] if args.tie_embeddings else g.tensor("output.weight")
+    if weights == "fp32":
+        if not args.tie_embeddings:
+            sd["output.weight"] = head
+    else:
+        sd.update({f"output.{k}": v for k, v in Int8Linear.from_float(head).state_dict().items()})
+    for i in range(args.n_layers):
+        p = f"blk.{i}"
+        sd[f"{p}.attn_norm.weight"] = g.tensor(f"{p}.attn_norm.weight")
+        sd[f"{p}.ffn_norm.weight"] = g.tensor(f"{p}.ffn_norm.weight")
+        for ours, (names, bias_prefix) in _linears(i, args).items():
+            bias = None
+            if bias_prefix:
+                bias = torch.cat([g.tensor(f"{bias_prefix}.attn_{x}.bias") for x in "qkv"])
+            if weights == "fp32":
+                sd[f"{ours}.weight"] = _fused(g, names)
+                if bias is not None:
+                    sd[f"{ours}.bias"] = bias
+            else:
+                sd.update({f"{ours}.{k}": v for k, v in _packed(g, names, weights, bias).items()})
+    return sd
 
 
 def _install_packed(model: Transformer, sd: dict[str, Tensor]) -> None:
@@ -114,7 +110,12 @@ def build(args: ModelArgs, sd: dict[str, Tensor]) -> Transformer:
     return model.eval()
 
 
-def load_transformer(path: str | Path, weights: str = "fp32") -> Transformer:
-    """Convert a GGUF (no cache) and build the model."""
-    args, sd = convert(path, weights)
+def load_transformer(path: str | Path | GGUFModel, weights: str = "fp32", use_cache: bool = True) -> Transformer:
+    """Our model for a GGUF path (or opened GGUFModel), converted weights read from / written to the weight cache."""
+    g = path if isinstance(path, GGUFModel) else read_gguf(path)
+    args = ModelArgs.from_config(g.config)
+    if use_cache:
+        sd = load_or_convert(g.path, lambda: convert(g, args, weights), variant=f"transformer-{weights}")
+    else:
+        sd = convert(g, args, weights)
     return build(args, sd)

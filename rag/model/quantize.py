@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 GROUP = 32  # Q4_1 block size and the int4pack group size
+PREFILL_ROWS = 16  # from this many rows, Int8Linear dequantises and runs an fp32 GEMM (MKL beats the packed kernel)
+ACT_DTYPE = torch.bfloat16  # the packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
 Q4_1_BLOCK_BYTES = 20  # f16 d, f16 m, 16 bytes of nibbles
 
 
@@ -18,6 +21,7 @@ class Int8Linear(nn.Module):
         self.register_buffer("qweight", qweight.contiguous())  # (N, K) int8
         self.register_buffer("scales", scales.float().contiguous())  # (N,)
         self.register_buffer("bias", None if bias is None else bias.float().contiguous())
+        self.unit = torch.ones(self.out_features, dtype=ACT_DTYPE)  # the kernel's scales; fp32 ones applied after
 
     @classmethod
     def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> "Int8Linear":
@@ -37,9 +41,13 @@ class Int8Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape  # (..., K)
-        y = torch.ops.aten._weight_int8pack_mm(x.reshape(-1, shape[-1]), self.qweight, self.scales)  # (M, N)
-        if self.bias is not None:
-            y = y + self.bias
+        x2 = x.reshape(-1, shape[-1])  # (M, K)
+        if x2.shape[0] >= PREFILL_ROWS:
+            y = F.linear(x2, self.dequantize(), self.bias)  # (M, N)
+        else:
+            y = torch.ops.aten._weight_int8pack_mm(x2.to(ACT_DTYPE), self.qweight, self.unit).float() * self.scales
+            if self.bias is not None:
+                y = y + self.bias
         return y.view(*shape[:-1], self.out_features)
 
 
@@ -53,6 +61,7 @@ class Int4Linear(nn.Module):
         self.register_buffer("packed", packed.contiguous())  # (N, K/2) uint8, torch's CPU int4 layout
         self.register_buffer("scale_zeros", scale_zeros.float().contiguous())  # (K/32, N, 2)
         self.register_buffer("bias", None if bias is None else bias.float().contiguous())
+        self.scale_zeros_act = self.scale_zeros.to(ACT_DTYPE)  # what the fast kernel takes
 
     @classmethod
     def from_codes(cls, q: Tensor, scale: Tensor, zero: Tensor, bias: Tensor | None = None) -> "Int4Linear":
@@ -89,7 +98,8 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape  # (..., K)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.reshape(-1, shape[-1]), self.packed, GROUP, self.scale_zeros)
+        x2 = x.reshape(-1, shape[-1]).to(ACT_DTYPE)  # (M, K)
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, self.packed, GROUP, self.scale_zeros_act).float()
         if self.bias is not None:
             y = y + self.bias
         return y.view(*shape[:-1], self.out_features)

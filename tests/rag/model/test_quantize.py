@@ -1,4 +1,7 @@
-"""Packed Linear layers agree with their plain fp32 references on random inputs."""
+"""Packed Linear layers agree with their plain fp32 references on random inputs.
+
+The packed kernels take bf16 activations (their fast path), so forward() is compared with the fp32
+reference at bf16 precision; the weights themselves (dequantize()) are compared exactly."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,6 +21,12 @@ def _random_q4_1(n: int, k: int, seed: int = 0) -> np.ndarray:
     return blocks.reshape(n, -1)
 
 
+def _close_at_bf16(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Agreement expected when activations are rounded to bf16 (8-bit mantissa) and sums kept in fp32."""
+    assert got.shape == want.shape and got.dtype == torch.float32
+    assert (got - want).abs().max() <= 0.02 * want.abs().max()
+
+
 def test_q4_1_unpack_layout_low_nibbles_first():
     raw = _random_q4_1(1, 32)
     q, d, m = unpack_q4_1(raw, 32)
@@ -34,8 +43,8 @@ def test_int4_from_q4_1_matches_dequantised_fp32(n, k, rows):
     w = dequantize_q4_1(raw, k)
     assert torch.allclose(layer.dequantize(), w, atol=1e-6)
     x = torch.randn(rows, k, generator=torch.Generator().manual_seed(1))
-    assert torch.allclose(layer(x), x @ w.T, atol=1e-4, rtol=1e-4)
-    assert torch.allclose(layer(x), layer.reference(x), atol=1e-4, rtol=1e-4)
+    assert torch.allclose(layer.reference(x), x @ w.T, atol=1e-4, rtol=1e-4)
+    _close_at_bf16(layer(x), layer.reference(x))
 
 
 def test_int4_from_float_with_bias_and_batch_dims():
@@ -44,7 +53,7 @@ def test_int4_from_float_with_bias_and_batch_dims():
     layer = Int4Linear.from_float(w, b)
     x = torch.randn(2, 3, 64, generator=g)
     assert layer(x).shape == (2, 3, 32)
-    assert torch.allclose(layer(x), layer.reference(x), atol=1e-4, rtol=1e-4)
+    _close_at_bf16(layer(x), layer.reference(x))
     assert (layer.dequantize() - w).abs().max() <= (w.max() - w.min()) / 15  # within one step of the grid
 
 
@@ -53,6 +62,6 @@ def test_int8_matches_reference_and_is_close_to_fp32():
     w, b = torch.randn(40, 96, generator=g), torch.randn(40, generator=g)
     layer = Int8Linear.from_float(w, b)
     x = torch.randn(4, 7, 96, generator=g)
-    assert torch.allclose(layer(x), layer.reference(x), atol=1e-4, rtol=1e-4)
+    _close_at_bf16(layer(x), layer.reference(x))
     exact = x @ w.T + b
     assert ((layer(x) - exact).abs().max() / exact.abs().max()) < 0.02
