@@ -191,8 +191,9 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
         raise
 
 
-def print_report(report: IngestReport, as_json: bool = False, out=sys.stdout) -> None:
+def print_report(report: IngestReport, as_json: bool = False, out=None) -> None:
     """Human summary on stdout (errors listed on stderr), or one JSON object."""
+    out = out or sys.stdout
     if as_json:
         print(json.dumps(report.to_dict()), file=out)
     else:
