@@ -29,21 +29,26 @@ class BM25Index:
         self.vocab = self.model.vocab_dict if texts else {}
         self._pos = {int(v): i for i, v in enumerate(self.ids)}
 
-    def search(self, query: str, n: int) -> list[tuple[int, float]]:
-        """Top-n (vector id, BM25 score) with a positive score."""
+    def scores(self, query: str) -> np.ndarray | None:
+        """BM25 score of every chunk (row order of `ids`), or None when no query term is indexed."""
         terms = [t for t in tokenize(query) if t in self.vocab]
-        if not terms or n <= 0:
+        return self.model.get_scores(terms) if terms else None
+
+    def top(self, scores: np.ndarray | None, n: int) -> list[tuple[int, float]]:
+        """Top-n (vector id, score) with a positive score."""
+        if scores is None or n <= 0:
             return []
-        scores = self.model.get_scores(terms)
         n = min(n, len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self.ids[i]), float(scores[i])) for i in top if scores[i] > 0]
 
-    def scores_for(self, query: str, vids: list[int]) -> dict[int, float]:
-        """BM25 scores of specific chunks (0 when no term matches)."""
-        terms = [t for t in tokenize(query) if t in self.vocab]
-        if not terms:
+    def search(self, query: str, n: int) -> list[tuple[int, float]]:
+        """Top-n (vector id, BM25 score) with a positive score."""
+        return self.top(self.scores(query), n)
+
+    def lookup(self, scores: np.ndarray | None, vids: list[int]) -> dict[int, float]:
+        """Scores of specific chunks (0 when no term matches)."""
+        if scores is None:
             return {v: 0.0 for v in vids}
-        scores = self.model.get_scores(terms)
         return {v: float(scores[self._pos[v]]) if v in self._pos else 0.0 for v in vids}

@@ -51,7 +51,8 @@ class HybridRetriever(BaseRetriever):
         n = max(self.settings.candidates, k)
         qvec = self.embedder.encode_query(query)  # needed in every mode: dense_score is always filled
         dense = self.store.search_vectors(qvec, n) if mode != "bm25" else []
-        sparse = self.bm25.search(query, n) if mode != "dense" else []
+        bm25_all = self.bm25.scores(query)
+        sparse = self.bm25.top(bm25_all, n) if mode != "dense" else []
         if mode == "hybrid":
             ranked = rrf([([i for i, _ in dense], self.settings.dense_weight),
                           ([i for i, _ in sparse], self.settings.bm25_weight)], k=self.settings.rrf_k)
@@ -60,10 +61,7 @@ class HybridRetriever(BaseRetriever):
         top = [i for i, _ in ranked[:k]]
         fused = dict(ranked)
         cos = self._cosines(qvec, top, dict(dense))
-        bm = dict(sparse)
-        missing = [i for i in top if i not in bm]
-        if missing:
-            bm.update(self.bm25.scores_for(query, missing))
+        bm = self.bm25.lookup(bm25_all, top)
         chunks = self.store.by_vector_ids(top)
         return [SearchResult(chunk=chunks[i], score=float(fused[i]), dense_score=cos[i], bm25_score=bm[i])
                 for i in top if i in chunks]

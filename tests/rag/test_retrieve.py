@@ -81,7 +81,8 @@ def test_bm25_ranks_keyword_matches_and_ignores_unknown_words():
     assert idx.search("beta", 5)[0][0] == 12
     assert {i for i, _ in idx.search("beta", 5)} == {10, 12}
     assert idx.search("zebra the", 5) == []
-    assert idx.scores_for("collapse", [10, 11])[10] == 0.0
+    assert idx.lookup(idx.scores("collapse"), [10, 11]) == {10: 0.0, 11: pytest.approx(idx.search("collapse", 1)[0][1])}
+    assert idx.lookup(idx.scores("zebra"), [10]) == {10: 0.0}
 
 
 @pytest.mark.parametrize("mode", ["hybrid", "dense", "bm25"])
