@@ -28,28 +28,38 @@ class IndexStore:
     def open(cls, index_dir: Path, ef_search: int = 128) -> "IndexStore":
         """Open the live version at `index_dir` (IndexNotFoundError when there is none)."""
         index_dir = Path(index_dir)
+        if layout.current_version(index_dir) is not None:
+            layout.clean_if_idle(index_dir)
         for _ in range(3):
             version = layout.current_version(index_dir)
             if version is None:
                 raise IndexNotFoundError(f"no index at {index_dir}; run rag ingest PATH")
-            if version.is_dir():
+            try:
+                conn, exact, approx, rows = cls._load(version, ef_search)
                 break
+            except Exception as exc:  # sqlite3 / faiss raise several unrelated types
+                if layout.current_version(index_dir) == version:
+                    raise IndexCorruptError(f"index at {version} is unreadable: {exc}") from exc
+                # an ingest published a newer version and removed this one meanwhile: read the new one
         else:
-            raise IndexCorruptError(f"{index_dir}: {layout.POINTER} names {version.name}, which is missing")
-        layout.clean_if_idle(index_dir)
-        try:
-            conn = db.connect(version / layout.DB_FILE, readonly=True)
-            exact = vectors.read(version / layout.VECTORS_FILE)
-            approx = None
-            if (version / layout.HNSW_FILE).is_file():
-                approx = vectors.read(version / layout.HNSW_FILE)
-                vectors.set_ef_search(approx, ef_search)
-            rows = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        except Exception as exc:  # sqlite3 / faiss raise several unrelated types
-            raise IndexCorruptError(f"index at {version} is unreadable: {exc}") from exc
+            raise IndexCorruptError(f"index at {index_dir} keeps changing while being opened")
         if rows != exact.ntotal:
             raise IndexCorruptError(f"index at {version} is inconsistent: {rows} chunk rows, {exact.ntotal} vectors")
         return cls(index_dir, version, conn, exact, approx)
+
+    @staticmethod
+    def _load(version: Path, ef_search: int):
+        """Connection, exact index, optional HNSW index and chunk row count of one version folder."""
+        if not version.is_dir():
+            raise FileNotFoundError(f"{version} is missing")
+        conn = db.connect(version / layout.DB_FILE, readonly=True)
+        exact = vectors.read(version / layout.VECTORS_FILE)
+        approx = None
+        if (version / layout.HNSW_FILE).is_file():
+            approx = vectors.read(version / layout.HNSW_FILE)
+            vectors.set_ef_search(approx, ef_search)
+        rows = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        return conn, exact, approx, rows
 
     def check_model(self, model_id: str, dim: int) -> None:
         """Raise IndexMismatchError unless the index was built with this embedding model."""
@@ -65,6 +75,8 @@ class IndexStore:
 
     def chunks(self, ids: list[str]) -> list[Chunk]:
         """Chunks by chunk_id, in the given order (unknown ids are skipped)."""
+        if not ids:
+            return []
         with self._lock:
             marks = ",".join("?" * len(ids))
             vids = dict(self.conn.execute(f"SELECT chunk_id, id FROM chunks WHERE chunk_id IN ({marks})", list(ids)))

@@ -64,7 +64,7 @@ def test_round_trip(tmp_path):
     assert chunk.text == "beta" and chunk.source == "b.txt" and score == pytest.approx(1.0, abs=1e-5)
     assert len(chunk.chunk_id) == 16
     assert store.get_chunk(chunk.chunk_id).text == "beta"
-    assert [c.text for c in store.chunks([chunk.chunk_id, "missing"])] == ["beta"]
+    assert [c.text for c in store.chunks([chunk.chunk_id, "missing"])] == ["beta"] and store.chunks([]) == []
     with pytest.raises(NotFoundError):
         store.get_chunk("nope")
     with pytest.raises(NotFoundError):
