@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.settings import RetrievalSettings, load_settings  # noqa: E402
-from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash  # noqa: E402
+from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
 from rag.types import Chunk  # noqa: E402
 
 MODES = ("hybrid", "dense", "bm25")
@@ -126,7 +126,11 @@ def scale_run(n: int, queries: int, workdir: Path) -> dict:
     qv = _vectors(n, emb.dim, count=200, seed=99)                       # held-out points of the same topics
     out["hnsw_recall@10"] = _recall(store, qv)
     rand = rng.standard_normal((200, emb.dim)).astype(np.float32)    # off-topic directions: the hard case
-    out["hnsw_recall@10_random"] = _recall(store, rand / np.linalg.norm(rand, axis=1, keepdims=True))
+    rand /= np.linalg.norm(rand, axis=1, keepdims=True)
+    out["hnsw_recall@10_random"] = _recall(store, rand)
+    for ef in (256, 512):
+        vectors.set_ef_search(store.approx, ef)
+        out[f"hnsw_recall@10_random_ef{ef}"] = _recall(store, rand)
     out["default_index"] = "hnsw" if n > RetrievalSettings().approximate_above else "exact"
     store.close()
     return out
@@ -164,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
               f"hnsw p50 {row['hnsw_p50_ms']:.1f} ms p95 {row['hnsw_p95_ms']:.1f} ms "
               f"(exact/hnsw p50 {row['exact_p50_ms'] / max(row['hnsw_p50_ms'], 1e-9):.2f}x) | "
               f"hnsw recall@10 {row['hnsw_recall@10']:.3f} (goal >= 0.95; random-direction queries "
-              f"{row['hnsw_recall@10_random']:.3f}) | default {row['default_index']} | "
+              f"{row['hnsw_recall@10_random']:.3f}, efSearch 256/512: {row['hnsw_recall@10_random_ef256']:.3f}/"
+              f"{row['hnsw_recall@10_random_ef512']:.3f}) | default {row['default_index']} | "
               f"build {row['build_s']} s")
     return 0
 
