@@ -79,6 +79,7 @@ class GenerationQueue:
         self._lock = threading.Lock()
         self._in_flight = 0
         self._durations: deque[float] = deque(maxlen=32)
+        self._running: dict[int, float] = {}     # id(job) -> perf_counter at start, for jobs in a worker
         self.completed = 0
         self.rejected = 0
         self.cancelled = 0
@@ -89,7 +90,11 @@ class GenerationQueue:
         return self._in_flight
 
     def _recent_s(self) -> float | None:
-        return sum(self._durations) / len(self._durations) if self._durations else None
+        """Seconds per answer: the recent mean, or longer if a running answer has already taken longer."""
+        mean = sum(self._durations) / len(self._durations) if self._durations else 0.0
+        now = time.perf_counter()
+        longest = max((now - t for t in self._running.values()), default=0.0)
+        return max(mean, longest) or None
 
     def retry_after_s(self) -> int:
         """Seconds a refused client should wait: the time to drain the queue at the recent pace."""
@@ -117,7 +122,7 @@ class GenerationQueue:
         try:
             self._executor.submit(self._run, job, chain, question)
         except RuntimeError:
-            self._release(None, False)
+            self._release(id(job), 0.0, cancelled=False, paced=False)
             raise
         return job
 
@@ -127,6 +132,8 @@ class GenerationQueue:
         try:
             if job.cancelled.is_set():
                 return
+            with self._lock:
+                self._running[id(job)] = started
             events = chain.stream_events(question)
             try:
                 for event in events:
@@ -138,15 +145,19 @@ class GenerationQueue:
         except Exception as exc:  # noqa: BLE001 - handed to the request, which logs and translates it
             job.put((_ERROR, exc))
         finally:
-            self._release(time.perf_counter() - started, job.cancelled.is_set())
+            cancelled = job.cancelled.is_set()
+            ran_to_limit = job.loop.time() >= job.deadline
+            self._release(id(job), time.perf_counter() - started, cancelled, paced=not cancelled or ran_to_limit)
             job.put((_END, None))
 
-    def _release(self, duration: float | None, cancelled: bool) -> None:
+    def _release(self, key: int, duration: float, cancelled: bool, paced: bool) -> None:
+        """Free a slot; answers that ran to the end or into the time limit count towards the pace."""
         with self._lock:
             self._in_flight -= 1
+            started = self._running.pop(key, None) is not None
             self.cancelled += cancelled
-            if duration is not None and not cancelled:
-                self.completed += 1
+            self.completed += not cancelled
+            if paced and started:
                 self._durations.append(duration)
 
     def stats(self) -> dict:

@@ -92,4 +92,6 @@ def test_queue_refuses_work_that_would_miss_its_time_limit():
     assert queue._full() and queue.retry_after_s() == 8
     queue._in_flight = 1
     assert not queue._full()
+    queue._running[1] = time.perf_counter() - 12.0     # the answer in the worker has already run 12 s
+    assert queue._full()
     queue.shutdown()
