@@ -42,17 +42,22 @@ class Runtime:
 
     def load(self) -> None:
         """Build the chain and open the store unless injected; index problems are remembered (503), not fatal."""
+        self._swap(lambda: self.chain)
+
+    def _swap(self, make_chain) -> None:
+        """Build first, then replace chain and store together, so requests never see a half-loaded runtime."""
         try:
-            if self.chain is None:
+            chain = make_chain()
+            if chain is None:
                 from rag.chain import build_chain
 
-                self.chain = build_chain(self.settings)
-            if self.store is None:
-                self.store = _store_of(self.chain) or self._open_store()
-            self.load_error = None
+                chain = build_chain(self.settings)
+            store = self.store if self.injected_store else (_store_of(chain) or self._open_store())
         except (IndexNotFoundError, IndexMismatchError, IndexCorruptError) as exc:
             log.warning("serving without an index (%s); POST /ingest or `rag ingest` fixes it", exc)
             self.load_error = exc
+            return
+        self.chain, self.store, self.load_error = chain, store, None
 
     def _open_store(self):
         from rag.store import IndexStore
@@ -60,20 +65,16 @@ class Runtime:
         return IndexStore.open(Path(self.settings.index_dir))
 
     def reload(self) -> None:
-        """Reopen the index (and rebuild the chain unless it was injected) after an index write."""
+        """Reopen the index after an index write: a fresh chain that keeps the loaded LLM, or the injected one."""
         if self.injected:
             reopen = getattr(self.chain, "reload", None)
             if callable(reopen):
                 reopen()
-            if not self.injected_store:
-                self.store = _store_of(self.chain) or self._open_store()
+            self._swap(lambda: self.chain)
             return
         previous = self.chain
-        self.chain, self.store = None, None
-        llm = getattr(previous, "llm", None)
-        if llm is not None:
-            self.chain = _rebuild_with(previous, self.settings)
-        self.load()
+        self._swap(lambda: _rebuild_with(previous, self.settings) if getattr(previous, "llm", None) is not None
+                   else None)
 
     def require_chain(self):
         """The chain, or the load error (503 with a clear message) when there is none."""
