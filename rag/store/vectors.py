@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import faiss
 import numpy as np
+
+_OMP_LOCK = threading.Lock()   # the OpenMP thread count is process-global: toggle it under one lock
 
 
 def empty_exact(dim: int) -> faiss.IndexIDMap2:
@@ -65,12 +68,14 @@ def search(index: faiss.Index, query: np.ndarray, n: int) -> list[tuple[int, flo
     more; on a busy 2-core machine a second thread made exact search over 10k chunks 20x slower)."""
     if index.ntotal == 0 or n <= 0:
         return []
-    threads = faiss.omp_get_max_threads()
-    faiss.omp_set_num_threads(1)
-    try:
-        scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32), min(n, index.ntotal))
-    finally:
-        faiss.omp_set_num_threads(threads)
+    with _OMP_LOCK:
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32),
+                                       min(n, index.ntotal))
+        finally:
+            faiss.omp_set_num_threads(threads)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
 
 
