@@ -36,10 +36,10 @@ def strip_markers(text: str) -> str:
     return _MARKER.sub("", text).strip()
 
 
-def split_sentences(text: str, min_words: int = 3) -> list[str]:
-    """Split prose into sentences (markers stripped); fragments under `min_words` words are dropped."""
+def split_sentences(text: str, min_words: int = 3, keep_markers: bool = False) -> list[str]:
+    """Split prose into sentences (markers stripped unless kept); fragments under `min_words` words are dropped."""
     out = []
-    for part in _SENT_END.split(strip_markers(text)):
+    for part in _SENT_END.split(text if keep_markers else strip_markers(text)):
         part = " ".join(part.split()).strip(" -*•")
         if len(_TOKEN.findall(part)) >= min_words:
             out.append(part)
@@ -112,6 +112,16 @@ def features(claim: str, unit: str, cosine: float, context_terms: frozenset[str]
             recall * inversions, min(salient, 2) / 2, cosine * recall]
 
 
+def _flat(text: str) -> str:
+    """Lower-cased words joined by single spaces, punctuation and markup dropped (for verbatim matching)."""
+    return " ".join(t.lower() for t in _TOKEN.findall(text))
+
+
+def _windows(sentences: list[str], width: int = 3) -> list[str]:
+    """Each sentence and each run of up to `width` consecutive sentences."""
+    return [" ".join(sentences[i:i + w]) for w in range(1, width + 1) for i in range(len(sentences) - w + 1)]
+
+
 @dataclass
 class Judgement:
     """A claim's support score in [0, 1], the passage sentence that supports it best, and its passage index."""
@@ -149,7 +159,7 @@ class Checker:
 
     def feature_rows(self, claim: str, passages: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
         """Features of the claim against every sentence of every passage, and those (passage, sentence) units."""
-        units = [(i, s) for i, p in enumerate(passages) for s in (split_sentences(p, 2) or [p])]
+        units = [(i, u) for i, p in enumerate(passages) for u in _windows(split_sentences(p, 2) or [p])]
         if not units:
             return np.zeros((0, len(FEATURES))), []
         terms = frozenset(w for p in passages for w in analyse(p)[0])
@@ -166,8 +176,13 @@ class Checker:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def judge(self, claim: str, passages: Sequence[str]) -> Judgement:
-        """Best support of `claim` by any single sentence of `passages`."""
-        rows, units = self.feature_rows(strip_markers(claim), passages)
+        """Best support of `claim` by a passage sentence or run of up to 3 sentences; verbatim text scores 1."""
+        claim = strip_markers(claim)
+        key = f" {_flat(claim)} "
+        for i, p in enumerate(passages):
+            if key.strip() and key in f" {_flat(p)} ":
+                return Judgement(1.0, True, claim, i)
+        rows, units = self.feature_rows(claim, passages)
         if not units:
             return Judgement(0.0, False, "", -1)
         probs = self.probability(rows)
