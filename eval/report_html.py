@@ -9,7 +9,7 @@ from eval.report_md import render_md
 
 _CSS = """body{font:14px/1.45 system-ui,sans-serif;margin:24px;max-width:1240px;color:#222}
 h1{font-size:22px}h2{font-size:18px;margin-top:28px}table{border-collapse:collapse;width:100%;margin:8px 0}
-td,th{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left}th{background:#f2f2f2}
+td,th{border:1px solid #ccc;padding:4px 6px;font-size:13px;vertical-align:top;text-align:left}th{background:#f2f2f2}
 .ok{background:#e7f6e7}.bad{background:#fde8e8}.abst{background:#eef2fb}
 .uns{background:#ffd6d6;text-decoration:underline wavy #c00}.cite{color:#555;font-size:12px}
 img{max-width:100%;border:1px solid #ddd;margin:6px 0}.num{text-align:right;white-space:nowrap}

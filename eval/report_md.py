@@ -6,6 +6,10 @@ from pathlib import Path
 from eval.plots import ANSWER_BARS, RETRIEVAL_BARS
 
 
+SHORT = ("kw recall", "sem. sim.", "supported sent.", "halluc.", "cite prec.", "support hit", "refuse unans.",
+         "false refuse", "accuracy")
+
+
 def _f(x) -> str:
     return "n/a" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
 
@@ -52,7 +56,7 @@ def render_md(report: dict, plots: dict[str, Path]) -> str:
     ans = {k: v for k, v in report["variants"].items() if v["kind"] == "answer"}
     if ans:
         out += ["## Answer variants", ""] + _table(
-            ["variant", *(k for _, k in ANSWER_BARS), "p50 total s"],
+            ["variant", *SHORT, "p50 total s"],
             [[k, *(v[b][m] for b, m in ANSWER_BARS), v["latency"]["p50_total_s"]] for k, v in ans.items()]) + [""]
     out += checker_lines(report.get("checker"))
     out += ["## Plots", ""] + [f"![{k}]({p.name})" for k, p in plots.items()] + [""]

@@ -93,7 +93,8 @@ def score_retrieval(retriever, items: list[QAItem], mode: str, desc: str) -> tup
 def answer_question(chain, item: QAItem, checker: Checker, encode) -> dict:
     """Answer one question and grade it."""
     ans = chain.answer(item.question).to_dict()
-    grade = grade_answer(ans["answer"], ans["contexts"], ans["citations"], item.support, checker)
+    grade = grade_answer("" if ans["abstained"] else ans["answer"], ans["contexts"], ans["citations"], item.support,
+                         checker)
     kw = keyword_recall(ans["answer"], item.answer_keywords) if not ans["abstained"] else 0.0
     answered_answerable = item.answerable and not ans["abstained"]
     return {
