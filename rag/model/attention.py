@@ -5,13 +5,17 @@ Only key positions < kv_len (default Tk) are valid: the tail of a static KV cach
 Query row i sits at absolute position q_start + i and, when causal, sees keys j <= q_start + i.
 A query row that sees no key at all returns zeros.
 
-CPU path (measured with bench/attention.py on the 2-core dev machine, torch 2.13, fp32, SmolLM2-135M
-shapes B=1, Hq=9, Hkv=3, D=64; full figures in the bench output):
-- prefill Tq = Tk = 800: SDPA with is_causal and enable_gqa ~{prefill_sdpa} ms vs attention_ref ~{prefill_ref} ms;
-- decode Tq = 1, static cache Tk = 2048, kv_len 100..1000: SDPA over k[:, :, :kv_len] with the query
-  heads folded onto their kv head (q viewed as (B, Hkv, Hq/Hkv, D), no mask, no copy) ~{decode_sdpa} µs
-  vs attention_ref ~{decode_ref} µs and vs a hand-written matmul/softmax/matmul path ~{decode_ours} µs.
-SDPA wins or ties everywhere, so the CPU path is SDPA and there is no kernels/cpu_attention.py.
+CPU path: torch SDPA, chosen by bench/attention.py on the 2-core dev machine (torch 2.13, fp32,
+2 threads, SmolLM2-135M shapes B=1, Hq=9, Hkv=3, D=64; medians from the one run on a quiet machine,
+ratios confirmed by later interleaved runs while the shared machine was loaded):
+- prefill Tq = Tk = 800, causal: SDPA (is_causal, enable_gqa) 10.6 ms; attention_ref 58.9 ms (x5.6);
+  our own bmm/softmax/bmm path with GQA folded into the query rows 52.4 ms (x4.9): SDPA's blocked
+  kernel skips the masked half of the scores.
+- decode Tq = 1, static cache Tk = 2048, kv_len 100 / 250 / 500 / 1000: SDPA over k[:, :, :kv_len]
+  with the query heads folded onto their kv head (q viewed as (B, Hkv, Hq/Hkv, D): no mask, no copy)
+  49 / 81 / 109 / 126 us; attention_ref 0.8-1.1 ms; the own bmm path x1.1-1.5 slower than SDPA in
+  every interleaved run.
+SDPA wins both regimes, so there is no own CPU kernel (kernels/cpu_attention.py).
 
 RAG_ATTENTION=ref|sdpa|triton forces a path (tests and benchmarks); unset means automatic.
 """
@@ -24,9 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from rag.model import kernels
-from rag.model.kernels.cpu_attention import attention_cpu
 
-_PATHS = ("ref", "sdpa", "cpu", "triton")
+_PATHS = ("ref", "sdpa", "triton")
 
 
 def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_len: int | None, q_start: int) -> int:
@@ -96,15 +99,13 @@ def attention_sdpa(q, k, v, *, causal=True, q_start=0, kv_len=None, scale=None):
 
 
 def _path(q: torch.Tensor) -> str:
-    """The path for q: forced by RAG_ATTENTION, else Triton on CUDA, else own CPU at decode, else SDPA."""
+    """The path for q: forced by RAG_ATTENTION, else Triton on CUDA when available, else SDPA."""
     forced = os.environ.get("RAG_ATTENTION")
     if forced:
         if forced not in _PATHS:
             raise ValueError(f"RAG_ATTENTION={forced!r}; expected one of {', '.join(_PATHS)}")
         return forced
-    if q.is_cuda and kernels.HAS_TRITON:
-        return "triton"
-    return "cpu" if q.shape[2] == 1 else "sdpa"
+    return "triton" if q.is_cuda and kernels.HAS_TRITON else "sdpa"
 
 
 def attention(q, k, v, *, causal=True, q_start=0, kv_len=None, scale=None):
@@ -112,9 +113,6 @@ def attention(q, k, v, *, causal=True, q_start=0, kv_len=None, scale=None):
     path = _path(q)
     if path == "sdpa":
         return attention_sdpa(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
-    if path == "cpu":
-        _check(q, k, v, kv_len, q_start)
-        return attention_cpu(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
     if path == "ref":
         return attention_ref(q, k, v, causal=causal, q_start=q_start, kv_len=kv_len, scale=scale)
     kv_len = _check(q, k, v, kv_len, q_start)

@@ -1,4 +1,4 @@
-"""attention() CPU paths (SDPA, own bmm path, automatic dispatch) against attention_ref, and attention_ref
+"""attention() CPU paths (SDPA, automatic dispatch) against attention_ref, and attention_ref
 against the definition."""
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import torch
 
 from rag.model import attention as attn_mod
 from rag.model.attention import attention, attention_ref, attention_sdpa
-from rag.model.kernels.cpu_attention import attention_cpu
 
 # (B, Hq, Hkv, Tq, Tk, D, causal, q_start, kv_len)
 SHAPES = [
@@ -25,7 +24,7 @@ SHAPES = [
     (1, 6, 2, 1, 64, 32, True, 20, 50),
     (1, 3, 1, 5, 9, 16, False, 0, 0),
 ]
-PATHS = {"sdpa": attention_sdpa, "cpu": attention_cpu, "auto": attention}
+PATHS = {"sdpa": attention_sdpa, "auto": attention}
 
 
 def _qkv(b, hq, hkv, tq, tk, d, seed=0, dtype=torch.float32):
@@ -105,17 +104,17 @@ def test_low_precision_keeps_dtype(dtype, tq):
 
 def test_env_var_forces_path(monkeypatch):
     calls = []
-    for name in ("attention_ref", "attention_sdpa", "attention_cpu"):
+    for name in ("attention_ref", "attention_sdpa"):
         monkeypatch.setattr(attn_mod, name, lambda *a, _n=name, **kw: calls.append(_n))
     q, k, v = _qkv(1, 2, 1, 3, 3, 8)
     q1 = q[:, :, :1]
     monkeypatch.delenv("RAG_ATTENTION", raising=False)
     attention(q, k, v)
     attention(q1, k, v)
-    for forced in ("ref", "sdpa", "cpu"):
+    for forced in ("ref", "sdpa"):
         monkeypatch.setenv("RAG_ATTENTION", forced)
         attention(q1, k, v)
-    assert calls == ["attention_sdpa", "attention_cpu", "attention_ref", "attention_sdpa", "attention_cpu"]
+    assert calls == ["attention_sdpa", "attention_sdpa", "attention_ref", "attention_sdpa"]
     monkeypatch.setenv("RAG_ATTENTION", "fast")
     with pytest.raises(ValueError, match="RAG_ATTENTION"):
         attention(q, k, v)
