@@ -119,11 +119,12 @@ def lexical_overlap(question_terms: set[str], text: str) -> float:
 
 def select_evidence(question: str, results: list[SearchResult], embed, count_tokens,
                     max_sentences: int, token_budget: int,
-                    weights: tuple[float, float, float] = (0.6, 0.4, 0.1)) -> list[Evidence]:
+                    weights: tuple[float, float, float] = (0.6, 0.4, 0.1), max_candidates: int = 40) -> list[Evidence]:
     """Rank every sentence of the retrieved chunks; keep the best, deduplicated, within the budget.
 
     `embed(texts) -> (n, dim)` normalised vectors, the question first; `count_tokens(text) -> int`.
-    Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior.
+    Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior;
+    only the `max_candidates` best by the cheap (lexical + rank) part are embedded.
     """
     cands = []
     for rank, res in enumerate(results):
@@ -134,10 +135,13 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
             cands.append((rank, res, a, b, squash(text[a:b]), window))
     if not cands:
         return []
-    vecs = embed([question] + [c[4] for c in cands])
-    cos = vecs[1:] @ vecs[0]
     q_terms = content_terms(question)
     w_dense, w_lex, w_rank = weights
+    if len(cands) > max_candidates:
+        cands.sort(key=lambda c: -(w_lex * lexical_overlap(q_terms, c[4] + " " + c[1].chunk.heading) + w_rank / (1 + c[0])))
+        cands = cands[:max_candidates]
+    vecs = embed([question] + [c[4] for c in cands])
+    cos = vecs[1:] @ vecs[0]
     scored = []
     for (rank, res, a, b, sent, window), c in zip(cands, cos):
         lex = lexical_overlap(q_terms, sent + " " + res.chunk.heading)

@@ -68,7 +68,7 @@ class Support:
 
 
 class SupportScorer:
-    """score = w_cov * coverage + (1 - w_cov) * cosine, in one passage window; penalties for new numbers or flipped negation."""
+    """score = w_cov * coverage + (1 - w_cov) * cosine, in one passage window; penalties for new numbers or a negation the passage lacks."""
 
     def __init__(self, embed: Embed, w_coverage: float = 0.75, number_penalty: float = 0.3,
                  negation_penalty: float = 0.3):
@@ -83,7 +83,7 @@ class SupportScorer:
         score = self.w_coverage * cov + (1 - self.w_coverage) * max(0.0, similarity)
         if _numbers(sentence) - _numbers(passage):
             score -= self.number_penalty
-        if _negated(sentence) != _negated(passage):
+        if _negated(sentence) and not _negated(passage):
             score -= self.negation_penalty
         return score
 

@@ -61,7 +61,7 @@ class AnswerSettings:
     unknown_term_min_dense: float = 0.55  # a question term absent from the notes: abstain below this
     support_threshold: float = 0.65     # a sentence is supported at or above this score
     min_supported_sentences: int = 1    # fewer verified sentences: quote the best evidence instead
-    extractive_sentences: int = 2       # evidence sentences quoted by the extractive backend / fallback
+    extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
 
 

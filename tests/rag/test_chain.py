@@ -1,5 +1,9 @@
 """The answering chain on the tiny corpus with the real retriever: extractive, verified, streaming."""
-from rag.chain import AnswerChain
+import time
+
+import pytest
+
+from rag.chain import AnswerChain, Turn
 
 
 def _docs(tiny_index):
@@ -88,3 +92,21 @@ def test_runnable_and_settings_backend(make_chain):
     chain = make_chain("extractive")
     ans = chain.as_runnable().invoke("What does a discriminator do in a GAN?")
     assert "discriminator" in ans.answer and isinstance(chain, AnswerChain)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["grounded", "constrained"])
+def test_real_local_model_answer_is_verified(make_chain, tiny_index, mode):
+    from rag.citations import parse_answer
+    from rag.llm import local_chat_model
+    chain = make_chain("local", local_chat_model(tiny_index), mode)
+    events = list(chain.stream_events("What is EMA in diffusion models?"))
+    ans = events[-1][1]
+    assert not ans.abstained and ans.citations
+    assert "".join(v for k, v in events if k == "token") == ans.answer
+    docs = _docs(tiny_index)
+    assert all(c.quote in docs[c.source] for c in ans.citations)
+    claims = parse_answer(ans.answer, len(ans.citations))
+    windows = [e.window for e in chain.select(chain.retrieve(Turn(ans.question, time.perf_counter()))).evidence]
+    scores = chain.scorer.best([c.text for c in claims], windows)
+    assert all(s.score >= tiny_index.answer.support_threshold for s in scores)
