@@ -179,7 +179,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--prompt-tokens", type=int, default=800)
-    ap.add_argument("--engines", default="ours-fp32,ours-int8,ours-int4,ours-int8-compiled,hf,llamacpp")
+    ap.add_argument("--engines", default="ours-fp32,ours-int8,ours-int4,hf,llamacpp",
+                    help="comma list; ours-int8-compiled adds torch.compile (minutes to compile on 2 cores)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--logits-out", default=None, help=argparse.SUPPRESS)
@@ -214,7 +215,7 @@ def main() -> int:
     }
     if a.json:
         print(json.dumps(summary))
-        return 0
+        sys.stdout = sys.stderr  # the table goes to stderr beside the JSON
     print(f"threads={a.threads} prompt={a.prompt_tokens} tokens, {a.new_tokens} new tokens greedy; copy bandwidth {bw:.1f} GB/s")
     print(f"{'engine':22s}{'decode tok/s':>13s}{'prefill tok/s':>14s}{'TTFT s':>8s}{'load s':>8s}{'cold s':>8s}{'peak MB':>9s}")
     for e, r in res.items():

@@ -50,7 +50,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+        return F.rms_norm(x, self.weight.shape, self.weight, self.eps)
 
 
 def rope_frequencies(args: ModelArgs, freq_factors: Tensor | None = None) -> Tensor:
@@ -74,7 +74,7 @@ def rope_tables(args: ModelArgs, max_seq_len: int, freq_factors: Tensor | None =
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x (B, H, T, D) rotated by cos/sin (T, D), HF rotate_half convention."""
+    """x (..., D) rotated by cos/sin broadcastable to it, HF rotate_half convention."""
     x1, x2 = x.chunk(2, dim=-1)
     return x * cos + torch.cat([-x2, x1], dim=-1) * sin
 
@@ -103,18 +103,18 @@ class Attention(nn.Module):
         super().__init__()
         self.n_heads, self.n_kv_heads, self.head_dim = args.n_heads, args.n_kv_heads, args.head_dim
         q_dim, kv_dim = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim
-        self.sizes = [q_dim, kv_dim, kv_dim]
         self.attn_qkv = nn.Linear(args.dim, q_dim + 2 * kv_dim, bias=args.qkv_bias)
         self.attn_output = nn.Linear(q_dim, args.dim, bias=False)
         self.kv_cache: KVCache | None = None
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int) -> Tensor:
         bsz, t, _ = x.shape  # (B, T, dim)
-        q, k, v = self.attn_qkv(x).split(self.sizes, dim=-1)
-        q = q.view(bsz, t, self.n_heads, self.head_dim).transpose(1, 2)  # (B, Hq, T, D)
-        k = k.view(bsz, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
-        v = v.view(bsz, t, self.n_kv_heads, self.head_dim).transpose(1, 2)  # (B, Hkv, T, D)
-        q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
+        hq, hkv = self.n_heads, self.n_kv_heads
+        qkv = self.attn_qkv(x).view(bsz, t, hq + 2 * hkv, self.head_dim)  # (B, T, Hq+2Hkv, D)
+        qk = apply_rope(qkv[:, :, :hq + hkv], cos, sin)  # q and k heads rotated in one pass; cos (T, 1, D)
+        q = qk[:, :, :hq].transpose(1, 2)  # (B, Hq, T, D)
+        k = qk[:, :, hq:].transpose(1, 2)  # (B, Hkv, T, D)
+        v = qkv[:, :, hq + hkv:].transpose(1, 2)  # (B, Hkv, T, D)
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(pos, k, v)  # (B, Hkv, pos+T, D)
         y = attention(q, k, v, causal=True, q_start=pos, kv_len=k.shape[2])  # (B, Hq, T, D)
@@ -180,8 +180,8 @@ class Transformer(nn.Module):
         t = tokens.shape[1]
         if self.max_seq_len < input_pos + t:
             raise ValueError(f"positions up to {input_pos + t} exceed the cache size {self.max_seq_len}; call setup_caches")
-        cos = self.rope_cos[input_pos:input_pos + t]  # (T, D)
-        sin = self.rope_sin[input_pos:input_pos + t]
+        cos = self.rope_cos[input_pos:input_pos + t, None]  # (T, 1, D)
+        sin = self.rope_sin[input_pos:input_pos + t, None]
         x = self.token_embd(tokens)  # (B, T, dim)
         for b in self.blk:
             x = b(x, cos, sin, input_pos)
