@@ -1,26 +1,49 @@
 """The service over the real chain (extractive backend) and a real index of a tiny corpus, loaded in the lifespan."""
 from __future__ import annotations
 
+import importlib.util
+import shutil
+from pathlib import Path
+
 import pytest
 
 from rag.settings import load_settings, override
 
+_spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
+_root = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_root)
+TINY_NOTES = _root.TINY_NOTES
 KEY = "real-chain-key"
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The tiny corpus and its index, ingested once per module; tests work on a copy of the index."""
+    from ingest.pipeline import ingest_paths
+
+    root = tmp_path_factory.mktemp("real")
+    notes = root / "notes"
+    notes.mkdir()
+    for name, text in TINY_NOTES.items():
+        (notes / name).write_text(text, encoding="utf-8")
+    ingest_paths([notes], override(load_settings(env={}), {"index_dir": str(root / "index")}), progress=False)
+    return notes, root / "index"
+
+
 @pytest.fixture
-def real_client(tmp_path, tiny_corpus):
+def real_client(tmp_path, built):
     from fastapi.testclient import TestClient
 
-    from ingest.pipeline import ingest_paths
     from serve.app import create_app
 
-    settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "index"), "notes_dir": str(tiny_corpus),
+    notes, pristine = built
+    shutil.copytree(pristine, tmp_path / "index")
+    (notes / "dropout.md").unlink(missing_ok=True)
+    settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "index"), "notes_dir": str(notes),
                                                 "answer": {"backend": "extractive"}, "server": {"api_key": KEY}})
-    ingest_paths([tiny_corpus], settings, progress=False)
     with TestClient(create_app(settings)) as client:
-        yield client, tiny_corpus
+        yield client, notes
 
 
 def test_real_chain_answers_streams_and_cites(real_client, parse_sse):
