@@ -29,18 +29,24 @@ def _bars(ax, names: list[str], labels: list[str], values: list[list[float]], ti
     ax.grid(axis="y", alpha=0.3)
 
 
+def _bar_figure(names: list[str], labels: list[str], values: list[list[float]], title: str,
+                size: tuple[float, float], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=size, dpi=100)
+    _bars(ax, names, labels, values, title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def retrieval_plot(report: dict, path: Path) -> Path | None:
     """Grouped bars of retrieval metrics per retriever variant."""
     vs = {k: v for k, v in report["variants"].items() if v["kind"] == "retrieval"}
     if not vs:
         return None
-    fig, ax = plt.subplots(figsize=(9, 4), dpi=100)
-    _bars(ax, list(vs), list(RETRIEVAL_BARS), [[v["retrieval"].get(m, 0.0) for m in RETRIEVAL_BARS] for v in vs.values()],
-          "Retrieval per variant (answerable questions)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _bar_figure(list(vs), list(RETRIEVAL_BARS), [[v["retrieval"].get(m, 0.0) for m in RETRIEVAL_BARS]
+                                                         for v in vs.values()],
+                       "Retrieval per variant (answerable questions)", (9, 4), path)
 
 
 def answer_plot(report: dict, path: Path) -> Path | None:
@@ -48,14 +54,9 @@ def answer_plot(report: dict, path: Path) -> Path | None:
     vs = {k: v for k, v in report["variants"].items() if v["kind"] == "answer"}
     if not vs:
         return None
-    fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
     labels = [k.replace("_rate", "").replace("_", " ") for _, k in ANSWER_BARS]
-    _bars(ax, list(vs), labels, [[v[b].get(k) or 0.0 for b, k in ANSWER_BARS] for v in vs.values()],
-          "Answers per variant (hallucination and false abstain: lower is better)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _bar_figure(list(vs), labels, [[v[b].get(k) or 0.0 for b, k in ANSWER_BARS] for v in vs.values()],
+                       "Answers per variant (hallucination and false abstain: lower is better)", (11, 4.5), path)
 
 
 def latency_plot(report: dict, path: Path) -> Path | None:
