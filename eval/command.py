@@ -35,7 +35,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from eval.checker_eval import checker_report
     from eval.dataset import load_qa
     from eval.report import write_reports
-    from eval.runner import DEFAULT_VARIANTS, openai_configured, parse_variants, run_eval
+    from eval.runner import DEFAULT_VARIANTS, answer_name, openai_configured, parse_variants, run_eval
     from rag.embed import Embedder
 
     if not args.notes.is_dir() and not args.index:
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     spec = args.variants or (DEFAULT_VARIANTS + (",openai:grounded" if openai_configured() else ""))
     variants = parse_variants("" if spec == "none" else spec, (backend, mode))
     checker = Checker.load(Embedder.load().encode)
-    primary = variants[-1].name if backend == "extractive" else f"{backend}:{mode}"
+    primary = answer_name(backend, mode)
     report = run_eval(items, args.notes, settings, variants, primary,
                       index=Path(args.index) if args.index else None, checker=checker)
     if not args.no_checker_eval:
