@@ -66,7 +66,9 @@ class Embedder:
         with _LOCK:
             if key not in _CACHE:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
 
+                hf_logging.disable_progress_bar()   # no "Loading weights" bar on every start
                 model_id, dim = model_identity(path)
                 model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
                 _CACHE[key] = cls(model, model_id, dim)
