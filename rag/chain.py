@@ -165,10 +165,11 @@ class AnswerChain:
             turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)
             yield "token", text
 
-    def _quote_best(self, turn: Turn, skip: set[int] | None = None) -> list[Claim]:
+    def _quote_best(self, turn: Turn, skip: set[int] | None = None, limit: int | None = None) -> list[Claim]:
         """Extractive answer: the best evidence sentences, each cited, in note order."""
         skip = skip or set()
-        picked = [e for e in turn.evidence if e.n not in skip][: self.settings.answer.extractive_sentences]
+        limit = self.settings.answer.extractive_sentences if limit is None else limit
+        picked = [e for e in turn.evidence if e.n not in skip][:limit]
         picked.sort(key=lambda e: (e.result.chunk.source, e.result.chunk.start_char + e.start))
         return [Claim(e.text, [e.n]) for e in picked]
 
@@ -233,7 +234,8 @@ class AnswerChain:
         turn.diagnostics.update(raw=raw, checks=checks)
         if len(kept) < self.settings.answer.min_supported_sentences:
             turn.diagnostics["fallback"] = True
-            extra = self._quote_best(turn, skip={n for c in kept for n in c.cites})
+            extra = self._quote_best(turn, skip={n for c in kept for n in c.cites},
+                                     limit=max(1, self.settings.answer.extractive_sentences - len(kept)))
             kept += yield from self._emit_claims(turn, extra, first=not kept)
         return kept
 

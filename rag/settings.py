@@ -60,7 +60,7 @@ class AnswerSettings:
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
     unknown_term_min_dense: float = 0.55  # a question term absent from the notes: abstain below this
     support_threshold: float = 0.65     # a sentence is supported at or above this score
-    min_supported_sentences: int = 1    # fewer verified sentences: quote the best evidence instead
+    min_supported_sentences: int = 2    # fewer verified sentences: add quotes of the best evidence
     extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
 
