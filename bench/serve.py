@@ -103,7 +103,7 @@ async def load(server: Server, qs: list[str], n: int, concurrency: int, limit_s:
     codes: Counter = Counter()
     latencies: list[float] = []
     service: list[float] = []
-    rss = {"start": rss_mb(server.proc.pid)}
+    rss = {"start": rss_mb(server.proc.pid), "every_10pct": []}
     sent = 0
     deadline = time.perf_counter() + limit_s
 
@@ -125,6 +125,8 @@ async def load(server: Server, qs: list[str], n: int, concurrency: int, limit_s:
                 codes[type(exc).__name__] += 1
             if sent == n // 2 and "middle" not in rss:
                 rss["middle"] = rss_mb(server.proc.pid)
+            if sent % max(1, n // 10) == 0:
+                rss["every_10pct"].append(round(rss_mb(server.proc.pid)))
 
     started = time.perf_counter()
     limits = httpx.Limits(max_connections=concurrency)
