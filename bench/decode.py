@@ -222,7 +222,7 @@ def main() -> int:
         if "error" in r:
             print(f"{e:22s} unavailable: {r['error']}")
             continue
-        f = lambda k, fmt: format(r[k], fmt) if r.get(k) is not None else "-"  # noqa: E731
+        f = lambda k, fmt: format(r[k], fmt) if r.get(k) is not None else "-".rjust(int(fmt.split(".")[0]))  # noqa: E731
         print(f"{e:22s}{f('decode_tok_s', '13.1f')}{f('prefill_tok_s', '14.1f')}{f('ttft_s', '8.3f')}"
               f"{f('load_s', '8.2f')}{f('cold_load_s', '8.2f')}{f('peak_rss_mb', '9.0f')}")
     for e, r in ours.items():
