@@ -29,7 +29,7 @@ class RetrievalSettings:
     mode: str = "hybrid"           # hybrid | dense | bm25
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32
-    hnsw_ef_search: int = 128
+    hnsw_ef_search: int = 512      # recall@10 0.93 at 100k random-direction queries (0.62 at 128): bench/retrieval.py
 
 
 @dataclass(frozen=True)
