@@ -164,7 +164,7 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
     try:
         docs = []
         for f, note in notes:
-            chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens)
+            chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens, pages=note.pages)
             doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages)
             docs.append((doc, chunks))
             (report.updated if f.source in known else report.added).append(f.source)

@@ -116,3 +116,15 @@ def test_broken_files_are_reported_and_the_rest_indexed(tiny_corpus, tmp_path):
 def test_missing_path_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="no such file"):
         ingest_paths([tmp_path / "nowhere"], _settings(tmp_path), progress=False)
+
+
+def test_pdf_chunks_keep_their_page_numbers(examples_notes, tmp_path):
+    notes = tmp_path / "pdf"
+    notes.mkdir()
+    (notes / "gradient_boosting.pdf").write_bytes((examples_notes / "gradient_boosting.pdf").read_bytes())
+    settings = _settings(tmp_path)
+    ingest_paths([notes], settings, progress=False)
+    store = _consistent(settings)
+    ids = _chunk_ids(store, "gradient_boosting.pdf")
+    pages = {store.get_chunk(i).page for i in ids}
+    assert pages == {1, 2}
