@@ -101,11 +101,13 @@ def features(claim: str, unit: str, cosine: float, context_terms: frozenset[str]
     u_bi = set(zip(u_words, u_words[1:]))
     bigram = sum(b in u_bi for b in c_bi) / len(c_bi) if c_bi else recall
     shared = list(dict.fromkeys(w for w in c_words if w in u_set))
-    firsts = list(dict.fromkeys(w for w in u_words if w in set(shared)))
+    shared_set = set(shared)
+    firsts = list(dict.fromkeys(w for w in u_words if w in shared_set))
     inversions = (len(shared) - _lcs(shared, firsts)) / len(shared) if shared else 0.0
     numbers_ok = 1.0 if c_nums <= u_nums else 0.0
     negation_match = 1.0 if c_neg == u_neg else 0.0
-    novel = sum(w not in context_terms for w in set(c_words)) / len(set(c_words))
+    c_set = set(c_words)
+    novel = sum(w not in context_terms for w in c_set) / len(c_set)
     u_lower = unit.lower()
     salient = sum(1 for t in _TOKEN.findall(claim) if _salient(t) and t.lower() not in u_lower)
     return [recall, bigram, cosine, numbers_ok, negation_match, novel, inversions,

@@ -13,7 +13,7 @@ from rag.citations import Claim, parse_answer, render
 from rag.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.evidence import Evidence, select_evidence
 from rag.ground import SupportScorer
-from rag.prompts import free_messages, grounded_messages
+from rag.prompts import grounded_messages
 from rag.quotes import make_quote
 from rag.settings import Settings
 from rag.types import Answer, Citation, SearchResult

@@ -1,4 +1,4 @@
-"""Citation markers: parse `[n]` after each answer sentence, drop markers pointing at nothing, renumber."""
+"""Citation markers: parse `[n]` after each answer sentence, drop markers pointing at nothing, render."""
 from __future__ import annotations
 
 import re
@@ -50,17 +50,6 @@ def parse_answer(text: str, n_evidence: int) -> list[Claim]:
         if claim.text:
             claims.append(claim)
     return claims
-
-
-def renumber(claims: list[Claim]) -> tuple[list[Claim], list[int]]:
-    """Claims renumbered 1..m in order of first citation, and the old numbers in new order."""
-    order: list[int] = []
-    for c in claims:
-        for n in c.cites:
-            if n not in order:
-                order.append(n)
-    new = {old: i + 1 for i, old in enumerate(order)}
-    return [Claim(c.text, [new[n] for n in c.cites]) for c in claims], order
 
 
 def _attach(text: str, marks: str) -> str:

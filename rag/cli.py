@@ -62,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 def ask_main(argv: list[str] | None = None) -> int:
     """`ask "question" ...`, the same as `rag ask`."""
     argv = sys.argv[1:] if argv is None else argv
-    argv = ["ask", *argv]
-    return _run(build_parser(argv).parse_args(argv))
+    return main(["ask", *argv])
 
 
 if __name__ == "__main__":

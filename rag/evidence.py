@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from rag.ground import content_terms
 from rag.types import SearchResult
@@ -31,7 +31,6 @@ class Evidence:
     end: int
     score: float
     window: str = ""                           # the sentence with its neighbours, for support checks
-    meta: dict = field(default_factory=dict)   # quote and line range, filled by the chain
 
     @property
     def chunk(self):

@@ -12,9 +12,6 @@ SYSTEM = (
     "If the evidence does not answer the question, say: The notes do not say."
 )
 
-FREE_SYSTEM = "You are a helpful assistant. Answer the question briefly using the notes below."
-
-
 def _escape(text: str) -> str:
     """Keep evidence from closing its own delimiter."""
     return text.replace("<evidence>", "‹evidence›").replace("</evidence>", "‹/evidence›")
@@ -30,12 +27,6 @@ def grounded_messages(question: str, texts: list[str]) -> list[BaseMessage]:
     """System + user messages for grounded and constrained generation."""
     user = f"{evidence_block(texts)}\n\nQuestion: {question.strip()}\nAnswer with [n] citations:"
     return [SystemMessage(SYSTEM), HumanMessage(user)]
-
-
-def free_messages(question: str, texts: list[str]) -> list[BaseMessage]:
-    """The baseline prompt: same evidence, no citation or grounding instructions."""
-    notes = "\n".join(f"- {t}" for t in texts)
-    return [SystemMessage(FREE_SYSTEM), HumanMessage(f"Notes:\n{notes}\n\nQuestion: {question.strip()}")]
 
 
 def to_dicts(messages: list[BaseMessage]) -> list[dict]:

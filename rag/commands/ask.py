@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from rag.errors import ConfigError, IndexNotFoundError
+from rag.errors import ConfigError
 from rag.settings import Settings, override
 
 EXIT_ABSTAINED = 3
@@ -26,12 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _ensure_index(settings: Settings) -> None:
     """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first."""
-    from rag.store import IndexStore
-    try:
-        IndexStore.open(settings.index_path)
+    from rag.store import layout
+    if layout.current_version(settings.index_path) is not None:
         return
-    except IndexNotFoundError:
-        pass
     notes = Path(settings.notes_dir)
     if not notes.exists():
         raise ConfigError(f"no index at {settings.index_path} and no notes at {notes} to build one "

@@ -101,14 +101,6 @@ class IndexStore:
             raise NotFoundError(f"no note {source!r} in the index")
         return row[0]
 
-    def document_pages(self, source: str) -> list[tuple[int, int]]:
-        """(char offset, page number) pairs of a PDF note; empty for other kinds."""
-        with self._lock:
-            row = self.conn.execute("SELECT pages FROM documents WHERE source = ?", (source,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no note {source!r} in the index")
-        return [tuple(p) for p in json.loads(row[0])]
-
     def sources(self) -> list[str]:
         """Every note path in the index, relative to its ingested root."""
         with self._lock:

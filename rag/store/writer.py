@@ -30,7 +30,7 @@ class IndexWriter:
         self.conn = db.connect(self.temp_dir / layout.DB_FILE)
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if base is not None:
-            src = sqlite3.connect(f"file:{base / layout.DB_FILE}?mode=ro", uri=True)
+            src = db.connect(base / layout.DB_FILE, readonly=True)
             src.backup(self.conn)
             src.close()
             self.exact = vectors.read(base / layout.VECTORS_FILE)

@@ -7,12 +7,6 @@ from fastapi.responses import JSONResponse
 router = APIRouter(tags=["health"])
 
 
-def _index_info(store) -> dict:
-    info = dict(store.info())
-    info.setdefault("chunks", store.count())
-    return info
-
-
 @router.get("/health")
 async def health(request: Request):
     """200 when the chain and index are loaded, 503 with the reason otherwise."""
@@ -20,7 +14,7 @@ async def health(request: Request):
     body = {"status": "ok", "backend": getattr(runtime.chain, "backend_name", runtime.settings.answer.backend),
             "model": runtime.model_name(), "index": None, "queue": runtime.queue.stats()}
     if runtime.store is not None:
-        body["index"] = _index_info(runtime.store)
+        body["index"] = runtime.store.info()
     if runtime.chain is None or runtime.store is None:
         body["status"] = "unavailable"
         body["reason"] = str(runtime.load_error or "the chain is not loaded")

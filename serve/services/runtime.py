@@ -90,9 +90,6 @@ class Runtime:
 
     def model_name(self) -> str | None:
         """The model behind the backend, for /health and /v1/models."""
-        named = getattr(self.chain, "model_name", None)
-        if isinstance(named, str):
-            return named
         backend = getattr(self.chain, "backend_name", self.settings.answer.backend)
         if backend == "openai":
             return self.settings.llm.openai_model

@@ -1,5 +1,5 @@
-"""Citation markers: parsing, dropping markers that point at nothing, renumbering, rendering."""
-from rag.citations import Claim, parse_answer, parse_claim, render, renumber, split_answer
+"""Citation markers: parsing, dropping markers that point at nothing, rendering."""
+from rag.citations import Claim, parse_answer, parse_claim, render, split_answer
 
 
 def test_split_keeps_markers_with_their_sentence():
@@ -22,12 +22,6 @@ def test_markers_pointing_at_nothing_are_dropped():
     assert [c.cites for c in claims] == [[], [2], []]
     assert claims[0].text == "Batch norm scales features."
     assert "source" not in " ".join(c.text for c in claims)
-
-
-def test_renumber_in_order_of_first_use():
-    claims, order = renumber([Claim("a.", [4]), Claim("b.", [2, 4]), Claim("c.", [])])
-    assert order == [4, 2]
-    assert [c.cites for c in claims] == [[1], [2, 1], []]
 
 
 def test_render_puts_markers_before_final_punctuation():
