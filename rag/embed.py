@@ -1,6 +1,8 @@
-"""Sentence embedder: MiniLM loaded by path with sentence-transformers, CPU, normalised, cached per process.
+"""Sentence embedder: MiniLM loaded by path, CPU, normalised, cached per process.
 
-Heavy imports (numpy, tokenizers, torch) happen on first use so `model_identity` stays cheap.
+MiniLM's folder layout runs on rag.sbert (plain torch, bit-identical vectors, no transformers import);
+any other sentence-transformers folder is loaded with sentence-transformers itself. Heavy imports
+(numpy, tokenizers, torch) happen on first use so `model_identity` stays cheap.
 """
 from __future__ import annotations
 
@@ -43,18 +45,42 @@ def model_identity(path: Path | None = None) -> tuple[str, int]:
     return model_id, dim
 
 
-class Embedder:
-    """A sentence-transformers model on the CPU; vectors are float32 and L2-normalised."""
+class _SentenceTransformerEncoder:
+    """The fallback: any sentence-transformers folder, through sentence-transformers."""
 
-    def __init__(self, model, model_id: str, dim: int):
-        self.model = model
+    def __init__(self, path: Path):
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()   # no "Loading weights" bar on every start
+        self.model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+        self.max_seq_length = self.model.max_seq_length
+        self.tokenizer_json = self.model.tokenizer.backend_tokenizer.to_str()
+
+    def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        """(n, dim) unit vectors."""
+        return self.model.encode(texts, batch_size=batch_size, show_progress_bar=progress,
+                                 normalize_embeddings=True, convert_to_numpy=True)
+
+
+def _load_encoder(path: Path):
+    """rag.sbert for the MiniLM layout, else sentence-transformers."""
+    from rag.sbert import BertEncoder
+
+    return BertEncoder.load(path) or _SentenceTransformerEncoder(path)
+
+
+class Embedder:
+    """A sentence encoder on the CPU; vectors are float32 and L2-normalised."""
+
+    def __init__(self, encoder, model_id: str, dim: int):
+        self.encoder = encoder
         self.model_id = model_id
         self.dim = dim
-        self.max_tokens = int(model.max_seq_length or 256)
-        self.tokenizer = model.tokenizer
+        self.max_tokens = int(encoder.max_seq_length or 256)
         from tokenizers import Tokenizer
 
-        self._counter = Tokenizer.from_str(model.tokenizer.backend_tokenizer.to_str())
+        self._counter = Tokenizer.from_str(encoder.tokenizer_json)
         self._counter.no_truncation()
         self._counter.no_padding()
 
@@ -65,13 +91,8 @@ class Embedder:
         key = path.resolve()
         with _LOCK:
             if key not in _CACHE:
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
-
-                hf_logging.disable_progress_bar()   # no "Loading weights" bar on every start
                 model_id, dim = model_identity(path)
-                model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
-                _CACHE[key] = cls(model, model_id, dim)
+                _CACHE[key] = cls(_load_encoder(path), model_id, dim)
             return _CACHE[key]
 
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
@@ -80,8 +101,7 @@ class Embedder:
 
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
-                                 normalize_embeddings=True, convert_to_numpy=True)
+        vecs = self.encoder.encode(list(texts), batch_size=batch_size, progress=progress)
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
