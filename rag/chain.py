@@ -62,13 +62,17 @@ class AnswerChain:
         self._docs: dict[str, str | None] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None) -> "AnswerChain":
-        """Open the retriever and load the backend once."""
-        from rag.llm import make_chat_model
+    def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None,
+                      wait: bool = True) -> "AnswerChain":
+        """Open the retriever while the local model loads on a thread; wait=False leaves the wait to its first use."""
+        from rag.llm import make_chat_model, wait_loaded
         from rag.retrieve import HybridRetriever
         backend = backend or settings.answer.backend
         llm = make_chat_model(settings, backend)
-        return cls(HybridRetriever.open(settings), settings, backend, llm, mode)
+        retriever = HybridRetriever.open(settings)
+        if wait:
+            wait_loaded(llm)
+        return cls(retriever, settings, backend, llm, mode)
 
     # ---- stages -------------------------------------------------------------------------------
     def _embed(self, texts: list[str]):
@@ -292,6 +296,7 @@ class AnswerChain:
                              dict(turn.timings), turn.diagnostics)
 
 
-def build_chain(settings: Settings, backend: str | None = None, mode: str | None = None) -> AnswerChain:
-    """An AnswerChain for the settings, with an optional backend / mode override."""
-    return AnswerChain.from_settings(settings, backend=backend, mode=mode)
+def build_chain(settings: Settings, backend: str | None = None, mode: str | None = None,
+                wait: bool = True) -> AnswerChain:
+    """An AnswerChain for the settings, with an optional backend / mode override (wait: see from_settings)."""
+    return AnswerChain.from_settings(settings, backend=backend, mode=mode, wait=wait)

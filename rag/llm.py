@@ -1,8 +1,7 @@
 """LLM backends as LangChain chat models: the bundled LocalLM (streaming), an OpenAI-compatible server."""
 from __future__ import annotations
 
-import functools
-from pathlib import Path
+from concurrent.futures import Future
 from typing import Any, Iterator
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -33,10 +32,13 @@ def decode_stream(tokenizer, ids: Iterator[int]) -> Iterator[str]:
 
 
 class LocalChatModel(BaseChatModel):
-    """The bundled from-scratch model (rag.model.generate.LocalLM) as a streaming LangChain chat model."""
+    """The bundled from-scratch model (rag.model.generate.LocalLM) as a streaming LangChain chat model.
+
+    `lm_or_future` is the LocalLM or a Future of it while rag.lm_loader loads it on a thread; `lm` waits.
+    """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    lm: Any
+    lm_or_future: Any
     max_new_tokens: int = 160
     temperature: float = 0.0
     top_p: float = 1.0
@@ -44,6 +46,14 @@ class LocalChatModel(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "notes-rag-local"
+
+    def loaded(self):
+        """The LocalLM, waiting for a background load to finish (its errors are raised here)."""
+        if isinstance(self.lm_or_future, Future):
+            self.lm_or_future = self.lm_or_future.result()
+        return self.lm_or_future
+
+    lm = property(loaded)
 
     def prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
         """Token ids of the chat-templated prompt."""
@@ -79,22 +89,18 @@ class LocalChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
 
 
-@functools.lru_cache(maxsize=2)
-def load_local_lm(path: str, weights: str, threads: int):
-    """Load (once per process) the bundled model from a GGUF file."""
-    from rag.model.generate import LocalLM
-    return LocalLM.load(Path(path), weights=weights, threads=threads)
-
-
 def local_chat_model(settings: Settings) -> LocalChatModel:
-    """The local backend."""
-    from rag.resources import default_gguf_path
-    path = settings.llm.gguf_path or str(default_gguf_path())
-    if not Path(path).is_file():
-        raise ConfigError(f"GGUF file not found: {path}")
-    lm = load_local_lm(path, settings.llm.weights, settings.llm.threads)
-    return LocalChatModel(lm=lm, max_new_tokens=settings.llm.max_new_tokens,
+    """The local backend; its model loads on a thread (once per process) until first used or `wait_loaded`."""
+    from rag import lm_loader
+
+    return LocalChatModel(lm_or_future=lm_loader.start(settings), max_new_tokens=settings.llm.max_new_tokens,
                           temperature=settings.llm.temperature, top_p=settings.llm.top_p)
+
+
+def wait_loaded(llm: BaseChatModel | None) -> None:
+    """Wait until a local chat model's background load is done (its errors are raised here); others: no-op."""
+    if isinstance(llm, LocalChatModel):
+        llm.loaded()
 
 
 def openai_chat_model(settings: Settings) -> BaseChatModel:

@@ -64,9 +64,16 @@ def _stream_text(chain, question: str):
     return answer
 
 
+def _start_model_load(settings: Settings, backend: str | None) -> None:
+    """Start loading the local model on a thread now, so it overlaps importing LangChain and opening the index."""
+    if (backend or settings.answer.backend) == "local":
+        from rag import lm_loader
+
+        lm_loader.start(settings)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Answer one question (streamed), or each line of --questions as JSON lines; models loaded once."""
-    from rag.chain import build_chain
     from rag.commands.search import _questions
 
     if args.questions and not args.json:
@@ -79,7 +86,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         settings = override(settings, {"retrieval": {"k": args.k}})
     questions = _questions(args.questions) if args.questions else [args.question]
     _ensure_index(settings)
-    chain = build_chain(settings, backend=args.backend, mode=args.mode)
+    _start_model_load(settings, args.backend)
+    from rag.chain import build_chain
+
+    chain = build_chain(settings, backend=args.backend, mode=args.mode, wait=False)
     if not args.json:
         answer = _stream_text(chain, questions[0])
         return EXIT_ABSTAINED if answer.abstained else 0
