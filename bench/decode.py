@@ -48,7 +48,7 @@ def ops_overhead(lm, pos: int) -> dict:
     from torch.profiler import profile
 
     with torch.inference_mode(), profile() as prof:
-        lm._step(torch.tensor([[1]]), pos)
+        lm._step(1, pos)
     n_ops = sum(e.count for e in prof.key_averages() if e.key.startswith("aten::"))
     x = torch.zeros(64)
     t = time.perf_counter()

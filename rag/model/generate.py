@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
+from rag.model.decode import FastDecoder
 from rag.model.gguf import read_gguf
 from rag.model.loader import load_transformer
 from rag.model.model import ModelArgs, Transformer
@@ -45,7 +46,7 @@ class LocalLM:
         self.weights = weights
         self.model.setup_caches(1, context_length)
         self._lock = threading.Lock()
-        self._step = self._eager_step
+        self._step: Callable[[int, int], Tensor] = FastDecoder(model).step
 
     @classmethod
     def load(cls, gguf_path: str | Path, weights: str = "int8", threads: int = 0,
@@ -67,19 +68,15 @@ class LocalLM:
     def compile(self) -> bool:
         """Use torch.compile for the one-token decode step; keeps eager (and returns False) if that fails."""
         try:
-            fn = torch.compile(self._eager_step, dynamic=True)
+            fn = torch.compile(self._step, dynamic=True)
             with torch.inference_mode():
                 for pos in (0, 1):
-                    fn(torch.zeros(1, 1, dtype=torch.long), pos)
+                    fn(0, pos)
         except Exception as exc:  # inductor raises many kinds (missing compiler, unsupported op)
             print(f"torch.compile failed, decoding eagerly: {type(exc).__name__}: {exc}", file=sys.stderr)
             return False
         self._step = fn
         return True
-
-    def _eager_step(self, token: Tensor, pos: int) -> Tensor:
-        """Logits (vocab,) after feeding token (1, 1) at position pos."""
-        return self.model(token, pos)[0, -1]
 
     def prefill(self, prompt_ids: list[int]) -> Tensor:
         """Fill the KV cache with the prompt; logits (vocab,) of the next token."""
@@ -111,7 +108,7 @@ class LocalLM:
                 yield token
                 if len(generated) == budget:
                     return
-                logits = self._step(torch.tensor([[token]], dtype=torch.long), pos)
+                logits = self._step(token, pos)
                 pos += 1
 
     def stream_chat(self, messages: list[dict], **kwargs) -> Iterator[str]:

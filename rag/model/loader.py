@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from rag.model.gguf import GGUFModel, read_gguf
 from rag.model.model import ModelArgs, Transformer
-from rag.model.quantize import Int4Linear, Int8Linear, int4_supported
+from rag.model.quantize import Int4Linear, Int8Linear, RescoredHead, int4_supported
 from rag.model.weight_cache import load_or_convert
 
 WEIGHTS = ("fp32", "int8", "int4")
@@ -43,7 +43,19 @@ def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -
             else:
                 layer = Int4Linear.from_float(_fused(g, names), bias)
             return dict(layer.state_dict())
-    return dict(Int8Linear.from_float(_fused(g, names), bias).state_dict())
+    return _int8(_fused(g, names), bias)
+
+
+def _int8(weight: Tensor, bias: Tensor | None = None) -> dict[str, Tensor]:
+    """Buffers of an Int8Linear quantised from an fp32 weight."""
+    return dict(Int8Linear.from_float(weight, bias).state_dict())
+
+
+def _packed_head(head: Tensor, weights: str) -> dict[str, Tensor]:
+    """Buffers of the packed output layer: int4 groups for int4 weights (RescoredHead fixes its top logits), else int8."""
+    if weights == "int4" and int4_supported(*head.shape):
+        return dict(Int4Linear.from_float(head).state_dict())
+    return _int8(head)
 
 
 def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, Tensor]:
@@ -59,7 +71,7 @@ def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, T
         if not args.tie_embeddings:
             sd["output.weight"] = head
     else:
-        sd.update({f"output.{k}": v for k, v in Int8Linear.from_float(head).state_dict().items()})
+        sd.update({f"output.{k}": v for k, v in _packed_head(head, weights).items()})
     for i in range(args.n_layers):
         p = f"blk.{i}"
         sd[f"{p}.attn_norm.weight"] = g.tensor(f"{p}.attn_norm.weight")
@@ -86,7 +98,8 @@ def _install_packed(model: Transformer, sd: dict[str, Tensor]) -> None:
         if f"{name}.qweight" in sd:
             new: nn.Module = Int8Linear(sd[f"{name}.qweight"], sd[f"{name}.scales"], bias)
         elif f"{name}.packed" in sd:
-            new = Int4Linear(sd[f"{name}.packed"], sd[f"{name}.scale_zeros"], mod.in_features, bias)
+            new = Int4Linear(sd[f"{name}.packed"], sd[f"{name}.scale_zeros"], sd[f"{name}.codes"],
+                             sd[f"{name}.groups"], bias)
         else:
             continue
         parent_name, _, attr = name.rpartition(".")
@@ -103,6 +116,8 @@ def build(args: ModelArgs, sd: dict[str, Tensor]) -> Transformer:
     model.load_state_dict(plain, strict=False, assign=True)
     if args.tie_embeddings and isinstance(model.output, nn.Linear):
         model.output.weight = model.token_embd.weight
+    elif args.tie_embeddings:
+        model.output = RescoredHead(model.output, model.token_embd.weight)
     tensors = list(model.named_parameters()) + list(model.named_buffers())
     missing = [n for n, t in tensors if t.is_meta and not n.startswith("rope_")]
     if missing:

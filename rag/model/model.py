@@ -156,7 +156,8 @@ class Transformer(nn.Module):
     def __init__(self, args: ModelArgs) -> None:
         super().__init__()
         self.args = args
-        self.token_embd = nn.Embedding(args.vocab_size, args.dim)
+        # an explicit weight skips normal_ init, which on the meta device imports torch._dynamo (~2 s)
+        self.token_embd = nn.Embedding(args.vocab_size, args.dim, _weight=torch.empty(args.vocab_size, args.dim))
         self.blk = nn.ModuleList(Block(args) for _ in range(args.n_layers))
         self.output_norm = RMSNorm(args.dim, args.norm_eps)
         self.output = nn.Linear(args.dim, args.vocab_size, bias=False)

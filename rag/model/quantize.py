@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 GROUP = 32  # Q4_1 block size and the int4pack group size
-PREFILL_ROWS = 16  # from this many rows, Int8Linear dequantises and runs an fp32 GEMM (MKL beats the packed kernel)
+PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run an fp32 GEMM (MKL beats the packed kernels)
 ACT_DTYPE = torch.bfloat16  # the packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
 Q4_1_BLOCK_BYTES = 20  # f16 d, f16 m, 16 bytes of nibbles
+RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
 
 class Int8Linear(nn.Module):
@@ -52,29 +53,34 @@ class Int8Linear(nn.Module):
 
 
 class Int4Linear(nn.Module):
-    """y = x @ W.T + b with W[n, k] = (q - 8) * scale[g, n] + zero[g, n], g = k // 32, q packed by torch."""
+    """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32 (the Q4_1 form), q 4-bit codes.
 
-    def __init__(self, packed: Tensor, scale_zeros: Tensor, in_features: int, bias: Tensor | None = None) -> None:
+    Few rows (decode) run torch's packed int4 kernel on bf16 activations; from PREFILL_ROWS rows the
+    exact fp32 weight is rebuilt from the codes and multiplied by an fp32 GEMM (faster and exact).
+    """
+
+    def __init__(self, packed: Tensor, scale_zeros: Tensor, codes: Tensor, groups: Tensor,
+                 bias: Tensor | None = None) -> None:
         super().__init__()
-        self.in_features = in_features
-        self.out_features = scale_zeros.shape[1]
+        self.out_features, self.in_features = codes.shape
         self.register_buffer("packed", packed.contiguous())  # (N, K/2) uint8, torch's CPU int4 layout
-        self.register_buffer("scale_zeros", scale_zeros.float().contiguous())  # (K/32, N, 2)
+        self.register_buffer("scale_zeros", scale_zeros.float().contiguous())  # (K/32, N, 2): d, m + 8d
+        self.register_buffer("codes", codes.contiguous())  # (N, K) uint8 in 0..15
+        self.register_buffer("groups", groups.float().contiguous())  # (N, K/32, 2): d, m
         self.register_buffer("bias", None if bias is None else bias.float().contiguous())
         self.scale_zeros_act = self.scale_zeros.to(ACT_DTYPE)  # what the fast kernel takes
 
     @classmethod
-    def from_codes(cls, q: Tensor, scale: Tensor, zero: Tensor, bias: Tensor | None = None) -> "Int4Linear":
-        """q (N, K) ints in 0..15, scale/zero (N, K/32) fp32."""
+    def from_codes(cls, q: Tensor, d: Tensor, m: Tensor, bias: Tensor | None = None) -> "Int4Linear":
+        """q (N, K) ints in 0..15, d and m (N, K/32) fp32: W = q * d + m groupwise."""
         packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.to(torch.int32).contiguous(), 1)
-        scale_zeros = torch.stack([scale.T, zero.T], dim=-1)  # (K/32, N, 2)
-        return cls(packed, scale_zeros, q.shape[1], bias)
+        scale_zeros = torch.stack([d.T, (m + 8 * d).T], dim=-1)  # (K/32, N, 2): the kernel computes (q - 8) * s + z
+        return cls(packed, scale_zeros, q.to(torch.uint8), torch.stack([d, m], dim=-1), bias)
 
     @classmethod
     def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int4Linear":
-        """Exact repacking of GGUF Q4_1 blocks (N rows of K/32 blocks of 20 bytes): scale=d, zero=m+8d."""
-        q, d, m = unpack_q4_1(raw, in_features)
-        return cls.from_codes(q, d, m + 8 * d, bias)
+        """Exact repacking of GGUF Q4_1 blocks (N rows of K/32 blocks of 20 bytes)."""
+        return cls.from_codes(*unpack_q4_1(raw, in_features), bias)
 
     @classmethod
     def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> "Int4Linear":
@@ -84,12 +90,13 @@ class Int4Linear(nn.Module):
         lo, hi = g.amin(-1), g.amax(-1)  # (N, K/32)
         d = ((hi - lo) / 15).clamp(min=1e-12)
         q = torch.round((g - lo[..., None]) / d[..., None]).clamp(0, 15).view(n, k)
-        return cls.from_codes(q, d, lo + 8 * d, bias)
+        return cls.from_codes(q, d, lo, bias)
 
     def dequantize(self) -> Tensor:
-        """The fp32 (N, K) weight, recovered by multiplying the identity through the packed kernel."""
-        eye = torch.eye(self.in_features, dtype=torch.float32)
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(eye, self.packed, GROUP, self.scale_zeros).T.contiguous()
+        """The fp32 (N, K) weight q * d + m."""
+        n, k = self.codes.shape
+        q = self.codes.view(n, k // GROUP, GROUP).float()  # (N, K/32, 32)
+        return torch.addcmul(self.groups[..., 1:], q, self.groups[..., :1]).view(n, k)
 
     def reference(self, x: Tensor) -> Tensor:
         """Plain fp32 matmul with the dequantised weight."""
@@ -98,21 +105,50 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape  # (..., K)
-        x2 = x.reshape(-1, shape[-1]).to(ACT_DTYPE)  # (M, K)
-        y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2, self.packed, GROUP, self.scale_zeros_act).float()
-        if self.bias is not None:
-            y = y + self.bias
+        x2 = x.reshape(-1, shape[-1])  # (M, K)
+        if x2.shape[0] >= PREFILL_ROWS:
+            y = F.linear(x2.float(), self.dequantize(), self.bias)  # (M, N)
+        else:
+            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2.to(ACT_DTYPE), self.packed, GROUP,
+                                                            self.scale_zeros_act).float()
+            if self.bias is not None:
+                y = y + self.bias
         return y.view(*shape[:-1], self.out_features)
 
 
+class RescoredHead(nn.Module):
+    """Output layer over the fp32 tied embedding: exact fp32 GEMM for many rows, packed and rescored for few.
+
+    For decode rows the packed logits carry quantisation and bf16 rounding (enough to flip near-ties);
+    the RESCORE_TOP_K best of each row get their exact fp32 dot product, so greedy picks match the
+    fp32 model whenever its best token is among them.
+    """
+
+    def __init__(self, packed: nn.Module, embedding: Tensor) -> None:
+        super().__init__()
+        self.packed = packed
+        self.embedding = embedding  # (V, dim) fp32, shared with token_embd
+
+    def forward(self, h: Tensor) -> Tensor:
+        rows = h.reshape(-1, h.shape[-1]).float()  # (M, dim)
+        if rows.shape[0] >= PREFILL_ROWS:
+            return F.linear(h.float(), self.embedding)  # (..., V)
+        logits = self.packed(h)  # (..., V) fp32
+        flat = logits.view(-1, logits.shape[-1])  # (M, V)
+        top = flat.topk(RESCORE_TOP_K, dim=-1).indices  # (M, k)
+        exact = torch.bmm(self.embedding[top], rows[:, :, None])[..., 0]  # (M, k)
+        flat.scatter_(1, top, exact)
+        return logits
+
+
 def unpack_q4_1(raw: np.ndarray | Tensor, in_features: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Q4_1 blocks -> codes q (N, K) int32 in 0..15, d (N, K/32), m (N, K/32); w = d * q + m."""
+    """Q4_1 blocks -> codes q (N, K) uint8 in 0..15, d (N, K/32), m (N, K/32); w = d * q + m."""
     blocks = np.ascontiguousarray(np.asarray(raw, dtype=np.uint8)).reshape(-1, in_features // GROUP, Q4_1_BLOCK_BYTES)
     d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)  # (N, K/32)
     m = blocks[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
     qs = blocks[..., 4:]  # (N, K/32, 16)
     q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).reshape(blocks.shape[0], in_features)  # low nibbles first
-    return torch.from_numpy(q.astype(np.int32)), torch.from_numpy(d), torch.from_numpy(m)
+    return torch.from_numpy(q), torch.from_numpy(d), torch.from_numpy(m)
 
 
 def dequantize_q4_1(raw: np.ndarray | Tensor, in_features: int) -> Tensor:

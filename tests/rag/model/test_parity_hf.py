@@ -53,13 +53,28 @@ def test_same_64_greedy_tokens_as_hf(ours, hf):
     assert got == out[0, len(prompt):].tolist()
 
 
-@pytest.mark.parametrize("weights", ["int8", "int4"])
-def test_packed_paths_track_fp32(smollm_path, ours, notes_ids, weights):  # noqa: F811
-    """Teacher-forced over 512 notes tokens: perplexity within 1% and top-1 agreement (measured ~94% int8, ~97% int4)."""
+def _perplexity(logits: torch.Tensor, ids: list[int]) -> float:
+    return float(torch.exp(torch.nn.functional.cross_entropy(logits[:-1], torch.tensor(ids[1:]))))
+
+
+@pytest.mark.parametrize("weights,min_agreement", [("int4", 0.99), ("int8", 0.95)])
+def test_packed_paths_track_fp32(smollm_path, ours, notes_ids, weights, min_agreement):  # noqa: F811
+    """Teacher-forced over 512 notes tokens: perplexity within 1%, top-1 agreement (measured 100% int4, 96.1% int8).
+
+    int4 keeps the GGUF's Q4_1 codes, so its many-row path multiplies the exact fp32 weights; int8
+    re-quantises those 4-bit weights per output channel, which costs agreement.
+    """
     ref = _teacher_forced(ours, notes_ids)
     got = _teacher_forced(LocalLM.load(smollm_path, weights=weights, max_context=1024), notes_ids)
-    target = torch.tensor(notes_ids[1:])
-    ppl_ref = torch.exp(torch.nn.functional.cross_entropy(ref[:-1], target))
-    ppl = torch.exp(torch.nn.functional.cross_entropy(got[:-1], target))
-    assert abs(ppl / ppl_ref - 1) < 0.01
-    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.92
+    assert abs(_perplexity(got, notes_ids) / _perplexity(ref, notes_ids) - 1) < 0.01
+    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= min_agreement
+
+
+def test_int4_decode_steps_track_fp32(smollm_path, ours, notes_ids):  # noqa: F811
+    """One token at a time through the packed kernels (bf16 activations): measured 97.7% top-1, perplexity +1.1%."""
+    ref = _teacher_forced(ours, notes_ids)
+    lm = LocalLM.load(smollm_path, weights="int4", max_context=1024)
+    with torch.inference_mode():
+        got = torch.stack([lm._step(t, i) for i, t in enumerate(notes_ids)])
+    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.97
+    assert abs(_perplexity(got, notes_ids) / _perplexity(ref, notes_ids) - 1) < 0.02

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from rag.model.quantize import Int4Linear, Int8Linear, dequantize_q4_1, unpack_q4_1
+from rag.model.quantize import PREFILL_ROWS, RESCORE_TOP_K, Int4Linear, Int8Linear, RescoredHead, dequantize_q4_1, unpack_q4_1
 
 
 def _random_q4_1(n: int, k: int, seed: int = 0) -> np.ndarray:
@@ -41,7 +41,7 @@ def test_int4_from_q4_1_matches_dequantised_fp32(n, k, rows):
     raw = _random_q4_1(n, k, seed=n)
     layer = Int4Linear.from_q4_1(raw, k)
     w = dequantize_q4_1(raw, k)
-    assert torch.allclose(layer.dequantize(), w, atol=1e-6)
+    assert torch.equal(layer.dequantize(), w)
     x = torch.randn(rows, k, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(layer.reference(x), x @ w.T, atol=1e-4, rtol=1e-4)
     _close_at_bf16(layer(x), layer.reference(x))
@@ -65,3 +65,26 @@ def test_int8_matches_reference_and_is_close_to_fp32():
     _close_at_bf16(layer(x), layer.reference(x))
     exact = x @ w.T + b
     assert ((layer(x) - exact).abs().max() / exact.abs().max()) < 0.02
+
+
+def test_int4_prefill_rows_run_the_exact_fp32_weight():
+    raw = _random_q4_1(64, 128, seed=5)
+    layer, w = Int4Linear.from_q4_1(raw, 128), dequantize_q4_1(raw, 128)
+    x = torch.randn(PREFILL_ROWS + 3, 128, generator=torch.Generator().manual_seed(6))
+    assert torch.allclose(layer(x), x @ w.T, atol=1e-5)  # no bf16 rounding from this many rows on
+
+
+@pytest.mark.parametrize("packed_cls", [Int4Linear, Int8Linear])
+def test_rescored_head_is_exact_on_its_top_candidates(packed_cls):
+    g = torch.Generator().manual_seed(7)
+    emb = torch.randn(512, 64, generator=g)
+    head = RescoredHead(packed_cls.from_float(emb), emb)
+    h = torch.randn(3, 64, generator=g) * 3
+    exact = h @ emb.T
+    top = head.packed(h).topk(RESCORE_TOP_K, dim=-1).indices  # the candidates the packed logits propose
+    got = head(h)
+    assert torch.allclose(got.gather(1, top), exact.gather(1, top), atol=1e-4)
+    assert not torch.allclose(head.packed(h), exact, atol=1e-2)  # the others stay approximate
+    assert torch.equal(got.argmax(-1), exact.argmax(-1))
+    many = h.repeat(PREFILL_ROWS, 1)
+    assert torch.allclose(head(many), many @ emb.T, atol=1e-4)  # many rows: the fp32 GEMM itself

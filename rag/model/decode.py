@@ -1,0 +1,123 @@
+"""A flat one-token decode step for batch 1: the Transformer's math in far fewer aten ops.
+
+At 135M parameters a decode step is bound by per-op overhead, not by FLOPs: the module path
+(nn.Module calls, F.rms_norm, cat-based RoPE, SDPA dispatch, casts) costs about 190 ops per layer.
+This path calls the packed kernels directly, rotates q and k with one small matmul against a
+rotation matrix built once per step, and writes the shared static KV cache in place.
+Transformer.forward stays the reference; tests/rag/model/test_decode.py checks they agree.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rag.model.model import Transformer
+from rag.model.quantize import ACT_DTYPE, GROUP, Int4Linear, Int8Linear
+
+Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtype -> (1, N) bf16 or fp32
+
+
+def projection(module: nn.Module) -> Projection:
+    """The cheapest call of one Linear's kernel (input already in activation dtype)."""
+    if isinstance(module, Int4Linear):
+        packed, sz, bias = module.packed, module.scale_zeros_act, module.bias
+        if bias is None:
+            return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz)
+        return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz).float() + bias
+    if isinstance(module, Int8Linear):
+        q, unit, scales, bias = module.qweight, module.unit, module.scales, module.bias
+        if bias is None:
+            return lambda x: torch.ops.aten._weight_int8pack_mm(x, q, unit).float() * scales
+        return lambda x: torch.ops.aten._weight_int8pack_mm(x, q, unit).float() * scales + bias
+    if isinstance(module, nn.Linear):
+        weight, bias = module.weight, module.bias
+        return lambda x: F.linear(x, weight, bias)
+    raise TypeError(f"no decode projection for {type(module).__name__}")
+
+
+@dataclass
+class _Layer:
+    """One block's tensors and kernels."""
+
+    attn_norm: Tensor
+    qkv: Projection
+    out: Projection
+    ffn_norm: Tensor
+    gate_up: Projection
+    down: Projection
+    attn: nn.Module  # its kv_cache is read at each step: setup_caches replaces the buffers
+
+
+def rotation_sign(head_dim: int) -> Tensor:
+    """(D, D) matrix P with rotate_half(x) == x @ P."""
+    half = head_dim // 2
+    p = torch.zeros(head_dim, head_dim)
+    idx = torch.arange(half)
+    p[idx + half, idx] = -1.0
+    p[idx, idx + half] = 1.0
+    return p
+
+
+class FastDecoder:
+    """Logits (vocab,) for one token at one position, sharing the model's weights and KV caches."""
+
+    def __init__(self, model: Transformer) -> None:
+        a = model.args
+        if not model.max_seq_len:
+            raise ValueError("call model.setup_caches before building a FastDecoder")
+        self.model = model
+        self.eps = a.norm_eps
+        self.hq, self.hkv, self.d, self.hidden = a.n_heads, a.n_kv_heads, a.head_dim, a.hidden_dim
+        self.scale = 1.0 / math.sqrt(a.head_dim)
+        packed = any(isinstance(m, (Int4Linear, Int8Linear)) for m in model.modules())
+        self.act_dtype = ACT_DTYPE if packed else torch.float32
+        self.layers = [self._layer(b) for b in model.blk]
+        self.embedding = model.token_embd.weight  # (V, dim) fp32
+        self.output_norm = model.output_norm.weight
+        self.sign = rotation_sign(a.head_dim)
+
+    def _layer(self, block: nn.Module) -> _Layer:
+        return _Layer(block.attn_norm.weight, projection(block.attn.attn_qkv), projection(block.attn.attn_output),
+                      block.ffn_norm.weight, projection(block.ffn.ffn_gate_up), projection(block.ffn.ffn_down),
+                      block.attn)
+
+    def _normed(self, x: Tensor, weight: Tensor) -> Tensor:
+        """RMSNorm of x (1, dim) in fp32."""
+        inv = torch.rsqrt((x * x).sum(-1, keepdim=True).mul_(1.0 / x.shape[-1]).add_(self.eps))  # (1, 1)
+        return x * inv * weight
+
+    def _norm(self, x: Tensor, weight: Tensor) -> Tensor:
+        """RMSNorm of x (1, dim) in the activation dtype."""
+        return self._normed(x, weight).to(self.act_dtype)
+
+    def _rotation(self, pos: int) -> Tensor:
+        """(D, D) matrix R with apply_rope(x, cos, sin) == x @ R at position pos."""
+        cos, sin = self.model.rope_cos[pos], self.model.rope_sin[pos]  # (D,)
+        return torch.diag(cos).addcmul_(self.sign, sin)
+
+    def step(self, token: int, pos: int) -> Tensor:
+        """Feed token at position pos (filling the caches); logits (vocab,) of the next token."""
+        if pos >= self.model.max_seq_len:
+            raise ValueError(f"position {pos} exceeds the cache size {self.model.max_seq_len}")
+        hq, hkv, d, n = self.hq, self.hkv, self.d, pos + 1
+        rot = self._rotation(pos)  # (D, D)
+        x = self.embedding[token:token + 1]  # (1, dim), a view: only replaced, never written
+        for layer in self.layers:
+            k_cache, v_cache = layer.attn.kv_cache.k[0], layer.attn.kv_cache.v[0]  # (Hkv, S, D)
+            heads = layer.qkv(self._norm(x, layer.attn_norm)).float().view(hq + 2 * hkv, d)  # (Hq+2Hkv, D)
+            qk = heads[:hq + hkv] @ rot  # (Hq+Hkv, D) rotated
+            k_cache[:, pos] = qk[hq:]
+            v_cache[:, pos] = heads[hq + hkv:]
+            q = qk[:hq].view(hkv, hq // hkv, d)  # (Hkv, rep, D): query heads grouped by their kv head
+            scores = torch.baddbmm(q.new_empty(hkv, q.shape[1], n), q, k_cache[:, :n].transpose(1, 2),
+                                   beta=0.0, alpha=self.scale)  # (Hkv, rep, n)
+            y = torch.bmm(scores.softmax(-1), v_cache[:, :n])  # (Hkv, rep, D)
+            x = x + layer.out(y.view(1, hq * d).to(self.act_dtype))
+            gate_up = layer.gate_up(self._norm(x, layer.ffn_norm)).float()  # (1, 2H)
+            x = x + layer.down((F.silu(gate_up[:, :self.hidden]) * gate_up[:, self.hidden:]).to(self.act_dtype))
+        return self.model.output(self._normed(x, self.output_norm))[0]  # (V,)
