@@ -10,15 +10,20 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 WEIGHTS_PATH = Path(__file__).parent / "data" / "checker_weights.json"
-FEATURES = ("recall", "bigram_recall", "cosine", "numbers_ok", "negation_match", "novel_terms",
-            "inversions", "swapped", "salient_missing", "cosine_x_recall")
+# Each feature with the sign its weight must keep (+1 more support, -1 less): eval/checker_eval.py fits
+# under these constraints so no weight can learn a backwards rule from the calibration set.
+FEATURES = ("recall", "bigram_recall", "cosine", "cosine_x_recall", "number_mismatch", "negation_mismatch",
+            "swapped", "substituted", "elsewhere", "novel_terms", "salient_missing")
+SIGNS = (1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1)
 Encode = Callable[[list[str]], np.ndarray]
+WordSim = Callable[[str, str], float]
 
 _MARKER = re.compile(r"\s*\[\d+(?:\s*,\s*\d+)*\]")
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n|\n(?=\s*(?:[-*•]|\d+[.)])\s)")
@@ -46,11 +51,37 @@ def split_sentences(text: str, min_words: int = 3, keep_markers: bool = False) -
     return out
 
 
+_SUFFIXES = ("isation", "ization", "ations", "ation", "ising", "izing", "ised", "ized", "ises", "izes", "ise", "ize",
+             "ments", "ment", "ness", "ings", "ing", "ies", "ied", "ly", "ed", "es", "er", "s")
+_SYNONYM_GROUPS = (
+    ("near", "close", "nearest", "closest"), ("big", "large", "huge"), ("small", "little", "tiny"),
+    ("start", "begin", "initial"), ("stop", "halt", "end"), ("choose", "pick", "select", "chosen"),
+    ("typical", "usual", "common", "often", "usually", "typically", "commonly"), ("few", "fewer", "less"),
+    ("reduce", "decrease", "shrink", "lower", "cut"), ("increase", "grow", "raise"),
+    ("fast", "quick", "quickly", "faster", "speed"), ("avoid", "prevent"), ("make", "create", "produce", "build"),
+    ("use", "used", "using", "employ", "utilise", "rely"), ("help", "aid", "assist"),
+    ("remove", "drop", "delete", "discard"), ("keep", "retain", "preserve", "store", "hold"),
+    ("allow", "let", "enable", "permit"), ("change", "modify", "alter"),
+    ("compute", "calculate", "evaluate", "recompute"), ("wrong", "incorrect"), ("each", "every", "per"),
+    ("method", "technique", "approach"), ("loss", "error", "cost"), ("zero", "zeroes", "zeros"),
+)
+
+
+def _base(word: str) -> str:
+    for suffix in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+_SYNONYMS = {_base(w): _base(group[0]) for group in _SYNONYM_GROUPS for w in group}
+
+
 def _stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
-            return word[: -len(suffix)]
-    return word
+    """Crude suffix stripping plus a small table of general synonyms, so paraphrases meet their source words."""
+    base = _base(word)
+    return _SYNONYMS.get(base, base)
 
 
 def _number(token: str) -> str | None:
@@ -73,14 +104,43 @@ def analyse(text: str) -> tuple[tuple[str, ...], frozenset[str], bool]:
     return content, numbers, negated
 
 
-def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, start=1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1]
+def _negated(tokens: Sequence[str]) -> bool:
+    return any(t in _NEGATIONS or t.endswith("n't") for t in tokens)
+
+
+def _span_negated(claim: str, unit: str) -> bool:
+    """Whether the stretch of the unit aligned with the claim (first to last shared word, and the word before) is negated."""
+    c = ["" if t in _NEGATIONS else _stem(t) for t in (t.lower() for t in _TOKEN.findall(claim))]
+    u = [t.lower() for t in _TOKEN.findall(unit)]
+    u_stems = [_stem(t) for t in u]
+    hits = [m for m in SequenceMatcher(None, c, u_stems, autojunk=False).get_matching_blocks()
+            if m.size and any(w not in _STOP for w in u[m.b: m.b + m.size])]
+    if not hits:
+        return _negated(u)
+    return _negated(u[max(hits[0].b - 1, 0): hits[-1].b + hits[-1].size])
+
+
+def _edits(claim: Sequence[str], unit: Sequence[str]) -> tuple[int, list[tuple[str, str]]]:
+    """(words exchanged in place, short local substitutions) in an alignment of claim and window words.
+
+    An exchange moves words the other side also holds (roles swapped, or two neighbours transposed); a
+    substitution replaces one or two unit words by words the unit lacks, next to a matching stretch.
+    """
+    c_set, u_set = set(claim), set(unit)
+    u_pairs = set(zip(unit, unit[1:]))
+    exchanged = sum((b, a) in u_pairs and (a, b) not in u_pairs for a, b in zip(claim, claim[1:]))
+    substituted = []
+    ops = SequenceMatcher(None, claim, unit, autojunk=False).get_opcodes()
+    for k, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag != "replace":
+            continue
+        mine, theirs = claim[i1:i2], unit[j1:j2]
+        if all(w in u_set for w in mine) and all(w in c_set for w in theirs):
+            exchanged += len(mine)
+        elif i2 - i1 <= 2 and j2 - j1 <= 2 and not any(w in u_set for w in mine) and \
+                any(0 <= n < len(ops) and ops[n][0] == "equal" for n in (k - 1, k + 1)):
+            substituted.append((" ".join(mine), " ".join(theirs)))
+    return exchanged, substituted
 
 
 def _salient(word: str) -> bool:
@@ -89,29 +149,33 @@ def _salient(word: str) -> bool:
         or "-" in word
 
 
-def features(claim: str, unit: str, cosine: float, context_terms: frozenset[str]) -> list[float]:
-    """Feature vector (FEATURES order) of a claim against one passage sentence."""
+def features(claim: str, unit: str, cosine: float, passage_terms: frozenset[str],
+             context_terms: frozenset[str], word_sim: WordSim | None = None) -> list[float]:
+    """Feature vector (FEATURES order) of a claim against one passage window.
+
+    `passage_terms` are the content words of the window's own passage, `context_terms` those of all passages:
+    claim words found only in other passages point at stitched or substituted claims, words found nowhere at
+    invented ones. `word_sim` (cosine of two words) lets a substitution by a near-synonym count less.
+    """
     c_words, c_nums, c_neg = analyse(claim)
-    u_words, u_nums, u_neg = analyse(unit)
+    u_words, u_nums, _ = analyse(unit)
     if not c_words:
-        return [1.0, 1.0, cosine, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, cosine]
+        return [1.0, 1.0, cosine, cosine, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     u_set = set(u_words)
     recall = sum(w in u_set for w in c_words) / len(c_words)
     c_bi = list(zip(c_words, c_words[1:]))
     u_bi = set(zip(u_words, u_words[1:]))
     bigram = sum(b in u_bi for b in c_bi) / len(c_bi) if c_bi else recall
-    shared = list(dict.fromkeys(w for w in c_words if w in u_set))
-    shared_set = set(shared)
-    firsts = list(dict.fromkeys(w for w in u_words if w in shared_set))
-    inversions = (len(shared) - _lcs(shared, firsts)) / len(shared) if shared else 0.0
-    numbers_ok = 1.0 if c_nums <= u_nums else 0.0
-    negation_match = 1.0 if c_neg == u_neg else 0.0
+    exchanged, subs = _edits(c_words, u_words)
+    substituted = sum(1.0 - max(word_sim(a, b), 0.0) if word_sim else 1.0 for a, b in subs)
     c_set = set(c_words)
+    elsewhere = sum(w not in passage_terms and w in context_terms for w in c_set) / len(c_set)
     novel = sum(w not in context_terms for w in c_set) / len(c_set)
     u_lower = unit.lower()
     salient = sum(1 for t in _TOKEN.findall(claim) if _salient(t) and t.lower() not in u_lower)
-    return [recall, bigram, cosine, numbers_ok, negation_match, novel, inversions,
-            recall * inversions, min(salient, 2) / 2, cosine * recall]
+    return [recall, bigram, cosine, cosine * recall, float(not c_nums <= u_nums),
+            float(c_neg != _span_negated(claim, unit)), min(exchanged, 2) / 2, min(substituted, 2.0) / 2,
+            elsewhere, novel, min(salient, 2) / 2]
 
 
 def _flat(text: str) -> str:
@@ -119,9 +183,9 @@ def _flat(text: str) -> str:
     return " ".join(t.lower() for t in _TOKEN.findall(text))
 
 
-def _windows(sentences: list[str], width: int = 3) -> list[str]:
-    """Each sentence and each run of up to `width` consecutive sentences."""
-    return [" ".join(sentences[i:i + w]) for w in range(1, width + 1) for i in range(len(sentences) - w + 1)]
+def _windows(n: int, width: int = 2) -> list[tuple[int, ...]]:
+    """Sentence index runs: each sentence and each run of up to `width` consecutive sentences."""
+    return [tuple(range(i, i + w)) for w in range(1, width + 1) for i in range(n - w + 1)]
 
 
 @dataclass
@@ -135,7 +199,7 @@ class Judgement:
 
 
 class Checker:
-    """Logistic model over lexical, numeric, negation and embedding features; max over passage sentences."""
+    """Sign-constrained logistic model over lexical, numeric, negation and embedding features; max over windows."""
 
     def __init__(self, weights: Sequence[float], bias: float, threshold: float, encode: Encode | None = None):
         self.weights = np.asarray(weights, dtype=np.float64)
@@ -159,17 +223,37 @@ class Checker:
                 self._vectors[t] = np.asarray(v, dtype=np.float32)
         return self._vectors
 
+    def _word_sim(self, a: str, b: str) -> float:
+        """Cosine of two short word strings (how close a substitution is to a synonym)."""
+        vecs = self._embed([a, b])
+        return float(vecs[a] @ vecs[b])
+
+    def _cosines(self, claim: str, sentences: list[str], runs: list[tuple[int, ...]]) -> list[float]:
+        """Cosine of the claim to each run; a run's vector is the normalised sum of its sentence vectors."""
+        if self.encode is None:
+            return [0.0] * len(runs)
+        vecs = self._embed([claim, *sentences])
+        c = vecs[claim]
+        out = []
+        for run in runs:
+            v = sum(vecs[sentences[i]] for i in run)
+            out.append(float(c @ v) / max(float(np.linalg.norm(v)), 1e-9))
+        return out
+
     def feature_rows(self, claim: str, passages: Sequence[str]) -> tuple[np.ndarray, list[tuple[int, str]]]:
-        """Features of the claim against every sentence of every passage, and those (passage, sentence) units."""
-        units = [(i, u) for i, p in enumerate(passages) for u in _windows(split_sentences(p, 2) or [p])]
+        """Features of the claim against every window of 1-2 sentences of every passage, and those windows."""
+        context = frozenset(w for p in passages for w in analyse(p)[0])
+        rows, units = [], []
+        for i, p in enumerate(passages):
+            sentences = split_sentences(p, 2) or [p]
+            runs = _windows(len(sentences))
+            own = frozenset(analyse(p)[0])
+            for run, cos in zip(runs, self._cosines(claim, sentences, runs)):
+                unit = " ".join(sentences[k] for k in run)
+                rows.append(features(claim, unit, cos, own, context, self._word_sim if self.encode else None))
+                units.append((i, unit))
         if not units:
             return np.zeros((0, len(FEATURES))), []
-        terms = frozenset(w for p in passages for w in analyse(p)[0])
-        vecs = self._embed([claim] + [u for _, u in units]) if self.encode is not None else {}
-        rows = []
-        for _, unit in units:
-            cos = float(vecs[claim] @ vecs[unit]) if vecs else 0.0
-            rows.append(features(claim, unit, cos, terms))
         return np.asarray(rows, dtype=np.float64), units
 
     def probability(self, rows: np.ndarray) -> np.ndarray:
@@ -178,7 +262,7 @@ class Checker:
         return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
 
     def judge(self, claim: str, passages: Sequence[str]) -> Judgement:
-        """Best support of `claim` by a passage sentence or run of up to 3 sentences; verbatim text scores 1."""
+        """Best support of `claim` by a passage sentence or pair of sentences; verbatim text scores 1."""
         claim = strip_markers(claim)
         key = f" {_flat(claim)} "
         for i, p in enumerate(passages):
