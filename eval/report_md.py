@@ -20,15 +20,17 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def checker_lines(checker: dict | None) -> list[str]:
-    """The checker's AUROC and accuracy per labelled set, with counts."""
+    """The checker's AUROC, accuracy and per-kind acceptance per labelled set, with counts."""
     if not checker:
         return []
     lines = [f"## Grounding checker (threshold {_f(checker['threshold'])})", ""]
     rows = [[name, s["n"], s["supported"], s["unsupported"], s["auroc"], s["accuracy"],
-             ", ".join(f"{k} {v['correct']}/{v['n']}" for k, v in s["by_kind"].items())]
+             ", ".join(f"{k}{'+' if v.get('supported', True) else '-'} {v.get('accepted', v['correct'])}/{v['n']}"
+                       for k, v in s["by_kind"].items())]
             for name, s in checker.items() if isinstance(s, dict)]
-    return lines + _table(["labelled set", "n", "supported", "unsupported", "AUROC", "accuracy", "correct by kind"],
-                          rows) + [""]
+    header = ["labelled set", "n", "supported", "unsupported", "AUROC", "accuracy",
+              "accepted by kind (+ supported, - unsupported)"]
+    return lines + _table(header, rows) + [""]
 
 
 def render_md(report: dict, plots: dict[str, Path]) -> str:
