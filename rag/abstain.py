@@ -9,6 +9,11 @@ from rag.settings import AnswerSettings
 from rag.types import SearchResult
 
 _WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
+PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)
+_SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
+    r"^\s*(?:what|who)\s+(?:is|are|was|were|does|do)\s+(?:an?\s+|the\s+)?"
+    r"(?P<subject>[a-z0-9][a-z0-9 -]*?)(?=\s+(?:in|of|for|and|as|according|when|used|on|mean|do|does|work)\b|\s*[,?.;:]|\s*$)",
+    re.IGNORECASE)
 QUESTION_WORDS = frozenset("""what which who how why when where whose does do did is are was were can could should would
 difference differ between compare versus explain describe mean meaning define definition""".split())
 
@@ -17,7 +22,12 @@ class Vocabulary:
     """The set of words in the indexed notes, for telling unknown question terms (prefix-tolerant)."""
 
     def __init__(self, texts):
-        self.words = {w.lower() for t in texts for w in _WORD.findall(t)}
+        self.words: set[str] = set()
+        self._pairs: set[tuple[str, str]] = set()
+        for t in texts:
+            seq = [w.lower() for w in _WORD.findall(t)]
+            self.words.update(seq)
+            self._pairs.update((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) for a, b in zip(seq, seq[1:]))
         self._prefixes = {w[:k] for w in self.words for k in range(5, min(len(w), 9) + 1)}
 
     def knows(self, word: str) -> bool:
@@ -27,6 +37,20 @@ class Vocabulary:
             return True
         k = min(len(w) - 2, 8)
         return k >= 5 and w[:k] in self._prefixes
+
+    def knows_phrase(self, phrase: str) -> bool:
+        """Whether every adjacent word pair of the phrase occurs adjacently somewhere in the notes."""
+        seq = [w.lower() for w in _WORD.findall(phrase)]
+        return all((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) in self._pairs for a, b in zip(seq, seq[1:]))
+
+
+def question_subject(question: str) -> str | None:
+    """The multi-word thing a "what is X" question asks about, or None (single words are checked as terms)."""
+    m = _SUBJECT.match(question)
+    if not m:
+        return None
+    words = [w for w in _WORD.findall(m.group("subject")) if w.lower() not in STOPWORDS]
+    return " ".join(words) if len(words) >= 2 else None
 
 
 def question_terms(question: str) -> list[str]:
@@ -43,11 +67,13 @@ class Coverage:
     top_evidence: float
     unknown_terms: list[str] = field(default_factory=list)
     term_share: float = 1.0     # share of question terms known to the notes
+    unknown_subject: str | None = None  # the asked-about phrase when its words never occur together in the notes
 
     def to_dict(self) -> dict:
         """JSON-ready form for diagnostics."""
         return {"top_dense": round(self.top_dense, 4), "top_evidence": round(self.top_evidence, 4),
-                "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4)}
+                "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
+                "unknown_subject": self.unknown_subject}
 
 
 def measure(question: str, results: list[SearchResult], evidence_scores: list[float],
@@ -58,7 +84,9 @@ def measure(question: str, results: list[SearchResult], evidence_scores: list[fl
     terms = question_terms(question)
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t)]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
-    return Coverage(float(top_dense), float(top_ev), unknown, share)
+    subject = question_subject(question)
+    unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
+    return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject)
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:
@@ -69,6 +97,9 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
         return f"best evidence score {cov.top_evidence:.2f} < {s.min_evidence_score:.2f}"
     if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:
         return (f"question terms absent from the notes ({', '.join(cov.unknown_terms)}) "
+                f"and best similarity {cov.top_dense:.2f} < {s.unknown_term_min_dense:.2f}")
+    if cov.unknown_subject and cov.top_dense < s.unknown_term_min_dense:
+        return (f"the notes never use the phrase '{cov.unknown_subject}' "
                 f"and best similarity {cov.top_dense:.2f} < {s.unknown_term_min_dense:.2f}")
     return None
 

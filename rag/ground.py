@@ -68,19 +68,24 @@ class Support:
 
 
 class SupportScorer:
-    """score = w_cov * coverage + (1 - w_cov) * cosine, in one passage window; penalties for new numbers or a negation the passage lacks."""
+    """score = w_cov * coverage + (1 - w_cov) * cosine, in one passage window; penalties for new numbers,
+    a negation the passage lacks, and each content word the passage lacks (up to two): one invented word
+    ("sharper", "sigmoid") is where a fluent false claim hides."""
 
     def __init__(self, embed: Embed, w_coverage: float = 0.75, number_penalty: float = 0.3,
-                 negation_penalty: float = 0.3):
+                 negation_penalty: float = 0.3, novel_term_penalty: float = 0.25):
         self.embed = embed
         self.w_coverage = w_coverage
         self.number_penalty = number_penalty
         self.negation_penalty = negation_penalty
+        self.novel_term_penalty = novel_term_penalty
 
     def score_pair(self, sentence: str, passage: str, similarity: float) -> float:
         """Combined support of a sentence by one passage, given their cosine similarity."""
-        cov = coverage(sentence, passage)
+        want, have = content_terms(sentence), content_terms(passage)
+        cov = len(want & have) / len(want) if want else 0.0
         score = self.w_coverage * cov + (1 - self.w_coverage) * max(0.0, similarity)
+        score -= self.novel_term_penalty * min(len(want - have), 2)
         if _numbers(sentence) - _numbers(passage):
             score -= self.number_penalty
         if _negated(sentence) and not _negated(passage):

@@ -74,9 +74,10 @@ def rope_tables(args: ModelArgs, max_seq_len: int, freq_factors: Tensor | None =
 
 
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    """x (..., D) rotated by cos/sin broadcastable to it, HF rotate_half convention."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+    """x (..., D) rotated by cos/sin broadcastable to it, HF rotate_half convention: x*cos + [-x2, x1]*sin."""
+    half = x.shape[-1] // 2
+    signed = torch.cat([-sin[..., :half], sin[..., half:]], dim=-1)  # the small table carries the sign
+    return torch.addcmul(x * cos, x.roll(half, dims=-1), signed)  # three passes over x instead of five
 
 
 class KVCache(nn.Module):

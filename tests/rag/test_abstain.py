@@ -1,7 +1,7 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.abstain import Coverage, Vocabulary, decide, question_terms, refusal
+from rag.abstain import Coverage, Vocabulary, decide, question_subject, question_terms, refusal
 from rag.settings import AnswerSettings
 from rag.types import Chunk, SearchResult
 
@@ -11,6 +11,20 @@ def test_vocabulary_is_prefix_tolerant():
     assert vocab.knows("backprop")                   # an abbreviation of a longer word in the notes
     assert vocab.knows("backpropagating") and vocab.knows("convnets") and vocab.knows("gradient")
     assert not vocab.knows("hnsw")
+
+
+def test_question_subject_is_the_multi_word_thing_asked_about():
+    assert question_subject("What is label smoothing and why does it help classifiers?") == "label smoothing"
+    assert question_subject("What is the maximum likelihood estimation?") == "maximum likelihood estimation"
+    assert question_subject("What are residual connections for?") == "residual connections"
+    assert question_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
+    assert question_subject("How does YOLO work?") is None
+
+
+def test_phrases_are_known_only_when_their_words_occur_together():
+    vocab = Vocabulary(["Smoothing the labels helps. Each label is one-hot.", "Maximum likelihood estimates theta."])
+    assert not vocab.knows_phrase("label smoothing")  # both words occur, never side by side
+    assert vocab.knows_phrase("maximum likelihood estimation")  # inflections match on the first letters
 
 
 def test_question_terms_drop_question_words():
@@ -27,6 +41,9 @@ def test_decide_uses_settings_thresholds():
     assert decide(unknown, s) is not None
     assert decide(unknown, replace(s, unknown_term_min_dense=0.4)) is None
     assert decide(Coverage(0.1, 0.8), replace(s, min_retrieval_score=0.0)) is None
+    unknown_phrase = Coverage(0.5, 0.8, unknown_subject="label smoothing")
+    assert "label smoothing" in decide(unknown_phrase, s)
+    assert decide(replace(unknown_phrase, top_dense=0.6), s) is None  # strong retrieval overrides
 
 
 def test_refusal_names_closest_notes():

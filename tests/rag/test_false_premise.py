@@ -1,0 +1,26 @@
+"""False premises: an answer that accepts the premise is not passed through; the notes' version is cited instead."""
+from __future__ import annotations
+
+PREMISE = "Why are diffusion samples drawn from the raw weights instead of the EMA weights?"
+
+
+def test_scripted_answer_accepting_a_false_premise_is_replaced_by_the_notes(make_chain, scripted):
+    llm = scripted("Samples are drawn from the raw weights because the raw weights are sharper than the EMA [1].")
+    ans = make_chain("local", llm=llm).answer(PREMISE)
+    assert "sharper" not in ans.answer
+    assert not ans.abstained
+    quotes = " ".join(c.quote for c in ans.citations)
+    assert "drawn from the EMA weights" in quotes  # what the notes actually say
+
+
+def test_extractive_answer_to_a_false_premise_quotes_the_notes(make_chain):
+    ans = make_chain("extractive").answer(PREMISE)
+    assert not ans.abstained
+    assert "drawn from the EMA weights" in " ".join(c.quote for c in ans.citations)
+
+
+def test_premise_with_a_term_absent_from_the_notes_is_corrected_or_refused(make_chain, scripted):
+    llm = scripted("Batch normalization uses a sigmoid gate over the mini-batch [1].")
+    ans = make_chain("local", llm=llm).answer("Why does batch normalization use a sigmoid gate over the mini-batch?")
+    assert "sigmoid" not in ans.answer
+    assert ans.abstained or "normalizes each feature over the mini-batch" in " ".join(c.quote for c in ans.citations)
