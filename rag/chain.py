@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 from langchain_core.runnables import RunnableLambda
 
 from rag import abstain
@@ -21,6 +22,7 @@ from rag.types import Answer, Citation, SearchResult
 MODES = ("grounded", "constrained", "free")
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 GIVE_UP_AFTER = 2       # sentences checked without one kept: stop generating and quote the evidence
+EMBED_MEMO = 2048       # memoised text embeddings before the memo is cleared
 
 
 @dataclass
@@ -60,6 +62,7 @@ class AnswerChain:
         self.scorer = SupportScorer(self._embed)
         self._vocab: abstain.Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
+        self._vectors: dict[str, np.ndarray] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None,
@@ -76,7 +79,13 @@ class AnswerChain:
 
     # ---- stages -------------------------------------------------------------------------------
     def _embed(self, texts: list[str]):
-        return self.retriever.embedder.encode(list(texts))
+        """Embeddings of texts; evidence windows recur for every sentence of an answer, so they are memoised."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            if len(self._vectors) > EMBED_MEMO:
+                self._vectors.clear()
+            self._vectors.update(zip(missing, self.retriever.embedder.encode(missing)))
+        return np.stack([self._vectors[t] for t in texts])
 
     def _count_tokens(self, text: str) -> int:
         return self.retriever.embedder.count_tokens(text)
@@ -255,16 +264,15 @@ class AnswerChain:
         if len(claim.text.split()) < 3:
             checks.append({"sentence": claim.text, "kept": False, "why": "fragment"})
             return
-        windows = [e.window for e in turn.evidence]
-        best = self.scorer.best([claim.text], windows)[0]
+        scores = self.scorer.score([claim.text], [e.window for e in turn.evidence])[0]  # one per evidence window
+        best = int(np.argmax(scores))
         threshold = self.settings.answer.support_threshold
-        cited_scores = {n: self.scorer.score([claim.text], [windows[n - 1]])[0][0] for n in claim.cites}
-        good = [n for n, s in cited_scores.items() if s >= threshold]
-        record = {"sentence": claim.text, "cited": claim.cites, "best": best.index + 1, "score": round(best.score, 4)}
+        good = [n for n in claim.cites if scores[n - 1] >= threshold]
+        record = {"sentence": claim.text, "cited": claim.cites, "best": best + 1, "score": round(scores[best], 4)}
         if good:
             numbers = good
-        elif best.score >= threshold:
-            numbers = [best.index + 1]
+        elif scores[best] >= threshold:
+            numbers = [best + 1]
             record["repaired"] = True
         else:
             checks.append({**record, "kept": False, "why": "unsupported"})
