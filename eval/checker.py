@@ -1,7 +1,7 @@
-"""The judge's grounding scorer: how well one passage sentence supports a claim, no LLM involved.
+"""The judge's grounding scorer: how well a window of 1-2 passage sentences supports a claim, no LLM involved.
 
-Independent of rag/ground.py (the chain's own filter): its feature weights are fitted by
-eval/labelled.py on hand-written passages in eval/data/calibration.json only.
+Independent of rag/ground.py (the chain's own filter): its feature weights are fitted by eval/checker_eval.py
+on the labelled set built (eval/labelled.py) from eval/data/calibration.json only.
 """
 from __future__ import annotations
 
@@ -94,22 +94,22 @@ def _number(token: str) -> str | None:
         return value
 
 
+def _negated(tokens: Sequence[str]) -> bool:
+    return any(t in _NEGATIONS or t.endswith("n't") for t in tokens)
+
+
 @lru_cache(maxsize=20000)
 def analyse(text: str) -> tuple[tuple[str, ...], frozenset[str], bool]:
     """(stemmed content words in order, normalised numbers, has a negation) of a text."""
     tokens = [t.lower() for t in _TOKEN.findall(text)]
     content = tuple(_stem(t) for t in tokens if t not in _STOP and (len(t) > 1 or t.isdigit()))
     numbers = frozenset(n for n in (_number(t) for t in tokens) if n)
-    negated = any(t in _NEGATIONS or t.endswith("n't") for t in tokens)
+    negated = _negated(tokens)
     return content, numbers, negated
 
 
-def _negated(tokens: Sequence[str]) -> bool:
-    return any(t in _NEGATIONS or t.endswith("n't") for t in tokens)
-
-
 def _span_negated(claim: str, unit: str) -> bool:
-    """Whether the stretch of the unit aligned with the claim (first to last shared word, and the word before) is negated."""
+    """Whether the unit's stretch aligned with the claim (first to last shared word, and one before) is negated."""
     c = ["" if t in _NEGATIONS else _stem(t) for t in (t.lower() for t in _TOKEN.findall(claim))]
     u = [t.lower() for t in _TOKEN.findall(unit)]
     u_stems = [_stem(t) for t in u]
