@@ -47,6 +47,8 @@ class LocalLM:
         self.model.setup_caches(1, context_length)
         self._lock = threading.Lock()
         self._step: Callable[[int, int], Tensor] = FastDecoder(model).step
+        self._prefilled: list[int] = []  # prompt ids whose keys/values sit at the start of the KV cache
+        self._prefilled_cache: object = None  # the layer-0 cache they were written to (setup_caches replaces it)
 
     @classmethod
     def load(cls, gguf_path: str | Path, weights: str = "int8", threads: int = 0,
@@ -78,10 +80,25 @@ class LocalLM:
         self._step = fn
         return True
 
+    def reusable_prefix(self, prompt_ids: list[int]) -> int:
+        """How many leading prompt ids already have their keys/values in the cache (at least one is left to run)."""
+        if self._prefilled_cache is not self.model.blk[0].attn.kv_cache:
+            return 0
+        n = 0
+        for a, b in zip(self._prefilled, prompt_ids[:-1]):
+            if a != b:
+                break
+            n += 1
+        return n
+
     def prefill(self, prompt_ids: list[int]) -> Tensor:
-        """Fill the KV cache with the prompt; logits (vocab,) of the next token."""
-        tokens = torch.tensor([prompt_ids], dtype=torch.long)  # (1, T)
-        return self.model(tokens, 0, last_only=True)[0, -1]
+        """Fill the KV cache with the prompt, reusing the prefix shared with the last prompt (the system
+        prompt and chat template); logits (vocab,) of the next token."""
+        start = self.reusable_prefix(prompt_ids)
+        tokens = torch.tensor([prompt_ids[start:]], dtype=torch.long)  # (1, T - start)
+        logits = self.model(tokens, start, last_only=True)[0, -1]
+        self._prefilled, self._prefilled_cache = list(prompt_ids), self.model.blk[0].attn.kv_cache
+        return logits
 
     def generate_ids(self, prompt_ids: list[int], max_new_tokens: int = 128, temperature: float = 0.0,
                      top_p: float = 1.0, stop_ids: set[int] | None = None, seed: int = 0,

@@ -30,6 +30,18 @@ def test_greedy_equals_argmax_of_full_forward(lm):
     assert got == seq[len(prompt):]
 
 
+def test_a_shared_prompt_prefix_is_reused_and_gives_the_same_tokens(lm):
+    system = lm.tokenizer.encode("the model reads notes about attention and")
+    first, second = system + lm.tokenizer.encode(" memory"), system + lm.tokenizer.encode(" speed of decoding")
+    list(lm.generate_ids(first, max_new_tokens=5, stop_ids=set()))
+    assert lm.reusable_prefix(second) == len(system)
+    reused = list(lm.generate_ids(second, max_new_tokens=8, stop_ids=set()))
+    lm.model.setup_caches(1, lm.context_length)  # new caches: nothing can be reused
+    assert lm.reusable_prefix(second) == 0
+    assert reused == list(lm.generate_ids(second, max_new_tokens=8, stop_ids=set()))
+    assert lm.reusable_prefix(second) == len(second) - 1  # the same prompt again: all but its last token
+
+
 def test_generation_stops_at_eos_without_yielding_it(lm):
     eos = next(iter(lm.tokenizer.eos_ids))
 
