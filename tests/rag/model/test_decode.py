@@ -8,18 +8,7 @@ from rag.model.decode import FastDecoder, rotation_sign
 from rag.model.loader import load_transformer
 from rag.model.model import ModelArgs, Transformer, apply_rope, rope_tables
 from tests.rag.model.gguf_fixture import write_tiny_gguf
-
-TINY = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=120, hidden_dim=96, max_seq_len=64)
-
-
-def _random_model(**kw) -> Transformer:
-    torch.manual_seed(0)
-    model = Transformer(ModelArgs(**{**TINY, **kw})).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2)
-    model.setup_caches(1, 64)
-    return model
+from tests.rag.model.tiny_model import TINY, random_model
 
 
 def _module_and_fast_steps(model: Transformer, tokens: list[int], prefill: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +34,7 @@ def test_rotation_matrix_equals_rotate_half_rope():
 
 @pytest.mark.parametrize("qkv_bias", [False, True])
 def test_fp32_fast_step_equals_the_module_forward(qkv_bias):
-    model = _random_model(qkv_bias=qkv_bias)
+    model = random_model(qkv_bias=qkv_bias)
     tokens = torch.randint(0, 120, (30,), generator=torch.Generator().manual_seed(1)).tolist()
     ref, fast = _module_and_fast_steps(model, tokens, prefill=7)
     assert torch.allclose(fast, ref, atol=1e-5)
@@ -64,7 +53,7 @@ def test_packed_fast_step_tracks_the_module_forward(tmp_path, arch, weights):
 
 
 def test_fast_step_follows_caches_replaced_by_setup_caches():
-    model = _random_model()
+    model = random_model()
     fast = FastDecoder(model)
     with torch.inference_mode():
         first = fast.step(5, 0)

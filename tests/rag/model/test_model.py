@@ -7,26 +7,15 @@ import torch
 
 from rag.model.loader import build, convert, load_transformer
 from rag.model.gguf import read_gguf
-from rag.model.model import ModelArgs, Transformer
+from rag.model.model import ModelArgs
 from rag.model.quantize import Int4Linear, Int8Linear
 from tests.rag.model.gguf_fixture import write_tiny_gguf
-
-TINY = dict(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, vocab_size=120, hidden_dim=96, max_seq_len=64)
-
-
-def _random_model(**kw) -> Transformer:
-    torch.manual_seed(0)
-    model = Transformer(ModelArgs(**{**TINY, **kw})).eval()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.2)
-    model.setup_caches(1, 64)
-    return model
+from tests.rag.model.tiny_model import TINY, random_model
 
 
 @pytest.mark.parametrize("qkv_bias", [False, True])
 def test_prefill_then_decode_matches_full_forward(qkv_bias):
-    model = _random_model(qkv_bias=qkv_bias)
+    model = random_model(qkv_bias=qkv_bias)
     tokens = torch.randint(0, 120, (1, 24), generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         full = model(tokens, 0)  # (1, 24, V)
@@ -39,7 +28,7 @@ def test_prefill_then_decode_matches_full_forward(qkv_bias):
 
 
 def test_positions_past_the_cache_are_refused():
-    model = _random_model()
+    model = random_model()
     with pytest.raises(ValueError, match="cache"):
         model(torch.zeros(1, 2, dtype=torch.long), 63)
 
