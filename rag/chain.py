@@ -10,10 +10,10 @@ import numpy as np
 from langchain_core.runnables import RunnableLambda
 
 from rag import abstain
-from rag.citations import Claim, parse_answer, render
+from rag.citations import MARKER, Claim, parse_answer, render
 from rag.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.evidence import Evidence, select_evidence
-from rag.ground import SupportScorer
+from rag.ground import SupportScorer, content_terms
 from rag.prompts import grounded_messages
 from rag.quotes import make_quote
 from rag.settings import Settings
@@ -21,7 +21,8 @@ from rag.types import Answer, Citation, SearchResult
 
 MODES = ("grounded", "constrained", "free")
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
-GIVE_UP_AFTER = 2       # sentences checked without one kept: stop generating and quote the evidence
+GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence (dev set: later ones were never kept)
+UNCLOSED_MARKER = re.compile(r"\[[\d,;\s]*$")  # a citation marker still being generated
 EMBED_MEMO = 2048       # memoised text embeddings before the memo is cleared
 
 
@@ -222,21 +223,24 @@ class AnswerChain:
         checks: list[dict] = []
         raw = ""
         pending = ""
+        known = set().union(*(content_terms(e.window) for e in turn.evidence))
         stream = self._generate(turn)
         try:
             for piece in stream:
                 raw += piece
                 pending += piece
                 parts = split_answer(pending)
-                if len(parts) < 2:
-                    continue
-                for sentence in parts[:-1]:
-                    yield from self._check(turn, sentence, kept, checks)
-                pending = parts[-1]
-                if checks and checks[-1].get("why") == "duplicate":
-                    break
-                if len(kept) >= MAX_SENTENCES or (not kept and len(checks) >= GIVE_UP_AFTER):
-                    break
+                if len(parts) >= 2:
+                    for sentence in parts[:-1]:
+                        yield from self._check(turn, sentence, kept, checks)
+                    pending = parts[-1]
+                    if checks and checks[-1].get("why") == "duplicate":
+                        break
+                    if len(kept) >= MAX_SENTENCES or (not kept and len(checks) >= GIVE_UP_AFTER):
+                        break
+                if not kept and len(checks) + 1 >= GIVE_UP_AFTER and self._doomed(pending, known):
+                    checks.append({"sentence": pending.strip(), "kept": False, "why": "doomed"})
+                    break  # it would be dropped and generation given up at its end: quote now instead
             else:
                 if re.search(r"[.!?]\W*$", pending):
                     yield from self._check(turn, pending, kept, checks)
@@ -251,6 +255,13 @@ class AnswerChain:
                                      limit=max(1, self.settings.answer.extractive_sentences - len(kept)))
             kept += yield from self._emit_claims(turn, extra, first=not kept)
         return kept
+
+    def _doomed(self, pending: str, known: set[str]) -> bool:
+        """Whether the sentence being generated can no longer be verified (its complete words decide)."""
+        text = UNCLOSED_MARKER.sub("", MARKER.sub(" ", pending))
+        if text[-1:].isalnum():  # the last word may still grow
+            text = text[: len(text) - len(text.split()[-1])]
+        return bool(text.strip()) and self.scorer.cannot_reach(text, known, self.settings.answer.support_threshold)
 
     def _check(self, turn: Turn, sentence: str, kept: list[Claim], checks: list[dict]) -> Iterator[tuple[str, object]]:
         """Verify one generated sentence; keep it (with a repaired citation if needed) or drop it."""

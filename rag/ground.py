@@ -92,6 +92,12 @@ class SupportScorer:
             score -= self.negation_penalty
         return score
 
+    def cannot_reach(self, partial: str, passage_terms: set[str], threshold: float) -> bool:
+        """Whether a sentence beginning with `partial` is already doomed: its content words absent from every
+        passage cost more than full coverage and similarity could give back, whatever follows."""
+        novel = content_terms(partial) - passage_terms
+        return 1.0 - self.novel_term_penalty * min(len(novel), 2) < threshold
+
     def _matrix(self, sentences: Sequence[str], passages: Sequence[str]) -> tuple[list[list[float]], np.ndarray]:
         vecs = self.embed(list(sentences) + list(passages))
         sims = vecs[: len(sentences)] @ vecs[len(sentences):].T

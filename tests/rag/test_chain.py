@@ -62,6 +62,15 @@ def test_nothing_supported_falls_back_to_quotes(make_chain, scripted):
     assert ans.citations and "EMA" in ans.answer
 
 
+def test_a_doomed_first_sentence_stops_generation_before_it_ends(make_chain, scripted):
+    chain = make_chain("local", scripted("EMA is basically a spicy cooking technique from Naples that chefs use [1]."))
+    ans = chain.answer("How are EMA weights used in diffusion?")
+    last = ans.diagnostics["checks"][-1]
+    assert last == {"sentence": "EMA is basically a spicy", "kept": False, "why": "doomed"}
+    assert "Naples" not in ans.diagnostics["raw"]  # stopped once two words no evidence holds were complete
+    assert ans.diagnostics["fallback"] and ans.citations
+
+
 def test_free_mode_keeps_unverified_text(make_chain, scripted):
     chain = make_chain("local", scripted("EMA is a cooking technique [1] [7]."), "free")
     ans = chain.answer("What is EMA in diffusion?")

@@ -44,3 +44,10 @@ def test_best_passage_is_found(scorer):
     passages = ["GANs have a generator and a discriminator.", PASSAGE]
     best = scorer.best(["EMA weights are updated after each optimiser step."], passages)[0]
     assert best.index == 1
+
+
+def test_a_sentence_is_doomed_by_two_words_no_passage_holds(scorer):
+    known = content_terms(PASSAGE)
+    threshold = AnswerSettings().support_threshold
+    assert not scorer.cannot_reach("The EMA weights are sharper", known, threshold)  # one new word can still pass
+    assert scorer.cannot_reach("The EMA weights are sharper and crunchier", known, threshold)
