@@ -1,9 +1,10 @@
 """A flat one-token decode step for batch 1: the Transformer's math in far fewer aten ops.
 
-At 135M parameters a decode step is bound by per-op overhead, not by FLOPs: the module path
-(nn.Module calls, F.rms_norm, cat-based RoPE, SDPA dispatch, casts) costs about 190 ops per layer.
-This path calls the packed kernels directly, rotates q and k with one small matmul against a
-rotation matrix built once per step, and writes the shared static KV cache in place.
+At 135M parameters a decode step is bound by per-op overhead as much as by the matmuls: the module
+path (nn.Module calls, F.rms_norm, cat-based RoPE, SDPA dispatch, casts) ran about 5,600 aten ops per
+step. This path calls the packed kernels directly, rotates q and k with one small matmul against a
+rotation matrix built once per step, and writes the shared static KV cache in place: about 3,700 ops
+and 23 ms a step instead of 43 ms (SmolLM2-135M int4, 2 threads, bench/decode.py).
 Transformer.forward stays the reference; tests/rag/model/test_decode.py checks they agree.
 """
 from __future__ import annotations
