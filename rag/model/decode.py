@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rag.model.model import Transformer
-from rag.model.quantize import ACT_DTYPE, GROUP, Int4Linear, Int8Linear
+from rag.model.quantize import ACT_DTYPE, GROUP, Int4Linear, Int8Linear, PackedLinear
 
 Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtype -> (1, N) bf16 or fp32
 
@@ -75,7 +75,7 @@ class FastDecoder:
         self.eps = a.norm_eps
         self.hq, self.hkv, self.d, self.hidden = a.n_heads, a.n_kv_heads, a.head_dim, a.hidden_dim
         self.scale = 1.0 / math.sqrt(a.head_dim)
-        packed = any(isinstance(m, (Int4Linear, Int8Linear)) for m in model.modules())
+        packed = any(isinstance(m, PackedLinear) for m in model.modules())
         self.act_dtype = ACT_DTYPE if packed else torch.float32
         self.layers = [self._layer(b) for b in model.blk]
         self.embedding = model.token_embd.weight  # (V, dim) fp32

@@ -13,7 +13,39 @@ Q4_1_BLOCK_BYTES = 20  # f16 d, f16 m, 16 bytes of nibbles
 RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
 
-class Int8Linear(nn.Module):
+class PackedLinear(nn.Module):
+    """A Linear whose weight is stored packed: an fp32 GEMM on the dequantised weight from PREFILL_ROWS rows
+    on, the packed kernel below that; subclasses give dequantize() and _packed_mm()."""
+
+    out_features: int
+    bias: Tensor | None
+
+    def dequantize(self) -> Tensor:
+        """The fp32 (N, K) weight this layer multiplies by."""
+        raise NotImplementedError
+
+    def _packed_mm(self, x2: Tensor) -> Tensor:
+        """(M, K) activations -> (M, N) fp32 through the packed kernel, bias excluded."""
+        raise NotImplementedError
+
+    def reference(self, x: Tensor) -> Tensor:
+        """Plain fp32 matmul with the dequantised weight."""
+        y = x @ self.dequantize().T
+        return y if self.bias is None else y + self.bias
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape  # (..., K)
+        x2 = x.reshape(-1, shape[-1])  # (M, K)
+        if x2.shape[0] >= PREFILL_ROWS:
+            y = F.linear(x2.float(), self.dequantize(), self.bias)  # (M, N)
+        else:
+            y = self._packed_mm(x2)
+            if self.bias is not None:
+                y = y + self.bias
+        return y.view(*shape[:-1], self.out_features)
+
+
+class Int8Linear(PackedLinear):
     """y = x @ (q * scale).T + b with q int8 (N, K) and one fp32 scale per output row."""
 
     def __init__(self, qweight: Tensor, scales: Tensor, bias: Tensor | None = None) -> None:
@@ -32,27 +64,14 @@ class Int8Linear(nn.Module):
         return cls(q, scales, bias)
 
     def dequantize(self) -> Tensor:
-        """The fp32 (N, K) weight this layer multiplies by."""
+        """The fp32 (N, K) weight q * scale."""
         return self.qweight.float() * self.scales[:, None]
 
-    def reference(self, x: Tensor) -> Tensor:
-        """Plain fp32 matmul with the dequantised weight."""
-        y = x @ self.dequantize().T
-        return y if self.bias is None else y + self.bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape  # (..., K)
-        x2 = x.reshape(-1, shape[-1])  # (M, K)
-        if x2.shape[0] >= PREFILL_ROWS:
-            y = F.linear(x2, self.dequantize(), self.bias)  # (M, N)
-        else:
-            y = torch.ops.aten._weight_int8pack_mm(x2.to(ACT_DTYPE), self.qweight, self.unit).float() * self.scales
-            if self.bias is not None:
-                y = y + self.bias
-        return y.view(*shape[:-1], self.out_features)
+    def _packed_mm(self, x2: Tensor) -> Tensor:
+        return torch.ops.aten._weight_int8pack_mm(x2.to(ACT_DTYPE), self.qweight, self.unit).float() * self.scales
 
 
-class Int4Linear(nn.Module):
+class Int4Linear(PackedLinear):
     """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32 (the Q4_1 form), q 4-bit codes.
 
     Few rows (decode) run torch's packed int4 kernel on bf16 activations; from PREFILL_ROWS rows the
@@ -98,22 +117,9 @@ class Int4Linear(nn.Module):
         q = self.codes.view(n, k // GROUP, GROUP).float()  # (N, K/32, 32)
         return torch.addcmul(self.groups[..., 1:], q, self.groups[..., :1]).view(n, k)
 
-    def reference(self, x: Tensor) -> Tensor:
-        """Plain fp32 matmul with the dequantised weight."""
-        y = x @ self.dequantize().T
-        return y if self.bias is None else y + self.bias
-
-    def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape  # (..., K)
-        x2 = x.reshape(-1, shape[-1])  # (M, K)
-        if x2.shape[0] >= PREFILL_ROWS:
-            y = F.linear(x2.float(), self.dequantize(), self.bias)  # (M, N)
-        else:
-            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x2.to(ACT_DTYPE), self.packed, GROUP,
-                                                            self.scale_zeros_act).float()
-            if self.bias is not None:
-                y = y + self.bias
-        return y.view(*shape[:-1], self.out_features)
+    def _packed_mm(self, x2: Tensor) -> Tensor:
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x2.to(ACT_DTYPE), self.packed, GROUP,
+                                                           self.scale_zeros_act).float()
 
 
 class RescoredHead(nn.Module):
