@@ -5,7 +5,7 @@ from typing import Iterator
 
 import torch
 
-from rag.llm import LocalChatModel, decode_stream
+from rag.llm import LocalChatModel
 
 
 class CopyBias:
@@ -56,4 +56,4 @@ def copy_biased_stream(llm: LocalChatModel, messages, texts: list[str], bias: fl
     tok = llm.lm.tokenizer
     markers = {i for s in ("[", "]", " [", ".", "1", "2", "3", "4", "5", "6") for i in tok.encode(s)[:1]}
     proc = CopyBias(tok, texts, bias, markers | set(tok.eos_ids))
-    yield from decode_stream(tok, llm.stream_ids(messages, logits_processor=proc))
+    yield from tok.decode_stream(llm.stream_ids(messages, logits_processor=proc))

@@ -17,20 +17,6 @@ from rag.settings import Settings
 BACKENDS = ("local", "openai", "extractive")
 
 
-def decode_stream(tokenizer, ids: Iterator[int]) -> Iterator[str]:
-    """Incremental text from token ids; waits while a multi-byte character is incomplete."""
-    got: list[int] = []
-    sent = ""
-    for i in ids:
-        got.append(i)
-        text = tokenizer.decode(got)
-        if text.endswith("\ufffd"):
-            continue
-        if len(text) > len(sent):
-            yield text[len(sent):]
-            sent = text
-
-
 class LocalChatModel(BaseChatModel):
     """The bundled from-scratch model (rag.model.generate.LocalLM) as a streaming LangChain chat model.
 
@@ -71,7 +57,7 @@ class LocalChatModel(BaseChatModel):
         ids = self.stream_ids(messages, kwargs.get("logits_processor"), kwargs.get("max_new_tokens"))
         text = ""
         try:
-            for piece in decode_stream(self.lm.tokenizer, ids):
+            for piece in self.lm.tokenizer.decode_stream(ids):
                 text += piece
                 if stop and any(s in text for s in stop):
                     break

@@ -131,14 +131,7 @@ class LocalLM:
     def stream_chat(self, messages: list[dict], **kwargs) -> Iterator[str]:
         """Render the chat template, generate, and yield text pieces (multi-byte characters kept whole)."""
         prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        decoder = self.tokenizer.stream_decoder()
-        for token in self.generate_ids(self.tokenizer.encode(prompt), **kwargs):
-            piece = decoder.push(token)
-            if piece:
-                yield piece
-        tail = decoder.flush()
-        if tail:
-            yield tail
+        yield from self.tokenizer.decode_stream(self.generate_ids(self.tokenizer.encode(prompt), **kwargs))
 
 
 def default_gguf() -> Path:

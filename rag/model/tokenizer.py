@@ -17,7 +17,7 @@ import re
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
@@ -249,6 +249,17 @@ class GGUFTokenizer:
     def stream_decoder(self, skip_special: bool = True) -> "StreamDecoder":
         """A fresh incremental detokenizer over this vocabulary."""
         return StreamDecoder(self, skip_special=skip_special)
+
+    def decode_stream(self, ids: Iterable[int]) -> Iterator[str]:
+        """Text pieces as token ids arrive; a multi-byte character is held back until it is whole."""
+        decoder = self.stream_decoder()
+        for i in ids:
+            piece = decoder.push(i)
+            if piece:
+                yield piece
+        tail = decoder.flush()
+        if tail:
+            yield tail
 
 
 class StreamDecoder:
