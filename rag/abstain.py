@@ -45,12 +45,15 @@ class Vocabulary:
 
 
 def question_subject(question: str) -> str | None:
-    """The multi-word thing a "what is X" question asks about, or None (single words are checked as terms)."""
+    """The compound term a "what is X" question asks about ("label smoothing"), or None: single words are
+    checked as terms, and subjects with function words ("difference between A") are no compound."""
     m = _SUBJECT.match(question)
     if not m:
         return None
-    words = [w for w in _WORD.findall(m.group("subject")) if w.lower() not in STOPWORDS]
-    return " ".join(words) if len(words) >= 2 else None
+    words = _WORD.findall(m.group("subject"))
+    if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS for w in words):
+        return None
+    return " ".join(words)
 
 
 def question_terms(question: str) -> list[str]:

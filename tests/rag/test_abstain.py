@@ -19,6 +19,7 @@ def test_question_subject_is_the_multi_word_thing_asked_about():
     assert question_subject("What are residual connections for?") == "residual connections"
     assert question_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
     assert question_subject("How does YOLO work?") is None
+    assert question_subject("What is the difference between stemming and lemmatization?") is None
 
 
 def test_phrases_are_known_only_when_their_words_occur_together():
