@@ -105,6 +105,8 @@ class FastDecoder:
         """Feed token at position pos (filling the caches); logits (vocab,) of the next token."""
         if pos >= self.model.max_seq_len:
             raise ValueError(f"position {pos} exceeds the cache size {self.model.max_seq_len}")
+        if not 0 <= token < self.embedding.shape[0]:
+            raise ValueError(f"token id {token} is outside the vocabulary of {self.embedding.shape[0]}")
         hq, hkv, d, n = self.hq, self.hkv, self.d, pos + 1
         rot = self._rotation(pos)  # (D, D)
         x = self.embedding[token:token + 1]  # (1, dim), a view: only replaced, never written

@@ -63,6 +63,8 @@ def test_fast_step_follows_caches_replaced_by_setup_caches():
         assert model.blk[0].attn.kv_cache.k[0, :, 0].abs().sum() > 0
         with pytest.raises(ValueError, match="cache size"):
             fast.step(5, 32)
+        with pytest.raises(ValueError, match="vocabulary"):
+            fast.step(TINY["vocab_size"], 1)
 
 
 def test_decoder_needs_allocated_caches():
