@@ -41,11 +41,12 @@ def content_terms(text: str) -> set[str]:
 
 def coverage(sentence: str, passage: str) -> float:
     """Share of the sentence's content terms that occur in the passage (0.0 for a sentence without any)."""
-    want = content_terms(sentence)
-    if not want:
-        return 0.0
-    have = content_terms(passage)
-    return len(want & have) / len(want)
+    return _share(content_terms(sentence), content_terms(passage))
+
+
+def _share(want: set[str], have: set[str]) -> float:
+    """Share of `want` found in `have` (0.0 when `want` is empty)."""
+    return len(want & have) / len(want) if want else 0.0
 
 
 def _negated(text: str) -> bool:
@@ -83,8 +84,7 @@ class SupportScorer:
     def score_pair(self, sentence: str, passage: str, similarity: float) -> float:
         """Combined support of a sentence by one passage, given their cosine similarity."""
         want, have = content_terms(sentence), content_terms(passage)
-        cov = len(want & have) / len(want) if want else 0.0
-        score = self.w_coverage * cov + (1 - self.w_coverage) * max(0.0, similarity)
+        score = self.w_coverage * _share(want, have) + (1 - self.w_coverage) * max(0.0, similarity)
         score -= self.novel_term_penalty * min(len(want - have), 2)
         if _numbers(sentence) - _numbers(passage):
             score -= self.number_penalty
