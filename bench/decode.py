@@ -59,11 +59,11 @@ def ops_overhead(lm, pos: int) -> dict:
 
 
 DECODE_TENSORS = {"Linear": ("weight", "bias"), "Int8Linear": ("qweight", "scales", "bias"),
-                  "Int4Linear": ("packed", "scale_zeros_act", "bias")}
+                  "Int4Linear": ("nibbles", "groups", "bias")}
 
 
 def decode_bytes(module) -> int:
-    """Bytes of weights one decode step reads from this layer (int4 codes kept for prefill are not read)."""
+    """Bytes of weights one decode step reads from this layer (the native kernel's layout for int4)."""
     names = DECODE_TENSORS.get(module.__class__.__name__, ())
     tensors = [getattr(module, n, None) for n in names]
     return sum(t.numel() * t.element_size() for t in tensors if t is not None)

@@ -20,23 +20,29 @@ from torch import Tensor, nn
 from rag.model.model import Transformer
 from rag.model.quantize import ACT_DTYPE, GROUP, Int4Linear, Int8Linear, PackedLinear
 
-Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtype -> (1, N) bf16 or fp32
+Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtype -> (1, N) fp32
 
 
 def projection(module: nn.Module) -> Projection:
-    """The cheapest call of one Linear's kernel (input already in activation dtype)."""
-    if isinstance(module, Int4Linear):
-        packed, sz, bias = module.packed, module.scale_zeros_act, module.bias
+    """The cheapest call of one Linear's kernel (input already in activation dtype and contiguous)."""
+    bias = getattr(module, "bias", None)
+    if isinstance(module, Int4Linear) and module.kernels is not None:
+        kernels, nibbles, groups, n = module.kernels, module.nibbles, module.groups, module.out_features
         if bias is None:
-            return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz)
+            return lambda x: kernels.matmul_into(nibbles, groups, x, torch.empty(1, n))
+        return lambda x: kernels.matmul_into(nibbles, groups, x, torch.empty(1, n)).add_(bias)
+    if isinstance(module, Int4Linear):
+        packed, sz = module.torch_int4()
+        if bias is None:
+            return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz).float()
         return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz).float() + bias
     if isinstance(module, Int8Linear):
-        q, unit, scales, bias = module.qweight, module.unit, module.scales, module.bias
+        q, unit, scales = module.qweight, module.unit, module.scales
         if bias is None:
             return lambda x: torch.ops.aten._weight_int8pack_mm(x, q, unit).float() * scales
         return lambda x: torch.ops.aten._weight_int8pack_mm(x, q, unit).float() * scales + bias
     if isinstance(module, nn.Linear):
-        weight, bias = module.weight, module.bias
+        weight = module.weight
         return lambda x: F.linear(x, weight, bias)
     raise TypeError(f"no decode projection for {type(module).__name__}")
 
@@ -75,8 +81,8 @@ class FastDecoder:
         self.eps = a.norm_eps
         self.hq, self.hkv, self.d, self.hidden = a.n_heads, a.n_kv_heads, a.head_dim, a.hidden_dim
         self.scale = 1.0 / math.sqrt(a.head_dim)
-        packed = any(isinstance(m, PackedLinear) for m in model.modules())
-        self.act_dtype = ACT_DTYPE if packed else torch.float32
+        bf16 = any(isinstance(m, PackedLinear) and m.act_dtype == ACT_DTYPE for m in model.modules())
+        self.act_dtype = ACT_DTYPE if bf16 else torch.float32
         self.layers = [self._layer(b) for b in model.blk]
         self.embedding = model.token_embd.weight  # (V, dim) fp32
         self.output_norm = model.output_norm.weight
@@ -112,7 +118,7 @@ class FastDecoder:
         x = self.embedding[token:token + 1]  # (1, dim), a view: only replaced, never written
         for layer in self.layers:
             k_cache, v_cache = layer.attn.kv_cache.k[0], layer.attn.kv_cache.v[0]  # (Hkv, S, D)
-            heads = layer.qkv(self._norm(x, layer.attn_norm)).float().view(hq + 2 * hkv, d)  # (Hq+2Hkv, D)
+            heads = layer.qkv(self._norm(x, layer.attn_norm)).view(hq + 2 * hkv, d)  # (Hq+2Hkv, D)
             qk = heads[:hq + hkv] @ rot  # (Hq+Hkv, D) rotated
             k_cache[:, pos] = qk[hq:]
             v_cache[:, pos] = heads[hq + hkv:]
@@ -121,6 +127,6 @@ class FastDecoder:
                                    beta=0.0, alpha=self.scale)  # (Hkv, rep, n)
             y = torch.bmm(scores.softmax(-1), v_cache[:, :n])  # (Hkv, rep, D)
             x = x + layer.out(y.view(1, hq * d).to(self.act_dtype))
-            gate_up = layer.gate_up(self._norm(x, layer.ffn_norm)).float()  # (1, 2H)
+            gate_up = layer.gate_up(self._norm(x, layer.ffn_norm))  # (1, 2H)
             x = x + layer.down((F.silu(gate_up[:, :self.hidden]) * gate_up[:, self.hidden:]).to(self.act_dtype))
         return self.model.output(self._normed(x, self.output_norm))[0]  # (V,)

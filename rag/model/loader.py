@@ -97,9 +97,8 @@ def _install_packed(model: Transformer, sd: dict[str, Tensor]) -> None:
         bias = sd.get(f"{name}.bias")
         if f"{name}.qweight" in sd:
             new: nn.Module = Int8Linear(sd[f"{name}.qweight"], sd[f"{name}.scales"], bias)
-        elif f"{name}.packed" in sd:
-            new = Int4Linear(sd[f"{name}.packed"], sd[f"{name}.scale_zeros"], sd[f"{name}.codes"],
-                             sd[f"{name}.groups"], bias)
+        elif f"{name}.nibbles" in sd:
+            new = Int4Linear(sd[f"{name}.nibbles"], sd[f"{name}.groups"], bias)
         else:
             continue
         parent_name, _, attr = name.rpartition(".")

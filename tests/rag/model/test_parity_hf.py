@@ -71,10 +71,14 @@ def test_packed_paths_track_fp32(smollm_path, ours, notes_ids, weights, min_agre
 
 
 def test_int4_decode_steps_track_fp32(smollm_path, ours, notes_ids):  # noqa: F811
-    """One token at a time through the packed kernels (bf16 activations): measured 97.7% top-1, perplexity +1.1%."""
+    """One token at a time through the packed kernels: measured 99.8% top-1, perplexity +1.7%.
+
+    The body is exact to ~1e-5 (our Q4_1 kernel); what remains is the int4 head's error on tokens outside
+    RescoredHead's top 16 (with the exact fp32 head: 100% top-1, perplexity within 0.01%).
+    """
     ref = _teacher_forced(ours, notes_ids)
     lm = LocalLM.load(smollm_path, weights="int4", max_context=1024)
     with torch.inference_mode():
         got = torch.stack([lm._step(t, i) for i, t in enumerate(notes_ids)])
-    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.97
+    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.99
     assert abs(_perplexity(got, notes_ids) / _perplexity(ref, notes_ids) - 1) < 0.02

@@ -1,0 +1,116 @@
+"""Our C Q4_1 kernels agree with the plain fp32 reference; without them Int4Linear falls back to torch's kernel."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from rag.model import native
+from rag.model.quantize import Int4Linear, dequantize_q4_1
+
+from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1
+
+KERNELS = native.kernels()
+needs_kernels = pytest.mark.skipif(KERNELS is None, reason="no C compiler or no AVX2/FMA/F16C here")
+
+
+def _relative_error(got: torch.Tensor, x: torch.Tensor, w: torch.Tensor) -> float:
+    """Largest error against x @ w.T, relative to the magnitude of the products summed (|x| @ |w|.T)."""
+    return float(((got - x @ w.T).abs() / (x.abs() @ w.abs().T)).max())
+
+
+@needs_kernels
+@pytest.mark.parametrize("m,n,k", [(1, 1, 32), (1, 5, 96), (1, 37, 576), (3, 16, 64), (17, 9, 1536), (2, 960, 576)])
+def test_matmul_matches_fp32_reference(m, n, k):
+    raw = _random_q4_1(n, k, seed=n + k)
+    layer = Int4Linear.from_q4_1(raw, k)
+    x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)) * 3
+    got = KERNELS.matmul(layer.nibbles, layer.groups, x)
+    assert got.shape == (m, n) and got.dtype == torch.float32
+    assert _relative_error(got, x, dequantize_q4_1(raw, k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
+
+
+@needs_kernels
+def test_matmul_handles_zero_and_outlier_groups():
+    layer = Int4Linear.from_q4_1(_random_q4_1(8, 96, seed=3), 96)
+    x = torch.zeros(1, 96)
+    x[0, 40] = 1e4  # one huge activation, a group of zeros, a group of tiny values
+    x[0, 64:] = 1e-6
+    assert _relative_error(KERNELS.matmul(layer.nibbles, layer.groups, x), x, layer.dequantize()) < 1e-4
+
+
+@needs_kernels
+def test_dequantize_is_bit_identical_to_the_gguf_reader():
+    raw = _random_q4_1(33, 608, seed=4)
+    layer = Int4Linear.from_q4_1(raw, 608)
+    assert torch.equal(KERNELS.dequantize(layer.nibbles, layer.groups), dequantize_q4_1(raw, 608))
+
+
+@needs_kernels
+def test_matmul_rejects_a_mismatched_activation():
+    layer = Int4Linear.from_q4_1(_random_q4_1(4, 64), 64)
+    with pytest.raises(ValueError, match="does not fit"):
+        KERNELS.matmul(layer.nibbles, layer.groups, torch.randn(1, 96))
+
+
+@needs_kernels
+def test_int4_layer_uses_the_kernels_for_few_rows():
+    layer = Int4Linear.from_q4_1(_random_q4_1(48, 128, seed=5), 128)
+    assert layer.kernels is KERNELS and layer.act_dtype == torch.float32
+    x = torch.randn(3, 128)
+    assert _relative_error(layer(x), x, layer.dequantize()) < 1e-4
+
+
+def test_int4_layer_falls_back_to_torch_int4_without_the_kernels():
+    raw = _random_q4_1(48, 128, seed=6)
+    layer = Int4Linear.from_q4_1(raw, 128)
+    layer.kernels = None
+    assert layer.act_dtype == torch.bfloat16
+    assert torch.equal(layer.dequantize(), dequantize_q4_1(raw, 128))  # the torch unpacking is exact too
+    x = torch.randn(2, 128)
+    _close_at_bf16(layer(x), layer.reference(x))
+
+
+def test_native_off_by_environment(monkeypatch):
+    monkeypatch.setenv("RAG_NATIVE", "0")
+    native.kernels.cache_clear()
+    try:
+        assert native.kernels() is None
+    finally:
+        native.kernels.cache_clear()
+
+
+def test_a_failing_compiler_is_a_warning_not_an_error(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("CC", "false")  # exits 1 without output
+    native.kernels.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="rag.model.native"):
+            assert native.kernels() is None
+        assert "cannot build the native Q4_1 kernels" in caplog.text
+        assert not list((tmp_path / "native").glob("*.so"))  # nothing half-written left behind
+    finally:
+        native.kernels.cache_clear()
+
+
+@needs_kernels
+def test_build_is_cached_by_source_hash(monkeypatch, tmp_path):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    native.kernels.cache_clear()
+    try:
+        assert native.kernels() is not None
+        built = list((tmp_path / "native").glob("q4_1_cpu-*.so"))
+        assert len(built) == 1
+        stamp = built[0].stat().st_mtime_ns
+        native.kernels.cache_clear()
+        assert native.kernels() is not None and built[0].stat().st_mtime_ns == stamp  # reused, not rebuilt
+    finally:
+        native.kernels.cache_clear()
+
+
+@needs_kernels
+def test_kernels_reject_weights_in_another_layout():
+    layer = Int4Linear.from_q4_1(_random_q4_1(4, 64), 64)
+    with pytest.raises(ValueError, match="fp16 groups"):
+        KERNELS.matmul(layer.nibbles, layer.groups.float(), torch.randn(1, 64))
