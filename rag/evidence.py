@@ -16,6 +16,8 @@ _INJECTION = re.compile(
     r"|\b(?:system prompt|you are now|as an ai|new instructions?)\b"
     r"|\b(?:assistant|model|ai|chatbot)\b[^.]{0,30}\b(?:must|should|shall)\b[^.]{0,20}\b(?:say|answer|respond|reply|output)\b",
     re.IGNORECASE)
+_ANAPHOR = re.compile(r"^(?:[-*+•▪◦‣]\s+)?(?:it|its|this|these|they|their|that|those|such|thus|hence)\b",
+                      re.IGNORECASE)
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
 
@@ -99,6 +101,17 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     return merged
 
 
+def attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join a sentence that opens with a pronoun ("It can ...", "This involves ...") to the unit before it."""
+    out: list[tuple[int, int]] = []
+    for a, b in spans:
+        if out and _ANAPHOR.match(text[a:b]) and b - out[-1][0] <= MAX_CHARS:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
 def looks_like_instruction(text: str) -> bool:
     """Whether a note sentence addresses the assistant (prompt injection); such sentences are never evidence."""
     return bool(_INJECTION.search(text))
@@ -121,6 +134,9 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
                     weights: tuple[float, float, float] = (0.6, 0.4, 0.1), max_candidates: int = 40) -> list[Evidence]:
     """Rank every sentence of the retrieved chunks; keep the best, deduplicated, within the budget.
 
+    A sentence opening with a pronoun is one unit with the sentence it refers back to, so a quote never
+    starts with a dangling "It" and the referent's words count for its ranking.
+
     `embed(texts) -> (n, dim)` normalised vectors, the question first; `count_tokens(text) -> int`.
     Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior;
     only the `max_candidates` best by the cheap (lexical + rank) part are embedded.
@@ -128,7 +144,8 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
     cands = []
     for rank, res in enumerate(results):
         text = res.chunk.text
-        spans = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
+        spans = attach_anaphora(text, [sp for sp in split_sentences(text)
+                                       if not looks_like_instruction(text[sp[0]:sp[1]])])
         for i, (a, b) in enumerate(spans):
             window = " ".join(squash(text[x:y]) for x, y in spans[max(0, i - 1):i + 2])
             cands.append((rank, res, a, b, squash(text[a:b]), window))
