@@ -97,7 +97,7 @@ def run_ours(weights: str, ids: list[int], new: int, compiled: bool, logits_out:
     end = time.perf_counter()
     bytes_per_token = sum(decode_bytes(m) for m in lm.model.modules())
     return {"load_s": load_s, "prefill_tok_s": len(ids) / prefill_s, "ttft_s": first - t,
-            "decode_tok_s": (n - 1) / (end - first), "weight_bytes_per_token": int(bytes_per_token),
+            "decode_tok_s": (n - 1) / (end - first), "weight_bytes_per_token": int(bytes_per_token), "decoder": lm.decoder,
             **ops_overhead(lm, len(ids) + n)}
 
 
@@ -155,7 +155,9 @@ def worker(a: argparse.Namespace) -> None:
     ids = prompt_ids(a.prompt_tokens)
     if a.engine.startswith("ours"):
         _, weights, *rest = a.engine.split("-")
-        res = run_ours(weights, ids, a.new_tokens, bool(rest), a.logits_out)
+        if "torch" in rest:
+            os.environ["RAG_NATIVE"] = "0"  # torch's kernels and FastDecoder instead of our C code
+        res = run_ours(weights, ids, a.new_tokens, "compiled" in rest, a.logits_out)
     elif a.engine == "hf":
         res = run_hf(ids, a.new_tokens, a.logits_out)
     else:
@@ -189,8 +191,9 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--prompt-tokens", type=int, default=800)
-    ap.add_argument("--engines", default="ours-fp32,ours-int8,ours-int4,hf,llamacpp",
-                    help="comma list; ours-int8-compiled adds torch.compile (minutes to compile on 2 cores)")
+    ap.add_argument("--engines", default="ours-fp32,ours-int8,ours-int4-torch,ours-int4,hf,llamacpp",
+                    help="comma list; ours-int4-torch uses torch's int4 kernel and FastDecoder instead of our C code; "
+                         "ours-int8-compiled adds torch.compile (minutes to compile on 2 cores)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--logits-out", default=None, help=argparse.SUPPRESS)
@@ -237,7 +240,7 @@ def main() -> int:
               f"{f('load_s', '8.2f')}{f('cold_load_s', '8.2f')}{f('peak_rss_mb', '9.0f')}")
     for e, r in ours.items():
         bound = bw / 2 * 1e9 / r["weight_bytes_per_token"]  # copy bandwidth counts read+write; decode only reads
-        print(f"  {e}: {r['weight_bytes_per_token'] / 1e6:.0f} MB weights/token -> bandwidth bound ~{bound:.0f} tok/s;"
+        print(f"  {e} ({r['decoder']}): {r['weight_bytes_per_token'] / 1e6:.0f} MB weights/token -> bandwidth bound ~{bound:.0f} tok/s;"
               f" {r['aten_ops_per_step']} aten ops/step x {r['us_per_tiny_op']} us = {r['op_floor_ms']} ms op floor")
     if best:
         d = ours[best]["decode_tok_s"]

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
+from rag.model import native_decode
 from rag.model.decode import FastDecoder
 from rag.model.gguf import read_gguf
 from rag.model.loader import load_transformer
@@ -46,7 +47,9 @@ class LocalLM:
         self.weights = weights
         self.model.setup_caches(1, context_length)
         self._lock = threading.Lock()
-        self._step: Callable[[int, int], Tensor] = FastDecoder(model).step
+        decoder = native_decode.NativeDecoder if native_decode.supports(model) else FastDecoder
+        self._step: Callable[[int, int], Tensor] = decoder(model).step
+        self.decoder = decoder.__name__
         self._prefilled: list[int] = []  # prompt ids whose keys/values sit at the start of the KV cache
         self._prefilled_cache: object = None  # the layer-0 cache they were written to (setup_caches replaces it)
 

@@ -1,4 +1,5 @@
-"""Our C kernels (kernels/q4_1_cpu.c), compiled once with the system C compiler and called through ctypes.
+"""Our C kernels (kernels/*.c: Q4_1 matmul, the native decode step), compiled once with the system C compiler
+and called through ctypes.
 
 The shared library is built on first use into <weight cache dir>/native/, named after a hash of the
 source, flags and machine, and written atomically. Without a C compiler, on a CPU without AVX2/FMA/F16C, or
@@ -24,23 +25,26 @@ from rag.model.weight_cache import cache_dir
 
 log = logging.getLogger(__name__)
 
-SOURCE = Path(__file__).with_name("kernels") / "q4_1_cpu.c"
+KERNELS_DIR = Path(__file__).with_name("kernels")
+SOURCES = [KERNELS_DIR / "q4_1_cpu.c", KERNELS_DIR / "decode_cpu.c"]
+HEADERS = [KERNELS_DIR / "q4_1.h"]
 FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-lm"]
 
 
 def _library_path(compiler: str) -> Path:
     """Where the build for this source, compiler, flags and machine lives."""
-    ident = "\0".join([SOURCE.read_text(), compiler, *FLAGS, platform.machine(), torch.__version__])
-    return cache_dir() / "native" / f"q4_1_cpu-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.so"
+    texts = [p.read_text() for p in SOURCES + HEADERS]
+    ident = "\0".join([*texts, compiler, *FLAGS, platform.machine(), torch.__version__])
+    return cache_dir() / "native" / f"kernels-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.so"
 
 
 def _build(compiler: str, target: Path) -> None:
-    """Compile SOURCE into target (written under a temporary name, then renamed)."""
+    """Compile SOURCES into target (written under a temporary name, then renamed)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], check=True, capture_output=True, text=True)
+        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True, text=True)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -68,6 +72,7 @@ class Q4Kernels:
         self._dequantize = lib.q4_1_dequantize
         self._dequantize.argtypes = [ptr, ptr, ptr, i64, i64, ctypes.c_int]
         self._dequantize.restype = ctypes.c_int
+        self.decode_step = lib.q4_decode_step  # argtypes set by rag.model.native_decode, which owns its structs
 
     def matmul_into(self, nibbles: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """y (M, N) fp32 = x (M, K) fp32 @ W.T; all contiguous, unchecked (the decode hot path)."""

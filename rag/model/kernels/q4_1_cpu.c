@@ -11,23 +11,14 @@
  * linked against libgomp.so.1, this shares torch's own OpenMP runtime and threads.
  * Built by rag/model/native.py with -O3 -mavx2 -mfma -mf16c -ffp-contract=off; q4_1_cpu_ok() says whether this CPU can run it.
  */
-#include <immintrin.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
 
-#define GROUP 32
+#include "q4_1.h"
 
 int q4_1_cpu_ok(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
-}
-
-static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
 }
 
 /* The 32 codes of one group as four vectors of 8 floats, in element order. */
@@ -54,7 +45,7 @@ static inline __m256i group_dot(const uint8_t *nib, const int16_t *xq) {
 }
 
 /* x (K) -> xq (K) int16 with one scale per group of 32 (x ~= xq * scale, |xq| <= 32767) and each group's exact sum. */
-static void quantize_row(const float *x, int16_t *xq, float *scale, float *xsum, int64_t k) {
+void q4_1_quantize_row(const float *x, int16_t *xq, float *scale, float *xsum, int64_t k) {
     for (int64_t g = 0; g < k / GROUP; g++) {
         const float *xg = x + g * GROUP;
         float amax = 0.0f, sum = 0.0f;
@@ -86,7 +77,7 @@ static void one_row_block(const uint8_t *nib, const uint16_t *groups, const int1
                 offset[i] += _cvtsh_ss(dm[1]) * xsum[g];
             }
         }
-        for (int i = 0; i < 4; i++) y[row + i] = hsum(acc[i]) + offset[i];
+        for (int i = 0; i < 4; i++) y[row + i] = q4_1_hsum(acc[i]) + offset[i];
     }
     for (; row < n1; row++) {
         __m256 acc = _mm256_setzero_ps();
@@ -97,7 +88,17 @@ static void one_row_block(const uint8_t *nib, const uint16_t *groups, const int1
             acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(dm[0]) * scale[g]), dot, acc);
             offset += _cvtsh_ss(dm[1]) * xsum[g];
         }
-        y[row] = hsum(acc) + offset;
+        y[row] = q4_1_hsum(acc) + offset;
+    }
+}
+
+void q4_1_rows(const uint8_t *nib, const uint16_t *groups, const int16_t *xq, const float *scale,
+               const float *xsum, float *y, int64_t n, int64_t k) {
+    const int64_t block = 16, blocks = (n + block - 1) / block;
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < blocks; b++) {
+        const int64_t n0 = b * block, n1 = n0 + block < n ? n0 + block : n;
+        one_row_block(nib, groups, xq, scale, xsum, y, n0, n1, k);
     }
 }
 
@@ -113,15 +114,10 @@ int q4_1_matmul(const uint8_t *nib, const uint16_t *groups, const float *x, floa
         free(scale);
         return -2;
     }
-    for (int64_t r = 0; r < m; r++) quantize_row(x + r * k, xq + r * k, scale + r * ng, xsum + r * ng, k);
-    const int64_t block = 16;
-    const int64_t blocks = (n + block - 1) / block;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t n0 = b * block, n1 = n0 + block < n ? n0 + block : n;
-        for (int64_t r = 0; r < m; r++)
-            one_row_block(nib, groups, xq + r * k, scale + r * ng, xsum + r * ng, y + r * n, n0, n1, k);
-    }
+    for (int64_t r = 0; r < m; r++) q4_1_quantize_row(x + r * k, xq + r * k, scale + r * ng, xsum + r * ng, k);
+#pragma omp parallel num_threads(threads)
+    for (int64_t r = 0; r < m; r++)
+        q4_1_rows(nib, groups, xq + r * k, scale + r * ng, xsum + r * ng, y + r * n, n, k);
     free(xq);
     free(scale);
     return 0;

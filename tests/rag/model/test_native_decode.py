@@ -1,0 +1,88 @@
+"""The C decode step (NativeDecoder) agrees with FastDecoder and with Transformer.forward, the reference."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rag.model import native
+from rag.model.decode import FastDecoder
+from rag.model.generate import LocalLM
+from rag.model.loader import load_transformer
+from rag.model.native_decode import NativeDecoder, supports
+from tests.rag.model.gguf_fixture import write_tiny_gguf
+from tests.rag.model.tiny_model import random_model
+
+pytestmark = pytest.mark.skipif(native.kernels() is None, reason="no C compiler or no AVX2/FMA/F16C here")
+
+
+def _int4_model(tmp_path, arch: str = "llama", **shape):
+    tiny = write_tiny_gguf(tmp_path / f"{arch}.gguf", arch=arch, qtype="Q4_1", **shape)
+    model = load_transformer(tiny.path, "int4", use_cache=False)
+    model.setup_caches(1, 64)
+    return model
+
+
+def _steps(model, decoder_cls, tokens: list[int], prefill: int) -> torch.Tensor:
+    """Logits of decode steps after a prefill through the module path; decoder_cls None steps the module too."""
+    model.setup_caches(1, 64)
+    with torch.inference_mode():
+        model(torch.tensor([tokens[:prefill]]), 0)
+        step = decoder_cls(model).step if decoder_cls else (lambda t, i: model(torch.tensor([[t]]), i)[0, -1])
+        return torch.stack([step(t, i) for i, t in enumerate(tokens[prefill:], start=prefill)])
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("heads,kv_heads", [(4, 2), (4, 4), (2, 1)])
+def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, heads, kv_heads):
+    model = _int4_model(tmp_path, arch, dim=64, n_heads=heads, n_kv_heads=kv_heads)
+    tokens = list(range(3, 45))
+    native_logits = _steps(model, NativeDecoder, tokens, prefill=9)
+    fast = _steps(model, FastDecoder, tokens, prefill=9)
+    module = _steps(model, None, tokens, prefill=9)
+    scale = module.abs().max()
+    assert (native_logits - fast).abs().max() <= 1e-3 * scale  # same kernels, other summation order
+    assert (native_logits - module).abs().max() <= 0.02 * scale  # the module path decodes through bf16 or int16
+    assert torch.equal(native_logits.argmax(-1), fast.argmax(-1))
+
+
+def test_native_step_writes_the_same_kv_cache_as_the_module(tmp_path):
+    model = _int4_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
+    tokens = list(range(5, 25))
+    _steps(model, NativeDecoder, tokens, prefill=4)
+    native_k = model.blk[1].attn.kv_cache.k[0, :, :20].clone()
+    _steps(model, None, tokens, prefill=4)
+    module_k = model.blk[1].attn.kv_cache.k[0, :, :20]
+    assert torch.allclose(native_k, module_k, atol=2e-3 * module_k.abs().max())
+
+
+def test_native_step_follows_replaced_caches_and_rejects_bad_input(tmp_path):
+    model = _int4_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
+    decoder = NativeDecoder(model)
+    with torch.inference_mode():
+        first = decoder.step(7, 0)
+        model.setup_caches(1, 32)  # new buffers: the decoder must write and read these
+        assert torch.allclose(decoder.step(7, 0), first, atol=1e-6)
+        assert model.blk[0].attn.kv_cache.k[0, :, 0].abs().sum() > 0
+        with pytest.raises(ValueError, match="cache size"):
+            decoder.step(7, 32)
+        with pytest.raises(ValueError, match="vocabulary"):
+            decoder.step(10**6, 1)
+
+
+def test_only_int4_models_on_the_kernels_are_supported(tmp_path):
+    tiny = write_tiny_gguf(tmp_path / "t.gguf", qtype="Q4_1", dim=64, n_heads=4, n_kv_heads=2)
+    int4 = load_transformer(tiny.path, "int4", use_cache=False)
+    assert supports(int4)
+    assert not supports(load_transformer(tiny.path, "int8", use_cache=False))
+    assert not supports(random_model())
+    int4.blk[0].attn.attn_qkv.kernels = None
+    assert not supports(int4)
+    int4.setup_caches(1, 16)
+    with pytest.raises(ValueError, match="int4 model"):
+        NativeDecoder(int4)
+
+
+def test_local_lm_decodes_int4_natively(tmp_path):
+    tiny = write_tiny_gguf(tmp_path / "t.gguf", qtype="Q4_1", dim=64, n_heads=4, n_kv_heads=2)
+    assert LocalLM.load(tiny.path, weights="int4", use_cache=False).decoder == "NativeDecoder"
+    assert LocalLM.load(tiny.path, weights="int8", use_cache=False).decoder == "FastDecoder"
