@@ -93,11 +93,17 @@ def measure(question: str, results: list[SearchResult], evidence_scores: list[fl
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:
-    """The reason to abstain, or None to answer; every threshold comes from settings."""
+    """The reason to abstain, or None to answer; every threshold comes from settings.
+
+    Words or phrases the notes never use count only while no evidence sentence matches strongly: a question
+    may say "store" or "advantage" where the notes say "stored" in other words.
+    """
     if cov.top_dense < s.min_retrieval_score:
         return f"best passage similarity {cov.top_dense:.2f} < {s.min_retrieval_score:.2f}"
     if cov.top_evidence < s.min_evidence_score:
         return f"best evidence score {cov.top_evidence:.2f} < {s.min_evidence_score:.2f}"
+    if cov.top_evidence >= s.unknown_term_max_evidence:  # a sentence answers it in other words
+        return None
     if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:
         return (f"question terms absent from the notes ({', '.join(cov.unknown_terms)}) "
                 f"and best similarity {cov.top_dense:.2f} < {s.unknown_term_min_dense:.2f}")

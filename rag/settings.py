@@ -59,6 +59,9 @@ class AnswerSettings:
     min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
     unknown_term_min_dense: float = 0.55  # a question term absent from the notes: abstain below this
+    unknown_term_max_evidence: float = 0.70  # ... unless an evidence sentence scores this much: refused
+                                             # unanswerables reach 0.61, answerables with a new word 0.77
+                                             # (dev_qa and eval/data/examples_qa.jsonl)
     support_threshold: float = 0.65     # a sentence is supported at or above this score
     min_supported_sentences: int = 2    # fewer verified sentences: add quotes of the best evidence
     extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback

@@ -38,11 +38,12 @@ def test_decide_uses_settings_thresholds():
     assert decide(good, s) is None
     assert decide(Coverage(0.1, 0.8), s) is not None
     assert decide(Coverage(0.7, 0.1), s) is not None
-    unknown = Coverage(0.5, 0.8, ["yolo"], 0.8)
+    unknown = Coverage(0.5, 0.6, ["yolo"], 0.8)
     assert decide(unknown, s) is not None
     assert decide(unknown, replace(s, unknown_term_min_dense=0.4)) is None
+    assert decide(replace(unknown, top_evidence=0.8), s) is None  # a strong evidence sentence overrides
     assert decide(Coverage(0.1, 0.8), replace(s, min_retrieval_score=0.0)) is None
-    unknown_phrase = Coverage(0.5, 0.8, unknown_subject="label smoothing")
+    unknown_phrase = Coverage(0.5, 0.6, unknown_subject="label smoothing")
     assert "label smoothing" in decide(unknown_phrase, s)
     assert decide(replace(unknown_phrase, top_dense=0.6), s) is None  # strong retrieval overrides
 
