@@ -53,12 +53,13 @@ def parse_answer(text: str, n_evidence: int) -> list[Claim]:
 
 
 def _attach(text: str, marks: str) -> str:
+    """`text` with `marks` before its final punctuation; a cited quote without any (a bullet) gets a full stop."""
     m = re.search(r"[.!?]+[\"')\]]*$", text)
     if not marks:
         return text
     if m:
         return f"{text[:m.start()]} {marks}{text[m.start():]}"
-    return f"{text} {marks}"
+    return f"{text} {marks}."
 
 
 def render(claims: list[Claim]) -> str:

@@ -27,7 +27,8 @@ def test_markers_pointing_at_nothing_are_dropped():
 def test_render_puts_markers_before_final_punctuation():
     assert render([Claim("EMA smooths weights.", [1]), Claim("No cite here.", [])]) == \
         "EMA smooths weights [1]. No cite here."
-    assert render([Claim("Trailing text", [1, 2])]) == "Trailing text [1][2]"
+    assert render([Claim("Trailing text", [1, 2])]) == "Trailing text [1][2]."
+    assert render([Claim("- a bullet quote", [1]), Claim("Next one.", [2])]) == "- a bullet quote [1]. Next one [2]."
 
 
 def test_parse_render_round_trip():
