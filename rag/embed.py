@@ -95,6 +95,20 @@ class Embedder:
                 _CACHE[key] = cls(_load_encoder(path), model_id, dim)
             return _CACHE[key]
 
+    @classmethod
+    def preload(cls, path: Path | None = None) -> threading.Thread:
+        """Start `load` on a daemon thread (torch's import and the weights overlap the caller's own imports);
+        a failure is left for the caller's own `load` to raise."""
+        def run() -> None:
+            try:
+                cls.load(path)
+            except Exception:  # noqa: BLE001 - the caller's load() raises the same error where it is handled
+                return
+
+        thread = threading.Thread(target=run, name="embedder-load", daemon=True)
+        thread.start()
+        return thread
+
     def encode(self, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         """Embed texts -> (n, dim) float32, unit length."""
         import numpy as np

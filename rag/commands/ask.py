@@ -65,11 +65,14 @@ def _stream_text(chain, question: str):
 
 
 def _start_model_load(settings: Settings, backend: str | None) -> None:
-    """Start loading the local model on a thread now, so it overlaps importing LangChain and opening the index."""
+    """Start loading the local model and the embedder on threads now, so they overlap importing LangChain."""
     if (backend or settings.answer.backend) == "local":
         from rag import lm_loader
 
         lm_loader.start(settings)
+    from rag.embed import Embedder
+
+    Embedder.preload()
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

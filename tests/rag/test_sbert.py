@@ -108,3 +108,20 @@ def test_unsupported_layout_falls_back_to_sentence_transformers(model_dir, tmp_p
     emb = Embedder.load(folder)
     assert isinstance(emb.encoder, _SentenceTransformerEncoder)
     assert emb.encode(["EMA"]).shape == (1, 384) and emb.model_id == "local:model"
+
+
+def test_preload_fills_the_cache_and_leaves_errors_to_load(model_dir, tmp_path, monkeypatch):
+    from rag import embed
+    from rag.errors import ModelNotInstalledError
+
+    monkeypatch.setattr(embed, "_CACHE", {})
+    Embedder.preload(model_dir).join(60)
+    assert list(embed._CACHE) == [model_dir.resolve()]
+    assert Embedder.load(model_dir) is embed._CACHE[model_dir.resolve()]
+    broken = tmp_path / "not-a-model"
+    broken.mkdir()
+    thread = Embedder.preload(broken)
+    thread.join(60)
+    assert not thread.is_alive() and broken.resolve() not in embed._CACHE
+    with pytest.raises(ModelNotInstalledError, match="not a sentence-transformers model folder"):
+        Embedder.load(broken)
