@@ -138,8 +138,8 @@ def test_chain_waits_at_build_or_at_first_use(fake_load, gguf_settings, tiny_ind
         chain.answer("What is EMA in diffusion?")
 
 
-HEAVY = ("langchain_openai", "fastapi", "uvicorn", "matplotlib", "transformers", "sentence_transformers",
-         "sklearn", "eval", "serve")
+HEAVY = ("langchain_openai", "openai", "fastapi", "uvicorn", "matplotlib", "transformers", "sentence_transformers",
+         "sklearn", "scipy", "bm25s", "eval", "serve")
 
 
 @pytest.mark.slow
