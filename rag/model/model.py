@@ -108,7 +108,8 @@ class Attention(nn.Module):
         self.attn_output = nn.Linear(q_dim, args.dim, bias=False)
         self.kv_cache: KVCache | None = None
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int) -> Tensor:
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int, last_only: bool = False) -> Tensor:
+        """(B, T, dim) -> (B, T, dim), or (B, 1, dim) for the last row alone (keys and values still cached for all T)."""
         bsz, t, _ = x.shape  # (B, T, dim)
         hq, hkv = self.n_heads, self.n_kv_heads
         qkv = self.attn_qkv(x).view(bsz, t, hq + 2 * hkv, self.head_dim)  # (B, T, Hq+2Hkv, D)
@@ -118,6 +119,8 @@ class Attention(nn.Module):
         v = qkv[:, :, hq + hkv:].transpose(1, 2)  # (B, Hkv, T, D)
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(pos, k, v)  # (B, Hkv, pos+T, D)
+        if last_only:
+            q, pos, t = q[:, :, -1:], pos + t - 1, 1  # (B, Hq, 1, D) at the last position
         y = attention(q, k, v, causal=True, q_start=pos, kv_len=k.shape[2])  # (B, Hq, T, D)
         return self.attn_output(y.transpose(1, 2).reshape(bsz, t, -1))
 
@@ -146,8 +149,8 @@ class Block(nn.Module):
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
         self.ffn = FeedForward(args)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int) -> Tensor:
-        h = x + self.attn(self.attn_norm(x), cos, sin, pos)
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int, last_only: bool = False) -> Tensor:
+        h = (x[:, -1:] if last_only else x) + self.attn(self.attn_norm(x), cos, sin, pos, last_only)
         return h + self.ffn(self.ffn_norm(h))
 
 
@@ -185,9 +188,7 @@ class Transformer(nn.Module):
         cos = self.rope_cos[input_pos:input_pos + t, None]  # (T, 1, D)
         sin = self.rope_sin[input_pos:input_pos + t, None]
         x = self.token_embd(tokens)  # (B, T, dim)
-        for b in self.blk:
-            x = b(x, cos, sin, input_pos)
-        if last_only:
-            x = x[:, -1:]  # (B, 1, dim)
+        for i, b in enumerate(self.blk):
+            x = b(x, cos, sin, input_pos, last_only and i == len(self.blk) - 1)  # the last block: (B, 1, dim)
         return self.output(self.output_norm(x))  # (B, T or 1, vocab)
 

@@ -25,6 +25,10 @@ def test_prefill_then_decode_matches_full_forward(qkv_bias):
         assert torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
         model.setup_caches(1, 64)
         assert torch.allclose(model(tokens, 0, last_only=True)[0, -1], full[0, -1], atol=1e-5)
+        model.setup_caches(1, 64)
+        model(tokens[:, :20], 0, last_only=True)  # the last block still caches keys and values of all 20 rows
+        steps = torch.cat([model(tokens[:, i:i + 1], i) for i in range(20, 24)], dim=1)
+        assert torch.allclose(steps, full[:, 20:], atol=1e-5)
 
 
 def test_positions_past_the_cache_are_refused():
