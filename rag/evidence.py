@@ -8,6 +8,7 @@ from rag.ground import content_terms
 from rag.types import SearchResult
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
+_MARKER = re.compile(r"(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")  # a list or heading marker opening a unit
 _END = re.compile(r"[.!?:;]['\")\]]*\s*$")
 _SPLIT = re.compile(r"(?<=[.!?])['\")\]]*\s+(?=[\"'(\[*]*[A-Z0-9])")
 _ABBREV = re.compile(r"\b(?:e\.g|i\.e|vs|etc|cf|fig|eq|approx|resp|dr|mr|ms|no)\.$", re.IGNORECASE)
@@ -112,6 +113,13 @@ def attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
     return out
 
 
+def unmarked(text: str, span: tuple[int, int]) -> tuple[int, int]:
+    """The span without a leading list or heading marker, so quotes read as sentences ("- It can" -> "It can")."""
+    a, b = span
+    m = _MARKER.match(text, a)
+    return (m.end(), b) if m and m.end() < b else span
+
+
 def looks_like_instruction(text: str) -> bool:
     """Whether a note sentence addresses the assistant (prompt injection); such sentences are never evidence."""
     return bool(_INJECTION.search(text))
@@ -144,8 +152,8 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
     cands = []
     for rank, res in enumerate(results):
         text = res.chunk.text
-        spans = attach_anaphora(text, [sp for sp in split_sentences(text)
-                                       if not looks_like_instruction(text[sp[0]:sp[1]])])
+        spans = [unmarked(text, sp) for sp in attach_anaphora(text, [sp for sp in split_sentences(text)
+                                                                      if not looks_like_instruction(text[sp[0]:sp[1]])])]
         for i, (a, b) in enumerate(spans):
             window = " ".join(squash(text[x:y]) for x, y in spans[max(0, i - 1):i + 2])
             cands.append((rank, res, a, b, squash(text[a:b]), window))

@@ -83,3 +83,10 @@ def test_pronoun_continuation_wins_over_a_sentence_that_only_names_the_subject()
                 source="m.md", rank=1)
     ev = select_evidence("what gradient can TensorFlow compute", [r1, r2], bag_embed, lambda t: 1, 1, 100)
     assert ev[0].text == "TensorFlow is a platform from Google. It can compute the gradient of any expression."
+
+
+def test_list_markers_are_not_part_of_the_quote():
+    text = "Notes on EMA and more.\n- EMA averages the weights over training.\n2. Samples use the EMA copy of the weights."
+    ev = select_evidence("what does EMA average", [result(text)], bag_embed, lambda t: 1, 3, 100)
+    assert {e.text for e in ev} >= {"EMA averages the weights over training.", "Samples use the EMA copy of the weights."}
+    assert all(e.text == " ".join(text[e.start:e.end].split()) for e in ev)
