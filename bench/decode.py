@@ -58,12 +58,12 @@ def ops_overhead(lm, pos: int) -> dict:
     return {"aten_ops_per_step": n_ops, "us_per_tiny_op": round(us, 2), "op_floor_ms": round(n_ops * us / 1000, 2)}
 
 
-DECODE_TENSORS = {"Linear": ("weight", "bias"), "Int8Linear": ("qweight", "scales", "bias"),
-                  "Int4Linear": ("nibbles", "groups", "bias")}
+DECODE_TENSORS = {"Linear": ("weight", "bias"), "Int8Linear": ("codes", "groups", "bias"),
+                  "Int4Linear": ("codes", "groups", "bias")}
 
 
 def decode_bytes(module) -> int:
-    """Bytes of weights one decode step reads from this layer (the native kernel's layout for int4)."""
+    """Bytes of weights one decode step reads from this layer (in our kernels' layout)."""
     names = DECODE_TENSORS.get(module.__class__.__name__, ())
     tensors = [getattr(module, n, None) for n in names]
     return sum(t.numel() * t.element_size() for t in tensors if t is not None)

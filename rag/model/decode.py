@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rag.model.model import Transformer
-from rag.model.quantize import ACT_DTYPE, GROUP, Int4Linear, Int8Linear, PackedLinear
+from rag.model.quantize import ACT_DTYPE, PackedLinear
 
 Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtype -> (1, N) fp32
 
@@ -26,21 +26,16 @@ Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtyp
 def projection(module: nn.Module) -> Projection:
     """The cheapest call of one Linear's kernel (input already in activation dtype and contiguous)."""
     bias = getattr(module, "bias", None)
-    if isinstance(module, Int4Linear) and module.kernels is not None:
-        kernels, nibbles, groups, n = module.kernels, module.nibbles, module.groups, module.out_features
+    if isinstance(module, PackedLinear) and module.kernels is not None:
+        kernels, kind, codes, groups, n = module.kernels, module.kind, module.codes, module.groups, module.out_features
         if bias is None:
-            return lambda x: kernels.matmul_into(nibbles, groups, x, torch.empty(1, n))
-        return lambda x: kernels.matmul_into(nibbles, groups, x, torch.empty(1, n)).add_(bias)
-    if isinstance(module, Int4Linear):
-        packed, sz = module.torch_int4()
+            return lambda x: kernels.matmul_into(kind, codes, groups, x, torch.empty(1, n))
+        return lambda x: kernels.matmul_into(kind, codes, groups, x, torch.empty(1, n)).add_(bias)
+    if isinstance(module, PackedLinear):
+        mm = module.torch_mm
         if bias is None:
-            return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz).float()
-        return lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x, packed, GROUP, sz).float() + bias
-    if isinstance(module, Int8Linear):
-        q, unit, scales = module.qweight, module.unit, module.scales
-        if bias is None:
-            return lambda x: torch.ops.aten._weight_int8pack_mm(x, q, unit).float() * scales
-        return lambda x: torch.ops.aten._weight_int8pack_mm(x, q, unit).float() * scales + bias
+            return lambda x: mm(x).float()
+        return lambda x: mm(x).float() + bias
     if isinstance(module, nn.Linear):
         weight = module.weight
         return lambda x: F.linear(x, weight, bias)

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from rag.model.gguf import GGUFModel, read_gguf
 from rag.model.model import ModelArgs, Transformer
-from rag.model.quantize import Int4Linear, Int8Linear, RescoredHead, int4_supported
+from rag.model.quantize import GROUP, Int4Linear, Int8Linear, RescoredHead, int4_supported
 from rag.model.weight_cache import load_or_convert
 
 WEIGHTS = ("fp32", "int8", "int4")
@@ -33,29 +33,25 @@ def _linears(i: int, args: ModelArgs) -> dict[str, tuple[list[str], str | None]]
 
 
 def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -> dict[str, Tensor]:
-    """Buffers of one packed Linear; Q4_1 blocks are repacked exactly, other types quantised from fp32."""
-    if weights == "int4":
-        raws = [g.quantized(n) for n in names]
-        n_out, k = sum(r.shape[0] for r in raws), raws[0].shape[1]
-        if int4_supported(n_out, k):
-            if all(r.qtype == "Q4_1" for r in raws):
-                layer = Int4Linear.from_q4_1(np.concatenate([r.data for r in raws]), k, bias)
-            else:
-                layer = Int4Linear.from_float(_fused(g, names), bias)
-            return dict(layer.state_dict())
-    return _int8(_fused(g, names), bias)
+    """Buffers of one packed Linear: Q4_1 blocks (int4, int8) and Q8_0 blocks (int8) repacked exactly, others quantised."""
+    raws = [g.quantized(n) for n in names]
+    n_out, k = sum(r.shape[0] for r in raws), raws[0].shape[1]
+    if k % GROUP:
+        return {"weight": _fused(g, names), **({"bias": bias} if bias is not None else {})}  # stays fp32
+    packed_cls = Int4Linear if weights == "int4" and int4_supported(n_out, k) else Int8Linear
+    qtypes = {r.qtype for r in raws}
+    if qtypes == {"Q4_1"} or (qtypes == {"Q8_0"} and packed_cls is Int8Linear):
+        exact = packed_cls.from_q4_1 if qtypes == {"Q4_1"} else Int8Linear.from_q8_0
+        return dict(exact(np.concatenate([r.data for r in raws]), k, bias).state_dict())
+    return dict(packed_cls.from_float(_fused(g, names), bias).state_dict())
 
 
-def _int8(weight: Tensor, bias: Tensor | None = None) -> dict[str, Tensor]:
-    """Buffers of an Int8Linear quantised from an fp32 weight."""
-    return dict(Int8Linear.from_float(weight, bias).state_dict())
-
-
-def _packed_head(head: Tensor, weights: str) -> dict[str, Tensor]:
+def _packed_head(g: GGUFModel, args: ModelArgs, weights: str) -> dict[str, Tensor]:
     """Buffers of the packed output layer: int4 groups for int4 weights (RescoredHead fixes its top logits), else int8."""
-    if weights == "int4" and int4_supported(*head.shape):
-        return dict(Int4Linear.from_float(head).state_dict())
-    return _int8(head)
+    name = "token_embd.weight" if args.tie_embeddings else "output.weight"
+    if weights == "int4" and int4_supported(*g.info(name).shape):
+        return dict(Int4Linear.from_float(g.tensor(name)).state_dict())
+    return _packed(g, [name], "int8", None)
 
 
 def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, Tensor]:
@@ -66,12 +62,11 @@ def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, T
                              "output_norm.weight": g.tensor("output_norm.weight")}
     if "rope_freqs.weight" in g.tensor_names:
         sd["rope_freqs"] = g.tensor("rope_freqs.weight")
-    head = sd["token_embd.weight"] if args.tie_embeddings else g.tensor("output.weight")
     if weights == "fp32":
         if not args.tie_embeddings:
-            sd["output.weight"] = head
+            sd["output.weight"] = g.tensor("output.weight")
     else:
-        sd.update({f"output.{k}": v for k, v in _packed_head(head, weights).items()})
+        sd.update({f"output.{k}": v for k, v in _packed_head(g, args, weights).items()})
     for i in range(args.n_layers):
         p = f"blk.{i}"
         sd[f"{p}.attn_norm.weight"] = g.tensor(f"{p}.attn_norm.weight")
@@ -90,17 +85,16 @@ def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, T
 
 
 def _install_packed(model: Transformer, sd: dict[str, Tensor]) -> None:
-    """Swap each nn.Linear whose packed buffers are in sd for its Int8Linear / Int4Linear."""
+    """Swap each nn.Linear whose packed buffers are in sd for its Int4Linear (uint8 nibbles) / Int8Linear (int8)."""
     for name, mod in list(model.named_modules()):
         if not isinstance(mod, nn.Linear):
             continue
         bias = sd.get(f"{name}.bias")
-        if f"{name}.qweight" in sd:
-            new: nn.Module = Int8Linear(sd[f"{name}.qweight"], sd[f"{name}.scales"], bias)
-        elif f"{name}.nibbles" in sd:
-            new = Int4Linear(sd[f"{name}.nibbles"], sd[f"{name}.groups"], bias)
-        else:
+        codes = sd.get(f"{name}.codes")
+        if codes is None:
             continue
+        packed_cls = Int4Linear if codes.dtype == torch.uint8 else Int8Linear
+        new = packed_cls(codes, sd[f"{name}.groups"], bias)
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
 

@@ -1,9 +1,9 @@
-"""Our C kernels (kernels/*.c: Q4_1 matmul, the native decode step), compiled once with the system C compiler
-and called through ctypes.
+"""Our C kernels (kernels/*.c: packed int4 / int8 matmul and dequantisation, the native decode step),
+compiled once with the system C compiler and called through ctypes.
 
 The shared library is built on first use into <weight cache dir>/native/, named after a hash of the
-source, flags and machine, and written atomically. Without a C compiler, on a CPU without AVX2/FMA/F16C, or
-with RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead.
+sources, flags and machine, and written atomically. Without a C compiler, on a CPU without AVX2/FMA/F16C,
+or with RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead.
 """
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ from rag.model.weight_cache import cache_dir
 log = logging.getLogger(__name__)
 
 KERNELS_DIR = Path(__file__).with_name("kernels")
-SOURCES = [KERNELS_DIR / "q4_1_cpu.c", KERNELS_DIR / "decode_cpu.c"]
-HEADERS = [KERNELS_DIR / "q4_1.h"]
+SOURCES = [KERNELS_DIR / "packed_cpu.c", KERNELS_DIR / "decode_cpu.c"]
+HEADERS = [KERNELS_DIR / "packed.h"]
 FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-lm"]
+GROUP = 32
+Q4, Q8 = 0, 1  # weight kinds (KIND_* in packed.h)
 
 
 def _library_path(compiler: str) -> Path:
-    """Where the build for this source, compiler, flags and machine lives."""
+    """Where the build for these sources, compiler, flags and machine lives."""
     texts = [p.read_text() for p in SOURCES + HEADERS]
     ident = "\0".join([*texts, compiler, *FLAGS, platform.machine(), torch.__version__])
     return cache_dir() / "native" / f"kernels-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.so"
@@ -44,70 +46,78 @@ def _build(compiler: str, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
-        subprocess.run([compiler, *FLAGS, *map(str, SOURCES), "-o", tmp], check=True, capture_output=True, text=True)
+        subprocess.run([compiler, *map(str, SOURCES), *FLAGS, "-o", tmp], check=True, capture_output=True, text=True)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
 
 
-def _check_weight(nibbles: Tensor, groups: Tensor) -> None:
-    """ValueError unless the weight is in the kernels' layout: uint8 nibbles (N, K/2), fp16 groups (N, K/32, 2)."""
-    n, half_k = nibbles.shape
-    if nibbles.dtype != torch.uint8 or groups.dtype != torch.float16 or groups.shape != (n, half_k // 16, 2):
-        raise ValueError(f"Q4_1 kernels take uint8 nibbles (N, K/2) and fp16 groups (N, K/32, 2), not "
-                         f"{nibbles.dtype} {tuple(nibbles.shape)} / {groups.dtype} {tuple(groups.shape)}")
-    if not (nibbles.is_contiguous() and groups.is_contiguous()):
-        raise ValueError("Q4_1 kernels take contiguous weights")
+def check_weight(kind: int, codes: Tensor, groups: Tensor) -> None:
+    """ValueError unless (codes, groups) is a weight in the kernels' layout (packed.h)."""
+    if kind not in (Q4, Q8):
+        raise ValueError(f"unknown packed weight kind {kind}")
+    code_dtype, what = (torch.uint8, "uint8 nibbles (N, K/2)") if kind == Q4 else (torch.int8, "int8 codes (N, K)")
+    n, k = codes.shape[0], in_features(kind, codes)
+    if codes.dtype != code_dtype or groups.dtype != torch.float16 or tuple(groups.shape) != (n, k // GROUP, 2):
+        raise ValueError(f"packed kernels take {what} and fp16 groups (N, K/32, 2), not {codes.dtype} "
+                         f"{tuple(codes.shape)} / {groups.dtype} {tuple(groups.shape)}")
+    if not (codes.is_contiguous() and groups.is_contiguous()):
+        raise ValueError("packed kernels take contiguous weights")
 
 
-class Q4Kernels:
+def in_features(kind: int, codes: Tensor) -> int:
+    """K of a packed weight."""
+    return codes.shape[1] * 2 if kind == Q4 else codes.shape[1]
+
+
+class PackedKernels:
     """Typed entry points of the compiled library."""
 
     def __init__(self, lib: ctypes.CDLL) -> None:
         i64, ptr = ctypes.c_int64, ctypes.c_void_p
-        self._matmul = lib.q4_1_matmul
-        self._matmul.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int]
+        self._matmul = lib.packed_matmul
+        self._matmul.argtypes = [i64, ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int]
         self._matmul.restype = ctypes.c_int
-        self._dequantize = lib.q4_1_dequantize
-        self._dequantize.argtypes = [ptr, ptr, ptr, i64, i64, ctypes.c_int]
+        self._dequantize = lib.packed_dequantize
+        self._dequantize.argtypes = [i64, ptr, ptr, ptr, i64, i64, ctypes.c_int]
         self._dequantize.restype = ctypes.c_int
-        self.decode_step = lib.q4_decode_step  # argtypes set by rag.model.native_decode, which owns its structs
+        self.decode_step = lib.packed_decode_step  # argtypes set by rag.model.native_decode, which owns its structs
 
-    def matmul_into(self, nibbles: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:
+    def matmul_into(self, kind: int, codes: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """y (M, N) fp32 = x (M, K) fp32 @ W.T; all contiguous, unchecked (the decode hot path)."""
         m, k = x.shape
-        if self._matmul(nibbles.data_ptr(), groups.data_ptr(), x.data_ptr(), y.data_ptr(), m, y.shape[1], k,
+        if self._matmul(kind, codes.data_ptr(), groups.data_ptr(), x.data_ptr(), y.data_ptr(), m, y.shape[1], k,
                         torch.get_num_threads()):
-            raise ValueError(f"q4_1_matmul cannot take x {tuple(x.shape)} for weight {tuple(nibbles.shape)}")
+            raise ValueError(f"packed_matmul cannot take x {tuple(x.shape)} for weight {tuple(codes.shape)}")
         return y
 
-    def matmul(self, nibbles: Tensor, groups: Tensor, x: Tensor) -> Tensor:
+    def matmul(self, kind: int, codes: Tensor, groups: Tensor, x: Tensor) -> Tensor:
         """(M, K) activations -> (M, N) fp32."""
-        if x.dim() != 2 or x.shape[1] != nibbles.shape[1] * 2:
-            raise ValueError(f"q4_1_matmul: x {tuple(x.shape)} does not fit weight {tuple(nibbles.shape)}")
-        _check_weight(nibbles, groups)
+        check_weight(kind, codes, groups)
+        if x.dim() != 2 or x.shape[1] != in_features(kind, codes):
+            raise ValueError(f"packed_matmul: x {tuple(x.shape)} does not fit weight {tuple(codes.shape)}")
         x = x.float().contiguous()
-        return self.matmul_into(nibbles, groups, x, torch.empty(x.shape[0], nibbles.shape[0]))
+        return self.matmul_into(kind, codes, groups, x, torch.empty(x.shape[0], codes.shape[0]))
 
-    def dequantize(self, nibbles: Tensor, groups: Tensor) -> Tensor:
-        """The fp32 (N, K) weight q * d + m."""
-        _check_weight(nibbles, groups)
-        n, k = nibbles.shape[0], nibbles.shape[1] * 2
+    def dequantize(self, kind: int, codes: Tensor, groups: Tensor) -> Tensor:
+        """The fp32 (N, K) weight."""
+        check_weight(kind, codes, groups)
+        n, k = codes.shape[0], in_features(kind, codes)
         w = torch.empty(n, k, dtype=torch.float32)
-        if self._dequantize(nibbles.data_ptr(), groups.data_ptr(), w.data_ptr(), n, k, torch.get_num_threads()):
-            raise ValueError(f"q4_1_dequantize cannot take weight {tuple(nibbles.shape)}")
+        if self._dequantize(kind, codes.data_ptr(), groups.data_ptr(), w.data_ptr(), n, k, torch.get_num_threads()):
+            raise ValueError(f"packed_dequantize cannot take weight {tuple(codes.shape)}")
         return w
 
 
 @lru_cache(maxsize=1)
-def kernels() -> Q4Kernels | None:
+def kernels() -> PackedKernels | None:
     """The compiled kernels, built on first use; None where they cannot run here (callers fall back)."""
     if os.environ.get("RAG_NATIVE", "1") == "0" or platform.machine() not in ("x86_64", "AMD64"):
         return None
     compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
     if not compiler:
-        log.info("no C compiler found: using torch's int4 kernels")
+        log.info("no C compiler found: using torch's packed kernels")
         return None
     path = _library_path(compiler)
     try:
@@ -116,9 +126,9 @@ def kernels() -> Q4Kernels | None:
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", "") or exc
-        log.warning("cannot build the native Q4_1 kernels (%s): using torch's int4 kernels", detail)
+        log.warning("cannot build the native packed kernels (%s): using torch's packed kernels", detail)
         return None
-    if not lib.q4_1_cpu_ok():
-        log.info("this CPU lacks AVX2/FMA/F16C: using torch's int4 kernels")
+    if not lib.packed_cpu_ok():
+        log.info("this CPU lacks AVX2/FMA/F16C: using torch's packed kernels")
         return None
-    return Q4Kernels(lib)
+    return PackedKernels(lib)

@@ -1,4 +1,4 @@
-"""NativeDecoder: the batch-1 decode step in our C code (kernels/decode_cpu.c), for int4 (Q4_1) models.
+"""NativeDecoder: the batch-1 decode step in our C code (kernels/decode_cpu.c), for packed (int4 / int8) models.
 
 One ctypes call runs every block of a step inside one OpenMP region; only the output head (RescoredHead)
 stays in torch. FastDecoder (rag/model/decode.py) is the torch version of the same step and
@@ -13,14 +13,14 @@ from torch import Tensor, nn
 
 from rag.model import native
 from rag.model.model import Transformer
-from rag.model.quantize import Int4Linear
+from rag.model.quantize import PackedLinear
 
 _P = ctypes.c_void_p
 _I64 = ctypes.c_int64
 
 
 class _Linear(ctypes.Structure):
-    _fields_ = [("nib", _P), ("groups", _P), ("bias", _P), ("n", _I64), ("k", _I64)]
+    _fields_ = [("kind", _I64), ("codes", _P), ("groups", _P), ("bias", _P), ("n", _I64), ("k", _I64)]
 
 
 class _Layer(ctypes.Structure):
@@ -38,15 +38,15 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def _linear(module: nn.Module) -> _Linear:
-    return _Linear(_ptr(module.nibbles), _ptr(module.groups), _ptr(module.bias), module.out_features,
+def _linear(module: PackedLinear) -> _Linear:
+    return _Linear(module.kind, _ptr(module.codes), _ptr(module.groups), _ptr(module.bias), module.out_features,
                    module.in_features)
 
 
 def supports(model: Transformer) -> bool:
-    """Whether every block Linear of model runs on our Q4_1 kernels (int4 weights with the kernels built)."""
-    linears = [m for b in model.blk for m in b.modules() if isinstance(m, (nn.Linear, Int4Linear))]
-    return bool(linears) and all(isinstance(m, Int4Linear) and m.kernels is not None for m in linears)
+    """Whether every block Linear of model runs on our packed kernels (int4 / int8 weights, the kernels built)."""
+    linears = [m for b in model.blk for m in b.modules() if isinstance(m, (nn.Linear, PackedLinear))]
+    return bool(linears) and all(isinstance(m, PackedLinear) and m.kernels is not None for m in linears)
 
 
 class NativeDecoder:
@@ -56,7 +56,7 @@ class NativeDecoder:
         if not model.max_seq_len:
             raise ValueError("call model.setup_caches before building a NativeDecoder")
         if not supports(model):
-            raise ValueError("NativeDecoder needs an int4 model on the native Q4_1 kernels")
+            raise ValueError("NativeDecoder needs a packed (int4 / int8) model on the native kernels")
         kernels = native.kernels()
         self.model = model
         self._step = kernels.decode_step

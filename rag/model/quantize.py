@@ -1,4 +1,4 @@
-"""Packed Linear layers for CPU decode: int8 weight-only (per output channel) and Q4_1-exact int4 (group 32)."""
+"""Packed Linear layers for CPU decode: int8 and int4 codes with fp16 d, m per group of 32, as in GGUF blocks."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,28 +12,57 @@ GROUP = 32  # Q4_1 block size and the int4pack group size
 PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run an fp32 GEMM (MKL beats the packed kernels)
 ACT_DTYPE = torch.bfloat16  # torch's packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
 Q4_1_BLOCK_BYTES = 20  # f16 d, f16 m, 16 bytes of nibbles
+Q8_0_BLOCK_BYTES = 34  # f16 d, 32 int8
 RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
 
 class PackedLinear(nn.Module):
-    """A Linear whose weight is stored packed: an fp32 GEMM on the dequantised weight from PREFILL_ROWS rows
-    on, the packed kernel below that; subclasses give dequantize() and _packed_mm()."""
+    """A Linear whose weight stays packed in groups of 32 as in GGUF blocks (codes + fp16 groups, packed.h).
 
-    out_features: int
-    bias: Tensor | None
+    Few rows (decode) run our C kernels (rag/model/native.py: activations as int16 per group, fp32 sums),
+    or, where they cannot be built, torch's packed kernel on bf16 activations (prepared on first use).
+    From PREFILL_ROWS rows the exact fp32 weight is rebuilt and multiplied by an fp32 GEMM (MKL).
+    Subclasses give the layout: kind, _torch_dequantize(), _torch_layout() and torch_mm().
+    """
+
+    kind: int
+
+    def __init__(self, codes: Tensor, groups: Tensor, bias: Tensor | None) -> None:
+        super().__init__()
+        self.register_buffer("codes", codes.contiguous())
+        self.register_buffer("groups", groups.half().contiguous())
+        self.register_buffer("bias", None if bias is None else bias.float().contiguous())
+        self.out_features, self.in_features = codes.shape[0], native.in_features(self.kind, codes)
+        self.kernels = native.kernels()
+        self._torch_packed: tuple[Tensor, ...] | None = None
+
+    @property
+    def act_dtype(self) -> torch.dtype:
+        """The activation dtype of the decode kernel."""
+        return torch.float32 if self.kernels is not None else ACT_DTYPE
 
     def dequantize(self) -> Tensor:
-        """The fp32 (N, K) weight this layer multiplies by."""
-        raise NotImplementedError
-
-    def _packed_mm(self, x2: Tensor) -> Tensor:
-        """(M, K) activations -> (M, N) fp32 through the packed kernel, bias excluded."""
-        raise NotImplementedError
+        """The fp32 (N, K) weight (bit-identical to the GGUF reader's for the same blocks)."""
+        if self.kernels is not None:
+            return self.kernels.dequantize(self.kind, self.codes, self.groups)
+        return self._torch_dequantize()
 
     def reference(self, x: Tensor) -> Tensor:
         """Plain fp32 matmul with the dequantised weight."""
         y = x @ self.dequantize().T
         return y if self.bias is None else y + self.bias
+
+    def torch_packed(self) -> tuple[Tensor, ...]:
+        """The weight in torch's packed-kernel layout, built once (the fallback without our kernels)."""
+        if self._torch_packed is None:
+            self._torch_packed = self._torch_layout()
+        return self._torch_packed
+
+    def _packed_mm(self, x2: Tensor) -> Tensor:
+        """(M, K) activations -> (M, N) fp32 through a packed kernel, bias excluded."""
+        if self.kernels is not None:
+            return self.kernels.matmul(self.kind, self.codes, self.groups, x2)
+        return self.torch_mm(x2.to(ACT_DTYPE)).float()
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape  # (..., K)
@@ -46,56 +75,72 @@ class PackedLinear(nn.Module):
                 y = y + self.bias
         return y.view(*shape[:-1], self.out_features)
 
+    def _torch_dequantize(self) -> Tensor:
+        raise NotImplementedError
+
+    def _torch_layout(self) -> tuple[Tensor, ...]:
+        raise NotImplementedError
+
+    def torch_mm(self, x_act: Tensor) -> Tensor:
+        """(M, K) activations in ACT_DTYPE -> (M, N) through torch's kernel (the fallback), bias excluded."""
+        raise NotImplementedError
+
 
 class Int8Linear(PackedLinear):
-    """y = x @ (q * scale).T + b with q int8 (N, K) and one fp32 scale per output row."""
+    """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32, q int8: codes (N, K), groups
+    (N, K/32, 2) d, m. GGUF Q8_0 blocks (m = 0) and Q4_1 blocks (q in 0..15) are held exactly.
 
-    def __init__(self, qweight: Tensor, scales: Tensor, bias: Tensor | None = None) -> None:
-        super().__init__()
-        self.out_features, self.in_features = qweight.shape
-        self.register_buffer("qweight", qweight.contiguous())  # (N, K) int8
-        self.register_buffer("scales", scales.float().contiguous())  # (N,)
-        self.register_buffer("bias", None if bias is None else bias.float().contiguous())
-        self.unit = torch.ones(self.out_features, dtype=ACT_DTYPE)  # the kernel's scales; fp32 ones applied after
-        self.act_dtype = ACT_DTYPE  # the activation dtype of the decode kernel
+    torch's fallback kernel (_weight_int8pack_mm) takes one scale per output row: it runs on the
+    weight requantised per row, which is not exact.
+    """
+
+    kind = native.Q8
 
     @classmethod
     def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> "Int8Linear":
-        """Symmetric per-channel quantisation of an fp32 (N, K) weight."""
-        scales = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0  # (N,)
-        q = torch.round(weight / scales[:, None]).clamp(-127, 127).to(torch.int8)
-        return cls(q, scales, bias)
+        """Asymmetric min/max quantisation to 256 levels in groups of 32, d and m kept as fp16."""
+        n, k = weight.shape
+        g = weight.float().view(n, k // GROUP, GROUP)
+        lo, hi = g.amin(-1), g.amax(-1)  # (N, K/32)
+        d = ((hi - lo) / 255).clamp(min=2e-7).half().float()  # 2e-7 is still above zero in fp16
+        m = (lo + 128 * d).half().float()  # q = -128 sits at the group minimum
+        q = torch.round((g - m[..., None]) / d[..., None]).clamp(-128, 127).to(torch.int8).view(n, k)
+        return cls(q, torch.stack([d, m], dim=-1), bias)
 
-    def dequantize(self) -> Tensor:
-        """The fp32 (N, K) weight q * scale."""
-        return self.qweight.float() * self.scales[:, None]
+    @classmethod
+    def from_q8_0(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
+        """Exact repacking of GGUF Q8_0 blocks (N rows of K/32 blocks of 34 bytes: fp16 d, 32 int8)."""
+        blocks = np.ascontiguousarray(np.asarray(raw, dtype=np.uint8)).reshape(-1, in_features // GROUP,
+                                                                                Q8_0_BLOCK_BYTES)
+        d = blocks[..., 0:2].copy().view(np.float16)[..., 0]  # (N, K/32)
+        q = blocks[..., 2:].copy().view(np.int8).reshape(blocks.shape[0], in_features)
+        return cls(torch.from_numpy(q), torch.from_numpy(np.stack([d, np.zeros_like(d)], axis=-1)), bias)
 
-    def _packed_mm(self, x2: Tensor) -> Tensor:
-        return torch.ops.aten._weight_int8pack_mm(x2.to(ACT_DTYPE), self.qweight, self.unit).float() * self.scales
+    @classmethod
+    def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
+        """Exact repacking of GGUF Q4_1 blocks, one byte per code."""
+        q, d, m = unpack_q4_1(raw, in_features)
+        return cls(q.to(torch.int8), torch.stack([d, m], dim=-1), bias)
+
+    def _torch_dequantize(self) -> Tensor:
+        return _grouped(self.codes.float(), self.groups)
+
+    def _torch_layout(self) -> tuple[Tensor, ...]:
+        w = self.dequantize()
+        scales = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0  # (N,)
+        q = torch.round(w / scales[:, None]).clamp(-127, 127).to(torch.int8)
+        return q, torch.ones(self.out_features, dtype=ACT_DTYPE), scales
+
+    def torch_mm(self, x_act: Tensor) -> Tensor:
+        q, unit, scales = self.torch_packed()
+        return torch.ops.aten._weight_int8pack_mm(x_act, q, unit).float() * scales
 
 
 class Int4Linear(PackedLinear):
-    """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32 (the Q4_1 form), q 4-bit codes.
+    """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32 (the Q4_1 form), q 4-bit codes:
+    codes (N, K/2) nibbles in the GGUF's order (element j low, j + 16 high), groups (N, K/32, 2) d, m."""
 
-    Weights stay packed as in the GGUF's Q4_1 blocks: nibbles (N, K/2) and fp16 d, m per group of 32.
-    Few rows (decode) run our C kernel (rag/model/native.py: activations as int16 per group, fp32 sums),
-    or, where it cannot be built, torch's int4 kernel on bf16 activations (packed on first use). From
-    PREFILL_ROWS rows the exact fp32 weight is rebuilt and multiplied by an fp32 GEMM.
-    """
-
-    def __init__(self, nibbles: Tensor, groups: Tensor, bias: Tensor | None = None) -> None:
-        super().__init__()
-        self.out_features, self.in_features = nibbles.shape[0], nibbles.shape[1] * 2
-        self.register_buffer("nibbles", nibbles.contiguous())  # (N, K/2) uint8: element j low, j + 16 high
-        self.register_buffer("groups", groups.half().contiguous())  # (N, K/32, 2) fp16: d, m (as in Q4_1 blocks)
-        self.register_buffer("bias", None if bias is None else bias.float().contiguous())
-        self.kernels = native.kernels()
-        self._torch_packed: tuple[Tensor, Tensor] | None = None
-
-    @property
-    def act_dtype(self) -> torch.dtype:
-        """The activation dtype of the decode kernel."""
-        return torch.float32 if self.kernels is not None else ACT_DTYPE
+    kind = native.Q4
 
     @classmethod
     def from_codes(cls, q: Tensor, d: Tensor, m: Tensor, bias: Tensor | None = None) -> "Int4Linear":
@@ -123,35 +168,24 @@ class Int4Linear(PackedLinear):
         q = torch.round((g - lo[..., None]) / d[..., None]).clamp(0, 15).view(n, k)
         return cls.from_codes(q, d, lo, bias)
 
-    def codes(self) -> Tensor:
+    def unpacked_codes(self) -> Tensor:
         """(N, K) uint8 codes in 0..15."""
         n = self.out_features
-        nib = self.nibbles.view(n, -1, GROUP // 2)  # (N, K/32, 16)
+        nib = self.codes.view(n, -1, GROUP // 2)  # (N, K/32, 16)
         return torch.cat([nib & 0x0F, nib >> 4], dim=-1).view(n, self.in_features)
 
-    def dequantize(self) -> Tensor:
-        """The fp32 (N, K) weight q * d + m (the product rounded before the sum, as the fp32 GGUF reader does)."""
-        if self.kernels is not None:
-            return self.kernels.dequantize(self.nibbles, self.groups)
-        n, k = self.out_features, self.in_features
-        q = self.codes().view(n, k // GROUP, GROUP).float()  # (N, K/32, 32)
-        groups = self.groups.float()
-        return (q * groups[..., :1] + groups[..., 1:]).view(n, k)
+    def _torch_dequantize(self) -> Tensor:
+        return _grouped(self.unpacked_codes().float(), self.groups)
 
-    def torch_int4(self) -> tuple[Tensor, Tensor]:
-        """torch's CPU int4 layout of the weight and its (K/32, N, 2) bf16 scales and zeros, built once."""
-        if self._torch_packed is None:
-            packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(self.codes().to(torch.int32), 1)
-            d, m = self.groups[..., 0].float(), self.groups[..., 1].float()
-            scale_zeros = torch.stack([d.T, (m + 8 * d).T], dim=-1)  # the kernel computes (q - 8) * s + z
-            self._torch_packed = packed, scale_zeros.to(ACT_DTYPE).contiguous()
-        return self._torch_packed
+    def _torch_layout(self) -> tuple[Tensor, ...]:
+        packed = torch.ops.aten._convert_weight_to_int4pack_for_cpu(self.unpacked_codes().to(torch.int32), 1)
+        d, m = self.groups[..., 0].float(), self.groups[..., 1].float()
+        scale_zeros = torch.stack([d.T, (m + 8 * d).T], dim=-1)  # (K/32, N, 2): the kernel computes (q - 8) * s + z
+        return packed, scale_zeros.to(ACT_DTYPE).contiguous()
 
-    def _packed_mm(self, x2: Tensor) -> Tensor:
-        if self.kernels is not None:
-            return self.kernels.matmul(self.nibbles, self.groups, x2)
-        packed, scale_zeros = self.torch_int4()
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(x2.to(ACT_DTYPE), packed, GROUP, scale_zeros).float()
+    def torch_mm(self, x_act: Tensor) -> Tensor:
+        packed, scale_zeros = self.torch_packed()
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(x_act, packed, GROUP, scale_zeros)
 
 
 class RescoredHead(nn.Module):
@@ -177,6 +211,13 @@ class RescoredHead(nn.Module):
         exact = torch.bmm(self.embedding[top], rows[:, :, None])[..., 0]  # (M, k)
         flat.scatter_(1, top, exact)
         return logits
+
+
+def _grouped(q: Tensor, groups: Tensor) -> Tensor:
+    """W (N, K) = q * d + m per group of 32 (the product rounded before the sum, as the numpy GGUF reader does)."""
+    n, k = q.shape
+    g = groups.float()
+    return (q.view(n, k // GROUP, GROUP) * g[..., :1] + g[..., 1:]).view(n, k)
 
 
 def _q4_1_fields(raw: np.ndarray | Tensor, in_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

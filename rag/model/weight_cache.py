@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-CONVERSION_VERSION = 4
+CONVERSION_VERSION = 6
 log = logging.getLogger(__name__)
 
 

@@ -1,10 +1,10 @@
-/* One batch-1 decode step of a Llama / Qwen2 transformer whose Linears are Q4_1, in one OpenMP region.
+/* One batch-1 decode step of a Llama / Qwen2 transformer with packed (Q4 / Q8) Linears, in one OpenMP region.
  *
  * The same math as rag/model/decode.py's FastDecoder.step (and Transformer.forward, the reference):
  * per block, RMSNorm -> fused qkv (+ bias) -> rotate-half RoPE on q, k -> K/V written to the cache at
  * pos -> grouped-query softmax attention over positions 0..pos -> output projection -> residual ->
  * RMSNorm -> fused gate/up -> SiLU(gate) * up -> down projection -> residual; then the final RMSNorm.
- * The output head stays in Python (RescoredHead). Matmuls run q4_1_rows (int16 activations, fp32 sums)
+ * The output head stays in Python (RescoredHead). Matmuls run packed_rows (int16 activations, fp32 sums)
  * split across the region's threads; the small vector work runs on one thread between barriers, so a
  * step costs one fork/join instead of thousands of framework ops.
  */
@@ -12,31 +12,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "q4_1.h"
-
-typedef struct {
-    const uint8_t *nib;      /* (N, K/2) */
-    const uint16_t *groups;  /* (N, K/32, 2) fp16 d, m */
-    const float *bias;       /* (N) or NULL */
-    int64_t n, k;
-} q4_linear;
+#include "packed.h"
 
 typedef struct {
     const float *attn_norm, *ffn_norm;  /* (dim) */
-    q4_linear qkv, out, gate_up, down;
+    packed_linear qkv, out, gate_up, down;
     float *k_cache, *v_cache;           /* (n_kv_heads, max_seq, head_dim) */
-} q4_layer;
+} packed_layer;
 
 typedef struct {
     int64_t dim, hidden, n_heads, n_kv_heads, head_dim, max_seq, n_layers;
     float eps;
-    const q4_layer *layers;
+    const packed_layer *layers;
     const float *output_norm;
-} q4_model;
+} packed_model;
 
 typedef struct {
-    float *x, *h, *qkv, *att, *tmp, *gate_up, *act, *scores, *scale, *xsum;
-    int16_t *xq;
+    float *x, *h, *qkv, *att, *tmp, *gate_up, *act, *scores;
+    quantized_act q;
 } work;
 
 static void rms_norm(const float *x, const float *w, float *out, int64_t n, float eps) {
@@ -59,7 +52,7 @@ static float dot(const float *a, const float *b, int64_t d) {
     int64_t i = 0;
     __m256 acc = _mm256_setzero_ps();
     for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
-    float s = q4_1_hsum(acc);
+    float s = hsum8(acc);
     for (; i < d; i++) s += a[i] * b[i];
     return s;
 }
@@ -83,14 +76,18 @@ static void attend(const float *q, const float *k, const float *v, float *scores
     }
 }
 
-/* y = W x for the activation already quantised into w; worksharing, ends with a barrier. */
-static void linear(const q4_linear *l, work *w, float *y) {
-    q4_1_rows(l->nib, l->groups, w->xq, w->scale, w->xsum, y, l->n, l->k);
+/* y = W x (+ bias) for the activation already quantised into w; worksharing, ends with a barrier. */
+static void linear(const packed_linear *l, work *w, float *y) {
+    packed_rows(l, &w->q, y);
+    if (l->bias) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < l->n; i++) y[i] += l->bias[i];
+    }
 }
 
-static void quantize(work *w, const float *x, int64_t k) { q4_1_quantize_row(x, w->xq, w->scale, w->xsum, k); }
+static void quantize(work *w, const float *x, int64_t k) { quantize_act(x, &w->q, k); }
 
-static void block(const q4_model *m, const q4_layer *L, work *w, const float *cos, const float *sin, int64_t pos) {
+static void block(const packed_model *m, const packed_layer *L, work *w, const float *cos, const float *sin, int64_t pos) {
     const int64_t hq = m->n_heads, hkv = m->n_kv_heads, d = m->head_dim, rep = hq / hkv, n = pos + 1;
 #pragma omp single
     {
@@ -100,8 +97,6 @@ static void block(const q4_model *m, const q4_layer *L, work *w, const float *co
     linear(&L->qkv, w, w->qkv);
 #pragma omp single
     {
-        if (L->qkv.bias)
-            for (int64_t i = 0; i < L->qkv.n; i++) w->qkv[i] += L->qkv.bias[i];
         for (int64_t h = 0; h < hq + hkv; h++) rope(w->qkv + h * d, cos, sin, d);
         for (int64_t h = 0; h < hkv; h++) {
             memcpy(L->k_cache + (h * m->max_seq + pos) * d, w->qkv + (hq + h) * d, sizeof(float) * d);
@@ -140,7 +135,7 @@ static void block(const q4_model *m, const q4_layer *L, work *w, const float *co
 
 /* Feed one token (its embedding row) at pos; writes each block's K/V at pos and the final normed hidden state
  * (dim) into out. 0, -1 for a position outside the cache, -2 without memory. */
-int q4_decode_step(const q4_model *m, const float *embedding, const float *cos, const float *sin, int64_t pos,
+int packed_decode_step(const packed_model *m, const float *embedding, const float *cos, const float *sin, int64_t pos,
                    float *out, int threads) {
     if (pos < 0 || pos >= m->max_seq) return -1;
     const int64_t dim = m->dim, qkv = (m->n_heads + 2 * m->n_kv_heads) * m->head_dim;
@@ -162,9 +157,9 @@ int q4_decode_step(const q4_model *m, const float *embedding, const float *cos, 
     w.gate_up = w.att + att;
     w.act = w.gate_up + 2 * m->hidden;
     w.scores = w.act + m->hidden;
-    w.scale = w.scores + m->n_heads * (pos + 1);
-    w.xsum = w.scale + widest / GROUP + 1;
-    w.xq = xq;
+    w.q.scale = w.scores + m->n_heads * (pos + 1);
+    w.q.xsum = w.q.scale + widest / GROUP + 1;
+    w.q.xq = xq;
     memcpy(w.x, embedding, sizeof(float) * dim);
 #pragma omp parallel num_threads(threads)
     for (int64_t i = 0; i < m->n_layers; i++) block(m, &m->layers[i], &w, cos, sin, pos);

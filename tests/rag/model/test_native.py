@@ -1,13 +1,15 @@
-"""Our C Q4_1 kernels agree with the plain fp32 reference; without them Int4Linear falls back to torch's kernel."""
+"""Our C packed kernels (Q4_1, Q8_0) agree with the plain fp32 reference; without them the layers fall back to torch."""
 from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
 from rag.model import native
-from rag.model.quantize import Int4Linear, dequantize_q4_1
+from rag.model.dequant import dequantize
+from rag.model.quantize import Int4Linear, Int8Linear, dequantize_q4_1
 
 from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1
 
@@ -26,7 +28,7 @@ def test_matmul_matches_fp32_reference(m, n, k):
     raw = _random_q4_1(n, k, seed=n + k)
     layer = Int4Linear.from_q4_1(raw, k)
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)) * 3
-    got = KERNELS.matmul(layer.nibbles, layer.groups, x)
+    got = KERNELS.matmul(layer.kind, layer.codes, layer.groups, x)
     assert got.shape == (m, n) and got.dtype == torch.float32
     assert _relative_error(got, x, dequantize_q4_1(raw, k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
 
@@ -37,29 +39,58 @@ def test_matmul_handles_zero_and_outlier_groups():
     x = torch.zeros(1, 96)
     x[0, 40] = 1e4  # one huge activation, a group of zeros, a group of tiny values
     x[0, 64:] = 1e-6
-    assert _relative_error(KERNELS.matmul(layer.nibbles, layer.groups, x), x, layer.dequantize()) < 1e-4
+    assert _relative_error(KERNELS.matmul(layer.kind, layer.codes, layer.groups, x), x, layer.dequantize()) < 1e-4
 
 
 @needs_kernels
 def test_dequantize_is_bit_identical_to_the_gguf_reader():
     raw = _random_q4_1(33, 608, seed=4)
     layer = Int4Linear.from_q4_1(raw, 608)
-    assert torch.equal(KERNELS.dequantize(layer.nibbles, layer.groups), dequantize_q4_1(raw, 608))
+    assert torch.equal(KERNELS.dequantize(layer.kind, layer.codes, layer.groups), dequantize_q4_1(raw, 608))
 
 
 @needs_kernels
 def test_matmul_rejects_a_mismatched_activation():
     layer = Int4Linear.from_q4_1(_random_q4_1(4, 64), 64)
     with pytest.raises(ValueError, match="does not fit"):
-        KERNELS.matmul(layer.nibbles, layer.groups, torch.randn(1, 96))
+        KERNELS.matmul(layer.kind, layer.codes, layer.groups, torch.randn(1, 96))
 
 
 @needs_kernels
 def test_int4_layer_uses_the_kernels_for_few_rows():
     layer = Int4Linear.from_q4_1(_random_q4_1(48, 128, seed=5), 128)
-    assert layer.kernels is KERNELS and layer.act_dtype == torch.float32
+    assert layer.kernels is not None and layer.act_dtype == torch.float32
     x = torch.randn(3, 128)
     assert _relative_error(layer(x), x, layer.dequantize()) < 1e-4
+
+
+def _random_q8_0(n: int, k: int, seed: int = 0) -> np.ndarray:
+    """Random but well-formed Q8_0 blocks: (N, K/32 * 34) bytes."""
+    rng = np.random.default_rng(seed)
+    blocks = np.zeros((n, k // 32, 34), dtype=np.uint8)
+    blocks[..., 0:2] = rng.uniform(0.001, 0.02, (n, k // 32)).astype(np.float16)[..., None].view(np.uint8)
+    blocks[..., 2:] = rng.integers(-127, 128, (n, k // 32, 32)).astype(np.int8).view(np.uint8)
+    return blocks.reshape(n, -1)
+
+
+@needs_kernels
+@pytest.mark.parametrize("m,n,k", [(1, 3, 32), (1, 37, 576), (5, 64, 1536)])
+def test_q8_0_matmul_and_dequantize_match_the_gguf_reader(m, n, k):
+    raw = _random_q8_0(n, k, seed=n)
+    layer = Int8Linear.from_q8_0(raw, k)
+    w = torch.from_numpy(dequantize(raw.reshape(-1), "Q8_0").reshape(n, k))
+    assert torch.equal(layer.dequantize(), w)
+    x = torch.randn(m, k, generator=torch.Generator().manual_seed(k))
+    assert _relative_error(layer(x), x, w) < 1e-4
+
+
+def test_int8_layer_falls_back_to_torch_int8_per_row_without_the_kernels():
+    layer = Int8Linear.from_q8_0(_random_q8_0(48, 128, seed=8), 128)
+    exact = layer.dequantize()
+    layer.kernels = None
+    assert torch.equal(layer.dequantize(), exact)
+    x = torch.randn(2, 128)
+    assert _relative_error(layer(x), x, exact) < 0.02  # per-row int8 and bf16 activations
 
 
 def test_int4_layer_falls_back_to_torch_int4_without_the_kernels():
@@ -88,7 +119,7 @@ def test_a_failing_compiler_is_a_warning_not_an_error(monkeypatch, tmp_path, cap
     try:
         with caplog.at_level(logging.WARNING, logger="rag.model.native"):
             assert native.kernels() is None
-        assert "cannot build the native Q4_1 kernels" in caplog.text
+        assert "cannot build the native packed kernels" in caplog.text
         assert not list((tmp_path / "native").glob("*.so"))  # nothing half-written left behind
     finally:
         native.kernels.cache_clear()
@@ -113,4 +144,12 @@ def test_build_is_cached_by_source_hash(monkeypatch, tmp_path):
 def test_kernels_reject_weights_in_another_layout():
     layer = Int4Linear.from_q4_1(_random_q4_1(4, 64), 64)
     with pytest.raises(ValueError, match="fp16 groups"):
-        KERNELS.matmul(layer.nibbles, layer.groups.float(), torch.randn(1, 64))
+        KERNELS.matmul(layer.kind, layer.codes, layer.groups.float(), torch.randn(1, 64))
+
+
+def test_int8_holds_q4_1_blocks_exactly():
+    raw = _random_q4_1(40, 96, seed=9)
+    layer, w = Int8Linear.from_q4_1(raw, 96), dequantize_q4_1(raw, 96)
+    assert torch.equal(layer.dequantize(), w)
+    x = torch.randn(3, 96, generator=torch.Generator().manual_seed(10))
+    assert _relative_error(layer(x), x, w) < (1e-4 if layer.kernels is not None else 0.02)

@@ -15,9 +15,9 @@ from tests.rag.model.tiny_model import random_model
 pytestmark = pytest.mark.skipif(native.kernels() is None, reason="no C compiler or no AVX2/FMA/F16C here")
 
 
-def _int4_model(tmp_path, arch: str = "llama", **shape):
-    tiny = write_tiny_gguf(tmp_path / f"{arch}.gguf", arch=arch, qtype="Q4_1", **shape)
-    model = load_transformer(tiny.path, "int4", use_cache=False)
+def _packed_model(tmp_path, arch: str = "llama", weights: str = "int4", **shape):
+    tiny = write_tiny_gguf(tmp_path / f"{arch}.gguf", arch=arch, qtype="Q4_1" if weights == "int4" else "Q8_0", **shape)
+    model = load_transformer(tiny.path, weights, use_cache=False)
     model.setup_caches(1, 64)
     return model
 
@@ -31,10 +31,10 @@ def _steps(model, decoder_cls, tokens: list[int], prefill: int) -> torch.Tensor:
         return torch.stack([step(t, i) for i, t in enumerate(tokens[prefill:], start=prefill)])
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("arch,weights", [("llama", "int4"), ("qwen2", "int4"), ("llama", "int8"), ("qwen2", "int8")])
 @pytest.mark.parametrize("heads,kv_heads", [(4, 2), (4, 4), (2, 1)])
-def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, heads, kv_heads):
-    model = _int4_model(tmp_path, arch, dim=64, n_heads=heads, n_kv_heads=kv_heads)
+def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, weights, heads, kv_heads):
+    model = _packed_model(tmp_path, arch, weights, dim=64, n_heads=heads, n_kv_heads=kv_heads)
     tokens = list(range(3, 45))
     native_logits = _steps(model, NativeDecoder, tokens, prefill=9)
     fast = _steps(model, FastDecoder, tokens, prefill=9)
@@ -46,7 +46,7 @@ def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, head
 
 
 def test_native_step_writes_the_same_kv_cache_as_the_module(tmp_path):
-    model = _int4_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
+    model = _packed_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
     tokens = list(range(5, 25))
     _steps(model, NativeDecoder, tokens, prefill=4)
     native_k = model.blk[1].attn.kv_cache.k[0, :, :20].clone()
@@ -56,7 +56,7 @@ def test_native_step_writes_the_same_kv_cache_as_the_module(tmp_path):
 
 
 def test_native_step_follows_replaced_caches_and_rejects_bad_input(tmp_path):
-    model = _int4_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
+    model = _packed_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
     decoder = NativeDecoder(model)
     with torch.inference_mode():
         first = decoder.step(7, 0)
@@ -69,20 +69,20 @@ def test_native_step_follows_replaced_caches_and_rejects_bad_input(tmp_path):
             decoder.step(10**6, 1)
 
 
-def test_only_int4_models_on_the_kernels_are_supported(tmp_path):
+def test_only_packed_models_on_the_kernels_are_supported(tmp_path):
     tiny = write_tiny_gguf(tmp_path / "t.gguf", qtype="Q4_1", dim=64, n_heads=4, n_kv_heads=2)
     int4 = load_transformer(tiny.path, "int4", use_cache=False)
-    assert supports(int4)
-    assert not supports(load_transformer(tiny.path, "int8", use_cache=False))
+    assert supports(int4) and supports(load_transformer(tiny.path, "int8", use_cache=False))
+    assert not supports(load_transformer(tiny.path, "fp32", use_cache=False))
     assert not supports(random_model())
     int4.blk[0].attn.attn_qkv.kernels = None
     assert not supports(int4)
     int4.setup_caches(1, 16)
-    with pytest.raises(ValueError, match="int4 model"):
+    with pytest.raises(ValueError, match="packed"):
         NativeDecoder(int4)
 
 
-def test_local_lm_decodes_int4_natively(tmp_path):
+def test_local_lm_decodes_packed_weights_natively(tmp_path):
     tiny = write_tiny_gguf(tmp_path / "t.gguf", qtype="Q4_1", dim=64, n_heads=4, n_kv_heads=2)
-    assert LocalLM.load(tiny.path, weights="int4", use_cache=False).decoder == "NativeDecoder"
-    assert LocalLM.load(tiny.path, weights="int8", use_cache=False).decoder == "FastDecoder"
+    for weights, decoder in (("int4", "NativeDecoder"), ("int8", "NativeDecoder"), ("fp32", "FastDecoder")):
+        assert LocalLM.load(tiny.path, weights=weights, use_cache=False, max_context=64).decoder == decoder
