@@ -63,7 +63,8 @@ class AnswerSettings:
                                              # unanswerables reach 0.61, answerables with a new word 0.77
                                              # (dev_qa and eval/data/examples_qa.jsonl)
     support_threshold: float = 0.65     # a sentence is supported at or above this score
-    min_supported_sentences: int = 2    # fewer verified sentences: add quotes of the best evidence
+    min_supported_sentences: int = 3    # fewer verified sentences: top up with quotes of the best evidence
+                                        # (2 -> 3: dev support hit 0.864 -> 0.909, examples set unchanged)
     extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
 
