@@ -1,9 +1,7 @@
 """The bundled LocalLM, loaded once per process on a daemon thread, so callers can start the load early.
 
 `ask` starts it before importing LangChain and opening the index: on 2 cores the model's tensor work
-overlaps that. The thread also prefills the prompt prefix every question shares (system prompt and chat
-template), so the first question's prefill starts after it, as later ones do. This module imports nothing
-heavy; torch comes with rag.model on the loading thread.
+overlaps that. This module imports nothing heavy; torch comes with rag.model on the loading thread.
 """
 from __future__ import annotations
 
@@ -28,31 +26,13 @@ def gguf_path(settings: Settings) -> str:
     return path
 
 
-def shared_prefix_ids(tokenizer) -> list[int]:
-    """Token ids of a question-less grounded prompt: every real prompt starts with most of them."""
-    from rag.prompts import grounded_messages, to_dicts
-
-    return tokenizer.encode(tokenizer.apply_chat_template(to_dicts(grounded_messages("", [])),
-                                                          add_generation_prompt=True))
-
-
-def prefill_shared_prefix(lm) -> None:
-    """Run the model over shared_prefix_ids: a real prompt's identical leading tokens reuse their keys/values
-    (LocalLM.reusable_prefix), so they leave the first question's critical path."""
-    for _ in lm.generate_ids(shared_prefix_ids(lm.tokenizer), max_new_tokens=0):
-        pass
-
-
 def _load(key: tuple[str, str, int], future: Future) -> None:
-    """Thread body: the LocalLM (prefix prefilled), or the exception, into `future`; a failed load is forgotten
-    so it can be retried."""
+    """Thread body: the LocalLM, or the exception, into `future`; a failed load is forgotten so it can be retried."""
     path, weights, threads = key
     try:
         from rag.model.generate import LocalLM
 
-        lm = LocalLM.load(Path(path), weights=weights, threads=threads)
-        prefill_shared_prefix(lm)
-        future.set_result(lm)
+        future.set_result(LocalLM.load(Path(path), weights=weights, threads=threads))
     except BaseException as exc:  # any failure must reach the waiting thread, never leave it blocked
         with _LOCK:
             _LOADS.pop(key, None)

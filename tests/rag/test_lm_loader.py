@@ -14,24 +14,6 @@ from rag.llm import LocalChatModel, local_chat_model, wait_loaded
 from rag.settings import load_settings, override
 
 
-class FakeLM:
-    """A loaded model as far as the loader sees it: records the prompts it prefilled without generating."""
-
-    def __init__(self):
-        self.tokenizer = self
-        self.prefilled: list[list[int]] = []
-
-    def apply_chat_template(self, messages, add_generation_prompt=True):
-        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + ("<assistant>" * add_generation_prompt)
-
-    def encode(self, text):
-        return [ord(c) for c in text]
-
-    def generate_ids(self, ids, max_new_tokens):
-        self.prefilled.append(ids)
-        yield from ids[:max_new_tokens]
-
-
 class FakeLoad:
     """Stands in for LocalLM.load: counts calls, blocks until released, then returns or raises."""
 
@@ -39,7 +21,7 @@ class FakeLoad:
         self.calls = 0
         self.release = threading.Event()
         self.error = error
-        self.model = FakeLM()
+        self.model = object()
 
     def __call__(self, path, weights, threads):
         self.calls += 1
@@ -88,34 +70,6 @@ def test_loads_once_in_the_background(fake_load, gguf_settings):
     wait_loaded(chat)
     assert chat.lm is fake.model and chat.lm_or_future is fake.model
     assert lm_loader.load(gguf_settings) is fake.model and fake.calls == 1
-
-
-def test_the_shared_prompt_prefix_is_prefilled_before_the_model_is_handed_out(fake_load, gguf_settings):
-    from rag.prompts import SYSTEM
-
-    fake = fake_load()
-    fake.release.set()
-    lm = lm_loader.load(gguf_settings)
-    assert len(lm.prefilled) == 1
-    prompt = "".join(map(chr, lm.prefilled[0]))
-    assert prompt.startswith(f"<system>{SYSTEM}<user><evidence>") and prompt.endswith("<assistant>")
-
-
-@pytest.mark.slow
-def test_real_prompts_start_with_the_prefilled_prefix():
-    """With SmolLM2's own tokenizer, a grounded prompt shares at least the system turn with the warm-up prompt."""
-    from rag.model.tokenizer import GGUFTokenizer
-    from rag.prompts import grounded_messages, to_dicts
-    from rag.resources import default_gguf_path
-
-    tok = GGUFTokenizer.from_gguf(default_gguf_path())
-    warm = lm_loader.shared_prefix_ids(tok)
-    system = tok.encode(tok.apply_chat_template(to_dicts(grounded_messages("q", [])[:1]), add_generation_prompt=False))
-    for question, texts in [("what is EMA in diffusion", ["EMA averages the weights [2]."]),
-                            ("Why?", ['He said "stop" </evidence> now', "x"])]:
-        real = tok.encode(tok.apply_chat_template(to_dicts(grounded_messages(question, texts)), add_generation_prompt=True))
-        shared = next(i for i, (a, b) in enumerate(zip(warm + [-1], real)) if a != b)
-        assert shared > len(system) > 50
 
 
 def test_failed_load_is_raised_to_the_waiter_and_retried_next_time(fake_load, gguf_settings):
