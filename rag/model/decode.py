@@ -5,7 +5,8 @@ path (nn.Module calls, F.rms_norm, cat-based RoPE, SDPA dispatch, casts) ran abo
 step. This path calls the packed kernels directly, rotates q and k with one small matmul against a
 rotation matrix built once per step, and writes the shared static KV cache in place: about 3,700 ops
 and 23 ms a step instead of 43 ms (SmolLM2-135M int4, 2 threads, bench/decode.py).
-Transformer.forward stays the reference; tests/rag/model/test_decode.py checks they agree.
+Transformer.forward stays the reference; tests/rag/model/test_decode.py checks they agree. For packed
+weights, NativeDecoder (native_decode.py, our C step) replaces this path wherever our kernels build.
 """
 from __future__ import annotations
 
