@@ -21,6 +21,7 @@ from rag.types import Answer, Citation, SearchResult
 
 MODES = ("grounded", "constrained", "free")
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
+EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
 GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence (dev set: later ones were never kept)
 UNCLOSED_MARKER = re.compile(r"\[[\d,;\s]*$")  # a citation marker still being generated
 EMBED_MEMO = 2048       # memoised text embeddings before the memo is cleared
@@ -85,7 +86,7 @@ class AnswerChain:
         if missing:
             if len(self._vectors) > EMBED_MEMO:
                 self._vectors.clear()
-            self._vectors.update(zip(missing, self.retriever.embedder.encode(missing)))
+            self._vectors.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))
         return np.stack([self._vectors[t] for t in texts])
 
     def _count_tokens(self, text: str) -> int:
