@@ -32,6 +32,11 @@ typedef struct {
     quantized_act q;
 } work;
 
+static int64_t max3(int64_t a, int64_t b, int64_t c) {
+    const int64_t ab = a > b ? a : b;
+    return ab > c ? ab : c;
+}
+
 static void rms_norm(const float *x, const float *w, float *out, int64_t n, float eps) {
     float ss = 0.0f;
     for (int64_t i = 0; i < n; i++) ss += x[i] * x[i];
@@ -139,8 +144,7 @@ int packed_decode_step(const packed_model *m, const float *embedding, const floa
                    float *out, int threads) {
     if (pos < 0 || pos >= m->max_seq) return -1;
     const int64_t dim = m->dim, qkv = (m->n_heads + 2 * m->n_kv_heads) * m->head_dim;
-    const int64_t att = m->n_heads * m->head_dim, widest = att > m->hidden ? (att > dim ? att : dim)
-                                                                           : (m->hidden > dim ? m->hidden : dim);
+    const int64_t att = m->n_heads * m->head_dim, widest = max3(dim, att, m->hidden);  /* longest quantised input */
     const int64_t floats = 3 * dim + qkv + att + 3 * m->hidden + m->n_heads * (pos + 1) + 2 * (widest / GROUP + 1);
     float *buf = malloc(sizeof(float) * floats);
     int16_t *xq = malloc(sizeof(int16_t) * widest);
