@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import os
 import sys
+from typing import NoReturn
 
 from rag.errors import RagError
 from rag.settings import PRESETS, load_settings
@@ -65,5 +68,24 @@ def ask_main(argv: list[str] | None = None) -> int:
     return main(["ask", *argv])
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Flush and end the process without interpreter teardown (after an `ask`, ~0.9 s of freeing torch and
+    LangChain state on 2 cores); every write the commands make is committed before they return."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
+def script() -> NoReturn:
+    """Console script `rag`."""
+    _exit_now(main())
+
+
+def ask_script() -> NoReturn:
+    """Console script `ask`."""
+    _exit_now(ask_main())
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    script()

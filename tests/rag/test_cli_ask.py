@@ -1,6 +1,8 @@
 """`ask`: exit codes (0 answered, 3 abstained, 2 usage/config), answer JSON, --questions JSON lines."""
 import argparse
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -70,3 +72,14 @@ def test_missing_index_ingests_default_notes(tiny_index, tmp_path, monkeypatch, 
 def test_unknown_gguf_is_config_error(index_args, monkeypatch, capsys):
     monkeypatch.setenv("RAG_GGUF", "/nonexistent/model.gguf")
     assert run_ask(["What is EMA?", *index_args[:2], "--backend", "local"]) == 2
+
+
+@pytest.mark.slow
+def test_console_script_exits_with_the_code_after_writing_everything(index_args):
+    """ask_script ends the process with os._exit: the answer and sources must be out, the code kept."""
+    code = "from rag.cli import ask_script; ask_script()"
+    done = subprocess.run([sys.executable, "-c", code, "What does batch normalization do?", *index_args],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "Sources:" in done.stdout and "batchnorm.txt" in done.stdout
+    usage = subprocess.run([sys.executable, "-c", code, "--backend", "nope", "q"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
