@@ -141,7 +141,7 @@ static void block(const packed_model *m, const packed_layer *L, work *w, const f
 /* Feed one token (its embedding row) at pos; writes each block's K/V at pos and the final normed hidden state
  * (dim) into out. 0, -1 for a position outside the cache, -2 without memory. */
 int packed_decode_step(const packed_model *m, const float *embedding, const float *cos, const float *sin, int64_t pos,
-                   float *out, int threads) {
+                       float *out, int threads) {
     if (pos < 0 || pos >= m->max_seq) return -1;
     const int64_t dim = m->dim, qkv = (m->n_heads + 2 * m->n_kv_heads) * m->head_dim;
     const int64_t att = m->n_heads * m->head_dim, widest = max3(dim, att, m->hidden);  /* longest quantised input */
