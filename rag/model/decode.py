@@ -56,6 +56,15 @@ class _Layer:
     attn: nn.Module  # its kv_cache is read at each step: setup_caches replaces the buffers
 
 
+def check_step(model: Transformer, token: int, pos: int) -> None:
+    """ValueError for a decode step past the KV cache or a token id outside the vocabulary."""
+    if pos >= model.max_seq_len:
+        raise ValueError(f"position {pos} exceeds the cache size {model.max_seq_len}")
+    vocab = model.token_embd.weight.shape[0]
+    if not 0 <= token < vocab:
+        raise ValueError(f"token id {token} is outside the vocabulary of {vocab}")
+
+
 def rotation_sign(head_dim: int) -> Tensor:
     """(D, D) matrix P with rotate_half(x) == x @ P."""
     half = head_dim // 2
@@ -105,10 +114,7 @@ class FastDecoder:
 
     def step(self, token: int, pos: int) -> Tensor:
         """Feed token at position pos (filling the caches); logits (vocab,) of the next token."""
-        if pos >= self.model.max_seq_len:
-            raise ValueError(f"position {pos} exceeds the cache size {self.model.max_seq_len}")
-        if not 0 <= token < self.embedding.shape[0]:
-            raise ValueError(f"token id {token} is outside the vocabulary of {self.embedding.shape[0]}")
+        check_step(self.model, token, pos)
         hq, hkv, d, n = self.hq, self.hkv, self.d, pos + 1
         rot = self._rotation(pos)  # (D, D)
         x = self.embedding[token:token + 1]  # (1, dim), a view: only replaced, never written

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from rag.model import native
+from rag.model.decode import check_step
 from rag.model.model import Transformer
 from rag.model.quantize import PackedLinear
 
@@ -81,10 +82,7 @@ class NativeDecoder:
     def step(self, token: int, pos: int) -> Tensor:
         """Feed token at position pos (filling the caches); logits (vocab,) of the next token."""
         m = self.model
-        if pos >= m.max_seq_len:
-            raise ValueError(f"position {pos} exceeds the cache size {m.max_seq_len}")
-        if not 0 <= token < self.embedding.shape[0]:
-            raise ValueError(f"token id {token} is outside the vocabulary of {self.embedding.shape[0]}")
+        check_step(m, token, pos)
         if self._bound_to != (m.blk[0].attn.kv_cache.k.data_ptr(), m.rope_cos.data_ptr()):
             self._bind()
         rc = self._step(ctypes.byref(self._model), self.embedding[token].data_ptr(), m.rope_cos[pos].data_ptr(),

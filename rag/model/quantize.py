@@ -191,7 +191,8 @@ class Int4Linear(PackedLinear):
 class RescoredHead(nn.Module):
     """Output layer over the fp32 tied embedding: exact fp32 GEMM for many rows, packed and rescored for few.
 
-    For decode rows the packed logits carry quantisation and bf16 rounding (enough to flip near-ties);
+    For decode rows the packed logits carry the head's quantisation (and, on torch's kernels, bf16 rounding):
+    enough to flip near-ties;
     the RESCORE_TOP_K best of each row get their exact fp32 dot product, so greedy picks match the
     fp32 model whenever its best token is among them.
     """
