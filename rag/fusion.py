@@ -9,3 +9,20 @@ def rrf(rankings: list[tuple[list[int], float]], k: int = 60) -> list[tuple[int,
         for rank, item in enumerate(ids, start=1):
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def top_with_leaders(fused: list[tuple[int, float]], rankings: list[list[int]], k: int,
+                     leaders: int) -> list[int]:
+    """The k best fused ids, where each ranking's first `leaders` ids always get a place (in fused order).
+
+    RRF rewards agreement: a chunk that only one retriever ranks near the top (a paraphrase BM25 cannot
+    see, a rare keyword the embedding blurs) can fall far down the fused list; leaders keep it in.
+    """
+    must = list(dict.fromkeys(i for ids in rankings for i in ids[:leaders]))[:k]
+    order = [i for i, _ in fused]
+    chosen = set(must)
+    for i in order:
+        if len(chosen) >= k:
+            break
+        chosen.add(i)
+    return [i for i in order if i in chosen]

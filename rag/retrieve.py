@@ -12,7 +12,7 @@ from pydantic import ConfigDict
 from rag.bm25 import BM25Index
 from rag.embed import Embedder
 from rag.errors import ConfigError
-from rag.fusion import rrf
+from rag.fusion import rrf, top_with_leaders
 from rag.settings import RetrievalSettings, Settings
 from rag.store import IndexStore
 from rag.types import SearchResult
@@ -56,9 +56,11 @@ class HybridRetriever(BaseRetriever):
         if mode == "hybrid":
             ranked = rrf([([i for i, _ in dense], self.settings.dense_weight),
                           ([i for i, _ in sparse], self.settings.bm25_weight)], k=self.settings.rrf_k)
+            top = top_with_leaders(ranked, [[i for i, _ in dense], [i for i, _ in sparse]], k,
+                                   self.settings.fusion_leaders)
         else:
             ranked = dense if mode == "dense" else sparse
-        top = [i for i, _ in ranked[:k]]
+            top = [i for i, _ in ranked[:k]]
         fused = dict(ranked)
         cos = self._cosines(qvec, top, dict(dense))
         bm = self.bm25.lookup(bm25_all, top)

@@ -26,6 +26,7 @@ class RetrievalSettings:
     rrf_k: int = 60                # reciprocal-rank-fusion constant
     dense_weight: float = 1.0      # weight of the dense ranking in fusion
     bm25_weight: float = 1.0       # weight of the BM25 ranking in fusion
+    fusion_leaders: int = 2        # each retriever's best few always reach the top k (0: plain RRF)
     mode: str = "hybrid"           # hybrid | dense | bm25
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32

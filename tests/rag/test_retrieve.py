@@ -10,7 +10,7 @@ from langchain_core.documents import Document
 
 from rag.bm25 import BM25Index, tokenize
 from rag.errors import ConfigError, IndexMismatchError
-from rag.fusion import rrf
+from rag.fusion import rrf, top_with_leaders
 from rag.retrieve import HybridRetriever
 from rag.settings import RetrievalSettings, load_settings
 from rag.store import DocRecord, IndexLock, IndexWriter, text_hash
@@ -126,3 +126,14 @@ def test_bad_mode_and_model_mismatch(retriever, tmp_path):
     other.model_id = "other/model"
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         HybridRetriever.open(load_settings(index_dir=str(tmp_path)), embedder=other)
+
+
+def test_each_rankings_leaders_reach_the_top_k():
+    dense = [9, 1, 2, 3, 4, 5]       # 9: the embedding's best, unseen by BM25
+    sparse = [1, 2, 3, 4, 5, 6, 7]
+    fused = rrf([(dense, 1.0), (sparse, 1.0)])
+    assert 9 not in [i for i, _ in fused[:3]]
+    top = top_with_leaders(fused, [dense, sparse], k=3, leaders=1)
+    assert top == [1, 2, 9]          # in fused order
+    assert top_with_leaders(fused, [dense, sparse], k=3, leaders=0) == [i for i, _ in fused[:3]]
+    assert top_with_leaders(fused, [[], sparse], k=2, leaders=2) == [1, 2]
