@@ -17,8 +17,9 @@ _INJECTION = re.compile(
     r"|\b(?:system prompt|you are now|as an ai|new instructions?)\b"
     r"|\b(?:assistant|model|ai|chatbot)\b[^.]{0,30}\b(?:must|should|shall)\b[^.]{0,20}\b(?:say|answer|respond|reply|output)\b",
     re.IGNORECASE)
-_ANAPHOR = re.compile(r"^(?:[-*+•▪◦‣]\s+)?(?:it|its|this|these|they|their|that|those|such|thus|hence)\b",
-                      re.IGNORECASE)
+_ANAPHOR = re.compile(  # "It can ...", "Each input shown to them ...", "With such networks ...": refers back
+    r"^(?:[-*+•▪◦‣]\s+)?(?:(?:that|thus|hence)\b|(?:\S+\s+){0,4}?(?:it|its|this|these|they|them|their|those|such)\b)",
+    re.IGNORECASE)
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
 
@@ -103,7 +104,8 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 def attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Join a sentence that opens with a pronoun ("It can ...", "This involves ...") to the unit before it."""
+    """Join a sentence with a pronoun among its first words ("It can ...", "Each input shown to them ...") to the
+    unit before it."""
     out: list[tuple[int, int]] = []
     for a, b in spans:
         if out and _ANAPHOR.match(text[a:b]) and b - out[-1][0] <= MAX_CHARS:
@@ -146,36 +148,38 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
     starts with a dangling "It" and the referent's words count for its ranking.
 
     `embed(texts) -> (n, dim)` normalised vectors, the question first; `count_tokens(text) -> int`.
-    Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior;
-    only the `max_candidates` best by the cheap (lexical + rank) part are embedded.
+    Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior, the
+    prior being the chunk's retrieval score over the best one's (chunks tied in retrieval weigh the same);
+    only the `max_candidates` best by the cheap (lexical + prior) part are embedded.
     """
     cands = []
-    for rank, res in enumerate(results):
+    best = max((res.score for res in results), default=0.0)
+    for res in results:
         text = res.chunk.text
         spans = [unmarked(text, sp) for sp in attach_anaphora(text, [sp for sp in split_sentences(text)
                                                                       if not looks_like_instruction(text[sp[0]:sp[1]])])]
         for i, (a, b) in enumerate(spans):
             window = " ".join(squash(text[x:y]) for x, y in spans[max(0, i - 1):i + 2])
-            cands.append((rank, res, a, b, squash(text[a:b]), window))
+            cands.append((max(res.score, 0.0) / best if best > 0 else 0.0, res, a, b, squash(text[a:b]), window))
     if not cands:
         return []
     q_terms = content_terms(question)
     w_dense, w_lex, w_rank = weights
     if len(cands) > max_candidates:
-        cands.sort(key=lambda c: -(w_lex * lexical_overlap(q_terms, c[4] + " " + c[1].chunk.heading) + w_rank / (1 + c[0])))
+        cands.sort(key=lambda c: -(w_lex * lexical_overlap(q_terms, c[4] + " " + c[1].chunk.heading) + w_rank * c[0]))
         cands = cands[:max_candidates]
     vecs = embed([question] + [c[4] for c in cands])
     cos = vecs[1:] @ vecs[0]
     scored = []
-    for (rank, res, a, b, sent, window), c in zip(cands, cos):
+    for (prior, res, a, b, sent, window), c in zip(cands, cos):
         lex = lexical_overlap(q_terms, sent + " " + res.chunk.heading)
-        score = w_dense * float(c) + w_lex * lex + w_rank / (1 + rank)
-        scored.append((score, rank, a, res, sent, window, b))
-    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+        score = w_dense * float(c) + w_lex * lex + w_rank * prior
+        scored.append((score, prior, a, res, sent, window, b))
+    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
     chosen: list[Evidence] = []
     seen: list[set[str]] = []
     used = 0
-    for score, _rank, a, res, sent, window, b in scored:
+    for score, _prior, a, res, sent, window, b in scored:
         if len(chosen) >= max_sentences:
             break
         terms = content_terms(sent) or {sent.lower()}

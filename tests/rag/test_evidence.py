@@ -90,3 +90,21 @@ def test_list_markers_are_not_part_of_the_quote():
     ev = select_evidence("what does EMA average", [result(text)], bag_embed, lambda t: 1, 3, 100)
     assert {e.text for e in ev} >= {"EMA averages the weights over training.", "Samples use the EMA copy of the weights."}
     assert all(e.text == " ".join(text[e.start:e.end].split()) for e in ev)
+
+
+def test_a_pronoun_among_the_first_words_joins_the_unit_before():
+    text = ("Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
+            "With such networks, a sequence must be shown at once. Recurrent networks keep a state between steps.")
+    spans = attach_anaphora(text, split_sentences(text))
+    assert [text[a:b] for a, b in spans] == [
+        "Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
+        "With such networks, a sequence must be shown at once.", "Recurrent networks keep a state between steps."]
+
+
+def test_chunks_retrieved_equally_well_weigh_equally():
+    r1 = result("TensorFlow can run on GPUs and compute gradients of any expression.", rank=0)
+    r2 = result("Batch norm normalizes each feature of a mini-batch.", source="b.md", rank=1)
+    r3 = result("TensorFlow can compute gradients and run on GPUs and TPUs.", source="m.md", rank=2)
+    r2.score = r3.score = r1.score  # a tie in fused retrieval score: list order alone must not decide
+    ev = select_evidence("what does TensorFlow run on and compute", [r1, r2, r3], bag_embed, lambda t: 1, 1, 100)
+    assert ev[0].text == "TensorFlow can compute gradients and run on GPUs and TPUs."
