@@ -82,6 +82,9 @@ class PackedKernels:
         self._dequantize = lib.packed_dequantize
         self._dequantize.argtypes = [i64, ptr, ptr, ptr, i64, i64, ctypes.c_int]
         self._dequantize.restype = ctypes.c_int
+        self._exp = lib.packed_exp
+        self._exp.argtypes = [ptr, ptr, i64]
+        self._exp.restype = None
         self.decode_step = lib.packed_decode_step  # argtypes set by rag.model.native_decode, which owns its structs
 
     def matmul_into(self, kind: int, codes: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:
@@ -108,6 +111,14 @@ class PackedKernels:
         if self._dequantize(kind, codes.data_ptr(), groups.data_ptr(), w.data_ptr(), n, k, torch.get_num_threads()):
             raise ValueError(f"packed_dequantize cannot take weight {tuple(codes.shape)}")
         return w
+
+
+    def exp(self, x: Tensor) -> Tensor:
+        """e^x through the decode step's vectorised exp (softmax and SiLU), for tests against torch.exp."""
+        x = x.float().contiguous()
+        y = torch.empty_like(x)
+        self._exp(x.data_ptr(), y.data_ptr(), x.numel())
+        return y
 
 
 @lru_cache(maxsize=1)

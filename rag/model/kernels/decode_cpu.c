@@ -4,11 +4,17 @@
  * per block, RMSNorm -> fused qkv (+ bias) -> rotate-half RoPE on q, k -> K/V written to the cache at
  * pos -> grouped-query softmax attention over positions 0..pos -> output projection -> residual ->
  * RMSNorm -> fused gate/up -> SiLU(gate) * up -> down projection -> residual; then the final RMSNorm.
- * The output head stays in Python (RescoredHead). Matmuls run packed_rows (int16 activations, fp32 sums)
- * split across the region's threads; the small vector work runs on one thread between barriers, so a
- * step costs one fork/join instead of thousands of framework ops.
+ * The output head stays in Python (RescoredHead).
+ *
+ * Five barriers a block, one after each step whose result every thread needs: the four matmuls
+ * (packed_rows, rows of W split across threads) and attention. Attention is split by position
+ * (flash-decoding): each thread scores its range of positions for every head and leaves a partial
+ * (max, sum, weighted V); the thread owning pos writes its K/V first. Everything between barriers (norms,
+ * RoPE of q, merging partials, SiLU, activation quantisation) is small and every thread computes it into
+ * its own buffers, which is cheaper than a serial section and the barrier it needs.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,13 +34,49 @@ typedef struct {
 } packed_model;
 
 typedef struct {
-    float *x, *h, *qkv, *att, *tmp, *gate_up, *act, *scores;
-    quantized_act q;
-} work;
+    float *qkv, *proj, *gate_up;  /* matmul outputs: (q + 2 kv heads) * head_dim, dim, 2 * hidden */
+    float *partial;               /* (threads, n_heads, head_dim + 2): weighted V, max score, sum of weights */
+} shared_work;
+
+typedef struct {
+    float *x, *h, *q, *att, *act, *scores;  /* residual stream (dim), normed, roped q, attention, SiLU, scores */
+    quantized_act in;                       /* this thread's copy of the quantised matmul input */
+} thread_work;
 
 static int64_t max3(int64_t a, int64_t b, int64_t c) {
     const int64_t ab = a > b ? a : b;
     return ab > c ? ab : c;
+}
+
+/* e^x for 8 lanes (x <= 88.3; below -87.3 gives 0): 2^n * p(r), x = n ln2 + r, |r| <= ln2 / 2, ~2 ulp. */
+static inline __m256 exp8(__m256 x) {
+    const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.3f);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  /* ln2 split in two for an exact r */
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+}
+
+/* y[i] = e^x[i]: exp8 over a whole array (exported so tests compare it with the C library's expf). */
+void packed_exp(const float *x, float *y, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp8(_mm256_loadu_ps(x + i)));
+    if (i < n) {
+        float in[8] = {0}, out[8];
+        memcpy(in, x + i, sizeof(float) * (n - i));
+        _mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+        memcpy(y + i, out, sizeof(float) * (n - i));
+    }
 }
 
 static void rms_norm(const float *x, const float *w, float *out, int64_t n, float eps) {
@@ -44,12 +86,12 @@ static void rms_norm(const float *x, const float *w, float *out, int64_t n, floa
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * inv * w[i];
 }
 
-static void rope(float *v, const float *cos, const float *sin, int64_t d) {
+static void rope(const float *v, const float *cos, const float *sin, float *out, int64_t d) {
     const int64_t half = d / 2;
     for (int64_t i = 0; i < half; i++) {
         const float a = v[i], b = v[i + half];
-        v[i] = a * cos[i] - b * sin[i];
-        v[i + half] = b * cos[i + half] + a * sin[i + half];
+        out[i] = a * cos[i] - b * sin[i];
+        out[i + half] = b * cos[i + half] + a * sin[i + half];
     }
 }
 
@@ -62,80 +104,100 @@ static float dot(const float *a, const float *b, int64_t d) {
     return s;
 }
 
-/* out (d) = softmax(q . K[t] * scale over t < n) weighted sum of V[t]; scores has room for n floats. */
-static void attend(const float *q, const float *k, const float *v, float *scores, float *out, int64_t n, int64_t d,
-                   float scale) {
+/* out (d) += p * v (d). */
+static void axpy(float p, const float *v, float *out, int64_t d) {
+    int64_t j = 0;
+    const __m256 pv = _mm256_set1_ps(p);
+    for (; j + 8 <= d; j += 8)
+        _mm256_storeu_ps(out + j, _mm256_fmadd_ps(pv, _mm256_loadu_ps(v + j), _mm256_loadu_ps(out + j)));
+    for (; j < d; j++) out[j] += p * v[j];
+}
+
+/* Partial attention of one head over positions t0..t1-1: part = (sum_t w_t V[t], max score, sum_t w_t),
+ * w_t = exp(score_t - max); an empty range leaves max = -inf and sums 0. */
+static void attend_range(const float *q, const float *k, const float *v, float *scores, float *part, int64_t t0,
+                         int64_t t1, int64_t d, float scale) {
     float best = -INFINITY, total = 0.0f;
-    for (int64_t t = 0; t < n; t++) {
-        scores[t] = dot(q, k + t * d, d) * scale;
-        best = scores[t] > best ? scores[t] : best;
+    memset(part, 0, sizeof(float) * d);
+    for (int64_t t = t0; t < t1; t++) {
+        scores[t - t0] = dot(q, k + t * d, d) * scale;
+        best = scores[t - t0] > best ? scores[t - t0] : best;
     }
-    for (int64_t t = 0; t < n; t++) {
-        scores[t] = expf(scores[t] - best);
-        total += scores[t];
+    const int64_t n = t1 - t0;
+    for (int64_t i = 0; i < n; i++) scores[i] -= best;
+    packed_exp(scores, scores, n);
+    for (int64_t i = 0; i < n; i++) {
+        total += scores[i];
+        axpy(scores[i], v + (t0 + i) * d, part, d);
     }
+    part[d] = best;
+    part[d + 1] = total;
+}
+
+/* out (d) = the softmax-weighted V of one head, from every thread's partial (stride between threads). */
+static void merge_partials(const float *part, int64_t stride, int threads, float *out, int64_t d) {
+    float best = -INFINITY, total = 0.0f;
+    for (int t = 0; t < threads; t++) best = part[t * stride + d] > best ? part[t * stride + d] : best;
     memset(out, 0, sizeof(float) * d);
-    for (int64_t t = 0; t < n; t++) {
-        const float p = scores[t] / total, *vt = v + t * d;
-        for (int64_t j = 0; j < d; j++) out[j] += p * vt[j];
+    for (int t = 0; t < threads; t++) {
+        const float *p = part + t * stride;
+        if (p[d + 1] == 0.0f) continue;
+        const float w = expf(p[d] - best);
+        total += w * p[d + 1];
+        axpy(w, p, out, d);
     }
+    const float inv = 1.0f / total;
+    for (int64_t j = 0; j < d; j++) out[j] *= inv;
 }
 
-/* y = W x (+ bias) for the activation already quantised into w; worksharing, ends with a barrier. */
-static void linear(const packed_linear *l, work *w, float *y) {
-    packed_rows(l, &w->q, y);
-    if (l->bias) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < l->n; i++) y[i] += l->bias[i];
+static void silu_mul(const float *gate_up, float *act, int64_t hidden) {
+    int64_t i = 0;
+    for (; i + 8 <= hidden; i += 8) {
+        const __m256 g = _mm256_loadu_ps(gate_up + i);
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
+        const __m256 s = _mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+        _mm256_storeu_ps(act + i, _mm256_mul_ps(s, _mm256_loadu_ps(gate_up + hidden + i)));
     }
+    for (; i < hidden; i++) act[i] = gate_up[i] / (1.0f + expf(-gate_up[i])) * gate_up[hidden + i];
 }
 
-static void quantize(work *w, const float *x, int64_t k) { quantize_act(x, &w->q, k); }
-
-static void block(const packed_model *m, const packed_layer *L, work *w, const float *cos, const float *sin, int64_t pos) {
-    const int64_t hq = m->n_heads, hkv = m->n_kv_heads, d = m->head_dim, rep = hq / hkv, n = pos + 1;
-#pragma omp single
-    {
-        rms_norm(w->x, L->attn_norm, w->h, m->dim, m->eps);
-        quantize(w, w->h, m->dim);
-    }
-    linear(&L->qkv, w, w->qkv);
-#pragma omp single
-    {
-        for (int64_t h = 0; h < hq + hkv; h++) rope(w->qkv + h * d, cos, sin, d);
+static void attention(const packed_model *m, const packed_layer *L, const shared_work *s, thread_work *w,
+                      const float *cos, const float *sin, int64_t pos, int tid, int threads) {
+    const int64_t hq = m->n_heads, hkv = m->n_kv_heads, d = m->head_dim, n = pos + 1, stride = hq * (d + 2);
+    const int64_t t0 = n * tid / threads, t1 = n * (tid + 1) / threads;  /* the last range holds pos */
+    if (t1 == n) {
         for (int64_t h = 0; h < hkv; h++) {
-            memcpy(L->k_cache + (h * m->max_seq + pos) * d, w->qkv + (hq + h) * d, sizeof(float) * d);
-            memcpy(L->v_cache + (h * m->max_seq + pos) * d, w->qkv + (hq + hkv + h) * d, sizeof(float) * d);
+            rope(s->qkv + (hq + h) * d, cos, sin, L->k_cache + (h * m->max_seq + pos) * d, d);
+            memcpy(L->v_cache + (h * m->max_seq + pos) * d, s->qkv + (hq + hkv + h) * d, sizeof(float) * d);
         }
     }
+    for (int64_t h = 0; h < hq; h++) rope(s->qkv + h * d, cos, sin, w->q + h * d, d);
     const float scale = 1.0f / sqrtf((float)d);
-#pragma omp for schedule(static)
     for (int64_t h = 0; h < hq; h++) {
-        const int64_t kv = h / rep;
-        attend(w->qkv + h * d, L->k_cache + kv * m->max_seq * d, L->v_cache + kv * m->max_seq * d,
-               w->scores + h * n, w->att + h * d, n, d, scale);
+        const int64_t kv = h / (hq / hkv);
+        attend_range(w->q + h * d, L->k_cache + kv * m->max_seq * d, L->v_cache + kv * m->max_seq * d, w->scores,
+                     s->partial + tid * stride + h * (d + 2), t0, t1, d, scale);
     }
-#pragma omp single
-    quantize(w, w->att, hq * d);
-    linear(&L->out, w, w->tmp);
-#pragma omp single
-    {
-        for (int64_t i = 0; i < m->dim; i++) w->x[i] += w->tmp[i];
-        rms_norm(w->x, L->ffn_norm, w->h, m->dim, m->eps);
-        quantize(w, w->h, m->dim);
-    }
-    linear(&L->gate_up, w, w->gate_up);
-#pragma omp single
-    {
-        for (int64_t i = 0; i < m->hidden; i++) {
-            const float g = w->gate_up[i];
-            w->act[i] = g / (1.0f + expf(-g)) * w->gate_up[m->hidden + i];
-        }
-        quantize(w, w->act, m->hidden);
-    }
-    linear(&L->down, w, w->tmp);
-#pragma omp single
-    for (int64_t i = 0; i < m->dim; i++) w->x[i] += w->tmp[i];
+#pragma omp barrier
+    for (int64_t h = 0; h < hq; h++) merge_partials(s->partial + h * (d + 2), stride, threads, w->att + h * d, d);
+}
+
+static void block(const packed_model *m, const packed_layer *L, const shared_work *s, thread_work *w,
+                  const float *cos, const float *sin, int64_t pos, int tid, int threads) {
+    rms_norm(w->x, L->attn_norm, w->h, m->dim, m->eps);
+    quantize_act(w->h, &w->in, m->dim);
+    packed_rows(&L->qkv, &w->in, s->qkv);
+    attention(m, L, s, w, cos, sin, pos, tid, threads);
+    quantize_act(w->att, &w->in, m->n_heads * m->head_dim);
+    packed_rows(&L->out, &w->in, s->proj);
+    for (int64_t i = 0; i < m->dim; i++) w->x[i] += s->proj[i];
+    rms_norm(w->x, L->ffn_norm, w->h, m->dim, m->eps);
+    quantize_act(w->h, &w->in, m->dim);
+    packed_rows(&L->gate_up, &w->in, s->gate_up);
+    silu_mul(s->gate_up, w->act, m->hidden);
+    quantize_act(w->act, &w->in, m->hidden);
+    packed_rows(&L->down, &w->in, s->proj);
+    for (int64_t i = 0; i < m->dim; i++) w->x[i] += s->proj[i];
 }
 
 /* Feed one token (its embedding row) at pos; writes each block's K/V at pos and the final normed hidden state
@@ -143,31 +205,39 @@ static void block(const packed_model *m, const packed_layer *L, work *w, const f
 int packed_decode_step(const packed_model *m, const float *embedding, const float *cos, const float *sin, int64_t pos,
                        float *out, int threads) {
     if (pos < 0 || pos >= m->max_seq) return -1;
-    const int64_t dim = m->dim, qkv = (m->n_heads + 2 * m->n_kv_heads) * m->head_dim;
-    const int64_t att = m->n_heads * m->head_dim, widest = max3(dim, att, m->hidden);  /* longest quantised input */
-    const int64_t floats = 3 * dim + qkv + att + 3 * m->hidden + m->n_heads * (pos + 1) + 2 * (widest / GROUP + 1);
-    float *buf = malloc(sizeof(float) * floats);
-    int16_t *xq = malloc(sizeof(int16_t) * widest);
+    if (threads < 1) threads = 1;
+    const int64_t dim = m->dim, d = m->head_dim, att = m->n_heads * d, n = pos + 1;
+    const int64_t qkv = (m->n_heads + 2 * m->n_kv_heads) * d, widest = max3(dim, att, m->hidden);
+    const int64_t shared_floats = qkv + dim + 2 * m->hidden + threads * m->n_heads * (d + 2);
+    const int64_t private_floats = 2 * dim + 2 * att + m->hidden + n + 2 * (widest / GROUP + 1);
+    float *buf = malloc(sizeof(float) * (shared_floats + threads * private_floats));
+    int16_t *xq = malloc(sizeof(int16_t) * threads * widest);
     if (!buf || !xq) {
         free(buf);
         free(xq);
         return -2;
     }
-    work w = {.x = buf};
-    w.h = w.x + dim;
-    w.tmp = w.h + dim;
-    w.qkv = w.tmp + dim;
-    w.att = w.qkv + qkv;
-    w.gate_up = w.att + att;
-    w.act = w.gate_up + 2 * m->hidden;
-    w.scores = w.act + m->hidden;
-    w.q.scale = w.scores + m->n_heads * (pos + 1);
-    w.q.xsum = w.q.scale + widest / GROUP + 1;
-    w.q.xq = xq;
-    memcpy(w.x, embedding, sizeof(float) * dim);
+    shared_work s = {.qkv = buf};
+    s.proj = s.qkv + qkv;
+    s.gate_up = s.proj + dim;
+    s.partial = s.gate_up + 2 * m->hidden;
+    float *first_private = s.partial + threads * m->n_heads * (d + 2);
 #pragma omp parallel num_threads(threads)
-    for (int64_t i = 0; i < m->n_layers; i++) block(m, &m->layers[i], &w, cos, sin, pos);
-    rms_norm(w.x, m->output_norm, out, dim, m->eps);
+    {
+        const int tid = omp_get_thread_num(), team = omp_get_num_threads();  /* team <= threads */
+        thread_work w = {.x = first_private + tid * private_floats};
+        w.h = w.x + dim;
+        w.q = w.h + dim;
+        w.att = w.q + att;
+        w.act = w.att + att;
+        w.scores = w.act + m->hidden;
+        w.in.scale = w.scores + n;
+        w.in.xsum = w.in.scale + widest / GROUP + 1;
+        w.in.xq = xq + tid * widest;
+        memcpy(w.x, embedding, sizeof(float) * dim);
+        for (int64_t i = 0; i < m->n_layers; i++) block(m, &m->layers[i], &s, &w, cos, sin, pos, tid, team);
+        if (tid == 0) rms_norm(w.x, m->output_norm, out, dim, m->eps);
+    }
     free(buf);
     free(xq);
     return 0;

@@ -45,7 +45,7 @@ static inline float hsum8(__m256 v) {
 void quantize_act(const float *x, const quantized_act *a, int64_t k);
 
 /* y (N) = W x for one quantised activation row: an OpenMP worksharing loop over rows of W (call it inside a
- * parallel region, or alone to run serially); the bias is not added. */
+ * parallel region, or alone to run serially); adds the bias where w has one. */
 void packed_rows(const packed_linear *w, const quantized_act *a, float *y);
 
 #endif

@@ -153,3 +153,13 @@ def test_int8_holds_q4_1_blocks_exactly():
     assert torch.equal(layer.dequantize(), w)
     x = torch.randn(3, 96, generator=torch.Generator().manual_seed(10))
     assert _relative_error(layer(x), x, w) < (1e-4 if layer.kernels is not None else 0.02)
+
+
+@needs_kernels
+@pytest.mark.parametrize("n", [1, 7, 8, 61])
+def test_vectorised_exp_matches_torch_exp(n):
+    x = torch.cat([torch.linspace(-120.0, 90.0, 4096), torch.randn(n) * 30, torch.tensor([0.0, -1e-30, 88.0])])
+    got, want = KERNELS.exp(x), torch.exp(x.double())
+    in_range = x <= 88.3  # above, the kernel saturates at e^88.3 (2.2e38) where expf heads for inf
+    assert torch.all(((got.double() - want).abs() <= 4e-7 * want + 1e-37)[in_range])  # underflow: 0 within 1e-37
+    assert torch.all(got[~in_range] > 2.2e38) and torch.all(got >= 0)

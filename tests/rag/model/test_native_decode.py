@@ -86,3 +86,18 @@ def test_local_lm_decodes_packed_weights_natively(tmp_path):
     tiny = write_tiny_gguf(tmp_path / "t.gguf", qtype="Q4_1", dim=64, n_heads=4, n_kv_heads=2)
     for weights, decoder in (("int4", "NativeDecoder"), ("int8", "NativeDecoder"), ("fp32", "FastDecoder")):
         assert LocalLM.load(tiny.path, weights=weights, use_cache=False, max_context=64).decoder == decoder
+
+
+@pytest.mark.parametrize("threads", [1, 3, 5])
+def test_native_step_splits_attention_over_any_thread_count(tmp_path, threads):
+    model = _packed_model(tmp_path, "qwen2", dim=64, n_heads=4, n_kv_heads=2)
+    tokens = list(range(3, 20))
+    fast = _steps(model, FastDecoder, tokens, prefill=1)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # more threads than positions at the first steps: empty ranges
+    try:
+        native_logits = _steps(model, NativeDecoder, tokens, prefill=1)
+    finally:
+        torch.set_num_threads(before)
+    assert (native_logits - fast).abs().max() <= 1e-3 * fast.abs().max()
+    assert torch.equal(native_logits.argmax(-1), fast.argmax(-1))
