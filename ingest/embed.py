@@ -6,6 +6,8 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
+from rag.evidence import evidence_units, squash
+from rag.store.db import text_hash
 from rag.types import Chunk
 
 
@@ -20,12 +22,26 @@ def embedding_text(chunk: Chunk, count_tokens: Callable[[str], int], limit: int)
     return chunk.text
 
 
-def embed_texts(embedder, texts: list[str], batch_size: int = 64, progress: bool = True) -> np.ndarray:
+def embed_texts(embedder, texts: list[str], batch_size: int = 64, progress: bool = True,
+                what: str = "chunk") -> np.ndarray:
     """Encode texts in batches -> (n, dim) float32 unit vectors, with a tqdm bar on stderr."""
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
-    with tqdm(total=len(texts), desc="embedding", unit="chunk", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(texts), desc=f"embedding {what}s", unit=what, disable=not progress, leave=False) as bar:
         for start in range(0, len(texts), batch_size):
             batch = texts[start:start + batch_size]
             out[start:start + len(batch)] = embedder.encode(batch, batch_size=batch_size)
             bar.update(len(batch))
     return out
+
+
+UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
+
+
+def embed_units(embedder, chunk_texts: dict[str, str], progress: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
+    """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
+    (rag.evidence.evidence_units); answering then embeds only the question."""
+    units = {h: [squash(text[a:b]) for a, b in evidence_units(text)] for h, text in chunk_texts.items()}
+    distinct = sorted(dict.fromkeys(u for us in units.values() for u in us), key=len)  # similar lengths batch
+    vecs = dict(zip(distinct, embed_texts(embedder, distinct, batch_size=UNIT_BATCH, progress=progress,
+                                          what="sentence")))
+    return {h: [(text_hash(u), vecs[u]) for u in us] for h, us in units.items()}

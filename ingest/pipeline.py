@@ -155,7 +155,7 @@ def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool) 
 def _write(index_dir, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
     """Chunk and embed the loaded notes into a new version, drop `gone` sources, and publish it."""
     from ingest.chunking import chunk_note
-    from ingest.embed import embed_texts, embedding_text
+    from ingest.embed import embed_texts, embed_units, embedding_text
     from rag.embed import Embedder
     from rag.store.writer import IndexWriter
 
@@ -177,11 +177,12 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
         texts = [embedding_text(c, embedder.count_tokens, embedder.max_tokens) for c in new.values()]
         vecs = embed_texts(embedder, texts, progress=progress)
         new_vectors = dict(zip(new, vecs))
+        new_units = embed_units(embedder, {h: c.text for h, c in new.items()}, progress=progress)
         for source in gone:
             writer.remove_document(source)
             report.removed.append(source)
         for doc, chunks in docs:
-            writer.put_document(doc, chunks, new_vectors)
+            writer.put_document(doc, chunks, new_vectors, new_units)
         writer.add_roots(roots)
         report.chunks_embedded = writer.embedded
         writer.commit()

@@ -17,6 +17,7 @@ from rag.ground import SupportScorer, content_terms
 from rag.prompts import grounded_messages
 from rag.quotes import make_quote
 from rag.settings import Settings
+from rag.store.db import text_hash
 from rag.types import Answer, Citation, SearchResult
 
 MODES = ("grounded", "constrained", "free")
@@ -81,11 +82,16 @@ class AnswerChain:
 
     # ---- stages -------------------------------------------------------------------------------
     def _embed(self, texts: list[str]):
-        """Embeddings of texts; evidence windows recur for every sentence of an answer, so they are memoised."""
+        """Embeddings of texts: evidence sentences from the index (embedded at ingest), the rest encoded now;
+        evidence windows recur for every sentence of an answer, so everything is memoised."""
         missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
         if missing:
             if len(self._vectors) > EMBED_MEMO:
                 self._vectors.clear()
+            stored = self.retriever.store.unit_vectors([text_hash(t) for t in missing])
+            self._vectors.update((t, stored[text_hash(t)]) for t in missing if text_hash(t) in stored)
+            missing = [t for t in missing if t not in self._vectors]
+        if missing:
             self._vectors.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))
         return np.stack([self._vectors[t] for t in texts])
 

@@ -122,6 +122,14 @@ def unmarked(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return (m.end(), b) if m and m.end() < b else span
 
 
+def evidence_units(text: str) -> list[tuple[int, int]]:
+    """The spans of `text` that can be evidence: sentences, pronoun continuations joined to their referent,
+    list and heading markers left out, instructions to the assistant dropped. Ingest embeds squash(text[a:b])
+    of each, so answering finds their vectors in the index."""
+    kept = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
+    return [unmarked(text, sp) for sp in attach_anaphora(text, kept)]
+
+
 def looks_like_instruction(text: str) -> bool:
     """Whether a note sentence addresses the assistant (prompt injection); such sentences are never evidence."""
     return bool(_INJECTION.search(text))
@@ -156,8 +164,7 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
     best = max((res.score for res in results), default=0.0)
     for res in results:
         text = res.chunk.text
-        spans = [unmarked(text, sp) for sp in attach_anaphora(text, [sp for sp in split_sentences(text)
-                                                                      if not looks_like_instruction(text[sp[0]:sp[1]])])]
+        spans = evidence_units(text)
         for i, (a, b) in enumerate(spans):
             window = " ".join(squash(text[x:y]) for x, y in spans[max(0, i - 1):i + 2])
             cands.append((max(res.score, 0.0) / best if best > 0 else 0.0, res, a, b, squash(text[a:b]), window))

@@ -7,6 +7,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from rag.errors import IndexMismatchError
 from rag.types import Chunk, Location
 
@@ -26,6 +28,10 @@ CREATE TABLE IF NOT EXISTS locations (
     start_char INTEGER NOT NULL, end_char INTEGER NOT NULL, page INTEGER);
 CREATE INDEX IF NOT EXISTS locations_chunk ON locations(chunk);
 CREATE INDEX IF NOT EXISTS locations_source ON locations(source);
+CREATE TABLE IF NOT EXISTS unit_vectors (
+    chunk INTEGER NOT NULL REFERENCES chunks(id), text_hash TEXT NOT NULL, vector BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS unit_vectors_hash ON unit_vectors(text_hash);
+CREATE INDEX IF NOT EXISTS unit_vectors_chunk ON unit_vectors(chunk);
 """
 
 
@@ -151,11 +157,33 @@ def insert_location(conn: sqlite3.Connection, vid: int, chunk: Chunk) -> None:
 
 
 def delete_orphans(conn: sqlite3.Connection) -> list[int]:
-    """Remove chunks no location points at; returns their vector ids."""
+    """Remove chunks no location points at, with their unit vectors; returns their vector ids."""
     ids = [r[0] for r in conn.execute(
         "SELECT id FROM chunks WHERE NOT EXISTS (SELECT 1 FROM locations l WHERE l.chunk = chunks.id)")]
+    conn.executemany("DELETE FROM unit_vectors WHERE chunk = ?", [(i,) for i in ids])
     conn.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in ids])
     return ids
+
+
+def insert_unit_vectors(conn: sqlite3.Connection, vid: int, units: list[tuple[str, np.ndarray]]) -> None:
+    """Store the (text hash, float32 vector) of each evidence unit of chunk `vid`."""
+    conn.executemany("INSERT INTO unit_vectors(chunk, text_hash, vector) VALUES (?, ?, ?)",
+                     [(vid, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in units])
+
+
+def unit_vectors(conn: sqlite3.Connection, hashes: list[str]) -> dict[str, np.ndarray]:
+    """text hash -> stored unit vector, for the hashes found (none in an index built before unit vectors)."""
+    out: dict[str, np.ndarray] = {}
+    try:
+        for start in range(0, len(hashes), 500):
+            part = hashes[start:start + 500]
+            marks = ",".join("?" * len(part))
+            for h, blob in conn.execute(f"SELECT text_hash, vector FROM unit_vectors WHERE text_hash IN ({marks})",
+                                        part):
+                out[h] = np.frombuffer(blob, dtype=np.float32)
+    except sqlite3.OperationalError:  # no such table: the index predates unit vectors
+        return {}
+    return out
 
 
 def all_chunk_texts(conn: sqlite3.Connection) -> tuple[list[int], list[str]]:

@@ -61,6 +61,11 @@ class IndexStore:
         rows = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         return conn, exact, approx, rows
 
+    def unit_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """text hash -> vector of the evidence units embedded at ingest (db.text_hash of the unit text)."""
+        with self._lock:
+            return db.unit_vectors(self.conn, hashes)
+
     def check_model(self, model_id: str, dim: int) -> None:
         """Raise IndexMismatchError unless the index was built with this embedding model."""
         db.check_model(self.meta, model_id, dim, self.index_dir)

@@ -53,8 +53,10 @@ class IndexWriter:
         """Drop a note; its chunks go at commit unless another location still uses them."""
         db.delete_document(self.conn, source)
 
-    def put_document(self, doc: db.DocRecord, chunks: list[Chunk], new_vectors: dict[str, np.ndarray]) -> None:
-        """Store a note and its chunks; `new_vectors` maps text_hash -> vector for chunks not stored yet."""
+    def put_document(self, doc: db.DocRecord, chunks: list[Chunk], new_vectors: dict[str, np.ndarray],
+                     new_units: dict[str, list[tuple[str, np.ndarray]]] | None = None) -> None:
+        """Store a note and its chunks; `new_vectors` maps text_hash -> vector for chunks not stored yet, and
+        `new_units` text_hash -> (unit text hash, vector) of their evidence units."""
         db.delete_document(self.conn, doc.source)
         db.insert_document(self.conn, doc)
         for ordinal, chunk in enumerate(chunks):
@@ -67,6 +69,7 @@ class IndexWriter:
                     raise IndexCorruptError(f"no vector for a new chunk of {doc.source}")
                 vid = db.insert_chunk(self.conn, db.make_chunk_id(doc.source, chunk.text, ordinal), thash, chunk.text)
                 vectors.add(self.exact, np.array([vid]), new_vectors[thash].reshape(1, -1))
+                db.insert_unit_vectors(self.conn, vid, (new_units or {}).get(thash, []))
                 self.embedded += 1
             db.insert_location(self.conn, vid, chunk)
 

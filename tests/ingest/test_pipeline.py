@@ -128,3 +128,37 @@ def test_pdf_chunks_keep_their_page_numbers(examples_notes, tmp_path):
     ids = _chunk_ids(store, "gradient_boosting.pdf")
     pages = {store.get_chunk(i).page for i in ids}
     assert pages == {1, 2}
+
+
+def _unit_rows(store: IndexStore) -> int:
+    return store.conn.execute("SELECT COUNT(*) FROM unit_vectors").fetchone()[0]
+
+
+def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_corpus, tmp_path, monkeypatch):
+    from rag.chain import AnswerChain
+    from rag.evidence import evidence_units, squash
+    from rag.store.db import text_hash
+
+    settings = load_settings(index_dir=str(tmp_path / "index"), answer={"backend": "extractive"})
+    ingest_paths([tiny_corpus], settings, progress=False)
+    store = _consistent(settings)
+    ids, _ = store.texts_for_bm25()
+    units = [squash(c.text[a:b]) for c in store.by_vector_ids(ids).values() for a, b in evidence_units(c.text)]
+    stored = store.unit_vectors([text_hash(u) for u in units])
+    assert len(stored) == len(set(units)) == _unit_rows(store) > 0
+    embedder = embed.Embedder.load()
+    fresh = embedder.encode(units[:4])
+    assert all(abs(float(stored[text_hash(u)] @ v) - 1.0) < 1e-5 for u, v in zip(units, fresh))
+
+    chain = AnswerChain.from_settings(settings)
+    encoded: list[str] = []
+    real_encode = chain.retriever.embedder.encode
+    monkeypatch.setattr(chain.retriever.embedder, "encode",
+                        lambda texts, **kw: encoded.extend(texts) or real_encode(texts, **kw))
+    answer = chain.answer("what does EMA average in diffusion")
+    assert answer.citations and not set(encoded) & set(units)  # the evidence sentences came from the index
+
+    before = _unit_rows(store)
+    (tiny_corpus / "gan.md").unlink()
+    ingest_paths([tiny_corpus], settings, progress=False)
+    assert 0 < _unit_rows(_consistent(settings)) < before  # the deleted note's units went with its chunks
