@@ -125,9 +125,10 @@ class FastDecoder:
             k_cache[:, pos] = qk[hq:]
             v_cache[:, pos] = heads[hq + hkv:]
             q = qk[:hq].view(hkv, hq // hkv, d)  # (Hkv, rep, D): query heads grouped by their kv head
-            scores = torch.baddbmm(q.new_empty(hkv, q.shape[1], n), q, k_cache[:, :n].transpose(1, 2),
+            keys, values = k_cache[:, :n].to(q.dtype), v_cache[:, :n].to(q.dtype)  # a copy only for fp16 caches
+            scores = torch.baddbmm(q.new_empty(hkv, q.shape[1], n), q, keys.transpose(1, 2),
                                    beta=0.0, alpha=self.scale)  # (Hkv, rep, n)
-            y = torch.bmm(scores.softmax(-1), v_cache[:, :n])  # (Hkv, rep, D)
+            y = torch.bmm(scores.softmax(-1), values)  # (Hkv, rep, D)
             x = x + layer.out(y.view(1, hq * d).to(self.act_dtype))
             gate_up = layer.gate_up(self._norm(x, layer.ffn_norm))  # (1, 2H)
             x = x + layer.down((F.silu(gate_up[:, :self.hidden]) * gate_up[:, self.hidden:]).to(self.act_dtype))

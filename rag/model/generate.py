@@ -45,9 +45,11 @@ class LocalLM:
         self.args: ModelArgs = model.args
         self.context_length = context_length
         self.weights = weights
+        decoder = native_decode.NativeDecoder if native_decode.supports(model) else FastDecoder
+        if decoder is native_decode.NativeDecoder:
+            self.model.kv_dtype = torch.float16  # the C step's cache layout: half the bytes read per step
         self.model.setup_caches(1, context_length)
         self._lock = threading.Lock()
-        decoder = native_decode.NativeDecoder if native_decode.supports(model) else FastDecoder
         self._step: Callable[[int, int], Tensor] = decoder(model).step
         self.decoder = decoder.__name__
         self._prefilled: list[int] = []  # prompt ids whose keys/values sit at the start of the KV cache

@@ -119,6 +119,7 @@ class Attention(nn.Module):
         v = qkv[:, :, hq + hkv:].transpose(1, 2)  # (B, Hkv, T, D)
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(pos, k, v)  # (B, Hkv, pos+T, D)
+            k, v = k.to(q.dtype), v.to(q.dtype)  # an fp16 cache (Transformer.kv_dtype) is read back in fp32
         if last_only:
             q, pos, t = q[:, :, -1:], pos + t - 1, 1  # (B, Hq, 1, D) at the last position
         y = attention(q, k, v, causal=True, q_start=pos, kv_len=k.shape[2])  # (B, Hq, T, D)
@@ -168,14 +169,15 @@ class Transformer(nn.Module):
         if args.tie_embeddings:
             self.output.weight = self.token_embd.weight
         self.max_seq_len = 0
+        self.kv_dtype: torch.dtype | None = None  # KV cache dtype for setup_caches; None: the weights' dtype
         self.rope_freq_factors: Tensor | None = None  # llama3 rope_freqs.weight, set by the loader
         self.register_buffer("rope_cos", torch.zeros(0), persistent=False)
         self.register_buffer("rope_sin", torch.zeros(0), persistent=False)
 
     def setup_caches(self, max_batch_size: int, max_seq_len: int) -> None:
-        """Allocate KV caches and RoPE tables for up to max_seq_len positions."""
+        """Allocate KV caches (in kv_dtype) and RoPE tables for up to max_seq_len positions."""
         a = self.args
-        dtype = self.output_norm.weight.dtype
+        dtype = self.kv_dtype or self.output_norm.weight.dtype
         self.max_seq_len = max_seq_len
         for b in self.blk:
             b.attn.kv_cache = KVCache(max_batch_size, a.n_kv_heads, max_seq_len, a.head_dim, dtype)

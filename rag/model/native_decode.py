@@ -1,7 +1,7 @@
 """NativeDecoder: the batch-1 decode step in our C code (kernels/decode_cpu.c), for packed (int4 / int8) models.
 
 One ctypes call runs every block of a step inside one OpenMP region; only the output head (RescoredHead)
-stays in torch. FastDecoder (rag/model/decode.py) is the torch version of the same step and
+stays in torch. The KV caches must be fp16 (model.kv_dtype, which LocalLM sets for this decoder). FastDecoder (rag/model/decode.py) is the torch version of the same step and
 Transformer.forward the reference; tests/rag/model/test_native_decode.py checks all three agree.
 """
 from __future__ import annotations
@@ -50,6 +50,14 @@ def supports(model: Transformer) -> bool:
     return bool(linears) and all(isinstance(m, PackedLinear) and m.kernels is not None for m in linears)
 
 
+def _check_half_caches(model: Transformer) -> None:
+    """ValueError unless the KV caches are fp16, the only layout the C step reads and writes."""
+    dtype = model.blk[0].attn.kv_cache.k.dtype
+    if dtype != torch.float16:
+        raise ValueError(f"NativeDecoder needs fp16 KV caches, not {dtype}: set model.kv_dtype = torch.float16 "
+                         "before model.setup_caches")
+
+
 class NativeDecoder:
     """Logits (vocab,) for one token at one position, sharing the model's weights and KV caches."""
 
@@ -58,6 +66,7 @@ class NativeDecoder:
             raise ValueError("call model.setup_caches before building a NativeDecoder")
         if not supports(model):
             raise ValueError("NativeDecoder needs a packed (int4 / int8) model on the native kernels")
+        _check_half_caches(model)
         kernels = native.kernels()
         self.model = model
         self._step = kernels.decode_step
@@ -71,6 +80,7 @@ class NativeDecoder:
     def _bind(self) -> None:
         """(Re)fill the C structs: setup_caches replaces the KV caches and RoPE tables."""
         m, a = self.model, self.model.args
+        _check_half_caches(m)
         for i, b in enumerate(m.blk):
             self._layers[i] = _Layer(_ptr(b.attn_norm.weight), _ptr(b.ffn_norm.weight), _linear(b.attn.attn_qkv),
                                      _linear(b.attn.attn_output), _linear(b.ffn.ffn_gate_up), _linear(b.ffn.ffn_down),

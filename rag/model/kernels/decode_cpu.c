@@ -9,7 +9,8 @@
  * Five barriers a block, one after each step whose result every thread needs: the four matmuls
  * (packed_rows, rows of W split across threads) and attention. Attention is split by position
  * (flash-decoding): each thread scores its range of positions for every head and leaves a partial
- * (max, sum, weighted V); the thread owning pos writes its K/V first. Everything between barriers (norms,
+ * (max, sum, weighted V); the thread owning pos writes its K/V first. The KV cache is fp16 (half the bytes
+ * a step reads at long contexts), converted with F16C on the way in and out. Everything between barriers (norms,
  * RoPE of q, merging partials, SiLU, activation quantisation) is small and every thread computes it into
  * its own buffers, which is cheaper than a serial section and the barrier it needs.
  */
@@ -23,7 +24,7 @@
 typedef struct {
     const float *attn_norm, *ffn_norm;  /* (dim) */
     packed_linear qkv, out, gate_up, down;
-    float *k_cache, *v_cache;           /* (n_kv_heads, max_seq, head_dim) */
+    uint16_t *k_cache, *v_cache;        /* (n_kv_heads, max_seq, head_dim) fp16 */
 } packed_layer;
 
 typedef struct {
@@ -95,13 +96,33 @@ static void rope(const float *v, const float *cos, const float *sin, float *out,
     }
 }
 
-static float dot(const float *a, const float *b, int64_t d) {
+/* a (d) fp32 . b (d) fp16. */
+static float dot_half(const float *a, const uint16_t *b, int64_t d) {
     int64_t i = 0;
     __m256 acc = _mm256_setzero_ps();
-    for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    for (; i + 8 <= d; i += 8)
+        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i))), acc);
     float s = hsum8(acc);
-    for (; i < d; i++) s += a[i] * b[i];
+    for (; i < d; i++) s += a[i] * _cvtsh_ss(b[i]);
     return s;
+}
+
+/* dst (d) fp16 = src (d) rounded to nearest even, as torch's fp32 -> fp16 cast. */
+static void store_half(uint16_t *dst, const float *src, int64_t d) {
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < d; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+/* out (d) += p * v (d) fp16. */
+static void axpy_half(float p, const uint16_t *v, float *out, int64_t d) {
+    int64_t j = 0;
+    const __m256 pv = _mm256_set1_ps(p);
+    for (; j + 8 <= d; j += 8)
+        _mm256_storeu_ps(out + j, _mm256_fmadd_ps(pv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + j))),
+                                                  _mm256_loadu_ps(out + j)));
+    for (; j < d; j++) out[j] += p * _cvtsh_ss(v[j]);
 }
 
 /* out (d) += p * v (d). */
@@ -115,12 +136,12 @@ static void axpy(float p, const float *v, float *out, int64_t d) {
 
 /* Partial attention of one head over positions t0..t1-1: part = (sum_t w_t V[t], max score, sum_t w_t),
  * w_t = exp(score_t - max); an empty range leaves max = -inf and sums 0. */
-static void attend_range(const float *q, const float *k, const float *v, float *scores, float *part, int64_t t0,
+static void attend_range(const float *q, const uint16_t *k, const uint16_t *v, float *scores, float *part, int64_t t0,
                          int64_t t1, int64_t d, float scale) {
     float best = -INFINITY, total = 0.0f;
     memset(part, 0, sizeof(float) * d);
     for (int64_t t = t0; t < t1; t++) {
-        scores[t - t0] = dot(q, k + t * d, d) * scale;
+        scores[t - t0] = dot_half(q, k + t * d, d) * scale;
         best = scores[t - t0] > best ? scores[t - t0] : best;
     }
     const int64_t n = t1 - t0;
@@ -128,7 +149,7 @@ static void attend_range(const float *q, const float *k, const float *v, float *
     packed_exp(scores, scores, n);
     for (int64_t i = 0; i < n; i++) {
         total += scores[i];
-        axpy(scores[i], v + (t0 + i) * d, part, d);
+        axpy_half(scores[i], v + (t0 + i) * d, part, d);
     }
     part[d] = best;
     part[d + 1] = total;
@@ -167,8 +188,9 @@ static void attention(const packed_model *m, const packed_layer *L, const shared
     const int64_t t0 = n * tid / threads, t1 = n * (tid + 1) / threads;  /* the last range holds pos */
     if (t1 == n) {
         for (int64_t h = 0; h < hkv; h++) {
-            rope(s->qkv + (hq + h) * d, cos, sin, L->k_cache + (h * m->max_seq + pos) * d, d);
-            memcpy(L->v_cache + (h * m->max_seq + pos) * d, s->qkv + (hq + hkv + h) * d, sizeof(float) * d);
+            rope(s->qkv + (hq + h) * d, cos, sin, w->q, d);
+            store_half(L->k_cache + (h * m->max_seq + pos) * d, w->q, d);
+            store_half(L->v_cache + (h * m->max_seq + pos) * d, s->qkv + (hq + hkv + h) * d, d);
         }
     }
     for (int64_t h = 0; h < hq; h++) rope(s->qkv + h * d, cos, sin, w->q + h * d, d);

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.skipif(native.kernels() is None, reason="no C compiler 
 def _packed_model(tmp_path, arch: str = "llama", weights: str = "int4", **shape):
     tiny = write_tiny_gguf(tmp_path / f"{arch}.gguf", arch=arch, qtype="Q4_1" if weights == "int4" else "Q8_0", **shape)
     model = load_transformer(tiny.path, weights, use_cache=False)
+    model.kv_dtype = torch.float16  # as LocalLM sets it for the native step: every path below shares the caches
     model.setup_caches(1, 64)
     return model
 
@@ -101,3 +102,14 @@ def test_native_step_splits_attention_over_any_thread_count(tmp_path, threads):
         torch.set_num_threads(before)
     assert (native_logits - fast).abs().max() <= 1e-3 * fast.abs().max()
     assert torch.equal(native_logits.argmax(-1), fast.argmax(-1))
+
+
+def test_native_step_needs_fp16_caches_and_they_barely_move_the_logits(tmp_path):
+    model = _packed_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
+    tokens = list(range(3, 40))
+    half = _steps(model, None, tokens, prefill=5)
+    model.kv_dtype = None
+    full = _steps(model, None, tokens, prefill=5)  # fp32 caches: the reference
+    assert (half - full).abs().max() <= 5e-3 * full.abs().max()
+    with pytest.raises(ValueError, match="fp16 KV caches"):
+        NativeDecoder(model)
