@@ -103,11 +103,13 @@ class PackedKernels:
         x = x.float().contiguous()
         return self.matmul_into(kind, codes, groups, x, torch.empty(x.shape[0], codes.shape[0]))
 
-    def dequantize(self, kind: int, codes: Tensor, groups: Tensor) -> Tensor:
-        """The fp32 (N, K) weight."""
+    def dequantize(self, kind: int, codes: Tensor, groups: Tensor, out: Tensor | None = None) -> Tensor:
+        """The fp32 (N, K) weight, written into `out` (contiguous fp32 of that shape) when given."""
         check_weight(kind, codes, groups)
         n, k = codes.shape[0], in_features(kind, codes)
-        w = torch.empty(n, k, dtype=torch.float32)
+        w = torch.empty(n, k, dtype=torch.float32) if out is None else out
+        if w.shape != (n, k) or w.dtype != torch.float32 or not w.is_contiguous():
+            raise ValueError(f"packed_dequantize: out {tuple(w.shape)} {w.dtype} does not fit weight ({n}, {k})")
         if self._dequantize(kind, codes.data_ptr(), groups.data_ptr(), w.data_ptr(), n, k, torch.get_num_threads()):
             raise ValueError(f"packed_dequantize cannot take weight {tuple(codes.shape)}")
         return w

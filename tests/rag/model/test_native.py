@@ -163,3 +163,15 @@ def test_vectorised_exp_matches_torch_exp(n):
     in_range = x <= 88.3  # above, the kernel saturates at e^88.3 (2.2e38) where expf heads for inf
     assert torch.all(((got.double() - want).abs() <= 4e-7 * want + 1e-37)[in_range])  # underflow: 0 within 1e-37
     assert torch.all(got[~in_range] > 2.2e38) and torch.all(got >= 0)
+
+
+@needs_kernels
+def test_prefill_gemm_reuses_one_buffer_per_shape_and_stays_exact():
+    raw = _random_q4_1(48, 64, seed=3)
+    a, b = Int4Linear.from_q4_1(raw, 64), Int4Linear.from_q4_1(_random_q4_1(48, 64, seed=4), 64)
+    x = torch.randn(20, 64, generator=torch.Generator().manual_seed(0))  # 20 rows: the GEMM path
+    ya, yb = a(x), b(x)
+    assert a._prefill_weight().data_ptr() == b._prefill_weight().data_ptr()  # one buffer, rewritten per layer
+    assert torch.allclose(ya, a.reference(x), atol=1e-5) and torch.allclose(yb, b.reference(x), atol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        KERNELS.dequantize(native.Q4, a.codes, a.groups, out=torch.empty(48, 32))
