@@ -250,7 +250,8 @@ def main() -> int:
             src = "measured now" if measured else "DESIGN.md figure"
             goal = 0.8 if peer == "llamacpp" else 4.0
             design_ratio = f"; against DESIGN.md's {design:.0f}: {d / design:.2f}x" if measured else ""
-            print(f"ours ({best}) / {peer}: {d:.1f} / {base:.1f} = {d / base:.2f}x ({src}; goal >= {goal}x{design_ratio})")
+            print(f"ours ({best}) / {peer}: {d:.1f} / {base:.1f} = {d / base:.2f}x "
+                  f"({src}; goal >= {goal}x{design_ratio})")
     print(f"parity max |logit diff| ours fp32 vs HF over {PARITY_TOKENS} tokens: {parity}")
     return 0
 

@@ -37,7 +37,8 @@ def embed_texts(embedder, texts: list[str], batch_size: int = 64, progress: bool
 UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
 
 
-def embed_units(embedder, chunk_texts: dict[str, str], progress: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
+def embed_units(embedder, chunk_texts: dict[str, str],
+                progress: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
     """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
     (rag.evidence.evidence_units); answering then embeds only the question."""
     units = {h: [squash(text[a:b]) for a, b in evidence_units(text)] for h, text in chunk_texts.items()}

@@ -88,8 +88,9 @@ class AnswerChain:
         if missing:
             if len(self._vectors) > EMBED_MEMO:
                 self._vectors.clear()
-            stored = self.retriever.store.unit_vectors([text_hash(t) for t in missing])
-            self._vectors.update((t, stored[text_hash(t)]) for t in missing if text_hash(t) in stored)
+            hashes = {t: text_hash(t) for t in missing}
+            stored = self.retriever.store.unit_vectors(list(hashes.values()))
+            self._vectors.update((t, stored[h]) for t, h in hashes.items() if h in stored)
             missing = [t for t in missing if t not in self._vectors]
         if missing:
             self._vectors.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))

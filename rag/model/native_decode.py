@@ -1,8 +1,9 @@
 """NativeDecoder: the batch-1 decode step in our C code (kernels/decode_cpu.c), for packed (int4 / int8) models.
 
 One ctypes call runs every block of a step inside one OpenMP region; only the output head (RescoredHead)
-stays in torch. The KV caches must be fp16 (model.kv_dtype, which LocalLM sets for this decoder). FastDecoder (rag/model/decode.py) is the torch version of the same step and
-Transformer.forward the reference; tests/rag/model/test_native_decode.py checks all three agree.
+stays in torch. The KV caches must be fp16 (model.kv_dtype, which LocalLM sets for this decoder).
+FastDecoder (rag/model/decode.py) is the torch version of the same step and Transformer.forward the
+reference; tests/rag/model/test_native_decode.py checks all three agree.
 """
 from __future__ import annotations
 
