@@ -12,7 +12,7 @@ from langchain_core.runnables import RunnableLambda
 from rag import abstain
 from rag.citations import MARKER, Claim, parse_answer, render
 from rag.errors import BackendError, ConfigError, NotFoundError, RagError
-from rag.evidence import Evidence, select_evidence
+from rag.evidence import Evidence, select_evidence, squash
 from rag.ground import SupportScorer, content_terms
 from rag.prompts import grounded_messages
 from rag.quotes import make_quote
@@ -39,6 +39,7 @@ class Turn:
     diagnostics: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     order: list[int] = field(default_factory=list)   # evidence numbers in citation order
+    wide: set[int] = field(default_factory=set)      # evidence quoted with its window (see AnswerChain._own_support)
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
@@ -264,6 +265,21 @@ class AnswerChain:
             kept += yield from self._emit_claims(turn, extra, first=not kept)
         return kept
 
+    def _own_support(self, turn: Turn, text: str, numbers: list[int]) -> list[int]:
+        """Evidence numbers whose own sentence supports `text`: a window may owe its support to a neighbour, and
+        the quote must hold what the claim says. Else the evidence whose sentence supports it best; where no
+        sentence alone does, `numbers` stay and are quoted with their windows."""
+        threshold = self.settings.answer.support_threshold
+        own = self.scorer.score([text], [e.text for e in turn.evidence])[0]
+        kept = [n for n in numbers if own[n - 1] >= threshold]
+        if kept:
+            return kept
+        best = int(np.argmax(own))
+        if own[best] >= threshold:
+            return [best + 1]
+        turn.wide.update(numbers)
+        return numbers
+
     def _doomed(self, pending: str, known: set[str]) -> bool:
         """Whether the sentence being generated can no longer be verified (its complete words decide)."""
         text = UNCLOSED_MARKER.sub("", MARKER.sub(" ", pending))
@@ -288,25 +304,25 @@ class AnswerChain:
         threshold = self.settings.answer.support_threshold
         good = [n for n in claim.cites if scores[n - 1] >= threshold]
         record = {"sentence": claim.text, "cited": claim.cites, "best": best + 1, "score": round(scores[best], 4)}
-        if good:
-            numbers = good
-        elif scores[best] >= threshold:
-            numbers = [best + 1]
-            record["repaired"] = True
-        else:
+        if not good and scores[best] < threshold:
             checks.append({**record, "kept": False, "why": "unsupported"})
             return
+        numbers = self._own_support(turn, claim.text, good or [best + 1])
+        if numbers != claim.cites:
+            record["repaired"] = True
         checks.append({**record, "kept": True})
         out = Claim(claim.text, numbers)
         kept.append(out)
         yield from self._emit(turn, ("" if len(kept) == 1 else " ") + render([Claim(out.text, turn.cite(numbers))]))
 
     # ---- citations and the final answer --------------------------------------------------------------
-    def citation(self, n: int, ev: Evidence) -> Citation:
-        """Citation for one evidence sentence, with an exact quote of the note and its line range."""
+    def citation(self, n: int, ev: Evidence, wide: bool = False) -> Citation:
+        """Citation for one evidence sentence (with its neighbours when `wide`), with an exact quote of the note
+        and its line range."""
         chunk = ev.chunk
         doc = self._doc(chunk.source)
-        quote = make_quote(doc, ev.text, chunk.start_char, chunk.end_char + 1) if doc else None
+        text = squash(chunk.text[ev.window_start:ev.window_end]) if wide else ev.text
+        quote = make_quote(doc, text, chunk.start_char, chunk.end_char + 1) if doc else None
         if quote is None:
             return Citation(n, chunk.chunk_id, chunk.source, chunk.heading, chunk.start_line, chunk.end_line,
                             doc[chunk.start_char:chunk.end_char].strip() if doc else ev.text)
@@ -314,7 +330,8 @@ class AnswerChain:
 
     def _close(self, turn: Turn, text: str, claims: list[Claim], abstained: bool) -> Iterator[tuple[str, object]]:
         by_n = {e.n: e for e in turn.evidence}
-        citations = [] if abstained else [self.citation(i + 1, by_n[n]) for i, n in enumerate(turn.order)]
+        citations = [] if abstained else [self.citation(i + 1, by_n[n], n in turn.wide)
+                                          for i, n in enumerate(turn.order)]
         for c in citations:
             yield "citation", c
         turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)

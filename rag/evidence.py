@@ -35,6 +35,8 @@ class Evidence:
     end: int
     score: float
     window: str = ""                           # the sentence with its neighbours, for support checks
+    window_start: int = 0                      # chunk.text[window_start:window_end] holds the window
+    window_end: int = 0
 
     @property
     def chunk(self):
@@ -166,7 +168,8 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
         text = res.chunk.text
         spans = evidence_units(text)
         for i, (a, b) in enumerate(spans):
-            window = " ".join(squash(text[x:y]) for x, y in spans[max(0, i - 1):i + 2])
+            around = spans[max(0, i - 1):i + 2]
+            window = (" ".join(squash(text[x:y]) for x, y in around), around[0][0], around[-1][1])
             cands.append((max(res.score, 0.0) / best if best > 0 else 0.0, res, a, b, squash(text[a:b]), window))
     if not cands:
         return []
@@ -197,5 +200,5 @@ def select_evidence(question: str, results: list[SearchResult], embed, count_tok
             continue
         used += cost
         seen.append(terms)
-        chosen.append(Evidence(len(chosen) + 1, sent, res, a, b, score, window))
+        chosen.append(Evidence(len(chosen) + 1, sent, res, a, b, score, *window))
     return chosen

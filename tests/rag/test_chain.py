@@ -119,3 +119,16 @@ def test_real_local_model_answer_is_verified(make_chain, tiny_index, mode):
     windows = [e.window for e in chain.select(chain.retrieve(Turn(ans.question, time.perf_counter()))).evidence]
     scores = chain.scorer.best([c.text for c in claims], windows)
     assert all(s.score >= tiny_index.answer.support_threshold for s in scores)
+
+
+def test_a_claim_backed_only_by_a_neighbour_cites_a_quote_that_holds_it(make_chain, scripted):
+    question = "When is the EMA copy updated?"
+    turn = make_chain().select(make_chain().retrieve(Turn(question, time.perf_counter())))
+    step = next(e.n for e in turn.evidence if e.text.startswith("The EMA copy is updated"))
+    claim = "Diffusion models keep an exponential moving average of the network weights"
+    chain = make_chain("local", scripted(f"{claim} [{step}]."), "grounded", min_supported_sentences=1)
+    ans = chain.answer(question)
+    assert ans.answer.startswith(claim)
+    cited = int(ans.answer[len(claim):].split("[")[1].split("]")[0])
+    quote = next(c.quote for c in ans.citations if c.n == cited)
+    assert "keep an exponential moving average (EMA) of the network weights" in quote
