@@ -167,3 +167,20 @@ def test_hnsw_chosen_above_threshold_agrees_with_exact(tmp_path):
         approx = {i for i, _ in store.search_vectors(q, 10)}
         agree += len(exact & approx)
     assert agree / 200 >= 0.95
+
+
+def test_unit_vectors_round_trip_and_an_index_from_before_them_reads_as_none(tmp_path):
+    unit = _vec(7)
+    with IndexLock(tmp_path):
+        w = IndexWriter(tmp_path, "test/model", DIM, RetrievalSettings())
+        doc = DocRecord("a.md", "/root", "sha", 1, 10, "text", "alpha one", [])
+        w.put_document(doc, _chunks("a.md", ["alpha one"]), {text_hash("alpha one"): _vec(1)},
+                       {text_hash("alpha one"): [(text_hash("Alpha one."), unit)]})
+        w.commit()
+    store = IndexStore.open(tmp_path)
+    got = store.unit_vectors([text_hash("Alpha one."), text_hash("missing")])
+    assert list(got) == [text_hash("Alpha one.")] and np.array_equal(got[text_hash("Alpha one.")], unit)
+    with sqlite3.connect(store.version_dir / layout.DB_FILE) as conn:
+        conn.execute("DROP TABLE unit_vectors")  # the schema of an index built before unit vectors
+    old = IndexStore.open(tmp_path)
+    assert old.unit_vectors([text_hash("Alpha one.")]) == {} and old.count() == 1
