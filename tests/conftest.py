@@ -30,7 +30,7 @@ def shared_notes(shared_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def dev_qa(shared_dir: Path) -> Path:
-    """The 30 gold questions over ../shared/notes."""
+    """The 70 gold questions over ../shared/notes."""
     return shared_dir / "eval" / "dev_qa.jsonl"
 
 
