@@ -66,7 +66,7 @@ def run_variant(settings, backend: str, mode: str | None, rows: list[dict], scor
 def main(argv: list[str] | None = None) -> int:
     """Run the variants and print the table."""
     from rag.ground import SupportScorer
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--index", required=True)
     p.add_argument("--qa", default="../shared/eval/dev_qa.jsonl")

@@ -29,7 +29,7 @@ PARITY_TOKENS = 256
 def prompt_ids(n: int) -> list[int]:
     """n token ids of real notes text (../shared/notes, else examples/notes), tokenised by the GGUF's tokenizer."""
     from rag.model.tokenizer import GGUFTokenizer
-    from rag.resources import default_gguf_path
+    from rag.core.resources import default_gguf_path
 
     folder = ROOT.parent / "shared" / "notes"
     folder = folder if folder.is_dir() else ROOT / "examples" / "notes"
@@ -73,7 +73,7 @@ def run_ours(weights: str, ids: list[int], new: int, compiled: bool, logits_out:
     import torch
 
     from rag.model.generate import LocalLM
-    from rag.resources import default_gguf_path
+    from rag.core.resources import default_gguf_path
 
     t = time.perf_counter()
     lm = LocalLM.load(default_gguf_path(), weights=weights, max_context=2048, compile=False)
@@ -105,7 +105,7 @@ def run_hf(ids: list[int], new: int, logits_out: str | None) -> dict:
     import torch
     from transformers import AutoModelForCausalLM
 
-    from rag.resources import default_gguf_path
+    from rag.core.resources import default_gguf_path
 
     path = default_gguf_path()
     t = time.perf_counter()
@@ -131,7 +131,7 @@ def run_llamacpp(ids: list[int], new: int, threads: int) -> dict:
         from llama_cpp import Llama
     except ImportError:
         return {"error": "llama-cpp-python is not installed (pip install '.[peers]')"}
-    from rag.resources import default_gguf_path
+    from rag.core.resources import default_gguf_path
 
     t = time.perf_counter()
     llm = Llama(str(default_gguf_path()), n_ctx=2048, n_threads=threads, verbose=False)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ingest.pipeline import ingest_paths  # noqa: E402
-from rag.settings import load_settings  # noqa: E402
+from rag.core.settings import load_settings  # noqa: E402
 
 
 def run(notes: Path, index_dir: Path) -> dict:

@@ -21,9 +21,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.settings import RetrievalSettings, load_settings  # noqa: E402
+from rag.core.settings import RetrievalSettings, load_settings  # noqa: E402
 from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
-from rag.types import Chunk  # noqa: E402
+from rag.core.types import Chunk  # noqa: E402
 
 MODES = ("hybrid", "dense", "bm25")
 

@@ -27,7 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rag.settings import load_settings  # noqa: E402
+from rag.core.settings import load_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 FALLBACK_QUESTIONS = ["what is EMA in diffusion", "what does batch normalization learn",

@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag.core.errors import ConfigError
+from rag.core.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "notes"
 

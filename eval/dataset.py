@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.errors import DatasetError
+from rag.core.errors import DatasetError
 
 ABSTAIN_TYPES = frozenset({"unanswerable", "adversarial-unanswerable"})
 

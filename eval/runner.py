@@ -17,8 +17,8 @@ from eval.dataset import QAItem
 from eval.grounding_metrics import grade_answer
 from eval.latency import latency_summary
 from eval.retrieval_metrics import mean_scores, retrieval_scores
-from rag.errors import ConfigError
-from rag.settings import Settings, override
+from rag.core.errors import ConfigError
+from rag.core.settings import Settings, override
 
 RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
 BACKENDS = ("extractive", "local", "openai")

@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from rag.evidence import evidence_units, squash
 from rag.store.db import text_hash
-from rag.types import Chunk
+from rag.core.types import Chunk
 
 
 def embedding_text(chunk: Chunk, count_tokens: Callable[[str], int], limit: int) -> str:

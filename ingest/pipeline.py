@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ingest.discover import iter_note_files
 from ingest.loaders import SUPPORTED_SUFFIXES
-from rag.errors import ConfigError, LoaderError, UnsupportedFileError
-from rag.settings import Settings
+from rag.core.errors import ConfigError, LoaderError, UnsupportedFileError
+from rag.core.settings import Settings
 from rag.store import db, layout
 from rag.store.db import DocRecord, text_hash
 from rag.store.layout import IndexLock

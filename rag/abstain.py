@@ -5,8 +5,8 @@ import re
 from dataclasses import dataclass, field
 
 from rag.ground import STOPWORDS
-from rag.settings import AnswerSettings
-from rag.types import SearchResult
+from rag.core.settings import AnswerSettings
+from rag.core.types import SearchResult
 
 _WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
 PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)

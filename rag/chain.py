@@ -11,14 +11,14 @@ from langchain_core.runnables import RunnableLambda
 
 from rag import abstain
 from rag.citations import MARKER, Claim, parse_answer, render
-from rag.errors import BackendError, ConfigError, NotFoundError, RagError
+from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.evidence import Evidence, select_evidence, squash
 from rag.ground import SupportScorer, content_terms
 from rag.prompts import grounded_messages
 from rag.quotes import make_quote
-from rag.settings import Settings
+from rag.core.settings import Settings
 from rag.store.db import text_hash
-from rag.types import Answer, Citation, SearchResult
+from rag.core.types import Answer, Citation, SearchResult
 
 MODES = ("grounded", "constrained", "free")
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped

@@ -8,8 +8,8 @@ import os
 import sys
 from typing import NoReturn
 
-from rag.errors import RagError
-from rag.settings import PRESETS, load_settings
+from rag.core.errors import RagError
+from rag.core.settings import PRESETS, load_settings
 
 COMMANDS = {
     "ingest": ("rag.commands.ingest", "index notes (incremental)"),

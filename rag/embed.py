@@ -12,8 +12,8 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from rag import resources
-from rag.errors import ModelNotInstalledError
+from rag.core import resources
+from rag.core.errors import ModelNotInstalledError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 
 from rag.ground import content_terms
-from rag.types import SearchResult
+from rag.core.types import SearchResult
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
 _MARKER = re.compile(r"(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")  # a list or heading marker opening a unit

@@ -10,9 +10,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 from rag.prompts import to_dicts
-from rag.settings import Settings
+from rag.core.settings import Settings
 
 BACKENDS = ("local", "openai", "extractive")
 

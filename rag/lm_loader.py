@@ -9,8 +9,8 @@ import threading
 from concurrent.futures import Future
 from pathlib import Path
 
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag.core.errors import ConfigError
+from rag.core.settings import Settings
 
 _LOADS: dict[tuple[str, str, int], Future] = {}
 _LOCK = threading.Lock()
@@ -18,7 +18,7 @@ _LOCK = threading.Lock()
 
 def gguf_path(settings: Settings) -> str:
     """The local backend's GGUF file (ConfigError, or ModelNotInstalledError for the default, when missing)."""
-    from rag.resources import default_gguf_path
+    from rag.core.resources import default_gguf_path
 
     path = settings.llm.gguf_path or str(default_gguf_path())
     if not Path(path).is_file():

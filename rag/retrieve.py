@@ -11,11 +11,11 @@ from pydantic import ConfigDict
 
 from rag.bm25 import BM25Index
 from rag.embed import Embedder
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 from rag.fusion import rrf, top_with_leaders
-from rag.settings import RetrievalSettings, Settings
+from rag.core.settings import RetrievalSettings, Settings
 from rag.store import IndexStore
-from rag.types import SearchResult
+from rag.core.types import SearchResult
 
 MODES = ("hybrid", "dense", "bm25")
 

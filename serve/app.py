@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-from rag.settings import Settings
+from rag.core.settings import Settings
 from serve.routes import admin, chat, health, openai_compat, sources
 from serve.services.errors import install_error_handlers
 from serve.services.limits import BodyLimitMiddleware

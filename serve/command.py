@@ -6,7 +6,7 @@ import logging
 import sys
 from pathlib import Path
 
-from rag.settings import override
+from rag.core.settings import override
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

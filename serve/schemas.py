@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag.types import Citation
+from rag.core.types import Citation
 
 MAX_QUESTION_CHARS = 4000
 CHUNK_ID_PATTERN = r"^[0-9a-f]{8,64}$"

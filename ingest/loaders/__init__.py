@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rag.errors import LoaderError, UnsupportedFileError
+from rag.core.errors import LoaderError, UnsupportedFileError
 
 
 @dataclass

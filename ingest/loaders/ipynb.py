@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 
 def _source(cell: dict) -> str:

@@ -5,7 +5,7 @@ import io
 import logging
 from pathlib import Path
 
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 PAGE_SEPARATOR = "\n\n"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.errors import LoaderError
+from rag.core.errors import LoaderError
 
 SNIFF_BYTES = 64 * 1024          # how much of the start is checked for binary signs
 MAX_REPLACED_RATIO = 0.10        # more undecodable characters than this means the file is not text

@@ -6,8 +6,8 @@ import json
 import sys
 from pathlib import Path
 
-from rag.errors import ConfigError
-from rag.settings import Settings, override
+from rag.core.errors import ConfigError
+from rag.core.settings import Settings, override
 
 EXIT_ABSTAINED = 3
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rag.settings import Settings
+from rag.core.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

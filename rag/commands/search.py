@@ -5,8 +5,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rag.errors import ConfigError
-from rag.settings import Settings
+from rag.core.errors import ConfigError
+from rag.core.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

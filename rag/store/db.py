@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexMismatchError
-from rag.types import Chunk, Location
+from rag.core.errors import IndexMismatchError
+from rag.core.types import Chunk, Location
 
 SCHEMA_VERSION = "1"
 

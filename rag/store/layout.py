@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from rag.errors import RagError
+from rag.core.errors import RagError
 
 POINTER = "CURRENT"
 LOCK_FILE = "LOCK"

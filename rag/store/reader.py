@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
+from rag.core.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
 from rag.store import db, layout, vectors
-from rag.types import Chunk
+from rag.core.types import Chunk
 
 
 class IndexStore:

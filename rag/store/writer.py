@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexCorruptError
-from rag.settings import RetrievalSettings
+from rag.core.errors import IndexCorruptError
+from rag.core.settings import RetrievalSettings
 from rag.store import db, layout, vectors
-from rag.types import Chunk
+from rag.core.types import Chunk
 
 
 class IndexWriter:

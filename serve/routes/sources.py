@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Path, Request
 
-from rag.errors import NotFoundError
+from rag.core.errors import NotFoundError
 from serve.schemas import CHUNK_ID_PATTERN, SourceOut
 
 router = APIRouter(tags=["sources"])

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from rag.errors import RagError
+from rag.core.errors import RagError
 from serve.services.errors import error_body, public_message, rag_error_status
 from serve.services.generation import Job
 from serve.services.sse import SSE_HEADERS

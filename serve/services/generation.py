@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from rag.errors import OverloadedError, RequestTimeoutError
+from rag.core.errors import OverloadedError, RequestTimeoutError
 
 _END = "end"
 _ERROR = "error"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
 
-from rag.errors import ConfigError, NotFoundError
+from rag.core.errors import ConfigError, NotFoundError
 
 
 class PathOutsideRootError(ConfigError):

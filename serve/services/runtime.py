@@ -5,7 +5,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
+from rag.core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 
 log = logging.getLogger("serve")
 
@@ -96,7 +96,7 @@ class Runtime:
         if backend == "local":
             if self.settings.llm.gguf_path:
                 return Path(self.settings.llm.gguf_path).name
-            from rag.resources import LLM_FILE
+            from rag.core.resources import LLM_FILE
 
             return LLM_FILE
         return None

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from eval.dataset import load_qa
-from rag.errors import DatasetError
+from rag.core.errors import DatasetError
 
 GOOD = {"id": "q1", "question": "What is EMA?", "answer": "An average.", "support": ["moving average"],
         "source": "a.md", "type": "definition", "answer_keywords": ["average"]}

@@ -10,7 +10,7 @@ from eval.dataset import load_qa
 from eval.report import write_reports
 from eval.report_json import missing_keys
 from eval.runner import parse_variants, run_eval
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 
 THRESHOLDS = Path(__file__).resolve().parents[2] / "eval" / "thresholds.json"
 pytestmark = pytest.mark.slow

@@ -3,7 +3,7 @@ import pytest
 
 from eval.runner import parse_variants
 from rag.cli import build_parser
-from rag.errors import ConfigError
+from rag.core.errors import ConfigError
 
 
 def test_parse_variants_kinds_and_primary_added():

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from ingest.chunking import chunk_note
-from rag.settings import ChunkingSettings
+from rag.core.settings import ChunkingSettings
 
 
 def count(s: str) -> int:
@@ -199,7 +199,7 @@ def test_chunker_properties(parts, max_tokens, min_tokens, overlap, sep):
 def test_real_tokenizer_limit_on_shared_notes(shared_notes):
     from transformers import AutoTokenizer
 
-    from rag.resources import embedder_path
+    from rag.core.resources import embedder_path
 
     tok = AutoTokenizer.from_pretrained(str(embedder_path()))
     real = lambda s: len(tok(s, add_special_tokens=True)["input_ids"])  # noqa: E731

@@ -8,7 +8,7 @@ import pytest
 from ingest.chunking import chunk_note
 from ingest.clean import boilerplate_lines, clean_code, clean_heading, clean_prose
 from ingest.loaders import load_note
-from rag.settings import ChunkingSettings
+from rag.core.settings import ChunkingSettings
 
 
 def words(s: str) -> int:

@@ -18,7 +18,7 @@ import pytest
 from ingest.pipeline import ingest_paths
 from rag.embed import Embedder
 from rag.retrieve import HybridRetriever
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 from rag.store import IndexStore
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import pytest
 
 from ingest.discover import iter_note_files
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedNote, load_note
-from rag.errors import LoaderError, UnsupportedFileError
+from rag.core.errors import LoaderError, UnsupportedFileError
 
 
 def _pdf_bytes(pages: list[str]) -> bytes:
@@ -194,7 +194,7 @@ def test_every_shared_note_loads(shared_notes):
 
 def test_loaded_formats_chunk_with_headings_code_and_pages(tmp_path):
     from ingest.chunking import chunk_note
-    from rag.settings import ChunkingSettings
+    from rag.core.settings import ChunkingSettings
 
     count = lambda s: len(s.split()) + 2  # noqa: E731
     nb = tmp_path / "ema.ipynb"

@@ -7,9 +7,9 @@ import pytest
 
 from ingest.pipeline import ingest_paths
 from rag import embed
-from rag.errors import ConfigError, IndexMismatchError
+from rag.core.errors import ConfigError, IndexMismatchError
 from rag.retrieve import HybridRetriever
-from rag.settings import load_settings
+from rag.core.settings import load_settings
 from rag.store import IndexStore, layout
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ TINY_EXTRA = {
 def build_index(notes: Path, index_dir: Path):
     """Ingest `notes` into `index_dir` and return settings pointing at it."""
     from ingest.pipeline import ingest_paths
-    from rag.settings import load_settings
+    from rag.core.settings import load_settings
     settings = load_settings(env={}, index_dir=str(index_dir), notes_dir=str(notes))
     ingest_paths([notes], settings, progress=False)
     return settings
@@ -62,7 +62,7 @@ def scripted():
 def make_chain(tiny_index, tiny_retriever):
     """Build an AnswerChain over the tiny index: make_chain(backend, llm=None, mode=None, **answer_settings)."""
     from rag.chain import AnswerChain
-    from rag.settings import override
+    from rag.core.settings import override
 
     def make(backend="extractive", llm=None, mode=None, **answer):
         settings = override(tiny_index, {"answer": answer}) if answer else tiny_index

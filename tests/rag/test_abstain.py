@@ -2,8 +2,8 @@
 from dataclasses import replace
 
 from rag.abstain import Coverage, Vocabulary, decide, question_subject, question_terms, refusal
-from rag.settings import AnswerSettings
-from rag.types import Chunk, SearchResult
+from rag.core.settings import AnswerSettings
+from rag.core.types import Chunk, SearchResult
 
 
 def test_vocabulary_is_prefix_tolerant():

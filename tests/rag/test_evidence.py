@@ -4,7 +4,7 @@ import zlib
 import numpy as np
 
 from rag.evidence import attach_anaphora, looks_like_instruction, select_evidence, split_sentences
-from rag.types import Chunk, SearchResult
+from rag.core.types import Chunk, SearchResult
 
 
 def bag_embed(texts):

@@ -2,7 +2,7 @@
 import pytest
 
 from rag.ground import SupportScorer, content_terms, coverage, stem
-from rag.settings import AnswerSettings
+from rag.core.settings import AnswerSettings
 
 PASSAGE = ("Diffusion models keep an exponential moving average (EMA) of the network weights. "
            "The EMA copy is updated after every optimiser step with a decay such as 0.9999.")

@@ -5,9 +5,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag.errors import BackendError
+from rag.core.errors import BackendError
 from rag.llm import make_chat_model
-from rag.settings import override
+from rag.core.settings import override
 
 REPLY = "The EMA copy is updated after every optimiser step [1]. The moon is made of green cheese [2]."
 

@@ -9,9 +9,9 @@ import pytest
 
 from rag import lm_loader
 from rag.chain import build_chain
-from rag.errors import BackendError, ConfigError
+from rag.core.errors import BackendError, ConfigError
 from rag.llm import LocalChatModel, local_chat_model, wait_loaded
-from rag.settings import load_settings, override
+from rag.core.settings import load_settings, override
 
 
 class FakeLoad:

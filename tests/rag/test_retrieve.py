@@ -9,12 +9,12 @@ import pytest
 from langchain_core.documents import Document
 
 from rag.bm25 import BM25Index, tokenize
-from rag.errors import ConfigError, IndexMismatchError
+from rag.core.errors import ConfigError, IndexMismatchError
 from rag.fusion import rrf, top_with_leaders
 from rag.retrieve import HybridRetriever
-from rag.settings import RetrievalSettings, load_settings
+from rag.core.settings import RetrievalSettings, load_settings
 from rag.store import DocRecord, IndexLock, IndexWriter, text_hash
-from rag.types import Chunk
+from rag.core.types import Chunk
 
 DIM = 64
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from rag import resources
+from rag.core import resources
 from rag.embed import Embedder, _SentenceTransformerEncoder
 from rag.sbert import BertEncoder
 
@@ -112,7 +112,7 @@ def test_unsupported_layout_falls_back_to_sentence_transformers(model_dir, tmp_p
 
 def test_preload_fills_the_cache_and_leaves_errors_to_load(model_dir, tmp_path, monkeypatch):
     from rag import embed
-    from rag.errors import ModelNotInstalledError
+    from rag.core.errors import ModelNotInstalledError
 
     monkeypatch.setattr(embed, "_CACHE", {})
     Embedder.preload(model_dir).join(60)

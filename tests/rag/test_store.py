@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.errors import IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
-from rag.settings import RetrievalSettings
+from rag.core.errors import IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
+from rag.core.settings import RetrievalSettings
 from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
-from rag.types import Chunk
+from rag.core.types import Chunk
 
 DIM = 8
 

@@ -7,9 +7,9 @@ import threading
 import time
 import pytest
 
-from rag.errors import NotFoundError
-from rag.settings import load_settings, override
-from rag.types import Answer, Chunk, Citation, SearchResult
+from rag.core.errors import NotFoundError
+from rag.core.settings import load_settings, override
+from rag.core.types import Answer, Chunk, Citation, SearchResult
 
 EMA_TEXT = ("Diffusion models keep an exponential moving average (EMA) of the network weights.\n"
             "Samples are drawn from the EMA weights because they are smoother than the raw weights.\n")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.settings import load_settings, override
+from rag.core.settings import load_settings, override
 from serve.services import auth
 from serve.services.notes import PathOutsideRootError, resolve_note_path
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from rag.errors import BackendError
+from rag.core.errors import BackendError
 
 _spec = importlib.util.spec_from_file_location("serve_fakes", Path(__file__).with_name("conftest.py"))
 fakes = importlib.util.module_from_spec(_spec)
@@ -172,7 +172,7 @@ def test_health_without_index_is_503_and_chat_says_why(tmp_path):
     from serve.app import create_app
 
     settings = fakes.make_settings()
-    from rag.settings import override
+    from rag.core.settings import override
 
     settings = override(settings, {"index_dir": str(tmp_path / "missing"), "answer": {"backend": "extractive"}})
     with TestClient(create_app(settings)) as client:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from rag.settings import load_settings, override
+from rag.core.settings import load_settings, override
 
 KEY = "live-key-123"
 

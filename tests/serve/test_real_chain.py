@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.settings import load_settings, override
+from rag.core.settings import load_settings, override
 
 _spec = importlib.util.spec_from_file_location("root_conftest", Path(__file__).parents[1] / "conftest.py")
 _root = importlib.util.module_from_spec(_spec)

