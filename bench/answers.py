@@ -21,13 +21,13 @@ def _norm(text: str) -> str:
 
 
 def _sentences(answer: str) -> list[str]:
-    from rag.citations import parse_answer
+    from rag.answer.citations import parse_answer
     return [c.text for c in parse_answer(answer, 10_000)]
 
 
 def run_variant(settings, backend: str, mode: str | None, rows: list[dict], scorer) -> tuple[dict, list[dict]]:
     """Answer every row with one variant; aggregate metrics and per-question records."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
     chain = build_chain(settings, backend=backend, mode=mode)
     chain.answer("warm up")
     per = []
@@ -65,7 +65,7 @@ def run_variant(settings, backend: str, mode: str | None, rows: list[dict], scor
 
 def main(argv: list[str] | None = None) -> int:
     """Run the variants and print the table."""
-    from rag.ground import SupportScorer
+    from rag.answer.ground import SupportScorer
     from rag.core.settings import load_settings
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--index", required=True)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     settings = load_settings(index_dir=args.index, llm={"threads": args.threads})
     rows = [json.loads(line) for line in Path(args.qa).read_text(encoding="utf-8").splitlines() if line.strip()]
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
     scorer = SupportScorer(Embedder.load().encode)
     table, dump = [], {}
     for variant in args.variants.split(","):

@@ -17,7 +17,7 @@ REFUSE = {"unanswerable", "adversarial-unanswerable"}
 
 
 def refuses(cov: dict, t_dense: float, t_ev: float, t_unknown: float) -> bool:
-    """The rule of rag.abstain.decide on recorded signals."""
+    """The rule of rag.answer.abstain.decide on recorded signals."""
     return (cov["top_dense"] < t_dense or cov["top_evidence"] < t_ev
             or (bool(cov["unknown_terms"]) and cov["top_dense"] < t_unknown))
 

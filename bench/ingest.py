@@ -25,7 +25,7 @@ from rag.core.settings import load_settings  # noqa: E402
 
 def run(notes: Path, index_dir: Path) -> dict:
     """Time model load, full ingest, in-process re-ingest and CLI re-ingest."""
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
 
     settings = load_settings(index_dir=str(index_dir))
     t0 = time.perf_counter()

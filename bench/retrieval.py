@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from rag.core.settings import RetrievalSettings, load_settings  # noqa: E402
-from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
+from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
 from rag.core.types import Chunk  # noqa: E402
 
 MODES = ("hybrid", "dense", "bm25")
@@ -33,7 +33,7 @@ def qa_quality(qa: Path, notes: Path, index_dir: Path) -> dict:
     from eval.dataset import load_qa
     from eval.retrieval_metrics import mean_scores, retrieval_scores
     from ingest.pipeline import ingest_paths
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     settings = load_settings(index_dir=str(index_dir))
     report = ingest_paths([notes], settings, progress=False)
@@ -99,8 +99,8 @@ def _recall(store: IndexStore, queries: np.ndarray) -> float:
 
 def scale_run(n: int, queries: int, workdir: Path) -> dict:
     """Latency p50/p95 (embed + search + fusion) exact vs HNSW, and HNSW recall@10 against exact."""
-    from rag.embed import Embedder
-    from rag.retrieve import HybridRetriever
+    from rag.index.embed import Embedder
+    from rag.index.retrieve import HybridRetriever
 
     emb = Embedder.load()
     index_dir = workdir / f"synthetic-{n}"

@@ -144,7 +144,7 @@ async def load(server: Server, qs: list[str], n: int, concurrency: int, limit_s:
 
 def peer(index: Path, backend: str, qs: list[str], n: int) -> dict:
     """The same chain called in process, sequentially, no HTTP."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     settings = load_settings(env={}, index_dir=str(index))
     chain = build_chain(settings, backend=backend)

@@ -1,6 +1,6 @@
 """The judge's grounding scorer: how well a window of 1-2 passage sentences supports a claim, no LLM involved.
 
-Independent of rag/ground.py (the chain's own filter): its feature weights are fitted by eval/checker_eval.py
+Independent of rag/answer/ground.py (the chain's own filter): its feature weights are fitted by eval/checker_eval.py
 on the labelled set built (eval/labelled.py) from eval/data/calibration.json only.
 """
 from __future__ import annotations

@@ -111,7 +111,7 @@ def checker_report(checker: Checker, examples_dir: Path | None, shared_notes: Pa
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m eval.checker_eval [--calibrate] [--notes DIR]`."""
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--calibrate", action="store_true", help="refit on eval/data/calibration.json and save")

@@ -36,7 +36,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from eval.dataset import load_qa
     from eval.report import write_reports
     from eval.runner import DEFAULT_VARIANTS, answer_name, openai_configured, parse_variants, run_eval
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
 
     if not args.notes.is_dir() and not args.index:
         raise ConfigError(f"--notes {args.notes}: not a folder")

@@ -137,7 +137,7 @@ def aggregate_answers(rows: list[dict]) -> dict:
 
 def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Checker, encode) -> list[dict]:
     """Answer every item with one answer variant (models loaded once, one warm-up question)."""
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
     chain = build_chain(settings, backend=v.backend, mode=v.mode)
     chain.answer(items[0].question)
     return [answer_question(chain, it, checker, encode)
@@ -147,8 +147,8 @@ def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Ch
 def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: list[Variant], primary: str,
              index: Path | None = None, checker: Checker | None = None) -> dict:
     """Evaluate every variant; the report dict (top-level blocks from the primary answer variant)."""
-    from rag.embed import Embedder
-    from rag.retrieve import HybridRetriever
+    from rag.index.embed import Embedder
+    from rag.index.retrieve import HybridRetriever
 
     started = time.perf_counter()
     encode = Embedder.load().encode

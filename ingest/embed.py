@@ -6,8 +6,8 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
-from rag.evidence import evidence_units, squash
-from rag.store.db import text_hash
+from rag.answer.evidence import evidence_units, squash
+from rag.index.store.db import text_hash
 from rag.core.types import Chunk
 
 
@@ -40,7 +40,7 @@ UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
 def embed_units(embedder, chunk_texts: dict[str, str],
                 progress: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
     """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
-    (rag.evidence.evidence_units); answering then embeds only the question."""
+    (rag.answer.evidence.evidence_units); answering then embeds only the question."""
     units = {h: [squash(text[a:b]) for a, b in evidence_units(text)] for h, text in chunk_texts.items()}
     distinct = sorted(dict.fromkeys(u for us in units.values() for u in us), key=len)  # similar lengths batch
     vecs = dict(zip(distinct, embed_texts(embedder, distinct, batch_size=UNIT_BATCH, progress=progress,

@@ -12,9 +12,9 @@ from ingest.discover import iter_note_files
 from ingest.loaders import SUPPORTED_SUFFIXES
 from rag.core.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.core.settings import Settings
-from rag.store import db, layout
-from rag.store.db import DocRecord, text_hash
-from rag.store.layout import IndexLock
+from rag.index.store import db, layout
+from rag.index.store.db import DocRecord, text_hash
+from rag.index.store.layout import IndexLock
 
 
 @dataclass
@@ -108,7 +108,7 @@ def _changed(files: dict[str, _File], known: dict[str, db.DocRecord], report: In
 def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, rebuild: bool = False,
                  embedder_path: Path | None = None) -> IngestReport:
     """Bring the index at settings.index_dir up to date with the note files under `paths`."""
-    from rag.embed import model_identity
+    from rag.index.embed import model_identity
 
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
@@ -156,8 +156,8 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
     """Chunk and embed the loaded notes into a new version, drop `gone` sources, and publish it."""
     from ingest.chunking import chunk_note
     from ingest.embed import embed_texts, embed_units, embedding_text
-    from rag.embed import Embedder
-    from rag.store.writer import IndexWriter
+    from rag.index.embed import Embedder
+    from rag.index.store.writer import IndexWriter
 
     embedder = Embedder.load(embedder_path)
     writer = IndexWriter(index_dir, embedder.model_id, embedder.dim, settings.retrieval, rebuild=rebuild)

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _ensure_index(settings: Settings) -> None:
     """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first."""
-    from rag.store import layout
+    from rag.index.store import layout
     if layout.current_version(settings.index_path) is not None:
         return
     notes = Path(settings.notes_dir)
@@ -67,10 +67,10 @@ def _stream_text(chain, question: str):
 def _start_model_load(settings: Settings, backend: str | None) -> None:
     """Start loading the local model and the embedder on threads now, so they overlap importing LangChain."""
     if (backend or settings.answer.backend) == "local":
-        from rag import lm_loader
+        from rag.answer.backends import lm_loader
 
         lm_loader.start(settings)
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
 
     Embedder.preload()
 
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     questions = _questions(args.questions) if args.questions else [args.question]
     _ensure_index(settings)
     _start_model_load(settings, args.backend)
-    from rag.chain import build_chain
+    from rag.answer.chain import build_chain
 
     chain = build_chain(settings, backend=args.backend, mode=args.mode, wait=False)
     if not args.json:

@@ -48,7 +48,7 @@ def _print_text(query: str, results) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Search once, or once per line of --questions, with the models loaded once."""
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     if args.questions and not args.json:
         raise ConfigError("--questions needs --json")

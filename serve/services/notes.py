@@ -73,7 +73,7 @@ def remove_note(store, root: Path, relative: str, settings) -> str:
 
 def _remove_with_writer(store, source: str, settings) -> None:
     """Publish a new index version without `source`, under the index lock (the ingest pipeline's write path)."""
-    from rag.store import IndexLock, IndexWriter
+    from rag.index.store import IndexLock, IndexWriter
 
     info = store.info()
     with IndexLock(settings.index_path):

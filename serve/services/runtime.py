@@ -17,7 +17,7 @@ def _store_of(chain):
 
 def _rebuild_with(chain, settings):
     """A fresh AnswerChain over the reopened index that keeps the loaded LLM (no second model load)."""
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
 
     embedder = getattr(chain.retriever, "embedder", None)
     return type(chain)(HybridRetriever.open(settings, embedder=embedder), settings, chain.backend_name, chain.llm,
@@ -49,7 +49,7 @@ class Runtime:
         try:
             chain = make_chain()
             if chain is None:
-                from rag.chain import build_chain
+                from rag.answer.chain import build_chain
 
                 chain = build_chain(self.settings)
             store = self.store if self.injected_store else (_store_of(chain) or self._open_store())
@@ -60,7 +60,7 @@ class Runtime:
         self.chain, self.store, self.load_error = chain, store, None
 
     def _open_store(self):
-        from rag.store import IndexStore
+        from rag.index.store import IndexStore
 
         return IndexStore.open(Path(self.settings.index_dir))
 

@@ -83,7 +83,7 @@ def test_committed_weights_match_features_and_signs():
 
 @pytest.mark.slow
 def test_held_out_examples_auroc_and_paraphrases(examples_notes):
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
     checker = Checker.load(Embedder.load().encode)
     rep = evaluate(checker, notes_set(examples_notes, EXAMPLES_LABELS))
     assert rep["n"] >= 180 and rep["auroc"] >= 0.9 and rep["accuracy"] >= 0.85

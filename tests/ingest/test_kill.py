@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest_paths
-from rag.embed import Embedder
-from rag.retrieve import HybridRetriever
+from rag.index.embed import Embedder
+from rag.index.retrieve import HybridRetriever
 from rag.core.settings import load_settings
-from rag.store import IndexStore
+from rag.index.store import IndexStore
 
 pytestmark = pytest.mark.slow
 

@@ -6,11 +6,11 @@ import sqlite3
 import pytest
 
 from ingest.pipeline import ingest_paths
-from rag import embed
+from rag.index import embed
 from rag.core.errors import ConfigError, IndexMismatchError
-from rag.retrieve import HybridRetriever
+from rag.index.retrieve import HybridRetriever
 from rag.core.settings import load_settings
-from rag.store import IndexStore, layout
+from rag.index.store import IndexStore, layout
 
 pytestmark = pytest.mark.slow
 
@@ -135,9 +135,9 @@ def _unit_rows(store: IndexStore) -> int:
 
 
 def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_corpus, tmp_path, monkeypatch):
-    from rag.chain import AnswerChain
-    from rag.evidence import evidence_units, squash
-    from rag.store.db import text_hash
+    from rag.answer.chain import AnswerChain
+    from rag.answer.evidence import evidence_units, squash
+    from rag.index.store.db import text_hash
 
     settings = load_settings(index_dir=str(tmp_path / "index"), answer={"backend": "extractive"})
     ingest_paths([tiny_corpus], settings, progress=False)

@@ -48,7 +48,7 @@ def tiny_index(request, tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_retriever(tiny_index):
     """The hybrid retriever over the tiny index (real MiniLM)."""
-    from rag.retrieve import HybridRetriever
+    from rag.index.retrieve import HybridRetriever
     return HybridRetriever.open(tiny_index)
 
 
@@ -61,7 +61,7 @@ def scripted():
 @pytest.fixture
 def make_chain(tiny_index, tiny_retriever):
     """Build an AnswerChain over the tiny index: make_chain(backend, llm=None, mode=None, **answer_settings)."""
-    from rag.chain import AnswerChain
+    from rag.answer.chain import AnswerChain
     from rag.core.settings import override
 
     def make(backend="extractive", llm=None, mode=None, **answer):

@@ -1,4 +1,4 @@
-"""rag.bm25 gives bm25s's scores bit for bit, without importing bm25s or scipy."""
+"""rag.index.bm25 gives bm25s's scores bit for bit, without importing bm25s or scipy."""
 from __future__ import annotations
 
 import random
@@ -9,13 +9,13 @@ import bm25s
 import numpy as np
 import pytest
 
-from rag.bm25 import EMPTY, BM25Index, tokenize
+from rag.index.bm25 import EMPTY, BM25Index, tokenize
 
 WORDS = "ema decay diffusion model noise beta gamma score mode collapse the of weights average step".split()
 
 
 def _reference(texts: list[str], query: str) -> np.ndarray | None:
-    """What rag.bm25 computed with bm25s (default BM25(): Lucene, k1=1.5, b=0.75, float32)."""
+    """What rag.index.bm25 computed with bm25s (default BM25(): Lucene, k1=1.5, b=0.75, float32)."""
     model = bm25s.BM25()
     model.index([tokenize(t) or [EMPTY] for t in texts], show_progress=False)
     terms = [t for t in tokenize(query) if t in model.vocab_dict]
@@ -57,6 +57,6 @@ def test_empty_corpus_scores_nothing():
 
 
 def test_importing_rag_bm25_imports_neither_bm25s_nor_scipy():
-    code = "import sys, rag.bm25; print(sorted(m for m in ('bm25s', 'scipy') if m in sys.modules))"
+    code = "import sys, rag.index.bm25; print(sorted(m for m in ('bm25s', 'scipy') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -3,7 +3,7 @@ import zlib
 
 import numpy as np
 
-from rag.evidence import attach_anaphora, looks_like_instruction, select_evidence, split_sentences
+from rag.answer.evidence import attach_anaphora, looks_like_instruction, select_evidence, split_sentences
 from rag.core.types import Chunk, SearchResult
 
 

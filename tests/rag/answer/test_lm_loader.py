@@ -7,10 +7,10 @@ import threading
 
 import pytest
 
-from rag import lm_loader
-from rag.chain import build_chain
+from rag.answer.backends import lm_loader
+from rag.answer.chain import build_chain
 from rag.core.errors import BackendError, ConfigError
-from rag.llm import LocalChatModel, local_chat_model, wait_loaded
+from rag.answer.backends.llm import LocalChatModel, local_chat_model, wait_loaded
 from rag.core.settings import load_settings, override
 
 

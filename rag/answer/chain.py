@@ -9,15 +9,15 @@ from typing import Iterator
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
-from rag import abstain
-from rag.citations import MARKER, Claim, parse_answer, render
+from rag.answer import abstain
+from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
-from rag.evidence import Evidence, select_evidence, squash
-from rag.ground import SupportScorer, content_terms
-from rag.prompts import grounded_messages
-from rag.quotes import make_quote
+from rag.answer.evidence import Evidence, select_evidence, squash
+from rag.answer.ground import SupportScorer, content_terms
+from rag.answer.prompts import grounded_messages
+from rag.answer.quotes import make_quote
 from rag.core.settings import Settings
-from rag.store.db import text_hash
+from rag.index.store.db import text_hash
 from rag.core.types import Answer, Citation, SearchResult
 
 MODES = ("grounded", "constrained", "free")
@@ -72,8 +72,8 @@ class AnswerChain:
     def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None,
                       wait: bool = True) -> "AnswerChain":
         """Open the retriever while the local model loads on a thread; wait=False leaves the wait to its first use."""
-        from rag.llm import make_chat_model, wait_loaded
-        from rag.retrieve import HybridRetriever
+        from rag.answer.backends.llm import make_chat_model, wait_loaded
+        from rag.index.retrieve import HybridRetriever
         backend = backend or settings.answer.backend
         llm = make_chat_model(settings, backend)
         retriever = HybridRetriever.open(settings)
@@ -220,14 +220,14 @@ class AnswerChain:
         """Model text for grounded / constrained modes."""
         texts = [e.text for e in turn.evidence]
         if self.mode == "constrained":
-            from rag.constrained import copy_biased_stream
+            from rag.answer.backends.constrained import copy_biased_stream
             return copy_biased_stream(self.llm, grounded_messages(turn.question, texts), texts,
                                       self.settings.answer.copy_bias)
         return self._stream_llm(grounded_messages(turn.question, texts))
 
     def _verified(self, turn: Turn) -> Iterator[tuple[str, object]]:
         """Generate, verify each sentence as it completes, stream only kept ones; fall back to quoting."""
-        from rag.citations import split_answer
+        from rag.answer.citations import split_answer
         kept: list[Claim] = []
         checks: list[dict] = []
         raw = ""

@@ -1,5 +1,5 @@
 """Citation markers: parsing, dropping markers that point at nothing, rendering."""
-from rag.citations import Claim, parse_answer, parse_claim, render, split_answer
+from rag.answer.citations import Claim, parse_answer, parse_claim, render, split_answer
 
 
 def test_split_keeps_markers_with_their_sentence():

@@ -5,7 +5,7 @@ from typing import Iterator
 
 import torch
 
-from rag.llm import LocalChatModel
+from rag.answer.backends.llm import LocalChatModel
 
 
 class CopyBias:

@@ -1,6 +1,6 @@
 """Sentence embedder: MiniLM loaded by path, CPU, normalised, cached per process.
 
-MiniLM's folder layout runs on rag.sbert (plain torch, bit-identical vectors, no transformers import);
+MiniLM's folder layout runs on rag.index.sbert (plain torch, bit-identical vectors, no transformers import);
 any other sentence-transformers folder is loaded with sentence-transformers itself. Heavy imports
 (numpy, tokenizers, torch) happen on first use so `model_identity` stays cheap.
 """
@@ -64,8 +64,8 @@ class _SentenceTransformerEncoder:
 
 
 def _load_encoder(path: Path):
-    """rag.sbert for the MiniLM layout, else sentence-transformers."""
-    from rag.sbert import BertEncoder
+    """rag.index.sbert for the MiniLM layout, else sentence-transformers."""
+    from rag.index.sbert import BertEncoder
 
     return BertEncoder.load(path) or _SentenceTransformerEncoder(path)
 

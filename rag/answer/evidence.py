@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.ground import content_terms
+from rag.answer.ground import content_terms
 from rag.core.types import SearchResult
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")

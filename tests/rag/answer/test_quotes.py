@@ -1,7 +1,7 @@
 """Quotes are exact substrings of the stored document text, found despite cleaning."""
 import json
 
-from rag.quotes import line_of, locate, make_quote
+from rag.answer.quotes import line_of, locate, make_quote
 
 DOC = "Title\n\nThe EMA copy\u00a0is updated  after every\nstep.\n- **LangServe**: A library for deploying chains.\n"
 

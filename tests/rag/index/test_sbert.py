@@ -1,4 +1,4 @@
-"""rag.sbert gives the same vectors and token counts as sentence-transformers; other layouts fall back to it."""
+"""rag.index.sbert gives the same vectors and token counts as sentence-transformers; other layouts fall back to it."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from rag.core import resources
-from rag.embed import Embedder, _SentenceTransformerEncoder
-from rag.sbert import BertEncoder
+from rag.index.embed import Embedder, _SentenceTransformerEncoder
+from rag.index.sbert import BertEncoder
 
 EDGE_TEXTS = ["", "a", "what is EMA in diffusion", "EMA " * 400, "naïve Bayes — p(x|y) ∝ e^{-x²}  \t\n  tail  "]
 
@@ -59,7 +59,7 @@ def test_default_embedder_runs_without_transformers(tmp_path):
     """The MiniLM path never imports transformers or sentence_transformers (their import costs ~4 s)."""
     import subprocess
     import sys
-    code = ("import sys; from rag.embed import Embedder; e = Embedder.load(); v = e.encode_query('EMA'); "
+    code = ("import sys; from rag.index.embed import Embedder; e = Embedder.load(); v = e.encode_query('EMA'); "
             "print(v.shape[0], round(float(v @ v), 5), 'transformers' in sys.modules, "
             "'sentence_transformers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
@@ -111,7 +111,7 @@ def test_unsupported_layout_falls_back_to_sentence_transformers(model_dir, tmp_p
 
 
 def test_preload_fills_the_cache_and_leaves_errors_to_load(model_dir, tmp_path, monkeypatch):
-    from rag import embed
+    from rag.index import embed
     from rag.core.errors import ModelNotInstalledError
 
     monkeypatch.setattr(embed, "_CACHE", {})

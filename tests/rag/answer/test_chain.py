@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from rag.chain import AnswerChain, Turn
+from rag.answer.chain import AnswerChain, Turn
 
 
 def _docs(tiny_index):
@@ -106,8 +106,8 @@ def test_runnable_and_settings_backend(make_chain):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["grounded", "constrained"])
 def test_real_local_model_answer_is_verified(make_chain, tiny_index, mode):
-    from rag.citations import parse_answer
-    from rag.llm import local_chat_model
+    from rag.answer.citations import parse_answer
+    from rag.answer.backends.llm import local_chat_model
     chain = make_chain("local", local_chat_model(tiny_index), mode)
     events = list(chain.stream_events("What is EMA in diffusion models?"))
     ans = events[-1][1]

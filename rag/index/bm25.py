@@ -1,6 +1,6 @@
 """BM25 over chunk text, built in memory at open time from SQLite rows (nothing pickled).
 
-Scores are bm25s's (Lucene variant, k1=1.5, b=0.75, float32) bit for bit (tests/rag/test_bm25.py), computed
+Scores are bm25s's (Lucene variant, k1=1.5, b=0.75, float32) bit for bit (tests/rag/index/test_bm25.py), computed
 with numpy alone: bm25s imports scipy.sparse, about 0.3 s of every cold `ask` on 2 cores.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A note that tries to instruct the assistant cannot change what the answer says."""
-from rag.prompts import SYSTEM, grounded_messages
+from rag.answer.prompts import SYSTEM, grounded_messages
 
 
 def test_prompt_quotes_evidence_as_data():

@@ -1,7 +1,7 @@
 """Support scoring with the real MiniLM: supported vs unsupported sentences."""
 import pytest
 
-from rag.ground import SupportScorer, content_terms, coverage, stem
+from rag.answer.ground import SupportScorer, content_terms, coverage, stem
 from rag.core.settings import AnswerSettings
 
 PASSAGE = ("Diffusion models keep an exponential moving average (EMA) of the network weights. "
@@ -10,7 +10,7 @@ PASSAGE = ("Diffusion models keep an exponential moving average (EMA) of the net
 
 @pytest.fixture(scope="module")
 def scorer():
-    from rag.embed import Embedder
+    from rag.index.embed import Embedder
     return SupportScorer(Embedder.load().encode)
 
 

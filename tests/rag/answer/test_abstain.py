@@ -1,7 +1,7 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.abstain import Coverage, Vocabulary, decide, question_subject, question_terms, refusal
+from rag.answer.abstain import Coverage, Vocabulary, decide, question_subject, question_terms, refusal
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
 

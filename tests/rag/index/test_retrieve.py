@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from rag.bm25 import BM25Index, tokenize
+from rag.index.bm25 import BM25Index, tokenize
 from rag.core.errors import ConfigError, IndexMismatchError
-from rag.fusion import rrf, top_with_leaders
-from rag.retrieve import HybridRetriever
+from rag.index.fusion import rrf, top_with_leaders
+from rag.index.retrieve import HybridRetriever
 from rag.core.settings import RetrievalSettings, load_settings
-from rag.store import DocRecord, IndexLock, IndexWriter, text_hash
+from rag.index.store import DocRecord, IndexLock, IndexWriter, text_hash
 from rag.core.types import Chunk
 
 DIM = 64

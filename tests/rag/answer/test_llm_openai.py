@@ -6,7 +6,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from rag.core.errors import BackendError
-from rag.llm import make_chat_model
+from rag.answer.backends.llm import make_chat_model
 from rag.core.settings import override
 
 REPLY = "The EMA copy is updated after every optimiser step [1]. The moon is made of green cheese [2]."
@@ -55,7 +55,7 @@ def fake_server():
 
 
 def test_openai_backend_streams_and_is_verified(fake_server, tiny_index, tiny_retriever):
-    from rag.chain import AnswerChain
+    from rag.answer.chain import AnswerChain
     settings = override(tiny_index, {"llm": {"openai_base_url": fake_server, "openai_model": "fake-7b"}})
     llm = make_chat_model(settings, "openai")
     chain = AnswerChain(tiny_retriever, settings, "openai", llm, "grounded")
@@ -80,7 +80,7 @@ def test_openai_backend_blocking_invoke(fake_server, tiny_index):
 
 
 def test_unreachable_server_is_a_backend_error(tiny_index, tiny_retriever):
-    from rag.chain import AnswerChain
+    from rag.answer.chain import AnswerChain
     settings = override(tiny_index, {"llm": {"openai_base_url": "http://127.0.0.1:9/v1", "request_timeout_s": 2.0}})
     chain = AnswerChain(tiny_retriever, settings, "openai", make_chat_model(settings, "openai"), "grounded")
     with pytest.raises(BackendError):

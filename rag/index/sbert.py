@@ -3,7 +3,7 @@
 sentence-transformers imports transformers, scikit-learn and scipy.stats (about 4 s on 2 cores) before it
 can embed one query. For the folder layout that MiniLM uses (modules.json: Transformer -> mean Pooling
 [-> Normalize], a BERT config, model.safetensors, tokenizer.json) this module does the same forward pass
-with the same torch ops, batching and padding, so the vectors are bit-identical (tests/rag/test_sbert.py);
+with the same torch ops, batching and padding, so the vectors are bit-identical (tests/rag/index/test_sbert.py);
 any other folder returns None from `load` and the caller falls back to sentence-transformers.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.ground import STOPWORDS
+from rag.answer.ground import STOPWORDS
 from rag.core.settings import AnswerSettings
 from rag.core.types import SearchResult
 

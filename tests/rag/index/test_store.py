@@ -9,7 +9,7 @@ import pytest
 
 from rag.core.errors import IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
 from rag.core.settings import RetrievalSettings
-from rag.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
+from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
 from rag.core.types import Chunk
 
 DIM = 8

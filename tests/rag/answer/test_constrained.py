@@ -1,7 +1,7 @@
 """Copy-biased decoding: the processor boosts tokens that start or continue an evidence span."""
 import torch
 
-from rag.constrained import CopyBias
+from rag.answer.backends.constrained import CopyBias
 
 
 class WordTok:

@@ -11,7 +11,7 @@ import numpy as np
 
 from rag.core.errors import IndexCorruptError
 from rag.core.settings import RetrievalSettings
-from rag.store import db, layout, vectors
+from rag.index.store import db, layout, vectors
 from rag.core.types import Chunk
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.core.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
-from rag.store import db, layout, vectors
+from rag.index.store import db, layout, vectors
 from rag.core.types import Chunk
 
 

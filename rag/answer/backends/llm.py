@@ -11,7 +11,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import ConfigDict
 
 from rag.core.errors import ConfigError
-from rag.prompts import to_dicts
+from rag.answer.prompts import to_dicts
 from rag.core.settings import Settings
 
 BACKENDS = ("local", "openai", "extractive")
@@ -20,7 +20,7 @@ BACKENDS = ("local", "openai", "extractive")
 class LocalChatModel(BaseChatModel):
     """The bundled from-scratch model (rag.model.generate.LocalLM) as a streaming LangChain chat model.
 
-    `lm_or_future` is the LocalLM or a Future of it while rag.lm_loader loads it on a thread; `lm` waits.
+    `lm_or_future` is the LocalLM or a Future of it while rag.answer.backends.lm_loader loads it on a thread; `lm` waits.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -77,7 +77,7 @@ class LocalChatModel(BaseChatModel):
 
 def local_chat_model(settings: Settings) -> LocalChatModel:
     """The local backend; its model loads on a thread (once per process) until first used or `wait_loaded`."""
-    from rag import lm_loader
+    from rag.answer.backends import lm_loader
 
     return LocalChatModel(lm_or_future=lm_loader.start(settings), max_new_tokens=settings.llm.max_new_tokens,
                           temperature=settings.llm.temperature, top_p=settings.llm.top_p)

@@ -9,12 +9,12 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
-from rag.bm25 import BM25Index
-from rag.embed import Embedder
+from rag.index.bm25 import BM25Index
+from rag.index.embed import Embedder
 from rag.core.errors import ConfigError
-from rag.fusion import rrf, top_with_leaders
+from rag.index.fusion import rrf, top_with_leaders
 from rag.core.settings import RetrievalSettings, Settings
-from rag.store import IndexStore
+from rag.index.store import IndexStore
 from rag.core.types import SearchResult
 
 MODES = ("hybrid", "dense", "bm25")
