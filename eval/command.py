@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rag.core.errors import ConfigError
@@ -61,8 +60,3 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for p in paths:
         print(p)
     return 0
-
-
-if __name__ == "__main__":
-    from rag.cli import main
-    sys.exit(main(["eval", *sys.argv[1:]]))

@@ -133,6 +133,19 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
     return report
 
 
+def ensure_index(settings: Settings, progress: bool) -> bool:
+    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first (`ask`, `rag serve`);
+    False when there is neither an index nor notes to build one from."""
+    if layout.current_version(settings.index_path) is not None:
+        return True
+    notes = Path(settings.notes_dir)
+    if not notes.exists():
+        return False
+    print(f"no index at {settings.index_path} yet: ingesting {notes} first", file=sys.stderr)
+    ingest_paths([notes], settings, progress=progress)
+    return True
+
+
 def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool) -> tuple[list, list[str]]:
     """Load changed files (no model needed); returns (file, LoadedNote) pairs and known sources that now fail."""
     from tqdm import tqdm

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from rag.core.settings import override
 
@@ -20,22 +19,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 
-def _ensure_index(settings) -> None:
-    """Like `ask`: with no index yet, ingest the default notes first."""
-    index = Path(settings.index_dir)
-    notes = Path(settings.notes_dir)
-    if index.exists() or not notes.is_dir():
-        return
-    from ingest.pipeline import ingest_paths
-
-    print(f"no index at {index}; ingesting {notes} first", file=sys.stderr)
-    ingest_paths([notes], settings, progress=True)
-
-
 def run(args: argparse.Namespace, settings) -> int:
     """Start uvicorn on the configured host and port."""
     import uvicorn
 
+    from ingest.pipeline import ensure_index
     from serve.app import create_app
 
     server = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers,
@@ -45,24 +33,10 @@ def run(args: argparse.Namespace, settings) -> int:
         changes["answer"] = {"backend": args.backend}
     settings = override(settings, changes) if changes else settings
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    _ensure_index(settings)
+    ensure_index(settings, progress=True)  # without notes either, it serves 503 until POST /ingest
     if settings.server.host not in ("127.0.0.1", "localhost", "::1") and not settings.server.api_key:
         print("note: serving beyond loopback; write endpoints stay disabled until RAG_API_KEY is set", file=sys.stderr)
     uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
                 log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m serve.command ...`: the same as `rag serve`, without the other subcommands."""
-    from rag.cli import _add_common, _run
-
-    parser = argparse.ArgumentParser(prog="rag serve", description="run the HTTP chat service")
-    _add_common(parser)
-    add_arguments(parser)
-    parser.set_defaults(module=__name__)
-    return _run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,7 +2,7 @@
 import pytest
 
 from eval.runner import parse_variants
-from rag.cli import build_parser
+from rag.cli.main import build_parser
 from rag.core.errors import ConfigError
 
 

@@ -99,7 +99,7 @@ HEAVY = ("langchain_openai", "openai", "fastapi", "uvicorn", "matplotlib", "tran
 @pytest.mark.slow
 def test_cold_ask_imports_only_what_it_uses(tiny_index):
     """A whole `ask` run (extractive backend, so no model load) in a fresh process."""
-    code = ("import sys; from rag.cli import ask_main; rc = ask_main(sys.argv[1:]); "
+    code = ("import sys; from rag.cli.main import ask_main; rc = ask_main(sys.argv[1:]); "
             f"print(rc, [m for m in {HEAVY!r} if m in sys.modules])")
     argv = ["What is mode collapse in GANs?", "--index", tiny_index.index_dir, "--backend", "extractive"]
     out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True)
@@ -107,7 +107,7 @@ def test_cold_ask_imports_only_what_it_uses(tiny_index):
 
 
 def test_ask_starts_the_load_only_for_the_local_backend(fake_load, gguf_settings):
-    from rag.commands.ask import _start_model_load
+    from rag.cli.commands.ask import _start_model_load
 
     fake = fake_load()
     _start_model_load(gguf_settings, "openai")

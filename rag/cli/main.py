@@ -12,9 +12,9 @@ from rag.core.errors import RagError
 from rag.core.settings import PRESETS, load_settings
 
 COMMANDS = {
-    "ingest": ("rag.commands.ingest", "index notes (incremental)"),
-    "search": ("rag.commands.search", "show the passages that match a query"),
-    "ask": ("rag.commands.ask", "answer a question from your notes, with citations"),
+    "ingest": ("rag.cli.commands.ingest", "index notes (incremental)"),
+    "search": ("rag.cli.commands.search", "show the passages that match a query"),
+    "ask": ("rag.cli.commands.ask", "answer a question from your notes, with citations"),
     "serve": ("serve.command", "run the HTTP chat service"),
     "eval": ("eval.command", "measure retrieval, grounding and abstention on a QA set"),
 }
@@ -85,7 +85,3 @@ def script() -> NoReturn:
 def ask_script() -> NoReturn:
     """Console script `ask`."""
     _exit_now(ask_main())
-
-
-if __name__ == "__main__":
-    script()

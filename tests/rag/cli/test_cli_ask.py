@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from rag import cli
-from rag.commands import ask
+from rag.cli import main as cli
+from rag.cli.commands import ask
 
 
 def run_ask(argv, monkeypatch=None):
@@ -16,7 +16,7 @@ def run_ask(argv, monkeypatch=None):
     parser.add_argument("--preset", default="default")
     ask.add_arguments(parser)
     args = parser.parse_args(argv)
-    args.module = "rag.commands.ask"
+    args.module = "rag.cli.commands.ask"
     return cli._run(args)
 
 
@@ -69,6 +69,12 @@ def test_missing_index_ingests_default_notes(tiny_index, tmp_path, monkeypatch, 
     assert index.exists()
 
 
+def test_missing_index_and_notes_is_config_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("RAG_NOTES", str(tmp_path / "no-notes"))
+    assert run_ask(["What is EMA?", "--index", str(tmp_path / "fresh"), "--backend", "extractive"]) == 2
+    assert "no notes at" in capsys.readouterr().err
+
+
 def test_unknown_gguf_is_config_error(index_args, monkeypatch, capsys):
     monkeypatch.setenv("RAG_GGUF", "/nonexistent/model.gguf")
     assert run_ask(["What is EMA?", *index_args[:2], "--backend", "local"]) == 2
@@ -77,7 +83,7 @@ def test_unknown_gguf_is_config_error(index_args, monkeypatch, capsys):
 @pytest.mark.slow
 def test_console_script_exits_with_the_code_after_writing_everything(index_args):
     """ask_script ends the process with os._exit: the answer and sources must be out, the code kept."""
-    code = "from rag.cli import ask_script; ask_script()"
+    code = "from rag.cli.main import ask_script; ask_script()"
     done = subprocess.run([sys.executable, "-c", code, "What does batch normalization do?", *index_args],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0 and "Sources:" in done.stdout and "batchnorm.txt" in done.stdout

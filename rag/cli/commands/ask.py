@@ -24,20 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--questions", type=Path, help="JSON Lines file with a `question` field (needs --json)")
 
 
-def _ensure_index(settings: Settings) -> None:
-    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first."""
-    from rag.index.store import layout
-    if layout.current_version(settings.index_path) is not None:
-        return
-    notes = Path(settings.notes_dir)
-    if not notes.exists():
-        raise ConfigError(f"no index at {settings.index_path} and no notes at {notes} to build one "
-                          "(run `rag ingest PATH` or set RAG_NOTES)")
-    from ingest.pipeline import ingest_paths
-    print(f"no index yet: ingesting {notes} into {settings.index_path}", file=sys.stderr)
-    ingest_paths([notes], settings, progress=sys.stderr.isatty())
-
-
 def _print_sources(answer) -> None:
     if not answer.citations:
         return
@@ -77,7 +63,8 @@ def _start_model_load(settings: Settings, backend: str | None) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Answer one question (streamed), or each line of --questions as JSON lines; models loaded once."""
-    from rag.commands.search import _questions
+    from ingest.pipeline import ensure_index
+    from rag.cli.commands.search import _questions
 
     if args.questions and not args.json:
         raise ConfigError("--questions needs --json")
@@ -88,7 +75,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             raise ConfigError("-k must be at least 1")
         settings = override(settings, {"retrieval": {"k": args.k}})
     questions = _questions(args.questions) if args.questions else [args.question]
-    _ensure_index(settings)
+    if not ensure_index(settings, progress=sys.stderr.isatty()):
+        raise ConfigError(f"no index at {settings.index_path} and no notes at {settings.notes_dir} to build one "
+                          "(run `rag ingest PATH` or set RAG_NOTES)")
     _start_model_load(settings, args.backend)
     from rag.answer.chain import build_chain
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from rag.cli import main
+from rag.cli.main import main
 
 pytestmark = pytest.mark.slow
 
