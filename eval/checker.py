@@ -1,7 +1,9 @@
 """The judge's grounding scorer: how well a window of 1-2 passage sentences supports a claim, no LLM involved.
 
 Independent of rag/answer/ground.py (the chain's own filter): its feature weights are fitted by eval/checker_eval.py
-on the labelled set built (eval/labelled.py) from eval/data/calibration.json only.
+on the labelled set built (eval/labelled.py) from eval/data/calibration.json only. Its sentence splitter, word
+pattern, stop words, stemmer and synonyms are its own on purpose, not rag.core.text's: a judge that shares the
+chain's text handling would share its blind spots.
 """
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Retrieval metrics over ranked passage lists: support hits, hit@k, MRR@k, nDCG@k."""
+"""Retrieval metrics over ranked passage lists: support hits, hit@k, MRR@k, nDCG@k.
+
+Part of the judge: its normaliser and word pattern are its own on purpose (not rag.core.text's), so what counts
+as a hit does not move when the chain's text handling does.
+"""
 from __future__ import annotations
 
 import math

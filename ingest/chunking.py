@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from ingest.clean import clean_code, clean_prose, is_list_item
 from ingest.headings import Block, line_spans, parse_blocks
-from ingest.sentences import sentence_spans
 from rag.core.settings import ChunkingSettings
+from rag.core.text import sentence_spans
 from rag.core.types import Chunk
 
 MIN_CUT_FRACTION = 0.5      # a chunk cut early at a paragraph boundary keeps at least this much of its target

@@ -6,9 +6,10 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
-from rag.answer.evidence import evidence_units, squash
 from rag.index.store.db import text_hash
+from rag.core.text import squash
 from rag.core.types import Chunk
+from rag.index.units import evidence_units
 
 
 def embedding_text(chunk: Chunk, count_tokens: Callable[[str], int], limit: int) -> str:
@@ -40,7 +41,7 @@ UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
 def embed_units(embedder, chunk_texts: dict[str, str],
                 progress: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
     """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
-    (rag.answer.evidence.evidence_units); answering then embeds only the question."""
+    (rag.index.units.evidence_units); answering then embeds only the question."""
     units = {h: [squash(text[a:b]) for a, b in evidence_units(text)] for h, text in chunk_texts.items()}
     distinct = sorted(dict.fromkeys(u for us in units.values() for u in us), key=len)  # similar lengths batch
     vecs = dict(zip(distinct, embed_texts(embedder, distinct, batch_size=UNIT_BATCH, progress=progress,

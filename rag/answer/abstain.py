@@ -4,11 +4,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.answer.ground import STOPWORDS
 from rag.core.settings import AnswerSettings
+from rag.core.text import STOPWORDS, word_parts
 from rag.core.types import SearchResult
 
-_WORD = re.compile(r"[a-z0-9]+", re.IGNORECASE)
 PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|does|do)\s+(?:an?\s+|the\s+)?"
@@ -25,7 +24,7 @@ class Vocabulary:
         self.words: set[str] = set()
         self._pairs: set[tuple[str, str]] = set()
         for t in texts:
-            seq = [w.lower() for w in _WORD.findall(t)]
+            seq = [w.lower() for w in word_parts(t)]
             self.words.update(seq)
             self._pairs.update((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) for a, b in zip(seq, seq[1:]))
         self._prefixes = {w[:k] for w in self.words for k in range(5, min(len(w), 9) + 1)}
@@ -40,7 +39,7 @@ class Vocabulary:
 
     def knows_phrase(self, phrase: str) -> bool:
         """Whether every adjacent word pair of the phrase occurs adjacently somewhere in the notes."""
-        seq = [w.lower() for w in _WORD.findall(phrase)]
+        seq = [w.lower() for w in word_parts(phrase)]
         return all((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) in self._pairs for a, b in zip(seq, seq[1:]))
 
 
@@ -50,7 +49,7 @@ def question_subject(question: str) -> str | None:
     m = _SUBJECT.match(question)
     if not m:
         return None
-    words = _WORD.findall(m.group("subject"))
+    words = word_parts(m.group("subject"))
     if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS for w in words):
         return None
     return " ".join(words)
@@ -58,7 +57,7 @@ def question_subject(question: str) -> str | None:
 
 def question_terms(question: str) -> list[str]:
     """Content words of a question (stopwords and question words dropped)."""
-    return [w for w in (m.lower() for m in _WORD.findall(question))
+    return [w for w in (p.lower() for p in word_parts(question))
             if w not in STOPWORDS and w not in QUESTION_WORDS and len(w) > 2]
 
 

@@ -12,11 +12,12 @@ from langchain_core.runnables import RunnableLambda
 from rag.answer import abstain
 from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
-from rag.answer.evidence import Evidence, select_evidence, squash
-from rag.answer.ground import SupportScorer, content_terms
+from rag.answer.evidence import Evidence, select_evidence
+from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.quotes import make_quote
 from rag.core.settings import Settings
+from rag.core.text import content_terms, squash
 from rag.index.store.db import text_hash
 from rag.core.types import Answer, Citation, SearchResult
 

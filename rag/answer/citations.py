@@ -1,4 +1,8 @@
-"""Citation markers: parse `[n]` after each answer sentence, drop markers pointing at nothing, render."""
+"""Citation markers: parse `[n]` after each answer sentence, drop markers pointing at nothing, render.
+
+`split_answer` cuts generated answer text, where markers follow the final punctuation and the last piece may still be
+growing; note text is split by rag.core.text.sentence_spans.
+"""
 from __future__ import annotations
 
 import re

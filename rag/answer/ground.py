@@ -7,36 +7,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*", re.IGNORECASE)
+from rag.core.text import content_terms, words
+
 _NEGATION = {"not", "no", "never", "none", "cannot", "without", "neither", "nor", "non"}
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below between
-both but by can could did do does doing down during each either else etc even ever every few for from further
-get gets got had has have having he her here hers him his how however i if in into is it its itself just
-let like may me might more most much must my need no nor not of off often on once one only or other our out
-over own per quite rather really same she should since so some such than that the their them then there these
-they this those though through thus to too under until up upon us use used uses using very via was we well were
-what when where whether which while who whom whose why will with within without would yet you your
-e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means way ways
-thing things something many kind kinds type types does""".split())
 Embed = Callable[[list[str]], np.ndarray]
-
-
-def stem(word: str) -> str:
-    """A deliberately light suffix stripper (plural, -ing, -ed, -ly) so inflections match."""
-    w = word.lower().replace("'", "")
-    if w.endswith("ss") or w.isdigit():
-        return w
-    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", "")):
-        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
-            w = w[: len(w) - len(suffix)] + keep
-            break
-    return w[:-1] if w.endswith("e") and len(w) > 3 else w
-
-
-def content_terms(text: str) -> set[str]:
-    """Stemmed content words (stopwords dropped; numbers kept)."""
-    return {stem(t) for t in _TOKEN.findall(text) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())}
 
 
 def coverage(sentence: str, passage: str) -> float:
@@ -50,8 +24,7 @@ def _share(want: set[str], have: set[str]) -> float:
 
 
 def _negated(text: str) -> bool:
-    words = {t.lower() for t in _TOKEN.findall(text)}
-    return bool(words & _NEGATION) or "n't" in text.lower()
+    return bool({w.lower() for w in words(text)} & _NEGATION) or "n't" in text.lower()
 
 
 def _numbers(text: str) -> set[str]:

@@ -1,4 +1,8 @@
-"""Map a (cleaned) evidence sentence back to an exact substring of the note's stored document text."""
+"""Map a (cleaned) evidence sentence back to an exact substring of the note's stored document text.
+
+Words here are runs of Unicode word characters, not rag.core.text's ASCII terms: a quote must be found in notes in
+any language, accents included.
+"""
 from __future__ import annotations
 
 import re

@@ -136,7 +136,8 @@ def _unit_rows(store: IndexStore) -> int:
 
 def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_corpus, tmp_path, monkeypatch):
     from rag.answer.chain import AnswerChain
-    from rag.answer.evidence import evidence_units, squash
+    from rag.core.text import squash
+    from rag.index.units import evidence_units
     from rag.index.store.db import text_hash
 
     settings = load_settings(index_dir=str(tmp_path / "index"), answer={"backend": "extractive"})

@@ -3,10 +3,10 @@
 IndexStore and IndexWriter are imported lazily so that callers needing only the manifest
 (an unchanged re-ingest) do not pay for importing faiss and numpy.
 """
-from rag.index.store.db import DocRecord, make_chunk_id, normalize, text_hash
+from rag.index.store.db import DocRecord, make_chunk_id, text_hash
 from rag.index.store.layout import IndexLock
 
-__all__ = ["DocRecord", "IndexLock", "IndexStore", "IndexWriter", "make_chunk_id", "normalize", "text_hash"]
+__all__ = ["DocRecord", "IndexLock", "IndexStore", "IndexWriter", "make_chunk_id", "text_hash"]
 
 
 def __getattr__(name: str):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.core.errors import IndexMismatchError
+from rag.core.text import squash
 from rag.core.types import Chunk, Location
 
 SCHEMA_VERSION = "1"
@@ -49,19 +50,14 @@ class DocRecord:
     pages: list = None
 
 
-def normalize(text: str) -> str:
-    """Whitespace-normalised text: the key of exact-duplicate detection."""
-    return " ".join(text.split())
-
-
 def text_hash(text: str) -> str:
     """Content key of a chunk (duplicates share it)."""
-    return hashlib.sha1(normalize(text).encode("utf-8")).hexdigest()
+    return hashlib.sha1(squash(text).encode("utf-8")).hexdigest()
 
 
 def make_chunk_id(source: str, text: str, ordinal: int) -> str:
-    """sha1 of source + normalized text + ordinal, 16 hex."""
-    return hashlib.sha1(f"{source}\0{normalize(text)}\0{ordinal}".encode("utf-8")).hexdigest()[:16]
+    """sha1 of source + squashed text + ordinal, 16 hex."""
+    return hashlib.sha1(f"{source}\0{squash(text)}\0{ordinal}".encode("utf-8")).hexdigest()[:16]
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

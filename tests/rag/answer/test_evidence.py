@@ -1,10 +1,11 @@
-"""Sentence splitting with offsets, and evidence ranking, deduplication and budget."""
+"""Evidence ranking, deduplication and budget over the units of retrieved chunks."""
 import zlib
 
 import numpy as np
 
-from rag.answer.evidence import attach_anaphora, looks_like_instruction, select_evidence, split_sentences
+from rag.answer.evidence import select_evidence
 from rag.core.types import Chunk, SearchResult
+from rag.index.units import looks_like_instruction
 
 
 def bag_embed(texts):
@@ -18,33 +19,6 @@ def bag_embed(texts):
 
 def result(text, source="n.md", heading="", rank=0):
     return SearchResult(Chunk(source, heading, text, 1, text.count("\n") + 1, 0, len(text), f"c{rank}"), 1.0 / (1 + rank), 0.5)
-
-
-def spans_text(text):
-    return [text[a:b] for a, b in split_sentences(text)]
-
-
-def test_sentences_and_abbreviations():
-    text = "EMA keeps an average of weights, e.g. with decay 0.9999. Samples use the EMA copy! Is it smoother? Yes it is."
-    assert spans_text(text) == ["EMA keeps an average of weights, e.g. with decay 0.9999.", "Samples use the EMA copy!",
-                                "Is it smoother?", "Yes it is."]
-
-
-def test_bullets_break_and_wrapped_lines_join():
-    text = "The list of steps that\nmatter most here:\n- first standardize the text\n- then tokenize it into units\n"
-    assert spans_text(text) == ["The list of steps that\nmatter most here:", "- first standardize the text",
-                                "- then tokenize it into units"]
-
-
-def test_short_titles_merge_into_next_unit():
-    text = "Stacking\n\nUses a meta-classifier to combine the model predictions."
-    assert spans_text(text) == [text]
-
-
-def test_offsets_index_the_chunk_text():
-    text = "  First sentence here now.   Second sentence follows it.\n\n\nThird one is last here."
-    for a, b in split_sentences(text):
-        assert text[a:b] == text[a:b].strip() and text[a:b]
 
 
 def test_ranking_dedup_and_budget():
@@ -70,13 +44,6 @@ def test_injected_instructions_are_not_evidence():
     assert [e.text for e in ev] == ["EMA averages the weights over training."]
 
 
-def test_pronoun_sentence_is_one_unit_with_its_referent():
-    text = "TensorFlow is an open source platform.\n- It can compute the gradient of any expression.\n- It runs on GPUs."
-    spans = attach_anaphora(text, split_sentences(text))
-    assert [text[a:b] for a, b in spans] == [text]
-    assert attach_anaphora("It starts here. Then more.", [(0, 15), (16, 26)]) == [(0, 15), (16, 26)]
-
-
 def test_pronoun_continuation_wins_over_a_sentence_that_only_names_the_subject():
     r1 = result("Keras is a friendly library that runs on TensorFlow.", rank=0)
     r2 = result("TensorFlow is a platform from Google. It can compute the gradient of any expression.",
@@ -90,15 +57,6 @@ def test_list_markers_are_not_part_of_the_quote():
     ev = select_evidence("what does EMA average", [result(text)], bag_embed, lambda t: 1, 3, 100)
     assert {e.text for e in ev} >= {"EMA averages the weights over training.", "Samples use the EMA copy of the weights."}
     assert all(e.text == " ".join(text[e.start:e.end].split()) for e in ev)
-
-
-def test_a_pronoun_among_the_first_words_joins_the_unit_before():
-    text = ("Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
-            "With such networks, a sequence must be shown at once. Recurrent networks keep a state between steps.")
-    spans = attach_anaphora(text, split_sentences(text))
-    assert [text[a:b] for a, b in spans] == [
-        "Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
-        "With such networks, a sequence must be shown at once.", "Recurrent networks keep a state between steps."]
 
 
 def test_chunks_retrieved_equally_well_weigh_equally():

@@ -1,7 +1,8 @@
 """Support scoring with the real MiniLM: supported vs unsupported sentences."""
 import pytest
 
-from rag.answer.ground import SupportScorer, content_terms, coverage, stem
+from rag.answer.ground import SupportScorer, coverage
+from rag.core.text import content_terms, stem
 from rag.core.settings import AnswerSettings
 
 PASSAGE = ("Diffusion models keep an exponential moving average (EMA) of the network weights. "

@@ -1,0 +1,115 @@
+"""The one text toolkit of ingest, the index and the chain: sentence spans, the word pattern, stop words, a light
+stemmer and the whitespace normaliser.
+
+Deliberately separate: the judge in eval/ keeps its own word handling (it must stay independent of the chain it
+grades); rag/index/bm25.py keeps its tokenizer (see its docstring); rag/answer/citations.py splits generated
+answers at their citation markers, not note text.
+"""
+from __future__ import annotations
+
+import re
+
+# ---- whitespace -------------------------------------------------------------------------------------------------
+
+
+def squash(text: str) -> str:
+    """Whitespace runs collapsed to single spaces, ends trimmed: the form that chunk and evidence-unit hashes are
+    taken of (rag/index/store/db.py), so ingest and answering find the same stored vectors."""
+    return " ".join(text.split())
+
+
+# ---- sentences --------------------------------------------------------------------------------------------------
+
+_PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]|`[^`\n]+`|\[\[.*?\]\]")  # math, code, wiki
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[*$\\A-Z0-9])")
+ABBREVIATIONS = frozenset("e.g i.e etc vs al fig figs eq eqs dr mr mrs ms cf approx no sec ch vol st jr sr "
+                          "ref refs resp incl".split())
+
+
+def _guarded(text: str) -> list[tuple[int, int]]:
+    """Spans no sentence boundary may fall in: inline and display math, code spans, wiki links."""
+    if "$" in text or "\\" in text or "`" in text or "[[" in text:
+        return [(m.start(), m.end()) for m in _PROTECTED.finditer(text)]
+    return []
+
+
+def _abbreviation_before(text: str, pos: int) -> bool:
+    """Whether the full stop at `pos` ends an abbreviation ("e.g.", "et al.") or an initial ("J. Smith")."""
+    if text[pos] != "." or not text[:pos].strip():
+        return False
+    word = text[:pos].rsplit(None, 1)[-1].lstrip("([\"'")
+    return word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) offsets of the sentences of text[start:end], surrounding whitespace excluded.
+
+    A sentence ends at . ! ? or … (with closing quotes, brackets or emphasis) before whitespace and a capital,
+    digit, opening quote or bracket, math or a backslash; never inside math, code spans or wiki links, and never
+    after an abbreviation or an initial.
+    """
+    part = text[start:len(text) if end is None else end]
+    guarded = _guarded(part)
+    cuts, g = [], 0
+    for m in _BOUNDARY.finditer(part):
+        pos = m.start()
+        while g < len(guarded) and guarded[g][1] <= pos:
+            g += 1
+        if g < len(guarded) and guarded[g][0] <= pos < guarded[g][1]:
+            continue
+        if not _abbreviation_before(part, pos):
+            cuts.append(m.end())
+    spans, begin = [], 0
+    for cut in cuts + [len(part)]:
+        piece = part[begin:cut]
+        stripped = piece.strip()
+        if stripped:
+            lead = len(piece) - len(piece.lstrip())
+            spans.append((start + begin + lead, start + begin + lead + len(stripped)))
+        begin = cut
+    return spans
+
+
+# ---- words ------------------------------------------------------------------------------------------------------
+
+_PART = r"[a-z0-9]+"
+WORD = re.compile(rf"{_PART}(?:[.']{_PART})*", re.IGNORECASE)  # "e.g", "0.9999" and "don't" stay one word
+PART = re.compile(_PART, re.IGNORECASE)                          # the pieces a WORD joins with . and '
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between
+both but by can could did do does doing down during each either else etc even ever every few for from further
+get gets got had has have having he her here hers him his how however i if in into is it its itself just
+let like may me might more most much must my need no nor not of off often on once one only or other our out
+over own per quite rather really same she should since so some such than that the their them then there these
+they this those though through thus to too under until up upon us use used uses using very via was we well were
+what when where whether which while who whom whose why will with within without would yet you your
+e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means way ways
+thing things something many kind kinds type types does""".split())
+
+
+def words(text: str) -> list[str]:
+    """The words of `text` as written, in order."""
+    return WORD.findall(text)
+
+
+def word_parts(text: str) -> list[str]:
+    """The words of `text` cut at their inner dots and apostrophes ("XGBoost's" -> "XGBoost", "s"): for keyword and
+    vocabulary lookups, where a possessive or a version number must not hide the word."""
+    return PART.findall(text)
+
+
+def stem(word: str) -> str:
+    """A deliberately light suffix stripper (plural, -ing, -ed, -ly) so inflections match."""
+    w = word.lower().replace("'", "")
+    if w.endswith("ss") or w.isdigit():
+        return w
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("ly", ""), ("s", "")):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3:
+            w = w[: len(w) - len(suffix)] + keep
+            break
+    return w[:-1] if w.endswith("e") and len(w) > 3 else w
+
+
+def content_terms(text: str) -> set[str]:
+    """Stemmed content words (stop words dropped; numbers kept)."""
+    return {stem(t) for t in words(text) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())}

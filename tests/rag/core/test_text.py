@@ -1,0 +1,53 @@
+"""The one text toolkit: sentence spans, words, stop words, stems and the whitespace normaliser."""
+import re
+
+from rag.core.text import content_terms, sentence_spans, squash, stem, word_parts, words
+from rag.index.store.db import text_hash
+
+
+def sentences(text, start=0, end=None):
+    return [text[a:b] for a, b in sentence_spans(text, start, end)]
+
+
+def test_sentences_end_at_punctuation_before_a_capital_digit_or_opening():
+    assert sentences("EMA averages weights. It is smooth! Is it? 3 runs agree… (see below) done.") == [
+        "EMA averages weights.", "It is smooth!", "Is it?", "3 runs agree…", "(see below) done."]
+    assert sentences("no cut here. lower case follows") == ["no cut here. lower case follows"]
+
+
+def test_abbreviations_and_initials_do_not_end_a_sentence():
+    assert sentences("Smith et al. This holds.") == ["Smith et al. This holds."]
+    assert sentences("Use a decay, e.g. 0.9999. See Fig. 3 and J. Smith.") == [
+        "Use a decay, e.g. 0.9999.", "See Fig. 3 and J. Smith."]
+
+
+def test_math_code_and_wiki_links_are_never_cut():
+    assert sentences("We set $x = 1. Y$ here. Then `a. B` and [[Note. Two]] stay. End.") == [
+        "We set $x = 1. Y$ here.", "Then `a. B` and [[Note. Two]] stay.", "End."]
+
+
+def test_closing_quotes_and_emphasis_stay_with_their_sentence():
+    assert sentences('He said "stop." Then **bold.** Next (aside.) Last.') == [
+        'He said "stop."', "Then **bold.**", "Next (aside.)", "Last."]
+
+
+def test_spans_index_the_text_inside_a_range():
+    text = "Skip this. First one here.  Second one.\nTail."
+    start = text.index("First")
+    spans = sentence_spans(text, start, text.index("\nTail"))
+    assert [text[a:b] for a, b in spans] == ["First one here.", "Second one."]
+    assert sentence_spans("   ") == []
+
+
+def test_words_parts_and_content_terms():
+    assert words("XGBoost's decay, e.g. 0.9999; don't") == ["XGBoost's", "decay", "e.g", "0.9999", "don't"]
+    assert word_parts("XGBoost's decay 0.9999") == ["XGBoost", "s", "decay", "0", "9999"]
+    text = "v1.2 isn't e.g. the model's 3.5x gain; it's U.S.-made"
+    assert word_parts(text) == [p for w in words(text) for p in re.split(r"[.']", w)]  # parts are pieces of words
+    assert content_terms("The models are updating their weights, e.g. slowly.") == {"model", "updat", "weight", "slow"}
+    assert stem("classes") == "class" and stem("studies") == "study" and stem("2024") == "2024"
+
+
+def test_squash_is_the_form_hashes_are_taken_of():
+    assert squash("  a\n\tb   c ") == "a b c"
+    assert text_hash("a\n b") == text_hash("a b") == text_hash(squash(" a  b "))

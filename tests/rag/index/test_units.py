@@ -1,0 +1,45 @@
+"""Evidence units: sentences with offsets, logical lines, short titles merged, pronoun continuations joined."""
+from rag.index.units import attach_anaphora, split_sentences
+
+
+def spans_text(text):
+    return [text[a:b] for a, b in split_sentences(text)]
+
+
+def test_sentences_and_abbreviations():
+    text = "EMA keeps an average of weights, e.g. with decay 0.9999. Samples use the EMA copy! Is it smoother? Yes it is."
+    assert spans_text(text) == ["EMA keeps an average of weights, e.g. with decay 0.9999.", "Samples use the EMA copy!",
+                                "Is it smoother?", "Yes it is."]
+
+
+def test_bullets_break_and_wrapped_lines_join():
+    text = "The list of steps that\nmatter most here:\n- first standardize the text\n- then tokenize it into units\n"
+    assert spans_text(text) == ["The list of steps that\nmatter most here:", "- first standardize the text",
+                                "- then tokenize it into units"]
+
+
+def test_short_titles_merge_into_next_unit():
+    text = "Stacking\n\nUses a meta-classifier to combine the model predictions."
+    assert spans_text(text) == [text]
+
+
+def test_offsets_index_the_chunk_text():
+    text = "  First sentence here now.   Second sentence follows it.\n\n\nThird one is last here."
+    for a, b in split_sentences(text):
+        assert text[a:b] == text[a:b].strip() and text[a:b]
+
+
+def test_pronoun_sentence_is_one_unit_with_its_referent():
+    text = "TensorFlow is an open source platform.\n- It can compute the gradient of any expression.\n- It runs on GPUs."
+    spans = attach_anaphora(text, split_sentences(text))
+    assert [text[a:b] for a, b in spans] == [text]
+    assert attach_anaphora("It starts here. Then more.", [(0, 15), (16, 26)]) == [(0, 15), (16, 26)]
+
+
+def test_a_pronoun_among_the_first_words_joins_the_unit_before():
+    text = ("Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
+            "With such networks, a sequence must be shown at once. Recurrent networks keep a state between steps.")
+    spans = attach_anaphora(text, split_sentences(text))
+    assert [text[a:b] for a, b in spans] == [
+        "Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
+        "With such networks, a sequence must be shown at once.", "Recurrent networks keep a state between steps."]
