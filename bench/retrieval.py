@@ -21,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from eval.latency import percentile  # noqa: E402
 from rag.core.settings import RetrievalSettings, load_settings  # noqa: E402
 from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
 from rag.core.types import Chunk  # noqa: E402
@@ -86,10 +87,6 @@ def build_synthetic(index_dir: Path, n: int, dim: int, model_id: str) -> float:
     return time.perf_counter() - start
 
 
-def _pct(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q)) * 1000
-
-
 def _recall(store: IndexStore, queries: np.ndarray) -> float:
     """Share of the exact top-10 that the approximate index also returns."""
     hits = sum(len({i for i, _ in store.search_vectors(q, 10, exact=True)} & {i for i, _ in store.search_vectors(q, 10)})
@@ -119,8 +116,8 @@ def scale_run(n: int, queries: int, workdir: Path) -> dict:
             t0 = time.perf_counter()
             retriever.search(q, k=10)
             times.append(time.perf_counter() - t0)
-        out[f"{name}_p50_ms"] = round(_pct(times, 50), 2)
-        out[f"{name}_p95_ms"] = round(_pct(times, 95), 2)
+        out[f"{name}_p50_ms"] = round(percentile(times, 50) * 1000, 2)
+        out[f"{name}_p95_ms"] = round(percentile(times, 95) * 1000, 2)
     store.approx = hnsw
     qv = _vectors(n, emb.dim, count=200, seed=99)                       # held-out points of the same topics
     out["hnsw_recall@10"] = _recall(store, qv)

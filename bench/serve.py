@@ -27,6 +27,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from eval.latency import percentile  # noqa: E402
 from rag.core.settings import load_settings  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
@@ -56,14 +57,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in [0, 100])."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
-
-
 class Server:
     """`rag serve` in a subprocess on loopback."""
 
@@ -71,7 +64,7 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        cmd = [sys.executable, "-m", "serve.command", "--index", str(index), "--backend", backend,
+        cmd = [sys.executable, "-m", "rag.cli", "serve", "--index", str(index), "--backend", backend,
                "--host", "127.0.0.1", "--port", str(self.port), "--max-queue", str(max_queue), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.timeout_s = timeout_s
@@ -135,8 +128,8 @@ async def load(server: Server, qs: list[str], n: int, concurrency: int, limit_s:
     rss["end"] = rss_mb(server.proc.pid)
     answered = codes.get(200, 0)
     return {"requests": sum(codes.values()), "wall_s": wall, "throughput_rps": sum(codes.values()) / wall,
-            "answered_rps": answered / wall, "p50_s": pct(latencies, 50), "p95_s": pct(latencies, 95),
-            "service_p50_s": pct(service, 50),
+            "answered_rps": answered / wall, "p50_s": percentile(latencies, 50), "p95_s": percentile(latencies, 95),
+            "service_p50_s": percentile(service, 50),
             "status": {str(k): v for k, v in sorted(codes.items(), key=str)},
             "server_5xx": sum(v for k, v in codes.items() if isinstance(k, int) and k >= 500),
             "rss_mb": rss}
@@ -154,7 +147,7 @@ def peer(index: Path, backend: str, qs: list[str], n: int) -> dict:
         t0 = time.perf_counter()
         chain.answer(q)
         times.append(time.perf_counter() - t0)
-    return {"n": len(times), "p50_s": pct(times, 50), "p95_s": pct(times, 95), "answers_per_s": len(times) / sum(times)}
+    return {"n": len(times), "p50_s": percentile(times, 50), "p95_s": percentile(times, 95), "answers_per_s": len(times) / sum(times)}
 
 
 def main() -> int:

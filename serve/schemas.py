@@ -5,8 +5,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from rag.core.types import Citation
-
 MAX_QUESTION_CHARS = 4000
 CHUNK_ID_PATTERN = r"^[0-9a-f]{8,64}$"
 
@@ -25,30 +23,6 @@ class ChatRequest(BaseModel):
         if not value.strip():
             raise ValueError("must not be blank")
         return value.strip()
-
-
-class ContextOut(BaseModel):
-    """One retrieved chunk, in rank order."""
-
-    chunk_id: str
-    source: str
-    heading: str
-    text: str
-    score: float
-
-
-class AnswerOut(BaseModel):
-    """The answer JSON of DESIGN.md."""
-
-    model_config = ConfigDict(extra="allow")
-
-    question: str
-    answer: str
-    abstained: bool
-    citations: list[Citation]
-    contexts: list[ContextOut]
-    backend: str
-    timings: dict[str, float]
 
 
 class SourceOut(BaseModel):

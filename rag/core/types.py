@@ -1,7 +1,57 @@
-"""Plain records passed between ingestion, retrieval, the chain and the service."""
+"""Plain records passed between ingestion, retrieval, the chain and the service, and the one definition of the
+answer JSON and search JSON they are written as (docs/answer-json.md; serve's response models are these)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+
+from typing_extensions import NotRequired, TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
+
+
+class SearchResultJSON(TypedDict):
+    """One row of the search JSON `results`, in rank order."""
+
+    chunk_id: str
+    source: str
+    heading: str
+    start_line: int
+    end_line: int
+    text: str
+    score: float
+
+
+class CitationJSON(TypedDict):
+    """One answer-JSON citation: `quote` is an exact substring of the cited note; `n` matches `[n]` in the answer."""
+
+    n: int
+    chunk_id: str
+    source: str
+    heading: str
+    start_line: int
+    end_line: int
+    quote: str
+
+
+class ContextJSON(TypedDict):
+    """One retrieved chunk of the answer JSON `contexts`, in rank order."""
+
+    chunk_id: str
+    source: str
+    heading: str
+    text: str
+    score: float
+
+
+class AnswerJSON(TypedDict):
+    """The answer JSON of `ask --json`, `POST /chat` and the final SSE event; `diagnostics` is extra."""
+
+    question: str
+    answer: str
+    abstained: bool
+    citations: list[CitationJSON]
+    contexts: list[ContextJSON]
+    backend: str
+    timings: dict[str, float]   # retrieve_s, first_token_s, total_s
+    diagnostics: NotRequired[dict]
 
 
 @dataclass(frozen=True)
@@ -44,8 +94,8 @@ class SearchResult:
     dense_score: float | None = None   # cosine similarity of query and chunk, when computed
     bm25_score: float | None = None
 
-    def to_dict(self) -> dict:
-        """Search JSON row (DESIGN.md)."""
+    def to_dict(self) -> SearchResultJSON:
+        """Search JSON row."""
         c = self.chunk
         return {"chunk_id": c.chunk_id, "source": c.source, "heading": c.heading,
                 "start_line": c.start_line, "end_line": c.end_line, "text": c.text,
@@ -64,14 +114,14 @@ class Citation:
     end_line: int
     quote: str
 
-    def to_dict(self) -> dict:
-        """Answer-JSON citation (DESIGN.md)."""
-        return asdict(self)
+    def to_dict(self) -> CitationJSON:
+        """Answer-JSON citation."""
+        return CitationJSON(**asdict(self))
 
 
 @dataclass
 class Answer:
-    """The chain's result; `to_dict` is the answer JSON of DESIGN.md."""
+    """The chain's result; `to_dict` is the answer JSON."""
 
     question: str
     answer: str
@@ -82,8 +132,8 @@ class Answer:
     timings: dict[str, float]
     diagnostics: dict = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
-        """Answer JSON (DESIGN.md); `diagnostics` is extra and may be ignored by clients."""
+    def to_dict(self) -> AnswerJSON:
+        """Answer JSON; `diagnostics` is extra and may be ignored by clients."""
         return {
             "question": self.question,
             "answer": self.answer,

@@ -6,7 +6,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from serve.schemas import AnswerOut, ChatRequest
+from rag.core.types import AnswerJSON
+from serve.schemas import ChatRequest
 from serve.services.answering import collect_answer, stream
 from serve.services.sse import sse_event
 
@@ -24,7 +25,7 @@ def chat_frames(kind: str, payload: Any) -> list[str]:
     return []
 
 
-@router.post("/chat", response_model=AnswerOut, responses={200: {"content": {"text/event-stream": {}}}})
+@router.post("/chat", response_model=AnswerJSON, responses={200: {"content": {"text/event-stream": {}}}})
 async def chat(body: ChatRequest, request: Request):
     """Answer a question from the notes, with citations."""
     runtime = request.app.state.runtime

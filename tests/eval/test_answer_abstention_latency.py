@@ -56,6 +56,11 @@ def test_percentile_and_latency_summary():
     assert percentile([3, 1, 2], 50) == 2
     assert percentile([0, 10], 95) == pytest.approx(9.5)
     assert math.isnan(percentile([], 50))
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 100):
+        xs = rng.random(n).tolist()
+        for q in (0, 5, 50, 95, 100):
+            assert percentile(xs, q) == pytest.approx(float(np.percentile(xs, q)))  # numpy's linear rule
     s = latency_summary([{"first_token_s": 0.1, "total_s": 1.0}, {"first_token_s": 0.3, "total_s": 3.0}])
     assert s["p50_total_s"] == 2.0 and s["p50_first_token_s"] == pytest.approx(0.2)
     assert s["p95_total_s"] == pytest.approx(2.9)
