@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 
@@ -22,11 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from eval.latency import percentile  # noqa: E402
-from rag.core.settings import RetrievalSettings, load_settings  # noqa: E402
+from rag.core.settings import RetrievalMode, RetrievalSettings, load_settings  # noqa: E402
 from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
 from rag.core.types import Chunk  # noqa: E402
 
-MODES = ("hybrid", "dense", "bm25")
+MODES = get_args(RetrievalMode)
 
 
 def qa_quality(qa: Path, notes: Path, index_dir: Path) -> dict:

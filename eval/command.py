@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
 from rag.core.errors import ConfigError
-from rag.core.settings import Settings
+from rag.core.settings import Backend, Mode, Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "notes"
 
@@ -17,9 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--notes", required=True, type=Path, help="notes folder, ingested into a temp index "
                         "unless --index is given")
     parser.add_argument("--out", required=True, type=Path, help="output folder for the reports")
-    parser.add_argument("--backend", choices=("local", "openai", "extractive"),
+    parser.add_argument("--backend", choices=get_args(Backend),
                         help="primary answer backend (default: the settings')")
-    parser.add_argument("--mode", choices=("grounded", "constrained", "free"), help="primary generation mode")
+    parser.add_argument("--mode", choices=get_args(Mode), help="primary generation mode")
     parser.add_argument("--variants", help=f"comma list compared side by side (default: {DEFAULT_VARIANTS}"
                         ",openai:grounded when RAG_OPENAI_BASE_URL is set); 'none' for the primary only")
     parser.add_argument("--limit", type=int, help="evaluate only the first N questions (answerable and not, "

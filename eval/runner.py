@@ -7,6 +7,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 from tqdm import tqdm
 
@@ -18,11 +19,8 @@ from eval.grounding_metrics import grade_answer
 from eval.latency import latency_summary
 from eval.retrieval_metrics import mean_scores, retrieval_scores
 from rag.core.errors import ConfigError
-from rag.core.settings import Settings, override
+from rag.core.settings import Backend, Mode, RetrievalMode, Settings, override
 
-RETRIEVAL_MODES = ("dense", "bm25", "hybrid")
-BACKENDS = ("extractive", "local", "openai")
-GEN_MODES = ("grounded", "constrained", "free")
 DEFAULT_VARIANTS = "dense,bm25,hybrid,chunks120,extractive,local:grounded,local:free"
 
 
@@ -44,16 +42,16 @@ def parse_variants(spec: str, primary: tuple[str, str]) -> list[Variant]:
     for tok in (t.strip() for t in spec.split(",")):
         if not tok:
             continue
-        if tok in RETRIEVAL_MODES:
+        if tok in get_args(RetrievalMode):
             out.append(Variant(tok, "retrieval", retrieval_mode=tok))
         elif tok.startswith("chunks") and tok[6:].isdigit():
             out.append(Variant(tok, "retrieval", chunk_tokens=int(tok[6:])))
         else:
             backend, _, mode = tok.partition(":")
             mode = "grounded" if backend == "extractive" else (mode or primary[1])
-            if backend not in BACKENDS or mode not in GEN_MODES:
-                raise ConfigError(f"unknown variant {tok!r}; use {', '.join(RETRIEVAL_MODES)}, chunksN, "
-                                  f"BACKEND[:MODE] with BACKEND in {BACKENDS} and MODE in {GEN_MODES}")
+            if backend not in get_args(Backend) or mode not in get_args(Mode):
+                raise ConfigError(f"unknown variant {tok!r}; use {', '.join(get_args(RetrievalMode))}, chunksN, "
+                                  f"BACKEND[:MODE] with BACKEND in {get_args(Backend)} and MODE in {get_args(Mode)}")
             out.append(Variant(answer_name(backend, mode), "answer", backend=backend, mode=mode))
     name = answer_name(*primary)
     if name not in {v.name for v in out}:

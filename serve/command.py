@@ -4,15 +4,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import get_args
 
-from rag.core.settings import override
+from rag.core.settings import Backend, override
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `rag serve`; the API key comes from RAG_API_KEY only (never the command line)."""
     parser.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default 8000)")
-    parser.add_argument("--backend", choices=["local", "openai", "extractive"], default=None,
+    parser.add_argument("--backend", choices=get_args(Backend), default=None,
                         help="answer backend (default: $RAG_BACKEND, else local)")
     parser.add_argument("--workers", type=int, default=None, help="generations running at once (default 1)")
     parser.add_argument("--max-queue", type=int, default=None, help="generations waiting or running before 429 (default 8)")

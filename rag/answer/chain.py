@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import get_args, Iterator
 
 import numpy as np
 from langchain_core.runnables import RunnableLambda
@@ -16,12 +16,11 @@ from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.quotes import make_quote
-from rag.core.settings import Settings
+from rag.core.settings import Mode, Settings
 from rag.core.text import content_terms, squash
 from rag.index.store.db import text_hash
 from rag.core.types import Answer, Citation, SearchResult
 
-MODES = ("grounded", "constrained", "free")
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
 GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence (dev set: later ones were never kept)
@@ -55,8 +54,8 @@ class AnswerChain:
 
     def __init__(self, retriever, settings: Settings, backend: str, llm=None, mode: str | None = None):
         mode = mode or settings.answer.mode
-        if mode not in MODES:
-            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if mode not in get_args(Mode):
+            raise ConfigError(f"unknown mode {mode!r}; choose one of {', '.join(get_args(Mode))}")
         if backend != "extractive" and llm is None:
             raise ConfigError(f"backend {backend!r} needs a chat model")
         self.retriever = retriever

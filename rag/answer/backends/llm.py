@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from concurrent.futures import Future
-from typing import Any, Iterator
+from typing import Any, get_args, Iterator
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -12,9 +12,7 @@ from pydantic import ConfigDict
 
 from rag.core.errors import ConfigError
 from rag.answer.prompts import to_dicts
-from rag.core.settings import Settings
-
-BACKENDS = ("local", "openai", "extractive")
+from rag.core.settings import Backend, Settings
 
 
 class LocalChatModel(BaseChatModel):
@@ -100,8 +98,8 @@ def openai_chat_model(settings: Settings) -> BaseChatModel:
 
 def make_chat_model(settings: Settings, backend: str) -> BaseChatModel | None:
     """The chat model of a backend; None for `extractive`, which needs no LLM."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend not in get_args(Backend):
+        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(get_args(Backend))}")
     if backend == "extractive":
         return None
     if backend == "openai":

@@ -5,9 +5,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import get_args
 
 from rag.core.errors import ConfigError
-from rag.core.settings import Settings, override
+from rag.core.settings import Backend, Mode, Settings, override
 
 EXIT_ABSTAINED = 3
 
@@ -15,9 +16,9 @@ EXIT_ABSTAINED = 3
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `ask`."""
     parser.add_argument("question", nargs="?", help="what to ask your notes")
-    parser.add_argument("--backend", choices=("local", "openai", "extractive"), default=None,
+    parser.add_argument("--backend", choices=get_args(Backend), default=None,
                         help="answer backend (default: $RAG_BACKEND, else settings.answer.backend)")
-    parser.add_argument("--mode", choices=("grounded", "constrained", "free"), default=None,
+    parser.add_argument("--mode", choices=get_args(Mode), default=None,
                         help="generation mode (default: settings.answer.mode)")
     parser.add_argument("-k", type=int, default=None, help="passages retrieved (default: settings.retrieval.k)")
     parser.add_argument("--json", action="store_true", help="print the answer JSON")

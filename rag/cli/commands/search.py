@@ -4,16 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import get_args
 
 from rag.core.errors import ConfigError
-from rag.core.settings import Settings
+from rag.core.settings import RetrievalMode, Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `rag search`."""
     parser.add_argument("query", nargs="?", help="what to look for")
     parser.add_argument("-k", type=int, default=None, help="number of passages (default: settings.retrieval.k)")
-    parser.add_argument("--mode", choices=("hybrid", "dense", "bm25"), default=None, help="retriever")
+    parser.add_argument("--mode", choices=get_args(RetrievalMode), default=None, help="retriever")
     parser.add_argument("--json", action="store_true", help="print search JSON")
     parser.add_argument("--questions", type=Path, help="JSON Lines file with a `question` field (needs --json)")
 
