@@ -1,5 +1,4 @@
 """`ask`: exit codes (0 answered, 3 abstained, 2 usage/config), answer JSON, --questions JSON lines."""
-import argparse
 import json
 import subprocess
 import sys
@@ -7,17 +6,10 @@ import sys
 import pytest
 
 from rag.cli import main as cli
-from rag.cli.commands import ask
 
 
-def run_ask(argv, monkeypatch=None):
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--index")
-    parser.add_argument("--preset", default="default")
-    ask.add_arguments(parser)
-    args = parser.parse_args(argv)
-    args.module = "rag.cli.commands.ask"
-    return cli._run(args)
+def run_ask(argv):
+    return cli.main(["ask", *argv])
 
 
 @pytest.fixture
