@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test test-full eval bench install browser clean
+.PHONY: demo lint test test-full eval bench install browser clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,10 +37,14 @@ demo: $(BASE_STAMP)
 	$(BIN)/rag ingest examples/notes --index $(DEMO_INDEX)
 	$(BIN)/ask "what is EMA in diffusion" --index $(DEMO_INDEX)
 
-test: $(TEST_STAMP) browser
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+test: lint browser
 	$(BIN)/python -m pytest
 
-test-full: $(TEST_STAMP) browser
+test-full: lint browser
 	$(BIN)/python -m pytest -m ''
 
 eval: $(BASE_STAMP)

@@ -3,7 +3,8 @@
 CPU (fp32, B=1, Hq=9, Hkv=3, D=64): prefill Tq = Tk = 800 causal; decode Tq = 1 against a static
 cache of Tk = 2048 with kv_len 100..1000. Paths: sdpa (rag.model.attention.attention_sdpa, the CPU
 path), ref (attention_ref) and ours (ours_cpu below: bmm / softmax / bmm with GQA folded into the
-query rows, no kv-head copy; the candidate own CPU kernel, which loses to SDPA and so is not shipped). Paths are timed in turn (interleaved) on the same input.
+query rows, no kv-head copy; the candidate own CPU kernel, which loses to SDPA and so is not shipped).
+Paths are timed in turn (interleaved) on the same input.
 CUDA (when available): Triton prefill TFLOP/s vs F.scaled_dot_product_attention at B=1..8,
 H=16..32, T=1k..8k, D=64/128, fp16/bf16, causal; split-K decode GB/s vs SDPA.
 
@@ -17,6 +18,7 @@ import math
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -109,8 +111,8 @@ def bench_cuda() -> dict:
         for b, h, t, d in shapes:
             q, k, v = (torch.randn(b, h, t, d, device="cuda", dtype=dtype) for _ in range(3))
             flops = 4 * b * h * t * t * d / 2  # causal: half the score matrix
-            ours = _cuda_time(lambda: flash_attention(q, k, v, causal=True))
-            peer = _cuda_time(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True))
+            ours = _cuda_time(partial(flash_attention, q, k, v, causal=True))
+            peer = _cuda_time(partial(F.scaled_dot_product_attention, q, k, v, is_causal=True))
             diff = (flash_attention(q, k, v) - F.scaled_dot_product_attention(q, k, v, is_causal=True)).abs().max()
             res["prefill"].append({"dtype": str(dtype).split(".")[1], "B": b, "H": h, "T": t, "D": d,
                                    "triton_tflops": flops / ours / 1e12, "sdpa_tflops": flops / peer / 1e12,
@@ -119,8 +121,8 @@ def bench_cuda() -> dict:
         q = torch.randn(b, hq, 1, d, device="cuda", dtype=torch.float16)
         k, v = (torch.randn(b, hkv, n, d, device="cuda", dtype=torch.float16) for _ in range(2))
         nbytes = 2 * k.numel() * k.element_size()
-        ours = _cuda_time(lambda: decode_attention(q, k, v, causal=False))
-        peer = _cuda_time(lambda: F.scaled_dot_product_attention(q, k, v, enable_gqa=True))
+        ours = _cuda_time(partial(decode_attention, q, k, v, causal=False))
+        peer = _cuda_time(partial(F.scaled_dot_product_attention, q, k, v, enable_gqa=True))
         res["decode"].append({"B": b, "Hq": hq, "Hkv": hkv, "Tk": n, "D": d, "triton_gbs": nbytes / ours / 1e9,
                               "sdpa_gbs": nbytes / peer / 1e9, "ratio": peer / ours})
     return res

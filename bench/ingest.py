@@ -55,11 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(r))
         return 0
-    print(f"corpus {args.notes}: {r['notes']} notes, {r['chunks']} chunks; embedder load {r['model_load_s']} s (not counted below)")
+    print(f"corpus {args.notes}: {r['notes']} notes, {r['chunks']} chunks; "
+          f"embedder load {r['model_load_s']} s (not counted below)")
     print(f"full ingest       {r['full_ingest_s']:8.2f} s  ({r['chunks_per_s']} chunks/s embedded)")
     print(f"re-ingest (same)  {r['reingest_s']:8.4f} s  in-process, {r['reingest_embedded']} embedded "
           f"(full/re-ingest {r['full_ingest_s'] / max(r['reingest_s'], 1e-6):.0f}x)")
-    print(f"re-ingest (CLI)   {r['reingest_cli_s']:8.3f} s  fresh `rag ingest` process, {r['reingest_cli_embedded']} embedded "
+    print(f"re-ingest (CLI)   {r['reingest_cli_s']:8.3f} s  fresh `rag ingest` process, "
+          f"{r['reingest_cli_embedded']} embedded "
           f"(goal < 1 s; full/CLI {r['full_ingest_s'] / r['reingest_cli_s']:.0f}x)")
     for source, reason in r["errors"]:
         print(f"error {source}: {reason}")

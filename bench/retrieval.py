@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 
 from eval.latency import percentile  # noqa: E402
 from rag.core.settings import RetrievalMode, RetrievalSettings, load_settings  # noqa: E402
-from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
 from rag.core.types import Chunk  # noqa: E402
+from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, text_hash, vectors  # noqa: E402
 
 MODES = get_args(RetrievalMode)
 
@@ -90,8 +90,8 @@ def build_synthetic(index_dir: Path, n: int, dim: int, model_id: str) -> float:
 
 def _recall(store: IndexStore, queries: np.ndarray) -> float:
     """Share of the exact top-10 that the approximate index also returns."""
-    hits = sum(len({i for i, _ in store.search_vectors(q, 10, exact=True)} & {i for i, _ in store.search_vectors(q, 10)})
-               for q in queries)
+    hits = sum(len({i for i, _ in store.search_vectors(q, 10, exact=True)}
+                   & {i for i, _ in store.search_vectors(q, 10)}) for q in queries)
     return round(hits / (10 * len(queries)), 4)
 
 
@@ -153,11 +153,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if "qa" in result:
         qa = result["qa"]
-        print(f"QA retrieval over {qa['n']} answerable questions, {qa['chunks']} chunks (goal hit@5 >= 0.95, MRR@10 >= 0.8)")
+        print(f"QA retrieval over {qa['n']} answerable questions, {qa['chunks']} chunks "
+              "(goal hit@5 >= 0.95, MRR@10 >= 0.8)")
         print(f"{'mode':8} {'hit@1':>6} {'hit@5':>6} {'mrr@10':>7} {'ndcg@10':>8}  missed@5")
         for mode in MODES:
             m = qa[mode]
-            print(f"{mode:8} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['mrr@10']:7.3f} {m['ndcg@10']:8.3f}  {','.join(m['missed@5'])}")
+            print(f"{mode:8} {m['hit@1']:6.3f} {m['hit@5']:6.3f} {m['mrr@10']:7.3f} {m['ndcg@10']:8.3f}  "
+                  f"{','.join(m['missed@5'])}")
         print(f"hybrid vs dense MRR@10 ratio {qa['hybrid']['mrr@10'] / max(qa['dense']['mrr@10'], 1e-9):.2f}x, "
               f"vs bm25 {qa['hybrid']['mrr@10'] / max(qa['bm25']['mrr@10'], 1e-9):.2f}x")
     for row in result.get("scale", []):

@@ -147,7 +147,8 @@ def peer(index: Path, backend: str, qs: list[str], n: int) -> dict:
         t0 = time.perf_counter()
         chain.answer(q)
         times.append(time.perf_counter() - t0)
-    return {"n": len(times), "p50_s": percentile(times, 50), "p95_s": percentile(times, 95), "answers_per_s": len(times) / sum(times)}
+    return {"n": len(times), "p50_s": percentile(times, 50), "p95_s": percentile(times, 95),
+            "answers_per_s": len(times) / sum(times)}
 
 
 def main() -> int:
@@ -200,11 +201,15 @@ def report(backend: str, run: dict, args) -> None:
           f"{run['wall_s']:.1f} s (server ready in {run['ready_s']:.1f} s)")
     print(f"  status counts      {run['status']}   5xx: {run['server_5xx']}")
     print(f"  throughput         {run['throughput_rps']:.1f} responses/s, {run['answered_rps']:.2f} answers/s"
-          f"   | peer in-process {p['answers_per_s']:.2f} answers/s (ratio {run['answered_rps'] / p['answers_per_s']:.2f})")
+          f"   | peer in-process {p['answers_per_s']:.2f} answers/s "
+          f"(ratio {run['answered_rps'] / p['answers_per_s']:.2f})")
     print(f"  latency (200s)     p50 {run['p50_s'] * 1000:.0f} ms, p95 {run['p95_s'] * 1000:.0f} ms"
-          f"   | peer p50 {p['p50_s'] * 1000:.0f} ms, p95 {p['p95_s'] * 1000:.0f} ms (p50 ratio {run['p50_ratio_vs_peer']:.2f})")
-    print(f"  chain time (200s)  p50 {run['service_p50_s'] * 1000:.0f} ms inside the server (the rest of the latency is queueing)")
-    print(f"  server RSS (MiB)   start {rss['start']:.0f}, middle {rss.get('middle', float('nan')):.0f}, end {rss['end']:.0f}")
+          f"   | peer p50 {p['p50_s'] * 1000:.0f} ms, p95 {p['p95_s'] * 1000:.0f} ms "
+          f"(p50 ratio {run['p50_ratio_vs_peer']:.2f})")
+    print(f"  chain time (200s)  p50 {run['service_p50_s'] * 1000:.0f} ms inside the server "
+          "(the rest of the latency is queueing)")
+    print(f"  server RSS (MiB)   start {rss['start']:.0f}, middle {rss.get('middle', float('nan')):.0f}, "
+          f"end {rss['end']:.0f}")
 
 
 if __name__ == "__main__":

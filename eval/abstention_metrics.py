@@ -7,7 +7,8 @@ CORRECT_MIN_KEYWORD_RECALL = 0.5
 
 
 def is_correct(answerable: bool, abstained: bool, keyword_recall: float, support_hit: bool) -> bool:
-    """Correct: a refusal of an unanswerable question, or an answer with keyword recall >= 0.5 and a supporting citation."""
+    """Correct: a refusal of an unanswerable question, or an answer with keyword recall >= 0.5 and a supporting
+    citation."""
     if not answerable:
         return abstained
     return not abstained and keyword_recall >= CORRECT_MIN_KEYWORD_RECALL and support_hit

@@ -211,7 +211,7 @@ class Checker:
         self._vectors: dict[str, np.ndarray] = {}
 
     @classmethod
-    def load(cls, encode: Encode | None = None, path: Path = WEIGHTS_PATH) -> "Checker":
+    def load(cls, encode: Encode | None = None, path: Path = WEIGHTS_PATH) -> Checker:
         """The calibrated checker stored in eval/data/checker_weights.json."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if tuple(data["features"]) != FEATURES:

@@ -128,6 +128,19 @@ def _context(claim: str, passages: list[str], origin: list[int], size: int) -> l
     return [passages[i] for i in idx]
 
 
+def _corrupt(kind: str, s: str, other: str | None, freq: Counter) -> str | None:
+    """One corruption of sentence `s`; `other` is an unrelated sentence (None when there is none)."""
+    if kind == "negation":
+        return negate(s)
+    if kind == "number":
+        return change_number(s)
+    if kind == "swap":
+        return swap(s, freq)
+    if kind == "substitute":
+        return substitute(s, other or s, freq)
+    return stitch(s, other) if other is not None else None
+
+
 def build(passages: list[str], paraphrases: list[tuple[str, int]] = (), absent: list[str] = (),
           max_sentences: int | None = None, seed: int = 0, context_size: int = 4) -> list[Labelled]:
     """True sentences, clauses and paraphrases (supported) and corruptions plus absent facts (unsupported)."""
@@ -145,9 +158,7 @@ def build(passages: list[str], paraphrases: list[tuple[str, int]] = (), absent: 
             out.append(Labelled(c, _context(c, passages, [i], context_size), True, "clause"))
         j, other = rng.choice([(k, t) for k, t in pool if k != i] or [(i, s)])
         for kind in sorted(CORRUPTIONS, key=lambda k: (made_count[k], rng.random())):
-            made = {"negation": lambda: negate(s), "number": lambda: change_number(s),
-                    "swap": lambda: swap(s, freq), "substitute": lambda: substitute(s, other, freq),
-                    "stitch": lambda: stitch(s, other) if j != i else None}[kind]()
+            made = _corrupt(kind, s, other if j != i else None, freq)
             if made and made != s:
                 out.append(Labelled(made, _context(made, passages, [i, j] if kind == "stitch" else [i],
                                                    context_size), False, kind))

@@ -5,7 +5,6 @@ from pathlib import Path
 
 from eval.plots import ANSWER_BARS, RETRIEVAL_BARS
 
-
 SHORT = ("kw recall", "sem. sim.", "supported sent.", "halluc.", "cite prec.", "support hit", "refuse unans.",
          "false refuse", "accuracy")
 
@@ -47,14 +46,16 @@ def render_md(report: dict, plots: dict[str, Path]) -> str:
            f"- citations: precision {_f(report['citations']['precision'])}, "
            f"support hit {_f(report['citations']['support_hit_rate'])}",
            f"- abstention: refuses {_f(ab['unanswerable_abstain_rate'])} of unanswerable, falsely refuses "
-           f"{_f(ab['false_abstain_rate'])} of answerable; precision {_f(ab['precision'])}, accuracy {_f(ab['accuracy'])} "
-           "(correct = refused unanswerable, or answered with keyword recall >= 0.5 and a citation holding the gold support)",
+           f"{_f(ab['false_abstain_rate'])} of answerable; precision {_f(ab['precision'])}, "
+           f"accuracy {_f(ab['accuracy'])} "
+           "(correct = refused unanswerable, or answered with keyword recall >= 0.5 and a citation holding the "
+           "gold support)",
            f"- latency: p50 first token {_f(lat['p50_first_token_s'])} s, p50 total {_f(lat['p50_total_s'])} s, "
            f"p95 total {_f(lat['p95_total_s'])} s", ""]
     ret = {k: v for k, v in report["variants"].items() if v["kind"] == "retrieval"}
     if ret:
-        out += ["## Retriever variants", ""] + _table(["variant", *RETRIEVAL_BARS],
-                                                       [[k, *(v["retrieval"][m] for m in RETRIEVAL_BARS)] for k, v in ret.items()]) + [""]
+        rows = [[k, *(v["retrieval"][m] for m in RETRIEVAL_BARS)] for k, v in ret.items()]
+        out += ["## Retriever variants", ""] + _table(["variant", *RETRIEVAL_BARS], rows) + [""]
     ans = {k: v for k, v in report["variants"].items() if v["kind"] == "answer"}
     if ans:
         out += ["## Answer variants", ""] + _table(

@@ -37,7 +37,8 @@ class Variant:
 
 
 def parse_variants(spec: str, primary: tuple[str, str]) -> list[Variant]:
-    """Variants from 'dense,bm25,hybrid,chunks120,extractive,local:grounded,openai:free'; the primary answerer is added."""
+    """Variants from 'dense,bm25,hybrid,chunks120,extractive,local:grounded,openai:free'; the primary answerer is
+    added."""
     out: list[Variant] = []
     for tok in (t.strip() for t in spec.split(",")):
         if not tok:
@@ -126,7 +127,8 @@ def aggregate_answers(rows: list[dict]) -> dict:
         "grounding": {"supported_sentence_rate": _mean(s["supported"] for s in sents),
                       "hallucination_rate": _mean(r["grounding"]["any_unsupported"] for r in answered),
                       "n_sentences": len(sents), "n_answered": len(answered)},
-        "citations": {"precision": _mean(checks), "support_hit_rate": _mean(r["grounding"]["support_hit"] for r in ans_ans),
+        "citations": {"precision": _mean(checks),
+                      "support_hit_rate": _mean(r["grounding"]["support_hit"] for r in ans_ans),
                       "n_citations": len(checks)},
         "abstention": abstention_scores(rows),
         "latency": latency_summary([r["timings"] for r in rows]),
@@ -154,7 +156,8 @@ def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: lis
     out: dict = {"variants": {}, "primary": primary}
     per_retrieval: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="rag-eval-") as tmp:
-        main = override(settings, {"index_dir": str(index)}) if index else ingest_into(notes, settings, Path(tmp) / "index")
+        main = (override(settings, {"index_dir": str(index)}) if index
+                else ingest_into(notes, settings, Path(tmp) / "index"))
         retriever = HybridRetriever.open(main)
         for v in tqdm([v for v in variants if v.kind == "retrieval"], desc="retrievers", unit="variant"):
             cfg, r = main, retriever

@@ -57,7 +57,7 @@ class _Doc:
     def words(self, start: int, end: int, brk: int, kind: str, section: int) -> list[Unit]:
         """Cut an over-long span at word boundaries into pieces that each fit the budget."""
         units: list[Unit] = []
-        pos, piece_start, acc = start, None, 0
+        pos, piece_start, acc, last_end = start, None, 0, start
         for word in self._words(start, end):
             w0 = self.text.index(word, pos)
             pos = w0 + len(word)

@@ -6,9 +6,9 @@ from collections.abc import Callable
 import numpy as np
 from tqdm import tqdm
 
-from rag.index.store.db import text_hash
 from rag.core.text import squash
 from rag.core.types import Chunk
+from rag.index.store.db import text_hash
 from rag.index.units import evidence_units
 
 

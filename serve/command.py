@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=get_args(Backend), default=None,
                         help="answer backend (default: $RAG_BACKEND, else local)")
     parser.add_argument("--workers", type=int, default=None, help="generations running at once (default 1)")
-    parser.add_argument("--max-queue", type=int, default=None, help="generations waiting or running before 429 (default 8)")
+    parser.add_argument("--max-queue", type=int, default=None,
+                        help="generations waiting or running before 429 (default 8)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
 

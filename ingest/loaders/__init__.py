@@ -43,12 +43,12 @@ def load_note(path: Path) -> LoadedNote:
         from ingest.loaders.pdf import pdf_text
         text, pages = pdf_text(path, data)
     elif kind == "html":
-        from ingest.loaders.text import decode_text
         from ingest.loaders.html import html_text
+        from ingest.loaders.text import decode_text
         text = html_text(decode_text(path, data))
     else:
-        from ingest.loaders.text import decode_text
         from ingest.loaders.ipynb import notebook_text
+        from ingest.loaders.text import decode_text
         text = notebook_text(path, decode_text(path, data))
     if not text.strip():
         raise LoaderError(path, "empty: no text found in the file")

@@ -11,7 +11,8 @@ from rag.core.types import SearchResult
 PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|does|do)\s+(?:an?\s+|the\s+)?"
-    r"(?P<subject>[a-z0-9][a-z0-9 -]*?)(?=\s+(?:in|of|for|and|as|according|when|used|on|mean|do|does|work)\b|\s*[,?.;:]|\s*$)",
+    r"(?P<subject>[a-z0-9][a-z0-9 -]*?)"
+    r"(?=\s+(?:in|of|for|and|as|according|when|used|on|mean|do|does|work)\b|\s*[,?.;:]|\s*$)",
     re.IGNORECASE)
 QUESTION_WORDS = frozenset("""what which who how why when where whose does do did is are was were can could should would
 difference differ between compare versus explain describe mean meaning define definition""".split())

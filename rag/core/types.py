@@ -3,8 +3,9 @@ answer JSON and search JSON they are written as (docs/answer-json.md; serve's re
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import NotRequired
 
-from typing_extensions import NotRequired, TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
+from typing_extensions import TypedDict  # pydantic reads typing's TypedDict only from Python 3.12
 
 
 class SearchResultJSON(TypedDict):

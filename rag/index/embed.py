@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from rag.core import resources
@@ -18,7 +17,7 @@ from rag.core.errors import ModelNotInstalledError
 if TYPE_CHECKING:
     import numpy as np
 
-_CACHE: dict[Path, "Embedder"] = {}
+_CACHE: dict[Path, Embedder] = {}
 _LOCK = threading.Lock()
 
 
@@ -85,7 +84,7 @@ class Embedder:
         self._counter.no_padding()
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Embedder":
+    def load(cls, path: Path | None = None) -> Embedder:
         """The embedder at `path` (default: the MiniLM package), loaded once per process."""
         path = Path(path) if path is not None else resources.embedder_path()
         key = path.resolve()

@@ -9,13 +9,13 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from rag.core.errors import ConfigError
+from rag.core.settings import RetrievalMode, RetrievalSettings, Settings
+from rag.core.types import SearchResult
 from rag.index.bm25 import BM25Index
 from rag.index.embed import Embedder
-from rag.core.errors import ConfigError
 from rag.index.fusion import rrf, top_with_leaders
-from rag.core.settings import RetrievalMode, RetrievalSettings, Settings
 from rag.index.store import IndexStore
-from rag.core.types import SearchResult
 
 
 class HybridRetriever(BaseRetriever):
@@ -32,7 +32,7 @@ class HybridRetriever(BaseRetriever):
     settings: RetrievalSettings = RetrievalSettings()
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "HybridRetriever":
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> HybridRetriever:
         """Open the index at settings.index_dir and load the embedder it was built with."""
         store = IndexStore.open(settings.index_path, ef_search=settings.retrieval.hnsw_ef_search)
         embedder = embedder or Embedder.load()

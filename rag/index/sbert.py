@@ -62,7 +62,7 @@ class BertEncoder:
         self.tokenizer.enable_padding(pad_id=int(config.get("pad_token_id", 0)))
 
     @classmethod
-    def load(cls, path: Path) -> "BertEncoder | None":
+    def load(cls, path: Path) -> BertEncoder | None:
         """The encoder for a model folder, or None when the folder is not the supported layout."""
         found = _supported(Path(path))
         if found is None:

@@ -49,7 +49,7 @@ def _sentences_in(text: str, a: int, b: int) -> list[tuple[int, int]]:
     pieces = []
     for s, e in sentence_spans(text, a, b):
         while e - s > MAX_CHARS:
-            cut = max(text.rfind("; ", s, s + MAX_CHARS), text.rfind(", ", s, s + MAX_CHARS), text.rfind(" ", s, s + MAX_CHARS))
+            cut = max(text.rfind(sep, s, s + MAX_CHARS) for sep in ("; ", ", ", " "))
             cut = cut + 1 if cut > s else s + MAX_CHARS
             pieces.append((s, cut))
             s = cut

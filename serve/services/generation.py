@@ -65,7 +65,8 @@ class Job:
 
 
 def _timeout() -> RequestTimeoutError:
-    return RequestTimeoutError("the answer took longer than the server's time limit; try again or ask a shorter question")
+    return RequestTimeoutError("the answer took longer than the server's time limit; "
+                               "try again or ask a shorter question")
 
 
 class GenerationQueue:

@@ -1,7 +1,7 @@
 """Threshold fitting uses the production abstention rule, later rules included."""
+from eval.calibrate import fit, refused
 from rag.answer.abstain import Coverage
 from rag.core.settings import AnswerSettings
-from eval.calibrate import fit, refused
 
 
 def test_refused_follows_decide_including_the_unknown_subject_rule():

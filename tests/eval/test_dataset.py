@@ -12,7 +12,8 @@ GOOD = {"id": "q1", "question": "What is EMA?", "answer": "An average.", "suppor
 
 def write(tmp_path, lines):
     p = tmp_path / "qa.jsonl"
-    p.write_text("\n".join(l if isinstance(l, str) else json.dumps(l) for l in lines) + "\n", encoding="utf-8")
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
+    p.write_text(text + "\n", encoding="utf-8")
     return p
 
 

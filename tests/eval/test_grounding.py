@@ -1,5 +1,4 @@
 """Sentence splitting, the checker and grounding of answers on hand-made cases."""
-import numpy as np
 import pytest
 
 from eval.checker import Checker, auroc, split_sentences, strip_markers
@@ -47,7 +46,8 @@ def test_corruptions():
     assert change_number("a decay of 0.9999 here") == "a decay of 0.9992 here"
     assert change_number("about 200 samples") == "about 400 samples"
     assert stitch("a b c d", "w x y z") == "a b y z"
-    assert clause("The layer normalizes each input feature, which helps a lot.") == "The layer normalizes each input feature."
+    assert clause("The layer normalizes each input feature, which helps a lot.") == \
+        "The layer normalizes each input feature."
     from collections import Counter
     assert swap("Adam divides by RMSProp here", Counter({"divides": 5, "here": 5})) == "RMSProp divides by Adam here"
 

@@ -4,7 +4,14 @@ import math
 import pytest
 
 from eval.retrieval_metrics import (
-    first_hit_rank, hit_at_k, mean_scores, mrr_at_k, ndcg_at_k, normalise, retrieval_scores, support_hit,
+    first_hit_rank,
+    hit_at_k,
+    mean_scores,
+    mrr_at_k,
+    ndcg_at_k,
+    normalise,
+    retrieval_scores,
+    support_hit,
 )
 
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from ingest.pipeline import ingest_paths
+from rag.core.settings import load_settings
 from rag.index.embed import Embedder
 from rag.index.retrieve import HybridRetriever
-from rag.core.settings import load_settings
 from rag.index.store import IndexStore
 
 pytestmark = pytest.mark.slow

@@ -6,10 +6,10 @@ import sqlite3
 import pytest
 
 from ingest.pipeline import ingest_paths
-from rag.index import embed
 from rag.core.errors import ConfigError, IndexMismatchError
-from rag.index.retrieve import HybridRetriever
 from rag.core.settings import load_settings
+from rag.index import embed
+from rag.index.retrieve import HybridRetriever
 from rag.index.store import IndexStore, layout
 
 pytestmark = pytest.mark.slow
@@ -137,8 +137,8 @@ def _unit_rows(store: IndexStore) -> int:
 def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_corpus, tmp_path, monkeypatch):
     from rag.answer.chain import AnswerChain
     from rag.core.text import squash
-    from rag.index.units import evidence_units
     from rag.index.store.db import text_hash
+    from rag.index.units import evidence_units
 
     settings = load_settings(index_dir=str(tmp_path / "index"), answer={"backend": "extractive"})
     ingest_paths([tiny_corpus], settings, progress=False)

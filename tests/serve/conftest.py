@@ -5,6 +5,7 @@ import json
 import socket
 import threading
 import time
+
 import pytest
 
 from rag.core.errors import NotFoundError
@@ -88,8 +89,9 @@ class FakeChain:
                 if self.delay_s:
                     time.sleep(self.delay_s)
                 yield "token", word if i == 0 else " " + word
+            quote = "exponential moving average (EMA) of the network weights"
             citations = [Citation(1, chunk.chunk_id, chunk.source, chunk.heading, chunk.start_line,
-                                  chunk.end_line, "exponential moving average (EMA) of the network weights")] if hit else []
+                                  chunk.end_line, quote)] if hit else []
             for citation in citations:
                 yield "citation", citation
             with self.lock:

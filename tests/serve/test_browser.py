@@ -61,7 +61,8 @@ def test_ask_stream_cite_and_read_passage(page, live_server):
     assert page.locator("#passage-file").text_content() == "diffusion.md"
     assert page.locator("#passage-heading").text_content() == "Diffusion models > EMA weights"
     assert page.locator("#passage-lines").text_content() == "lines 5–6"
-    assert page.locator("#passage-text mark").text_content() == "exponential moving average (EMA) of the network weights"
+    mark = page.locator("#passage-text mark").text_content()
+    assert mark == "exponential moving average (EMA) of the network weights"
     assert "Samples are drawn from the EMA weights" in page.locator("#passage-text").text_content()
     expect(page.locator("#passage-title")).to_be_focused()
     ARTIFACTS.mkdir(exist_ok=True)

@@ -1,1 +1,2 @@
-"""LLM backends as LangChain chat models: the bundled local model (loaded on a thread), OpenAI-compatible, copy-biased decoding."""
+"""LLM backends as LangChain chat models: the bundled local model (loaded on a thread), an OpenAI-compatible
+server, and copy-biased decoding."""

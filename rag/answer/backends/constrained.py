@@ -1,7 +1,7 @@
 """Copy-biased decoding: the local model is pushed to continue spans copied from the evidence sentences."""
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 

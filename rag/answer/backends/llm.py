@@ -1,8 +1,9 @@
 """LLM backends as LangChain chat models: the bundled LocalLM (streaming), an OpenAI-compatible server."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import Future
-from typing import Any, get_args, Iterator
+from typing import Any, get_args
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models.chat_models import BaseChatModel
@@ -10,15 +11,16 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict
 
-from rag.core.errors import ConfigError
 from rag.answer.prompts import to_dicts
+from rag.core.errors import ConfigError
 from rag.core.settings import Backend, Settings
 
 
 class LocalChatModel(BaseChatModel):
     """The bundled from-scratch model (rag.model.generate.LocalLM) as a streaming LangChain chat model.
 
-    `lm_or_future` is the LocalLM or a Future of it while rag.answer.backends.lm_loader loads it on a thread; `lm` waits.
+    `lm_or_future` is the LocalLM or a Future of it while rag.answer.backends.lm_loader loads it on a thread; `lm`
+    waits.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -44,7 +46,8 @@ class LocalChatModel(BaseChatModel):
         tok = self.lm.tokenizer
         return tok.encode(tok.apply_chat_template(to_dicts(messages), add_generation_prompt=True))
 
-    def stream_ids(self, messages: list[BaseMessage], logits_processor=None, max_new_tokens: int | None = None) -> Iterator[int]:
+    def stream_ids(self, messages: list[BaseMessage], logits_processor=None,
+                   max_new_tokens: int | None = None) -> Iterator[int]:
         """New token ids as produced (the hook the constrained mode uses)."""
         return self.lm.generate_ids(self.prompt_ids(messages), max_new_tokens=max_new_tokens or self.max_new_tokens,
                                     temperature=self.temperature, top_p=self.top_p,

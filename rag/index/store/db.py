@@ -57,7 +57,7 @@ def text_hash(text: str) -> str:
 
 def make_chunk_id(source: str, text: str, ordinal: int) -> str:
     """sha1 of source + squashed text + ordinal, 16 hex."""
-    return hashlib.sha1(f"{source}\0{squash(text)}\0{ordinal}".encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha1(f"{source}\0{squash(text)}\0{ordinal}".encode()).hexdigest()[:16]
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

@@ -111,9 +111,10 @@ class IndexLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "IndexLock":
+    def __enter__(self) -> IndexLock:
         if not self.acquire():
-            raise RagError(f"another ingest is writing the index at {self.index_dir} (lock {self.index_dir / LOCK_FILE}); wait for it to finish")
+            raise RagError(f"another ingest is writing the index at {self.index_dir} "
+                           f"(lock {self.index_dir / LOCK_FILE}); wait for it to finish")
         return self
 
     def __exit__(self, *exc) -> None:

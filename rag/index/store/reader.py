@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from rag.core.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
-from rag.index.store import db, layout, vectors
 from rag.core.types import Chunk
+from rag.index.store import db, layout, vectors
 
 
 class IndexStore:
@@ -25,7 +25,7 @@ class IndexStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, index_dir: Path, ef_search: int = 128) -> "IndexStore":
+    def open(cls, index_dir: Path, ef_search: int = 128) -> IndexStore:
         """Open the live version at `index_dir` (IndexNotFoundError when there is none)."""
         index_dir = Path(index_dir)
         if layout.current_version(index_dir) is not None:

@@ -11,8 +11,8 @@ import numpy as np
 
 from rag.core.errors import IndexCorruptError
 from rag.core.settings import RetrievalSettings
-from rag.index.store import db, layout, vectors
 from rag.core.types import Chunk
+from rag.index.store import db, layout, vectors
 
 
 class IndexWriter:

@@ -106,8 +106,8 @@ def test_runnable_and_settings_backend(make_chain):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["grounded", "constrained"])
 def test_real_local_model_answer_is_verified(make_chain, tiny_index, mode):
-    from rag.answer.citations import parse_answer
     from rag.answer.backends.llm import local_chat_model
+    from rag.answer.citations import parse_answer
     chain = make_chain("local", local_chat_model(tiny_index), mode)
     events = list(chain.stream_events("What is EMA in diffusion models?"))
     ans = events[-1][1]

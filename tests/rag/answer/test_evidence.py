@@ -18,7 +18,8 @@ def bag_embed(texts):
 
 
 def result(text, source="n.md", heading="", rank=0):
-    return SearchResult(Chunk(source, heading, text, 1, text.count("\n") + 1, 0, len(text), f"c{rank}"), 1.0 / (1 + rank), 0.5)
+    chunk = Chunk(source, heading, text, 1, text.count("\n") + 1, 0, len(text), f"c{rank}")
+    return SearchResult(chunk, 1.0 / (1 + rank), 0.5)
 
 
 def test_ranking_dedup_and_budget():
@@ -53,9 +54,11 @@ def test_pronoun_continuation_wins_over_a_sentence_that_only_names_the_subject()
 
 
 def test_list_markers_are_not_part_of_the_quote():
-    text = "Notes on EMA and more.\n- EMA averages the weights over training.\n2. Samples use the EMA copy of the weights."
+    text = ("Notes on EMA and more.\n- EMA averages the weights over training.\n"
+            "2. Samples use the EMA copy of the weights.")
     ev = select_evidence("what does EMA average", [result(text)], bag_embed, lambda t: 1, 3, 100)
-    assert {e.text for e in ev} >= {"EMA averages the weights over training.", "Samples use the EMA copy of the weights."}
+    assert {e.text for e in ev} >= {"EMA averages the weights over training.",
+                                    "Samples use the EMA copy of the weights."}
     assert all(e.text == " ".join(text[e.start:e.end].split()) for e in ev)
 
 

@@ -2,8 +2,8 @@
 import pytest
 
 from rag.answer.ground import SupportScorer, coverage
-from rag.core.text import content_terms, stem
 from rag.core.settings import AnswerSettings
+from rag.core.text import content_terms, stem
 
 PASSAGE = ("Diffusion models keep an exponential moving average (EMA) of the network weights. "
            "The EMA copy is updated after every optimiser step with a decay such as 0.9999.")

@@ -5,8 +5,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from rag.core.errors import BackendError
 from rag.answer.backends.llm import make_chat_model
+from rag.core.errors import BackendError
 from rag.core.settings import override
 
 REPLY = "The EMA copy is updated after every optimiser step [1]. The moon is made of green cheese [2]."

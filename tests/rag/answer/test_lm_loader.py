@@ -8,9 +8,9 @@ import threading
 import pytest
 
 from rag.answer.backends import lm_loader
+from rag.answer.backends.llm import LocalChatModel, local_chat_model, wait_loaded
 from rag.answer.chain import build_chain
 from rag.core.errors import BackendError, ConfigError
-from rag.answer.backends.llm import LocalChatModel, local_chat_model, wait_loaded
 from rag.core.settings import load_settings, override
 
 

@@ -1,7 +1,7 @@
 """The answer JSON and search JSON are defined once (rag.core.types) and what the records write matches it."""
 from pydantic import TypeAdapter
 
-from rag.core.types import AnswerJSON, Answer, Chunk, Citation, SearchResult, SearchResultJSON
+from rag.core.types import Answer, AnswerJSON, Chunk, Citation, SearchResult, SearchResultJSON
 
 
 def _answer() -> Answer:

@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 from langchain_core.documents import Document
 
-from rag.index.bm25 import BM25Index, tokenize
 from rag.core.errors import ConfigError, IndexMismatchError
+from rag.core.settings import RetrievalSettings, load_settings
+from rag.core.types import Chunk
+from rag.index.bm25 import BM25Index, tokenize
 from rag.index.fusion import rrf, top_with_leaders
 from rag.index.retrieve import HybridRetriever
-from rag.core.settings import RetrievalSettings, load_settings
 from rag.index.store import DocRecord, IndexLock, IndexWriter, text_hash
-from rag.core.types import Chunk
 
 DIM = 64
 

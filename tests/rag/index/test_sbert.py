@@ -111,8 +111,8 @@ def test_unsupported_layout_falls_back_to_sentence_transformers(model_dir, tmp_p
 
 
 def test_preload_fills_the_cache_and_leaves_errors_to_load(model_dir, tmp_path, monkeypatch):
-    from rag.index import embed
     from rag.core.errors import ModelNotInstalledError
+    from rag.index import embed
 
     monkeypatch.setattr(embed, "_CACHE", {})
     Embedder.preload(model_dir).join(60)

@@ -9,8 +9,8 @@ import pytest
 
 from rag.core.errors import IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
 from rag.core.settings import RetrievalSettings
-from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
 from rag.core.types import Chunk
+from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
 
 DIM = 8
 

@@ -7,7 +7,8 @@ def spans_text(text):
 
 
 def test_sentences_and_abbreviations():
-    text = "EMA keeps an average of weights, e.g. with decay 0.9999. Samples use the EMA copy! Is it smoother? Yes it is."
+    text = ("EMA keeps an average of weights, e.g. with decay 0.9999. Samples use the EMA copy! Is it smoother? "
+            "Yes it is.")
     assert spans_text(text) == ["EMA keeps an average of weights, e.g. with decay 0.9999.", "Samples use the EMA copy!",
                                 "Is it smoother?", "Yes it is."]
 
@@ -30,7 +31,8 @@ def test_offsets_index_the_chunk_text():
 
 
 def test_pronoun_sentence_is_one_unit_with_its_referent():
-    text = "TensorFlow is an open source platform.\n- It can compute the gradient of any expression.\n- It runs on GPUs."
+    text = ("TensorFlow is an open source platform.\n- It can compute the gradient of any expression.\n"
+            "- It runs on GPUs.")
     spans = attach_anaphora(text, split_sentences(text))
     assert [text[a:b] for a, b in spans] == [text]
     assert attach_anaphora("It starts here. Then more.", [(0, 15), (16, 26)]) == [(0, 15), (16, 26)]
