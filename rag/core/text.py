@@ -21,7 +21,7 @@ def squash(text: str) -> str:
 # ---- sentences --------------------------------------------------------------------------------------------------
 
 _PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]|`[^`\n]+`|\[\[.*?\]\]")  # math, code, wiki
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[*$\\A-Z0-9])")
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[$\\A-Z0-9]|\*\S)")  # "* (" is a product
 ABBREVIATIONS = frozenset("e.g i.e etc vs al fig figs eq eqs dr mr mrs ms cf approx no sec ch vol st jr sr "
                           "ref refs resp incl".split())
 
@@ -34,11 +34,11 @@ def _guarded(text: str) -> list[tuple[int, int]]:
 
 
 def _abbreviation_before(text: str, pos: int) -> bool:
-    """Whether the full stop at `pos` ends an abbreviation ("e.g.", "et al.") or an initial ("J. Smith")."""
+    """Whether the full stop at `pos` ends an abbreviation ("e.g.", "et al.") or an initial ("J. Smith", "U. S.")."""
     if text[pos] != "." or not text[:pos].strip():
         return False
     word = text[:pos].rsplit(None, 1)[-1].lstrip("([\"'")
-    return word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+    return word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isupper())  # "partition i." ends one
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
