@@ -53,30 +53,31 @@ def skip_reason(path: Path, root: Path) -> str | None:
     return None
 
 
-def scan_notes(root: Path, include_unsupported: bool = False) -> Iterator[tuple[Path, str | None]]:
-    """(path, None) for each readable note under root in sorted order, (path, reason) for entries refused.
+def scan_notes(path: Path, include_unsupported: bool = False,
+               within: Path | None = None) -> Iterator[tuple[Path, str | None]]:
+    """(path, None) for each readable note under `path` in sorted order, (path, reason) for entries refused.
 
-    `root` may be a single file (checked against its own folder). Hidden files and folders are left out
-    silently; unsupported suffixes too unless include_unsupported.
+    `path` may be a single file. Symlinks must stay inside `within` (default: `path` itself, or a file's
+    folder). Hidden files and folders are left out silently; unsupported suffixes too unless include_unsupported.
     """
-    root = Path(root)
-    if not root.is_dir():
-        if include_unsupported or root.suffix.lower() in SUPPORTED_SUFFIXES:
-            yield root, skip_reason(root, root.parent.resolve())
+    path = Path(path)
+    if not path.is_dir():
+        if include_unsupported or path.suffix.lower() in SUPPORTED_SUFFIXES:
+            yield path, skip_reason(path, Path(within or path.parent).resolve())
         return
-    real_root = root.resolve()
+    real_root = Path(within or path).resolve()
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, dirnames, filenames in os.walk(path):
         dirnames[:] = sorted(d for d in dirnames if not _hidden(d) and d not in SKIPPED_DIRS)
         for name in dirnames:
             if os.path.islink(os.path.join(dirpath, name)):
                 found.append(Path(dirpath) / name)
         for name in filenames:
-            path = Path(dirpath) / name
-            if not _hidden(name) and (include_unsupported or path.suffix.lower() in SUPPORTED_SUFFIXES):
-                found.append(path)
-    for path in sorted(found):
-        yield path, skip_reason(path, real_root)
+            file = Path(dirpath) / name
+            if not _hidden(name) and (include_unsupported or file.suffix.lower() in SUPPORTED_SUFFIXES):
+                found.append(file)
+    for file in sorted(found):
+        yield file, skip_reason(file, real_root)
 
 
 def iter_note_files(root: Path, include_unsupported: bool = False) -> Iterator[Path]:

@@ -91,11 +91,14 @@ def _base(path: Path, root: Path | None) -> tuple[Path, Path]:
     """(folder sources are named relative to, path to scan) for one ingest argument."""
     if root is None:
         return (path if path.is_dir() else path.parent), path
-    root = root.resolve()
+    try:
+        inside = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+    except ValueError:
+        inside = None
     target = path.resolve()
-    if target != root and root not in target.parents:
+    if inside is None or (target != root.resolve() and root.resolve() not in target.parents):
         raise ConfigError(f"{path} is outside the notes root")
-    return root, target
+    return root, root / inside
 
 
 def _admit(file: Path, reason: str | None, max_bytes: int) -> tuple[os.stat_result | None, str | None]:
@@ -123,7 +126,7 @@ def _scan(paths: list[Path], report: IngestReport, max_bytes: int,
         if target.is_dir():
             scope = _Scope(root_key, target.relative_to(base).as_posix() + "/" if target != base else "")
             scopes.append(scope)
-        for file, refused in scan_notes(target, include_unsupported=True):
+        for file, refused in scan_notes(target, include_unsupported=True, within=base):
             source = file.relative_to(base).as_posix()
             st, reason = _admit(file, refused, max_bytes)
             if reason is not None:
@@ -206,15 +209,15 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
 
 
 def ensure_index(settings: Settings, progress: bool) -> bool:
-    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first (`ask`, `rag serve`);
-    False when there is neither an index nor notes to build one from."""
+    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first (`ask`, `rag serve`),
+    listing files that failed on stderr; False when there is neither an index nor notes to build one from."""
     if layout.current_version(settings.index_path) is not None:
         return True
     notes = Path(settings.notes_dir)
     if not notes.exists():
         return False
     print(f"no index at {settings.index_path} yet: ingesting {notes} first", file=sys.stderr)
-    ingest_paths([notes], settings, progress=progress)
+    print_report(ingest_paths([notes], settings, progress=progress), out=sys.stderr)
     return True
 
 

@@ -25,11 +25,11 @@ async def _exclusive(request: Request, work):
 
 @router.post("/ingest")
 async def ingest(request: Request, body: IngestRequest | None = None):
-    """Index notes under the notes root (incremental); paths are relative to that root."""
+    """Index notes under the notes root (incremental); paths ('sub/note.md', 'sub/') are relative to that root."""
     runtime = request.app.state.runtime
     root = notes.indexed_root(runtime.store, runtime.settings)
     report = await _exclusive(request, lambda: notes.ingest(root, body.paths if body else [], runtime.settings))
-    return {**report, "root": str(root), "chunks": runtime.store.count() if runtime.store is not None else 0}
+    return {**report, "chunks": runtime.store.count() if runtime.store is not None else 0}
 
 
 @router.delete("/notes/{path:path}")

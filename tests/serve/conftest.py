@@ -151,7 +151,7 @@ def client_for():
 
     def build(settings=None, chain=None, store=None, raise_server_exceptions=True):
         app = create_app(settings or make_settings(), chain=chain or FakeChain(), store=store or FakeStore())
-        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+        client = TestClient(app, base_url="http://localhost", raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         clients.append(client)
         return client
