@@ -31,9 +31,9 @@ def run(args: argparse.Namespace, settings) -> int:
     from serve.app import create_app
     from serve.services.auth import check_startup, is_loopback, reads_need_key
 
-    server = {k: v for k, v in {"host": args.host, "port": args.port, "workers": args.workers,
-                                  "max_queue": args.max_queue, "insecure_no_auth": args.insecure_no_auth or None}.items()
-              if v is not None}
+    flags = {"host": args.host, "port": args.port, "workers": args.workers, "max_queue": args.max_queue,
+             "insecure_no_auth": args.insecure_no_auth or None}
+    server = {k: v for k, v in flags.items() if v is not None}
     changes = {"server": server} if server else {}
     if args.backend:
         changes["answer"] = {"backend": args.backend}

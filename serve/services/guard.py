@@ -68,7 +68,8 @@ class EdgeMiddleware:
 
         async def with_id(message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]}
+                headers = [*message.get("headers", []), (REQUEST_ID_HEADER, request_id.encode())]
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, with_id)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import uvicorn
 
-from rag.core.errors import BackendError, ConfigError, IndexNotFoundError
-from rag.core.settings import load_settings, override
 from ingest import pipeline
 from rag.cli.main import main
+from rag.core.errors import BackendError, ConfigError, IndexNotFoundError
+from rag.core.settings import load_settings, override
 from serve.app import create_app
 from serve.services.auth import is_loopback
 from serve.services.guard import host_name
