@@ -114,3 +114,17 @@ def test_first_start_ingest_survives_hostile_files(tmp_path, capsys):
     assert sorted(_docs(settings)) == ["good.md"]
     err = capsys.readouterr().err
     assert "error bad.ipynb:" in err and "error deep.html:" in err and "skipped pipe.md:" in err
+
+
+def test_ingest_while_another_process_holds_the_lock_is_409(indexed, app_for):
+    from rag.index.store import IndexLock
+
+    root, settings = indexed
+    client = app_for(settings)
+    with IndexLock(settings.index_path):             # what a running `rag ingest` holds
+        response = client.post("/ingest", json={"paths": ["sub/"]}, headers=AUTH)
+        deleted = client.delete("/notes/note.md", headers=AUTH)
+    assert response.status_code == 409 and int(response.headers["retry-after"]) > 0
+    assert "another ingest" in response.json()["error"]["message"] and str(settings.index_path) not in response.text
+    assert deleted.status_code == 409
+    assert client.post("/ingest", json={"paths": ["sub/"]}, headers=AUTH).status_code == 200
