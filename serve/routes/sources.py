@@ -12,12 +12,11 @@ router = APIRouter(tags=["sources"])
 
 
 def _original(store, chunk) -> str | None:
-    """The note's own text of the chunk's span, when the store keeps the document."""
+    """The note's own text of the chunk's span (sliced in the store), when the store keeps the document."""
     try:
-        text = store.document_text(chunk.source)
+        return store.document_slice(chunk.source, chunk.start_char, chunk.end_char) or None
     except NotFoundError:
         return None
-    return text[chunk.start_char:chunk.end_char] or None
 
 
 def _source(store, chunk_id: str) -> SourceOut:

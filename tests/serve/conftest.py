@@ -43,6 +43,9 @@ class FakeStore:
             raise NotFoundError(source)
         return DOCS[source]
 
+    def document_slice(self, source, start, end):
+        return self.document_text(source)[start:end]
+
     def sources(self):
         return sorted({c.source for c in self.chunks.values()})
 

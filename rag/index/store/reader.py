@@ -106,6 +106,21 @@ class IndexStore:
             raise NotFoundError(f"no note {source!r} in the index")
         return row[0]
 
+    def document_slice(self, source: str, start: int, end: int) -> str:
+        """document_text(source)[start:end], cut by SQLite's substr so a large note is never loaded whole.
+
+        substr stops at a NUL character; a slice that comes back short is cut from the whole text instead.
+        """
+        start, end = max(start, 0), max(end, 0)
+        with self._lock:
+            row = self.conn.execute("SELECT substr(text, ?, ?) FROM documents WHERE source = ?",
+                                    (start + 1, max(end - start, 0), source)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no note {source!r} in the index")
+        if len(row[0]) < end - start:
+            return self.document_text(source)[start:end]
+        return row[0]
+
     def sources(self) -> list[str]:
         """Every note path in the index, relative to its ingested root."""
         with self._lock:
