@@ -8,6 +8,15 @@ from pathlib import Path
 from rag.core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 
 log = logging.getLogger("serve")
+PUBLIC_INDEX_FIELDS = ("model_id", "dim", "chunks", "notes", "index_type", "version", "created", "updated")
+
+
+def public_index_info(store) -> dict | None:
+    """What /health shows of an index: its store.info() without the ingested roots (absolute paths)."""
+    if store is None:
+        return None
+    info = store.info()
+    return {key: info[key] for key in PUBLIC_INDEX_FIELDS if key in info}
 
 
 def _store_of(chain):
@@ -33,6 +42,7 @@ class Runtime:
         self.settings = settings
         self.chain = chain
         self.store = store if store is not None else _store_of(chain)
+        self.index_info: dict | None = None        # public_index_info of the store, read once per (re)load
         self.injected = chain is not None
         self.injected_store = store is not None
         self.load_error: RagError | None = None
@@ -57,7 +67,8 @@ class Runtime:
             log.warning("serving without an index (%s); POST /ingest or `rag ingest` fixes it", exc)
             self.load_error = exc
             return
-        self.chain, self.store, self.load_error = chain, store, None
+        info = public_index_info(store)
+        self.chain, self.store, self.index_info, self.load_error = chain, store, info, None
 
     def _open_store(self):
         from rag.index.store import IndexStore
