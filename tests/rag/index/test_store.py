@@ -13,7 +13,7 @@ import pytest
 from rag.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
 from rag.core.settings import RetrievalSettings
 from rag.core.types import Chunk
-from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
+from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, slices, text_hash
 
 DIM = 8
 
@@ -174,17 +174,25 @@ def test_an_existing_open_index_folder_is_tightened(tmp_path):
     assert stat.S_IMODE(index.stat().st_mode) == 0o700 and stat.S_IMODE((index / "LOCK").stat().st_mode) == 0o600
 
 
-def test_document_slice_agrees_with_slicing_the_text(tmp_path):
+@pytest.mark.parametrize("checkpoints", ["every 5 characters", "every 4096 characters", "none (older index)"])
+def test_document_slice_agrees_with_slicing_the_text(tmp_path, monkeypatch, checkpoints):
     rng = random.Random(7)
-    alphabet = "ab \n\x00é€😀\u0301\ufffd漢"
-    docs = {f"n{i}.md": ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 300)))] for i in range(12)}
+    monkeypatch.setattr(slices, "CHECKPOINT_CHARS", 5 if checkpoints.startswith("every 5 ") else 4096)
+    alphabets = ["ab \n\x00é€😀\u0301\ufffd漢", "plain ascii text\n"]
+    docs = {f"n{i}.md": ["".join(rng.choice(alphabets[i % 2]) for _ in range(rng.randint(1, 9000)))]
+            for i in range(10)}
     _commit(tmp_path, docs)
+    if checkpoints.startswith("none"):
+        version = layout.current_version(tmp_path) / layout.DB_FILE
+        with sqlite3.connect(version) as conn:
+            conn.execute("DROP TABLE document_offsets")
     store = IndexStore.open(tmp_path)
     for source in docs:
         text = store.document_text(source)
-        for _ in range(40):
+        for _ in range(60):
             a, b = sorted(rng.randint(0, len(text) + 3) for _ in range(2))
             assert store.document_slice(source, a, b) == text[a:b], (source, a, b)
+        assert store.document_slice(source, 7, 2) == "" and store.document_slice(source, -3, 4) == text[:4]
     with pytest.raises(NotFoundError):
         store.document_slice("missing.md", 0, 3)
 
