@@ -33,6 +33,14 @@ def _rebuild_with(chain, settings):
                        chain.mode)
 
 
+def _warm(chain) -> None:
+    """Build the chain's vocabulary of the notes now, in the loading thread: built by the first question, it held
+    the GIL for seconds on a 50 MB note while requests were being served (bench/soak.py)."""
+    vocabulary = getattr(chain, "vocabulary", None)
+    if callable(vocabulary):
+        vocabulary()
+
+
 class Runtime:
     """Loaded once in the lifespan; swapped as a whole after index writes so in-flight answers keep theirs."""
 
@@ -68,6 +76,7 @@ class Runtime:
             self.load_error = exc
             return
         info = public_index_info(store)
+        _warm(chain)
         self.chain, self.store, self.index_info, self.load_error = chain, store, info, None
 
     def _open_store(self):

@@ -192,3 +192,15 @@ def test_openai_stream_tail_when_the_chain_revised_its_text():
     assert tail_delta("EMA  keeps ", "EMA keeps a copy [1].") == "a copy [1]."
     assert tail_delta("EMA keeps a copy [1]. ", "EMA keeps a copy [1].") == ""
     assert tail_delta("It is magic.", "EMA keeps a copy [1].") == "\n\n[verified answer] EMA keeps a copy [1]."
+
+
+def test_the_chain_is_warmed_at_load_not_by_the_first_question(client_for):
+    class WarmedChain(fakes.FakeChain):
+        built = 0
+
+        def vocabulary(self):
+            WarmedChain.built += 1
+
+    client = client_for(chain=WarmedChain())
+    assert WarmedChain.built == 1
+    assert client.post("/chat", json={"question": "what is EMA"}).status_code == 200 and WarmedChain.built == 1
