@@ -80,11 +80,6 @@ def scan_notes(path: Path, include_unsupported: bool = False,
         yield file, skip_reason(file, real_root)
 
 
-def iter_note_files(root: Path, include_unsupported: bool = False) -> Iterator[Path]:
-    """The readable note files of scan_notes, without the refused entries."""
-    return (path for path, reason in scan_notes(root, include_unsupported) if reason is None)
-
-
 def open_regular(path: Path, max_bytes: int) -> int:
     """A read-only descriptor of a regular file of at most max_bytes; never blocks on a FIFO.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.discover import iter_note_files
+from ingest.discover import scan_notes
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedNote, load_note
 from rag.core.errors import LoaderError, UnsupportedFileError
 
@@ -238,20 +238,24 @@ def test_oversized_file_is_refused_with_the_limit(tmp_path):
         load_note(p, IngestSettings(max_file_bytes=4096))
 
 
+def _readable(root, include_unsupported=False):
+    return [path for path, reason in scan_notes(root, include_unsupported) if reason is None]
+
+
 def test_discovery_sorted_hidden_skipped(tmp_path):
     for rel in ["b.md", "a/z.txt", "a/c.pdf", ".obsidian/x.md", "a/.hidden.md", "img.png", "A.MD"]:
         f = tmp_path / rel
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("x", encoding="utf-8")
-    names = [p.relative_to(tmp_path).as_posix() for p in iter_note_files(tmp_path)]
+    names = [p.relative_to(tmp_path).as_posix() for p in _readable(tmp_path)]
     assert names == ["A.MD", "a/c.pdf", "a/z.txt", "b.md"]
-    everything = [p.name for p in iter_note_files(tmp_path, include_unsupported=True)]
+    everything = [p.name for p in _readable(tmp_path, include_unsupported=True)]
     assert "img.png" in everything and "x.md" not in everything
-    assert list(iter_note_files(tmp_path / "b.md")) == [tmp_path / "b.md"]
+    assert list(_readable(tmp_path / "b.md")) == [tmp_path / "b.md"]
 
 
 def test_every_shared_note_loads(shared_notes):
-    for path in iter_note_files(shared_notes):
+    for path in _readable(shared_notes):
         note = load_note(path)
         assert note.text == path.read_text(encoding="utf-8")
 
