@@ -1,7 +1,10 @@
 # notes-rag HTTP service, CPU only. Build:  docker build -t notes-rag .
-# Run on the bundled sample notes:  docker run --rm -p 8000:8000 notes-rag
+# The container binds 0.0.0.0, so every endpoint but /health needs RAG_API_KEY (the server refuses to start
+# without one); clients send `Authorization: Bearer KEY`.
+# Run on the bundled sample notes:  docker run --rm -p 8000:8000 -e RAG_API_KEY=change-me notes-rag
 # Run on your notes (index kept in a volume):
 #   docker run --rm -p 8000:8000 -v "$PWD/notes:/notes:ro" -v rag-data:/data -e RAG_API_KEY=change-me notes-rag
+# Reached by another name than localhost (DNS rebinding guard): add -e RAG_ALLOWED_HOSTS=notes.example.com
 # Details: docs/serving.md
 ARG PYTHON_VERSION=3.11
 
@@ -37,7 +40,7 @@ USER rag
 WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8000
-# /health is 200 once the index and the model are loaded (the first start ingests /notes)
+# /health is 200 once the index and the model are loaded (the first start ingests /notes); it needs no key
 HEALTHCHECK --interval=30s --timeout=5s --start-period=180s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4).status != 200)"]
 CMD ["rag", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -69,6 +70,7 @@ class AnswerChain:
         self._vocab: abstain.Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
+        self._memo_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None,
@@ -86,18 +88,26 @@ class AnswerChain:
     # ---- stages -------------------------------------------------------------------------------
     def _embed(self, texts: list[str]):
         """Embeddings of texts: evidence sentences from the index (embedded at ingest), the rest encoded now;
-        evidence windows recur for every sentence of an answer, so everything is memoised."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        evidence windows recur for every sentence of an answer, so everything is memoised. The memo is shared
+        by the server's generation threads: it is read and updated under a lock, and each call keeps its own
+        vectors, so another thread clearing the memo costs it nothing."""
+        with self._memo_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        new = dict.fromkeys(missing)
         if missing:
-            if len(self._vectors) > EMBED_MEMO:
-                self._vectors.clear()
             hashes = {t: text_hash(t) for t in missing}
             stored = self.retriever.store.unit_vectors(list(hashes.values()))
-            self._vectors.update((t, stored[h]) for t, h in hashes.items() if h in stored)
-            missing = [t for t in missing if t not in self._vectors]
+            found.update((t, stored[h]) for t, h in hashes.items() if h in stored)
+            missing = [t for t in missing if t not in found]
         if missing:
-            self._vectors.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))
-        return np.stack([self._vectors[t] for t in texts])
+            found.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))
+        if new:
+            with self._memo_lock:
+                if len(self._vectors) > EMBED_MEMO:
+                    self._vectors.clear()
+                self._vectors.update((t, found[t]) for t in new)
+        return np.stack([found[t] for t in texts])
 
     def _count_tokens(self, text: str) -> int:
         return self.retriever.embedder.count_tokens(text)

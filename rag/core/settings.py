@@ -29,6 +29,15 @@ class ChunkingSettings:
 
 
 @dataclass(frozen=True)
+class IngestSettings:
+    """Limits that keep one hostile or huge note file from costing more than itself."""
+
+    max_file_bytes: int = 64 * 2**20   # larger files are skipped with the reason (a 50 MB note still loads)
+    max_pdf_pages: int = 2000          # PDFs with more pages fail with the reason instead of loading for minutes
+    max_pdf_seconds: float = 120.0     # text extraction of one PDF stops past this, checked after each page
+
+
+@dataclass(frozen=True)
 class RetrievalSettings:
     """Dense + BM25 fusion and the index type."""
 
@@ -89,6 +98,11 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str = ""              # empty: write endpoints are disabled
+    auth: str = "auto"             # auto: key for writes, and for reads too beyond loopback | all: key for all
+                                   # but /health wherever the server binds
+    insecure_no_auth: bool = False  # serve beyond loopback without a key (rag serve --insecure-no-auth)
+    allowed_hosts: tuple[str, ...] = ()  # Host header names accepted besides loopback's (DNS rebinding guard);
+                                         # "*" accepts any
     max_queue: int = 8             # generations waiting or running before 429
     workers: int = 1               # generations running at once
     request_timeout_s: float = 60.0
@@ -103,6 +117,7 @@ class Settings:
     index_dir: str = ".rag/index"
     store: Store = "faiss"         # FAISS + SQLite in index_dir
     notes_dir: str = "examples/notes"
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
@@ -133,6 +148,8 @@ ENV_VARS = {
     "RAG_OPENAI_MODEL": ("llm", "openai_model"),
     "RAG_OPENAI_API_KEY": ("llm", "openai_api_key"),
     "RAG_API_KEY": ("server", "api_key"),
+    "RAG_AUTH": ("server", "auth"),
+    "RAG_ALLOWED_HOSTS": ("server", "allowed_hosts"),
 }
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from rag.core.errors import IndexMismatchError
 from rag.core.text import squash
 from rag.core.types import Chunk, Location
+from rag.index.store import slices
 
 SCHEMA_VERSION = "1"
 
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS unit_vectors (
     chunk INTEGER NOT NULL REFERENCES chunks(id), text_hash TEXT NOT NULL, vector BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS unit_vectors_hash ON unit_vectors(text_hash);
 CREATE INDEX IF NOT EXISTS unit_vectors_chunk ON unit_vectors(chunk);
+CREATE TABLE IF NOT EXISTS document_offsets (source TEXT PRIMARY KEY, step INTEGER NOT NULL, offsets BLOB);
 """
 
 
@@ -116,16 +118,18 @@ def chunk_rows(conn: sqlite3.Connection, ids: list[int]) -> dict[int, Chunk]:
 
 
 def insert_document(conn: sqlite3.Connection, doc: DocRecord) -> None:
-    """Add or replace a manifest row with its text."""
+    """Add or replace a manifest row with its text (and the checkpoints slices.read_slice seeks by)."""
     conn.execute("INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                  (doc.source, doc.root, doc.sha256, doc.mtime_ns, doc.size, doc.kind, doc.text,
                   json.dumps(doc.pages or [])))
+    slices.write_checkpoints(conn, doc.source, doc.text)
 
 
 def delete_document(conn: sqlite3.Connection, source: str) -> None:
     """Drop a note's manifest row and its locations (orphan chunks are collected separately)."""
     conn.execute("DELETE FROM locations WHERE source = ?", (source,))
     conn.execute("DELETE FROM documents WHERE source = ?", (source,))
+    conn.execute("DELETE FROM document_offsets WHERE source = ?", (source,))
 
 
 def existing_hashes(conn: sqlite3.Connection, hashes: list[str]) -> dict[str, int]:

@@ -9,7 +9,7 @@ import numpy as np
 
 from rag.core.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
 from rag.core.types import Chunk
-from rag.index.store import db, layout, vectors
+from rag.index.store import db, layout, slices, vectors
 
 
 class IndexStore:
@@ -105,6 +105,24 @@ class IndexStore:
         if row is None:
             raise NotFoundError(f"no note {source!r} in the index")
         return row[0]
+
+    def document_slice(self, source: str, start: int, end: int) -> str:
+        """document_text(source)[start:end] without loading the whole note (slices.read_slice).
+
+        A note stored before checkpoints existed is cut by SQLite's substr, which stops at a NUL character:
+        a substr slice that comes back short is cut from the whole text instead.
+        """
+        start = max(start, 0)
+        end = max(start, end)
+        with self._lock:
+            cut = slices.read_slice(self.conn, source, start, end)
+            if cut is not None:
+                return cut
+            row = self.conn.execute("SELECT substr(text, ?, ?) FROM documents WHERE source = ?",
+                                    (start + 1, end - start, source)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no note {source!r} in the index")
+        return row[0] if len(row[0]) == end - start else self.document_text(source)[start:end]
 
     def sources(self) -> list[str]:
         """Every note path in the index, relative to its ingested root."""
