@@ -68,6 +68,8 @@ class AnswerSettings:
     mode: Mode = "grounded"
     evidence_sentences: int = 4    # numbered evidence sentences in the prompt (6 -> 4: dev p50 first token
                                    # 1.01 -> 0.89 s, examples 0.88 -> 0.61 s; recall, support hit, unsupported same)
+    max_evidence: int = 8          # cap on evidence units and quotes however many parts a question has
+                                   # (each part beyond the first adds two)
     context_tokens: int = 1024     # prompt budget for evidence
     min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
