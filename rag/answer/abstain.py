@@ -53,7 +53,7 @@ class Coverage:
     unknown_subject: str | None = None  # the asked-about phrase when its words never occur together in the notes
     unknown_focus: list[str] = field(default_factory=list)      # specific words the notes never use
     unexplained_focus: list[str] = field(default_factory=list)  # specific words the passages only mention
-    unconnected: list[str] = field(default_factory=list)        # a part's specific words no chunk holds together
+    unconnected: list[str] = field(default_factory=list)        # a part's names no note holds together
 
     def to_dict(self) -> dict:
         """JSON-ready form for diagnostics."""
@@ -64,9 +64,8 @@ class Coverage:
 
 
 def measure(query: Question, results: list[SearchResult], evidence_scores: list[float], vocab: Vocabulary | None,
-            units: list[tuple[str, Unit]] = (), rows_with=None) -> Coverage:
-    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks and
-    `rows_with(term)` the chunks of the whole index holding a term."""
+            units: list[tuple[str, Unit]] = ()) -> Coverage:
+    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max(evidence_scores, default=0.0)
     terms = question_terms(query.text)
@@ -78,7 +77,8 @@ def measure(query: Question, results: list[SearchResult], evidence_scores: list[
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained(known, list(units)), focus.unconnected(parts, rows_with) if rows_with else [])
+                    focus.unexplained(known, list(units)),
+                    focus.unconnected(parts, vocab.notes_with) if vocab is not None else [])
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:

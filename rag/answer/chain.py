@@ -126,21 +126,28 @@ class AnswerChain:
         return self._docs[source]
 
     def retrieve(self, turn: Turn) -> Turn:
-        """Stage 1: hybrid retrieval."""
-        turn.results = self.retriever.search(turn.question, k=self.settings.retrieval.k)
+        """Stage 1: read the question, then hybrid retrieval; a question of several parts also retrieves for each
+        part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in."""
+        k = self.settings.retrieval.k
+        turn.query = analyse(turn.question, self._word_pieces)
+        parts = turn.query.parts
+        if len(parts) == 1:
+            turn.results = self.retriever.search(turn.question, k=k)
+        else:
+            lists = [self.retriever.search(q, k=k) for q in (turn.question, *parts)]
+            turn.results = interleave(lists, min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1)))
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
 
     def select(self, turn: Turn) -> Turn:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
-        turn.query = analyse(turn.question, self._word_pieces)
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens)
         units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
         turn.coverage = abstain.measure(turn.query, turn.results, [e.score for e in turn.evidence], self.vocabulary(),
-                                        units, self.retriever.bm25.rows_with)
+                                        units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
         turn.diagnostics["parts"] = list(turn.query.parts)
@@ -205,8 +212,10 @@ class AnswerChain:
             yield "token", text
 
     def _quote_best(self, turn: Turn, skip: set[int] | None = None, limit: int | None = None) -> list[Claim]:
-        """Extractive answer: the parts of the question take turns quoting their best evidence, each quote cited and
-        shown without markdown; parts in the order asked, a part's quotes in note order."""
+        """Extractive answer: the parts of the question take turns quoting their best evidence, three quotes for a
+        simple question and two more for each further part (fewer quotes lost keyword recall on the dev set: 0.80
+        with these, 0.76 keeping only those within 80% of a part's best score); each quote cited and shown without
+        markdown, parts in the order asked, a part's quotes in note order."""
         skip = skip or set()
         n_parts = len(turn.query.parts) if turn.query else 1
         a = self.settings.answer
@@ -362,6 +371,18 @@ class AnswerChain:
         turn.timings["total_s"] = time.perf_counter() - turn.t0
         yield "done", Answer(turn.question, text, abstained, citations, turn.results, self.backend_name,
                              dict(turn.timings), turn.diagnostics)
+
+
+def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:
+    """The ranked lists taking turns, best first, each chunk once, until `limit` results."""
+    out: list[SearchResult] = []
+    seen: set[str] = set()
+    for rank in range(max(map(len, lists), default=0)):
+        for results in lists:
+            if rank < len(results) and results[rank].chunk.chunk_id not in seen and len(out) < limit:
+                seen.add(results[rank].chunk.chunk_id)
+                out.append(results[rank])
+    return out
 
 
 def build_chain(settings: Settings, backend: str | None = None, mode: str | None = None,

@@ -1,6 +1,6 @@
 """Whether the notes explain what a question is about, or only mention it: a term named in a list of items, a title,
 a table row or an intro that announces topics is mentioned, not explained; terms a question connects ("why did
-Google release CLIP in 2019") must occur together somewhere for its premise to be in the notes."""
+Google release CLIP") must occur together in some note for its premise to be in the notes."""
 from __future__ import annotations
 
 import re
@@ -11,7 +11,9 @@ from rag.index.units import Unit
 
 EXPLAINING = ("prose", "item")   # unit kinds that can explain a term (see rag.index.units.Unit)
 _ITEM = r"[^,;:()\n]{1,40}"
-_ENUMERATION = re.compile(rf"(?:{_ITEM}\s*,\s*){{2,}}(?:(?:and|or)\s+)?{_ITEM}")  # "a, b, c and d"
+_ENUMERATION = re.compile(  # "a, b, c and d"; "techniques like A or B"
+    rf"(?:{_ITEM}\s*,\s*){{2,}}(?:(?:and|or)\s+)?{_ITEM}"
+    rf"|\b(?:such as|like|e\.g\.,?|including|for example)\s+{_ITEM}?\s(?:,|or|and)\s{_ITEM}", re.IGNORECASE)
 
 
 def mentions(text: str, term: str) -> bool:
@@ -28,7 +30,7 @@ def mentions(text: str, term: str) -> bool:
 
 def in_enumeration(text: str, term: str) -> bool:
     """Whether every mention of the term in `text` is one item of a list of short items ("metrics like accuracy,
-    precision, recall, F1-score, etc.")."""
+    precision, recall, F1-score, etc.", "techniques like Xavier initialization or He initialization")."""
     runs = [m.group() for m in _ENUMERATION.finditer(text)]
     items = [item for run in runs for item in re.split(r",|\band\b|\bor\b", run)]
     in_items = any(mentions(item, term) and len(item.split()) <= 4 for item in items)
@@ -54,14 +56,14 @@ def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]]) -> list[str
     return out
 
 
-def unconnected(parts_terms: Iterable[tuple[str, ...]], rows_with: Callable[[str], set[int]]) -> list[str]:
-    """For each part, its terms when no chunk of the notes holds them all ("google + clip + 2019"); `rows_with(term)`
-    is the set of chunks holding a term. Parts with fewer than two terms are not checked."""
+def unconnected(parts_terms: Iterable[tuple[str, ...]], notes_with: Callable[[str], set[int]]) -> list[str]:
+    """For each part, its terms when no note holds them all ("google + clip"); `notes_with(term)` is the set of notes
+    holding a term. Parts with fewer than two terms are not checked."""
     out: list[str] = []
     for terms in parts_terms:
         if len(terms) < 2:
             continue
-        found = [(term, rows_with(term)) for term in terms]
+        found = [(term, notes_with(term)) for term in terms]
         found = [(term, rows) for term, rows in found if rows]   # a term known only by an abbreviation is not checked
         if len(found) >= 2 and not set.intersection(*(rows for _, rows in found)):
             out.append(" + ".join(term for term, _ in found))

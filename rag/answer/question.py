@@ -21,8 +21,12 @@ _CLAUSE = re.compile(  # ", and which ...", "; how ...", " and what ...": where 
 _VERSUS = re.compile(r"(?P<a>[\w\-]+(?: [\w\-]+)?)\s+(?:vs\.?|versus)\s+(?P<b>[\w\-]+(?: [\w\-]+){0,3})", re.IGNORECASE)
 _BETWEEN = re.compile(r"\b(?:between|compare|comparing)\s+(?P<a>.+?)\s+(?:and|with|to)\s+(?P<b>.+?)(?=[?,.;:]|$)",
                       re.IGNORECASE)
-_DIFFER = re.compile(r"\b(?:does|do|is|are)\s+(?P<a>\w[\w\- ]*?)\s+(?:differs?|different)\s+from\s+"
-                     r"(?P<b>.+?)(?=[?,.;:]|$)", re.IGNORECASE)
+_DIFFER = re.compile(  # "how does A differ from B", "how is A different from B"
+    r"\b(?:does|do|is|are)\s+(?P<a>[\w\-']+(?: [\w\-']+){0,3})\s+"
+    r"(?P<cmp>(?:differs?|different)\s+from\s+(?P<b>.+?))(?=[?,.;:]|$)", re.IGNORECASE)
+_DIFFERENTLY = re.compile(  # "how does A treat X differently from B"
+    r"\b(?:does|do|is|are)\s+(?P<a>(?:(?:the|a|an)\s+)?[\w\-']+)(?:\s+[\w\-']+){1,4}?\s+"
+    r"(?P<cmp>differently\s+from\s+(?P<b>.+?))(?=[?,.;:]|$)", re.IGNORECASE)
 _PRONOUN = re.compile(r"^(?:it|they|this|that|these|those|them|each|each one|the two|both)$", re.IGNORECASE)
 _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|while|since|for|in|according|as)\b",
                           re.IGNORECASE)
@@ -54,13 +58,17 @@ _META_STEMS = frozenset(stem(w) for w in META_WORDS | QUESTION_WORDS)
 def _compared(clause: str) -> tuple[str, ...]:
     """A comparison clause as one clause per compared thing ("L1 vs L2 weight regularization" -> "L1 weight
     regularization ...", "L2 weight regularization ..."); any other clause as itself."""
-    for pattern in (_VERSUS, _BETWEEN, _DIFFER):
+    for pattern in (_VERSUS, _BETWEEN, _DIFFER, _DIFFERENTLY):
         m = pattern.search(clause)
         if not m or _PRONOUN.match(m.group("a").strip()) or _PRONOUN.match(m.group("b").strip()):
             continue
         a, b = m.group("a").strip(), m.group("b").strip()
         if pattern is _VERSUS and len(b.split()) > len(a.split()):
             a = " ".join([a, *b.split()[len(a.split()):]])   # "L1 vs L2 weight decay": both are weight decay
+        if pattern in (_DIFFER, _DIFFERENTLY):   # "how does A treat X differently from B" -> "how does A treat X",
+                                                 # "how does B treat X"
+            shared = clause[m.end("a"):m.start("cmp")].rstrip() + clause[m.end("cmp"):]
+            return (clause[:m.end("a")] + shared, clause[:m.start("a")] + b + shared)
         head, tail = clause[:m.start("a")], clause[m.end("b"):]
         return (f"{head}{a}{tail}".strip(), f"{head}{b}{tail}".strip())
     return (clause,)

@@ -15,7 +15,7 @@ from collections import Counter
 
 import numpy as np
 
-from rag.core.text import stem, word_parts
+from rag.core.text import word_parts
 
 STOPWORDS = frozenset(
     "a an and are as at be been but by can do does for from had has have how i if in into is it its "
@@ -56,7 +56,6 @@ class BM25Index:
         self.ids = np.asarray(ids, dtype=np.int64)
         self.vocab = _postings([tokenize(t) or [EMPTY] for t in texts]) if texts else {}
         self._pos = {int(v): i for i, v in enumerate(self.ids)}
-        self._stems: dict[str, str] | None = None
 
     def scores(self, query: str) -> np.ndarray | None:
         """BM25 score of every chunk (row order of `ids`), or None when no query term is indexed."""
@@ -87,16 +86,3 @@ class BM25Index:
         if scores is None:
             return {v: 0.0 for v in vids}
         return {v: float(scores[self._pos[v]]) if v in self._pos else 0.0 for v in vids}
-
-    def rows_with(self, term: str) -> set[int]:
-        """Vector ids of the chunks holding every word of `term`, compared by stem and, for stems of five or more
-        letters, their first eight letters ("regularized" ~ "regularization", "batches" ~ "batch")."""
-        if self._stems is None:
-            self._stems = {t: stem(t) for t in self.vocab}
-        common: set[int] | None = None
-        for word in tokenize(term):
-            key = stem(word)[:8]
-            tokens = [t for t, s in self._stems.items() if s == key or (len(key) >= 5 and s[:8] == key)]
-            rows = {int(self.ids[r]) for t in tokens for r in self.vocab[t][0]}
-            common = rows if common is None else common & rows
-        return common or set()

@@ -13,6 +13,7 @@ def test_a_term_in_a_list_of_short_items_is_only_mentioned():
     text = "Keep an eye on metrics like accuracy, precision, recall, F1-score, etc., on both training and test data."
     assert in_enumeration(text, "f1-score")
     assert not in_enumeration("The F1-score is the harmonic mean of precision and recall.", "f1-score")
+    assert in_enumeration("Using techniques like Xavier/Glorot initialization or He initialization can help.", "xavier")
 
 
 def test_explaining_units_are_prose_or_list_lines_naming_the_term_or_listed_under_it():
