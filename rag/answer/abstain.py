@@ -55,6 +55,16 @@ class Coverage:
     unexplained_focus: list[str] = field(default_factory=list)  # specific words the passages only mention
     unconnected: list[str] = field(default_factory=list)        # a part's names no note holds together
 
+    def finding(self) -> str | None:
+        """What the notes lack, in a sentence for the reader, when a structural rule found it."""
+        if self.unknown_focus:
+            return f"Your notes never mention {', '.join(self.unknown_focus)}."
+        if self.unexplained_focus:
+            return f"Your notes mention {', '.join(self.unexplained_focus)} but do not explain it."
+        if self.unconnected:
+            return f"No note of yours connects {'; '.join(c.replace(' + ', ' with ') for c in self.unconnected)}."
+        return None
+
     def to_dict(self) -> dict:
         """JSON-ready form for diagnostics."""
         return {"top_dense": round(self.top_dense, 4), "top_evidence": round(self.top_evidence, 4),
@@ -96,7 +106,7 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     if cov.unexplained_focus:
         return f"the notes mention {', '.join(cov.unexplained_focus)} but do not explain it"
     if cov.unconnected:
-        return f"no passage of the notes connects {'; '.join(cov.unconnected)}"
+        return f"no note connects {'; '.join(cov.unconnected)}"
     if cov.top_evidence >= s.unknown_term_max_evidence:  # a sentence answers it in other words
         return None
     if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:
@@ -108,8 +118,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     return None
 
 
-def refusal(results: list[SearchResult], limit: int = 3) -> str:
-    """A refusal that names the closest notes found."""
+def refusal(results: list[SearchResult], finding: str | None = None, limit: int = 3) -> str:
+    """A refusal that says what the notes lack (when known) and names the closest notes found."""
     seen: list[str] = []
     for r in results:
         label = r.chunk.source + (f" ({r.chunk.heading})" if r.chunk.heading else "")
@@ -117,6 +127,7 @@ def refusal(results: list[SearchResult], limit: int = 3) -> str:
             seen.append(label)
         if len(seen) >= limit:
             break
+    lead = "I could not find this in your notes." + (f" {finding}" if finding else "")
     if not seen:
-        return "I could not find this in your notes (the index has nothing close)."
-    return "I could not find this in your notes. The closest notes are: " + "; ".join(seen) + "."
+        return f"{lead} The index has nothing close."
+    return f"{lead} The closest notes are: " + "; ".join(seen) + "."

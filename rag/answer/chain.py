@@ -186,7 +186,7 @@ class AnswerChain:
     def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:
         turn.diagnostics["mode"] = self.mode
         if turn.diagnostics.get("abstain_reason"):
-            text = abstain.refusal(turn.results)
+            text = abstain.refusal(turn.results, turn.coverage.finding() if turn.coverage else None)
             yield from self._emit(turn, text)
             yield from self._close(turn, text, [], abstained=True)
             return

@@ -64,6 +64,8 @@ def test_structural_reasons_refuse_whatever_the_scores():
     assert "wasserstein" in decide(replace(strong, unknown_focus=["wasserstein"]), s)
     assert "do not explain" in decide(replace(strong, unexplained_focus=["f1-score"]), s)
     assert "connects" in decide(replace(strong, unconnected=["google + clip"]), s)
+    assert replace(strong, unconnected=["google + clip"]).finding() == "No note of yours connects google with clip."
+    assert "never mention wasserstein" in refusal([], replace(strong, unknown_focus=["wasserstein"]).finding())
 
 
 def test_refusal_names_closest_notes():
@@ -71,7 +73,7 @@ def test_refusal_names_closest_notes():
             [("a.md", "Intro"), ("a.md", "Intro"), ("b.txt", "")]]
     text = refusal(hits)
     assert "a.md (Intro)" in text and "b.txt" in text and text.count("a.md") == 1
-    assert "could not find" in refusal([])
+    assert "could not find" in refusal([]) and "nothing close" in refusal([])
 
 
 def test_chain_abstains_on_uncovered_question(make_chain):
