@@ -215,7 +215,7 @@ class AnswerChain:
         """Extractive answer: the parts of the question take turns quoting their best evidence, three quotes for a
         simple question and two more for each further part (fewer quotes lost keyword recall on the dev set: 0.80
         with these, 0.76 keeping only those within 80% of a part's best score); each quote cited and shown without
-        markdown, parts in the order asked, a part's quotes in note order."""
+        markdown, parts in the order asked, a part's best quote first."""
         skip = skip or set()
         n_parts = len(turn.query.parts) if turn.query else 1
         a = self.settings.answer
@@ -226,7 +226,7 @@ class AnswerChain:
             for queue in queues:
                 if queue and len(picked) < limit:
                     picked.append(queue.pop(0))
-        picked.sort(key=lambda e: (e.part, e.result.chunk.source, e.result.chunk.start_char + e.start))
+        picked.sort(key=lambda e: (e.part, -e.score))
         return [Claim(plain(e.text), [e.n]) for e in picked]
 
     def _stream_llm(self, messages, **kwargs) -> Iterator[str]:

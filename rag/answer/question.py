@@ -63,7 +63,7 @@ def _compared(clause: str) -> tuple[str, ...]:
         if not m or _PRONOUN.match(m.group("a").strip()) or _PRONOUN.match(m.group("b").strip()):
             continue
         a, b = m.group("a").strip(), m.group("b").strip()
-        if pattern is _VERSUS and len(b.split()) > len(a.split()):
+        if pattern in (_VERSUS, _BETWEEN) and len(b.split()) > len(a.split()):
             a = " ".join([a, *b.split()[len(a.split()):]])   # "L1 vs L2 weight decay": both are weight decay
         if pattern in (_DIFFER, _DIFFERENTLY):   # "how does A treat X differently from B" -> "how does A treat X",
                                                  # "how does B treat X"
