@@ -77,6 +77,8 @@ class AnswerSettings:
     mode: Mode = "grounded"
     evidence_sentences: int = 4    # numbered evidence sentences in the prompt (6 -> 4: dev p50 first token
                                    # 1.01 -> 0.89 s, examples 0.88 -> 0.61 s; recall, support hit, unsupported same)
+    max_evidence: int = 8          # cap on evidence units and quotes however many parts a question has
+                                   # (each part beyond the first adds two)
     context_tokens: int = 1024     # prompt budget for evidence
     min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
@@ -87,7 +89,8 @@ class AnswerSettings:
     support_threshold: float = 0.65     # a sentence is supported at or above this score
     min_supported_sentences: int = 3    # fewer verified sentences: top up with quotes of the best evidence
                                         # (2 -> 3: dev support hit 0.864 -> 0.909, examples set unchanged)
-    extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback
+    extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback (each part
+                                        # beyond the first adds two; max_evidence caps them)
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
 
 

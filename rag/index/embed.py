@@ -130,6 +130,10 @@ class Embedder:
             finally:
                 torch.set_num_threads(threads)
 
+    def word_pieces(self, word: str) -> int:
+        """Word pieces of one word without special tokens: 1 for a word the vocabulary knows whole."""
+        return len(self._counter.encode(word, add_special_tokens=False).ids)
+
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text`, special tokens included (before truncation)."""
         return len(self._counter.encode(text, add_special_tokens=True).ids)

@@ -59,3 +59,11 @@ def test_words_parts_and_content_terms():
 def test_squash_is_the_form_hashes_are_taken_of():
     assert squash("  a\n\tb   c ") == "a b c"
     assert text_hash("a\n b") == text_hash("a b") == text_hash(squash(" a  b "))
+
+
+def test_plain_drops_markdown_but_not_math():
+    from rag.core.text import plain
+    assert plain("- **Advancement:** SVMs were <mark>introduced</mark> as a *powerful* `tf.keras` tool.") == \
+        "Advancement: SVMs were introduced as a powerful tf.keras tool."
+    assert plain(r"The rule $w_{n+1} = w_{n} - \alpha_{n}$ uses snake_case and 2*3.") == \
+        r"The rule $w_{n+1} = w_{n} - \alpha_{n}$ uses snake_case and 2*3."
