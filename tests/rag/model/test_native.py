@@ -8,10 +8,9 @@ import pytest
 import torch
 
 from rag.model import native
-from rag.model.dequant import dequantize
-from rag.model.quantize import Int4Linear, Int8Linear, dequantize_q4_1
+from rag.model.quantize import Int4Linear, Int8Linear
 
-from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1
+from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1, gguf_weight
 
 KERNELS = native.kernels()
 needs_kernels = pytest.mark.skipif(KERNELS is None, reason="no C compiler or no AVX2/FMA/F16C here")
@@ -30,7 +29,7 @@ def test_matmul_matches_fp32_reference(m, n, k):
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)) * 3
     got = KERNELS.matmul(layer.kind, layer.codes, layer.groups, x)
     assert got.shape == (m, n) and got.dtype == torch.float32
-    assert _relative_error(got, x, dequantize_q4_1(raw, k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
+    assert _relative_error(got, x, gguf_weight(raw, "Q4_1", k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
 
 
 @needs_kernels
@@ -46,7 +45,7 @@ def test_matmul_handles_zero_and_outlier_groups():
 def test_dequantize_is_bit_identical_to_the_gguf_reader():
     raw = _random_q4_1(33, 608, seed=4)
     layer = Int4Linear.from_q4_1(raw, 608)
-    assert torch.equal(KERNELS.dequantize(layer.kind, layer.codes, layer.groups), dequantize_q4_1(raw, 608))
+    assert torch.equal(KERNELS.dequantize(layer.kind, layer.codes, layer.groups), gguf_weight(raw, "Q4_1", 608))
 
 
 @needs_kernels
@@ -78,7 +77,7 @@ def _random_q8_0(n: int, k: int, seed: int = 0) -> np.ndarray:
 def test_q8_0_matmul_and_dequantize_match_the_gguf_reader(m, n, k):
     raw = _random_q8_0(n, k, seed=n)
     layer = Int8Linear.from_q8_0(raw, k)
-    w = torch.from_numpy(dequantize(raw.reshape(-1), "Q8_0").reshape(n, k))
+    w = gguf_weight(raw, "Q8_0", k)
     assert torch.equal(layer.dequantize(), w)
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(k))
     assert _relative_error(layer(x), x, w) < 1e-4
@@ -98,7 +97,7 @@ def test_int4_layer_falls_back_to_torch_int4_without_the_kernels():
     layer = Int4Linear.from_q4_1(raw, 128)
     layer.kernels = None
     assert layer.act_dtype == torch.bfloat16
-    assert torch.equal(layer.dequantize(), dequantize_q4_1(raw, 128))  # the torch unpacking is exact too
+    assert torch.equal(layer.dequantize(), gguf_weight(raw, "Q4_1", 128))  # the torch unpacking is exact too
     x = torch.randn(2, 128)
     _close_at_bf16(layer(x), layer.reference(x))
 
@@ -149,7 +148,7 @@ def test_kernels_reject_weights_in_another_layout():
 
 def test_int8_holds_q4_1_blocks_exactly():
     raw = _random_q4_1(40, 96, seed=9)
-    layer, w = Int8Linear.from_q4_1(raw, 96), dequantize_q4_1(raw, 96)
+    layer, w = Int8Linear.from_q4_1(raw, 96), gguf_weight(raw, "Q4_1", 96)
     assert torch.equal(layer.dequantize(), w)
     x = torch.randn(3, 96, generator=torch.Generator().manual_seed(10))
     assert _relative_error(layer(x), x, w) < (1e-4 if layer.kernels is not None else 0.02)
