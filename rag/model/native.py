@@ -2,8 +2,11 @@
 compiled once with the system C compiler and called through ctypes.
 
 The shared library is built on first use into <weight cache dir>/native/, named after a hash of the
-sources, flags and machine, and written atomically. Without a C compiler, on a CPU without AVX2/FMA/F16C,
-or with RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead.
+sources, flags and machine, and written atomically. Loading a library runs its code, so the folder is
+made 0700 and a library is loaded only when it is a regular file owned by this user, writable by no one
+else, and its sha256 equals the one recorded beside it when we built it; anything else is rebuilt.
+Without a C compiler, on a CPU without AVX2/FMA/F16C, with a cache folder owned by someone else, or with
+RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import logging
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 from functools import lru_cache
@@ -40,13 +44,53 @@ def _library_path(compiler: str) -> Path:
     return cache_dir() / "native" / f"kernels-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.so"
 
 
+def _private_folder(folder: Path) -> None:
+    """Create folder 0700, or make an existing one of ours 0700; PermissionError when another user owns it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(f"{folder} is not a folder owned by this user: not loading native code from it")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _digest_path(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _owned_private_file(path: Path) -> bool:
+    """A regular file (not a link) owned by this user that neither group nor others can write."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def trusted(library: Path) -> bool:
+    """Whether library is ours as we built it: owner, mode, and the sha256 recorded at build time."""
+    record = _digest_path(library)
+    if not (_owned_private_file(library) and _owned_private_file(record)):
+        return False
+    return record.read_text().strip() == _digest(library)
+
+
 def _build(compiler: str, target: Path) -> None:
-    """Compile SOURCES into target (written under a temporary name, then renamed)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Compile SOURCES into target and record its sha256 beside it (each written under a temporary name, then renamed)."""
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
         subprocess.run([compiler, *map(str, SOURCES), *FLAGS, "-o", tmp], check=True, capture_output=True, text=True)
+        os.chmod(tmp, 0o700)
+        digest = _digest(Path(tmp))
+        fd, tmp_record = tempfile.mkstemp(suffix=".sha256", dir=target.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(digest + "\n")
+        os.replace(tmp_record, _digest_path(target))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -134,7 +178,11 @@ def kernels() -> PackedKernels | None:
         return None
     path = _library_path(compiler)
     try:
-        if not path.is_file():
+        _private_folder(path.parent)
+        if not trusted(path):
+            if path.exists() or path.is_symlink():
+                log.warning("%s is not the library we built (owner, mode or sha256 differ): rebuilding it", path)
+                path.unlink()
             _build(compiler, path)
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.CalledProcessError) as exc:
