@@ -134,9 +134,9 @@ class LocalLM:
                 pos += 1
 
     def stream_chat(self, messages: list[dict], **kwargs) -> Iterator[str]:
-        """Render the chat template, generate, and yield text pieces (multi-byte characters kept whole)."""
-        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        yield from self.tokenizer.decode_stream(self.generate_ids(self.tokenizer.encode(prompt), **kwargs))
+        """Encode the conversation (injection-safe: special-token text in contents stays text), generate, and
+        yield text pieces (multi-byte characters kept whole)."""
+        yield from self.tokenizer.decode_stream(self.generate_ids(self.tokenizer.encode_chat(messages), **kwargs))
 
 
 def default_gguf() -> Path:
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     lm = LocalLM.load(a.gguf or default_gguf(), weights=a.weights, threads=a.threads, compile=a.compile)
     load_s = time.perf_counter() - t0
-    ids = lm.tokenizer.encode(lm.tokenizer.apply_chat_template([{"role": "user", "content": a.prompt}]))
+    ids = lm.tokenizer.encode_chat([{"role": "user", "content": a.prompt}])
     decoder = lm.tokenizer.stream_decoder()
     t1 = time.perf_counter()
     first = None
