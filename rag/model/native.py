@@ -1,5 +1,5 @@
-"""Our C kernels (kernels/*.c: packed int4 / int8 matmul and dequantisation, the native decode step),
-compiled once with the system C compiler and called through ctypes.
+"""Our C kernels (kernels/*.c: matmul and dequantisation of packed int4 / int8 weights and of GGUF Q8_0, Q5_0, Q4_K,
+Q5_K and Q6_K blocks, the native decode step), compiled once with the system C compiler and called through ctypes.
 
 The shared library is built on first use into <weight cache dir>/native/, named after a hash of the
 sources, flags and machine, and written atomically. Loading a library runs its code, so the folder is
@@ -30,11 +30,15 @@ from rag.model.weight_cache import cache_dir
 log = logging.getLogger(__name__)
 
 KERNELS_DIR = Path(__file__).with_name("kernels")
-SOURCES = [KERNELS_DIR / "packed_cpu.c", KERNELS_DIR / "decode_cpu.c"]
+SOURCES = [KERNELS_DIR / "packed_cpu.c", KERNELS_DIR / "blocks_cpu.c", KERNELS_DIR / "decode_cpu.c"]
 HEADERS = [KERNELS_DIR / "packed.h"]
 FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-lm"]
 GROUP = 32
-Q4, Q8 = 0, 1  # weight kinds (KIND_* in packed.h)
+MAX_ACT_ROWS = 8  # activation rows the decode step takes at once (packed.h)
+Q4, Q8 = 0, 1  # repacked weight kinds (KIND_* in packed.h)
+BLOCK_KINDS = {"Q8_0": 2, "Q5_0": 3, "Q4_K": 4, "Q5_K": 5, "Q6_K": 6}  # GGUF block types the kernels read as they are
+BLOCK_SHAPES = {"Q8_0": (32, 34), "Q5_0": (32, 22), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
+_BLOCK_SHAPE_OF_KIND = {kind: BLOCK_SHAPES[name] for name, kind in BLOCK_KINDS.items()}
 
 
 def _library_path(compiler: str) -> Path:
@@ -99,6 +103,14 @@ def _build(compiler: str, target: Path) -> None:
 
 def check_weight(kind: int, codes: Tensor, groups: Tensor) -> None:
     """ValueError unless (codes, groups) is a weight in the kernels' layout (packed.h)."""
+    if kind in _BLOCK_SHAPE_OF_KIND:
+        values, nbytes = _BLOCK_SHAPE_OF_KIND[kind]
+        if codes.dtype != torch.uint8 or codes.dim() != 2 or codes.shape[1] % nbytes:
+            raise ValueError(f"block kind {kind} takes uint8 rows of whole {nbytes}-byte blocks, not {codes.dtype} "
+                             f"{tuple(codes.shape)}")
+        if not codes.is_contiguous():
+            raise ValueError("packed kernels take contiguous weights")
+        return
     if kind not in (Q4, Q8):
         raise ValueError(f"unknown packed weight kind {kind}")
     code_dtype, what = (torch.uint8, "uint8 nibbles (N, K/2)") if kind == Q4 else (torch.int8, "int8 codes (N, K)")
@@ -112,6 +124,9 @@ def check_weight(kind: int, codes: Tensor, groups: Tensor) -> None:
 
 def in_features(kind: int, codes: Tensor) -> int:
     """K of a packed weight."""
+    if kind in _BLOCK_SHAPE_OF_KIND:
+        values, nbytes = _BLOCK_SHAPE_OF_KIND[kind]
+        return codes.shape[1] // nbytes * values
     return codes.shape[1] * 2 if kind == Q4 else codes.shape[1]
 
 
@@ -129,7 +144,7 @@ class PackedKernels:
         self._exp = lib.packed_exp
         self._exp.argtypes = [ptr, ptr, i64]
         self._exp.restype = None
-        self.decode_step = lib.packed_decode_step  # argtypes set by rag.model.native_decode, which owns its structs
+        self.decode = lib.packed_decode  # argtypes set by rag.model.native_decode, which owns its structs
 
     def matmul_into(self, kind: int, codes: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """y (M, N) fp32 = x (M, K) fp32 @ W.T; all contiguous, unchecked (the decode hot path)."""

@@ -14,7 +14,6 @@ GROUP = 32  # Q4_1 block size and the int4pack group size
 PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run an fp32 GEMM (MKL beats the packed kernels)
 ACT_DTYPE = torch.bfloat16  # torch's packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
 Q4_1_BLOCK_BYTES = 20  # GGUF Q4_1: f16 d, f16 m, 16 bytes of nibbles (element j low, j + 16 high); w = d * q + m
-Q8_0_BLOCK_BYTES = 34  # f16 d, 32 int8
 RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
 
@@ -104,7 +103,7 @@ class PackedLinear(nn.Module):
 
 class Int8Linear(PackedLinear):
     """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32, q int8: codes (N, K), groups
-    (N, K/32, 2) d, m. GGUF Q8_0 blocks (m = 0) and Q4_1 blocks (q in 0..15) are held exactly.
+    (N, K/32, 2) d, m. GGUF Q4_1 blocks (q in 0..15) are held exactly (Q8_0 blocks as they are: BlockLinear).
 
     torch's fallback kernel (_weight_int8pack_mm) takes one scale per output row: it runs on the
     weight requantised per row, which is not exact.
@@ -122,15 +121,6 @@ class Int8Linear(PackedLinear):
         m = (lo + 128 * d).half().float()  # q = -128 sits at the group minimum
         q = torch.round((g - m[..., None]) / d[..., None]).clamp(-128, 127).to(torch.int8).view(n, k)
         return cls(q, torch.stack([d, m], dim=-1), bias)
-
-    @classmethod
-    def from_q8_0(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
-        """Exact repacking of GGUF Q8_0 blocks (N rows of K/32 blocks of 34 bytes: fp16 d, 32 int8)."""
-        blocks = np.ascontiguousarray(np.asarray(raw, dtype=np.uint8)).reshape(-1, in_features // GROUP,
-                                                                                Q8_0_BLOCK_BYTES)
-        d = blocks[..., 0:2].copy().view(np.float16)[..., 0]  # (N, K/32)
-        q = blocks[..., 2:].copy().view(np.int8).reshape(blocks.shape[0], in_features)
-        return cls(torch.from_numpy(q), torch.from_numpy(np.stack([d, np.zeros_like(d)], axis=-1)), bias)
 
     @classmethod
     def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
@@ -223,8 +213,8 @@ class RescoredHead(nn.Module):
         logits = self.packed(h)  # (..., V) fp32
         flat = logits.view(-1, logits.shape[-1])  # (M, V)
         top = flat.topk(RESCORE_TOP_K, dim=-1).indices  # (M, k)
-        exact = torch.bmm(self.embedding[top], rows[:, :, None])[..., 0]  # (M, k)
-        flat.scatter_(1, top, exact)
+        exact = torch.stack([self.embedding[top[i]] @ rows[i] for i in range(len(rows))])  # (M, k), row by row:
+        flat.scatter_(1, top, exact)  # the same kernel for any M, so a row's logits do not depend on its batch
         return logits
 
 

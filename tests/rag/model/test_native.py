@@ -63,35 +63,6 @@ def test_int4_layer_uses_the_kernels_for_few_rows():
     assert _relative_error(layer(x), x, layer.dequantize()) < 1e-4
 
 
-def _random_q8_0(n: int, k: int, seed: int = 0) -> np.ndarray:
-    """Random but well-formed Q8_0 blocks: (N, K/32 * 34) bytes."""
-    rng = np.random.default_rng(seed)
-    blocks = np.zeros((n, k // 32, 34), dtype=np.uint8)
-    blocks[..., 0:2] = rng.uniform(0.001, 0.02, (n, k // 32)).astype(np.float16)[..., None].view(np.uint8)
-    blocks[..., 2:] = rng.integers(-127, 128, (n, k // 32, 32)).astype(np.int8).view(np.uint8)
-    return blocks.reshape(n, -1)
-
-
-@needs_kernels
-@pytest.mark.parametrize("m,n,k", [(1, 3, 32), (1, 37, 576), (5, 64, 1536)])
-def test_q8_0_matmul_and_dequantize_match_the_gguf_reader(m, n, k):
-    raw = _random_q8_0(n, k, seed=n)
-    layer = Int8Linear.from_q8_0(raw, k)
-    w = gguf_weight(raw, "Q8_0", k)
-    assert torch.equal(layer.dequantize(), w)
-    x = torch.randn(m, k, generator=torch.Generator().manual_seed(k))
-    assert _relative_error(layer(x), x, w) < 1e-4
-
-
-def test_int8_layer_falls_back_to_torch_int8_per_row_without_the_kernels():
-    layer = Int8Linear.from_q8_0(_random_q8_0(48, 128, seed=8), 128)
-    exact = layer.dequantize()
-    layer.kernels = None
-    assert torch.equal(layer.dequantize(), exact)
-    x = torch.randn(2, 128)
-    assert _relative_error(layer(x), x, exact) < 0.02  # per-row int8 and bf16 activations
-
-
 def test_int4_layer_falls_back_to_torch_int4_without_the_kernels():
     raw = _random_q4_1(48, 128, seed=6)
     layer = Int4Linear.from_q4_1(raw, 128)

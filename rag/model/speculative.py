@@ -1,0 +1,98 @@
+"""Prompt-lookup speculative decoding: grounded answers copy the evidence, so the prompt drafts the answer.
+
+After each token, the longest recent n-gram (NGRAMS) of prompt + answer so far is looked up in what came before;
+the tokens that followed its latest earlier occurrence are the draft. The model then runs the new token and the
+draft as one batch (NativeDecoder.steps: every weight read once for all rows) and keeps the longest prefix of the
+draft that greedy decoding would have produced, plus the model's own next token. Each row's logits are bit for bit
+those of a one-token step, so the output is plain greedy decoding token for token, only fewer weight passes.
+The draft length adapts: +2 after a fully accepted draft, down to what was accepted (at least 1) otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+from torch import Tensor
+
+NGRAMS = (3, 2, 1)  # n-gram lengths tried, longest first
+MAX_DRAFT = 7  # with the new token: 8 rows, MAX_ACT_ROWS of the native step
+FIRST_DRAFT = 4
+
+
+class PromptLookup:
+    """Drafts from earlier occurrences of the latest n-gram; `extend` adds tokens as they are decided."""
+
+    def __init__(self, tokens: list[int]) -> None:
+        self.tokens: list[int] = []
+        self._follow: dict[tuple[int, ...], int] = {}  # n-gram -> where the token after its latest occurrence is
+        self.extend(tokens)
+
+    def extend(self, tokens: list[int]) -> None:
+        """Append tokens, indexing every n-gram that now has a successor."""
+        for token in tokens:
+            end = len(self.tokens)
+            for n in NGRAMS:
+                if end >= n:
+                    self._follow[tuple(self.tokens[end - n:end])] = end
+            self.tokens.append(token)
+
+    def draft(self, limit: int) -> list[int]:
+        """Up to limit tokens that followed the latest earlier occurrence of the longest matching n-gram."""
+        if limit <= 0:
+            return []
+        for n in NGRAMS:
+            at = self._follow.get(tuple(self.tokens[-n:])) if len(self.tokens) >= n else None
+            if at is not None:
+                return self.tokens[at:at + limit]
+        return []
+
+
+@dataclass
+class SpeculationStats:
+    """What one generation drafted and kept (its acceptance rate: accepted / drafted)."""
+
+    steps: int = 0  # batched forwards after the prefill
+    drafted: int = 0
+    accepted: int = 0
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.drafted if self.drafted else 0.0
+
+
+def greedy(steps: Callable[[list[int], int], Tensor], logits: Tensor, prompt: list[int], budget: int, room: int,
+           stops: set[int], stats: SpeculationStats) -> Iterator[int]:
+    """Greedy tokens after a prefilled prompt whose next-token logits are given, verified in batches.
+
+    steps(tokens, pos) feeds tokens at positions pos.. and returns their logits (T, vocab); budget bounds the new
+    tokens, room the positions left in the cache after the prompt. A stop id ends it unyielded.
+    """
+    lookup = PromptLookup(prompt)
+    pos, produced, draft_len = len(prompt), 0, FIRST_DRAFT
+    while True:
+        token = int(logits.argmax())  # decided, not yet fed: it goes in at pos
+        if token in stops:
+            return
+        produced += 1
+        yield token
+        if produced == budget:
+            return
+        lookup.extend([token])
+        draft = lookup.draft(min(draft_len, budget - produced, room - (pos - len(prompt)) - 1))
+        rows = steps([token] + draft, pos)  # row i: the logits after token and draft[:i]
+        accepted = 0
+        while accepted < len(draft) and int(rows[accepted].argmax()) == draft[accepted]:
+            accepted += 1
+        stats.steps, stats.drafted, stats.accepted = stats.steps + 1, stats.drafted + len(draft), stats.accepted + accepted
+        if draft:
+            draft_len = min(draft_len + 2, MAX_DRAFT) if accepted == len(draft) else max(accepted, 1)
+        for kept in draft[:accepted]:  # fed with the batch: their keys and values are in the cache
+            if kept in stops:
+                return
+            produced += 1
+            yield kept
+            if produced == budget:
+                return
+            lookup.extend([kept])
+        logits = rows[accepted]
+        pos += 1 + accepted
