@@ -277,31 +277,59 @@ def _config(model: GGUFModel) -> dict:
         value = m.get(f"{a}.{key}", default)
         if value is None:
             raise GGUFError(model.path, f"metadata {a}.{key} is missing")
+        if isinstance(value, (list, np.ndarray, str)) and not isinstance(default, str):
+            raise UnsupportedArchitectureError(model.path, f"metadata {a}.{key} is {value!r}; one number is supported")
         return value
 
     dim = int(get("embedding_length"))
     n_heads = int(get("attention.head_count"))
-    n_kv = int(m.get(f"{a}.attention.head_count_kv", n_heads))
+    n_kv = int(get("attention.head_count_kv", n_heads))
     names = set(model.tensor_names)
     if "token_embd.weight" not in names:
         raise GGUFError(model.path, "tensor token_embd.weight is missing")
     if min(dim, n_heads, n_kv) <= 0 or n_heads % n_kv:
         raise GGUFError(model.path, f"implausible attention shape: dim {dim}, {n_heads} heads, {n_kv} kv heads")
-    return {
+    head_dim = int(get("attention.key_length", dim // n_heads))
+    config = {
         "dim": dim,
         "n_layers": int(get("block_count")),
         "n_heads": n_heads,
         "n_kv_heads": n_kv,
-        "head_dim": int(m.get(f"{a}.attention.key_length", dim // n_heads)),
+        "head_dim": head_dim,
         "vocab_size": model.info("token_embd.weight").shape[0],
         "hidden_dim": int(get("feed_forward_length")),
         "norm_eps": float(get("attention.layer_norm_rms_epsilon")),
-        "rope_theta": float(m.get(f"{a}.rope.freq_base", 10000.0)),
-        "rope_scaling": _rope_scaling(a, m, names),
+        "rope_theta": float(get("rope.freq_base", 10000.0)),
+        "rope_scaling": _rope_scaling(model, names),
         "max_seq_len": int(get("context_length")),
         "tie_embeddings": "output.weight" not in names,
         "qkv_bias": "blk.0.attn_q.bias" in names,
     }
+    _refuse_unsupported(model, head_dim)
+    return config
+
+
+# metadata that changes the model's math in ways we do not implement: key -> (value we support, what it means)
+_UNSUPPORTED = {
+    "expert_count": (0, "a mixture of experts"),
+    "attention.sliding_window": (0, "sliding-window attention"),
+    "attn_logit_softcapping": (0.0, "attention logit soft-capping"),
+    "final_logit_softcapping": (0.0, "final logit soft-capping"),
+}
+
+
+def _refuse_unsupported(model: GGUFModel, head_dim: int) -> None:
+    """UnsupportedArchitectureError naming the first metadata key whose value our model cannot follow."""
+    a, m = model.arch, model.metadata
+    for key, (plain, meaning) in _UNSUPPORTED.items():
+        value = m.get(f"{a}.{key}", plain)
+        if value != plain:
+            raise UnsupportedArchitectureError(model.path, f"metadata {a}.{key} = {value!r}: {meaning} is not supported")
+    for key in ("rope.dimension_count", "attention.value_length"):
+        value = m.get(f"{a}.{key}", head_dim)
+        if value != head_dim:
+            raise UnsupportedArchitectureError(
+                model.path, f"metadata {a}.{key} = {value!r} differs from the head size {head_dim}: not supported")
 
 
 def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
@@ -333,16 +361,27 @@ def _check_shapes(model: GGUFModel) -> None:
             raise GGUFError(model.path, f"tensor {name!r} has shape {model._tensors[name].shape}, expected {shape}")
 
 
-def _rope_scaling(a: str, m: dict, names: set[str]) -> dict | None:
+ROPE_SCALING = ("none", "linear", "llama3")
+
+
+def _rope_scaling(model: GGUFModel, names: set[str]) -> dict | None:
     """None, or how RoPE frequencies are scaled.
 
-    Llama 3.x files store the per-frequency divisors as the tensor rope_freqs.weight (head_dim/2 values;
-    llama.cpp divides each theta by them): {"type": "freq_factors", "tensor": "rope_freqs.weight"}.
-    Files with rope.scaling.type (linear, yarn) give {"type", "factor", "original_max_seq_len"}.
+    Llama 3.x files store the per-frequency divisors of rope scaling type llama3 as the tensor rope_freqs.weight
+    (head_dim/2 values; llama.cpp divides each theta by them): {"type": "freq_factors", "tensor": ...}.
+    Files with rope.scaling.type linear give {"type", "factor", "original_max_seq_len"}. Other types (yarn,
+    longrope ...) raise UnsupportedArchitectureError naming the key.
     """
+    a, m = model.arch, model.metadata
+    key = f"{a}.rope.scaling.type"
+    kind = m.get(key)
+    if kind is not None and kind not in ROPE_SCALING:
+        raise UnsupportedArchitectureError(model.path, f"metadata {key} = {kind!r} is not supported "
+                                                       f"(supported: {', '.join(ROPE_SCALING)})")
     if "rope_freqs.weight" in names:
         return {"type": "freq_factors", "tensor": "rope_freqs.weight"}
-    kind = m.get(f"{a}.rope.scaling.type")
+    if kind == "llama3":
+        raise GGUFError(model.path, f"metadata {key} = 'llama3' but the tensor rope_freqs.weight is missing")
     if kind in (None, "none"):
         return None
     return {

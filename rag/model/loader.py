@@ -1,9 +1,9 @@
 """GGUF file -> our Transformer: fused qkv / gate-up weights, fp32 or packed Linears.
 
 Packed ("int4" / "int8") weights keep the file's bits wherever a kernel reads them: Q4_1 blocks repacked exactly
-(int4: nibbles, int8: a byte per code), Q8_0 (int8), Q5_0, Q4_K, Q5_K and Q6_K blocks held as they are
-(BlockLinear); q, k, v or gate, up of different types become a ConcatLinear. Other types (F16, Q4_0, Q2_K, I-quants
-...) and Q8_0 under int4 are requantised to groups of 32, as is a tied head (RescoredHead then fixes its top logits).
+(int4: nibbles, int8: a byte per code), Q8_0, Q5_0, Q4_K, Q5_K and Q6_K blocks held as they are (BlockLinear);
+q, k, v or gate, up of different types become a ConcatLinear. Other types (F16, Q4_0, Q2_K, I-quants ...) are
+requantised to groups of 32 (int4 or int8), as is a tied Q8_0 head under int4 (RescoredHead fixes its top logits).
 """
 from __future__ import annotations
 
@@ -40,9 +40,9 @@ def _linears(i: int, args: ModelArgs) -> dict[str, tuple[list[str], str | None]]
     }
 
 
-def _exact(raw: QuantTensor, weights: str) -> bool:
+def _exact(raw: QuantTensor) -> bool:
     """Whether a weight of this type is packed bit-exactly (else it is requantised)."""
-    return raw.qtype == "Q4_1" or (raw.qtype in native.BLOCK_KINDS and not (raw.qtype == "Q8_0" and weights == "int4"))
+    return raw.qtype == "Q4_1" or raw.qtype in native.BLOCK_KINDS
 
 
 def _packed_layer(g: GGUFModel, names: list[str], raws: list[QuantTensor], weights: str,
@@ -50,7 +50,7 @@ def _packed_layer(g: GGUFModel, names: list[str], raws: list[QuantTensor], weigh
     """One packed Linear for weights of one type stacked along the output dim."""
     n_out, k = sum(r.shape[0] for r in raws), raws[0].shape[1]
     packed_cls = Int4Linear if weights == "int4" and int4_supported(n_out, k) else Int8Linear
-    if not _exact(raws[0], weights):
+    if not _exact(raws[0]):
         return packed_cls.from_float(_fused(g, names), bias)
     data = np.concatenate([r.data for r in raws])
     if raws[0].qtype == "Q4_1":
@@ -63,7 +63,7 @@ def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -
     raws = [g.quantized(n) for n in names]
     if raws[0].shape[1] % GROUP:
         return {"weight": _fused(g, names), **({"bias": bias} if bias is not None else {})}  # stays fp32
-    if len({r.qtype for r in raws}) == 1 or not any(_exact(r, weights) for r in raws):
+    if len({r.qtype for r in raws}) == 1 or not any(_exact(r) for r in raws):
         return dict(_packed_layer(g, names, raws, weights, bias).state_dict())
     ends = np.cumsum([0] + [r.shape[0] for r in raws])
     parts = [_packed_layer(g, [n], [r], weights, None if bias is None else bias[a:b])
@@ -72,14 +72,15 @@ def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -
 
 
 def _packed_head(g: GGUFModel, args: ModelArgs, weights: str) -> dict[str, Tensor]:
-    """Buffers of the packed output layer: the file's blocks where a kernel reads them exactly, else int4 groups for
-    int4 weights (RescoredHead fixes a tied head's top logits) or int8."""
+    """Buffers of the packed output layer: the file's blocks where a kernel reads them, except a tied Q8_0 head
+    under int4, requantised to int4 groups (half the bytes a token reads; RescoredHead makes its top logits exact)."""
     name = "token_embd.weight" if args.tie_embeddings else "output.weight"
-    if _exact(g.quantized(name), weights):
-        return _packed(g, [name], weights, None)
-    if weights == "int4" and int4_supported(*g.info(name).shape):
+    raw = g.quantized(name)
+    shrink = weights == "int4" and int4_supported(*raw.shape) and (not _exact(raw) or (
+        raw.qtype == "Q8_0" and args.tie_embeddings))
+    if shrink:
         return dict(Int4Linear.from_float(g.tensor(name)).state_dict())
-    return _packed(g, [name], "int8", None)
+    return _packed(g, [name], weights if _exact(raw) else "int8", None)
 
 
 def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, Tensor]:
