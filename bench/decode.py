@@ -198,6 +198,8 @@ def evidence_prompt(tokenizer) -> list[int]:
 
 def run_spec(new: int, gguf: str, weights: str = "int4") -> dict:
     """Plain greedy decoding against prompt-lookup speculative decoding on the same evidence-copying answer."""
+    import torch
+
     from rag.model.generate import LocalLM
 
     lm = LocalLM.load(gguf, weights=weights, max_context=2048)
@@ -211,7 +213,15 @@ def run_spec(new: int, gguf: str, weights: str = "int4") -> dict:
             out.append(token)
         runs[speculate] = (out, (len(out) - 1) / (time.perf_counter() - first))
     stats = lm.speculation
-    return {"prompt_tokens": len(ids), "spec_plain_tok_s": runs[False][1], "spec_effective_tok_s": runs[True][1],
+    step_ms = {}
+    with torch.inference_mode():
+        for rows in (1, 2, 4, 8):  # what verifying a draft costs: one batched step of 1 + draft tokens
+            lm._steps(ids[:rows], len(ids))
+            t = time.perf_counter()
+            for _ in range(10):
+                lm._steps(ids[:rows], len(ids))
+            step_ms[rows] = (time.perf_counter() - t) / 10 * 1000
+    return {"prompt_tokens": len(ids), "step_ms_by_rows": step_ms, "spec_plain_tok_s": runs[False][1], "spec_effective_tok_s": runs[True][1],
             "spec_identical": runs[False][0] == runs[True][0], "spec_acceptance_rate": stats.acceptance_rate,
             "spec_tokens_per_step": len(runs[True][0]) / (stats.steps + 1), "decoder": lm.decoder,
             "answer": lm.tokenizer.decode(runs[True][0][:60], skip_special=True)}
@@ -375,7 +385,7 @@ def main() -> int:
           f"{summary['q4k_int4_top4_max_abs_logit_diff']} (top 4; its tied head is requantised)")
     print(f"speculative: plain {summary['spec_plain_tok_s']} tok/s, speculative {summary['spec_effective_tok_s']}, "
           f"identical {summary['spec_identical']}, acceptance {summary['spec_acceptance_rate']}, "
-          f"tokens per step {summary['spec_tokens_per_step']}")
+          f"tokens per step {summary['spec_tokens_per_step']}; ms per step by rows {get('spec', 'step_ms_by_rows')}")
     return 0
 
 

@@ -132,3 +132,22 @@ def test_llama3_scaling_without_its_factors_is_an_error(tmp_path):
     ok = write_tiny_gguf(tmp_path / "l3ok.gguf", rope_freqs=np.ones(8, np.float32),
                          metadata={"llama.rope.scaling.type": "llama3"})
     assert read_gguf(ok.path).config["rope_scaling"]["type"] == "freq_factors"
+
+
+def test_k_quant_files_run_without_the_native_kernels(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_NATIVE", "0")
+    native.kernels.cache_clear()
+    try:
+        tiny = _write(tmp_path, "qwen2.5-q4_k_m-untied")
+        lm = LocalLM.load(tiny.path, weights="int4", max_context=64, use_cache=False)
+        assert lm.decoder == "FastDecoder" and not lm.speculative
+        prompt = lm.tokenizer.encode("what is EMA?")
+        assert len(list(lm.generate_ids(prompt, max_new_tokens=6, stop_ids=set()))) == 6
+        fp32 = load_transformer(tiny.path, "fp32", use_cache=False)
+        fp32.setup_caches(1, 64)
+        lm.model.setup_caches(1, 64)
+        with torch.inference_mode():
+            x = torch.tensor([prompt])
+            assert (lm.model(x, 0) - fp32(x, 0)).abs().max() <= 1e-4 * fp32(x, 0).abs().max()  # reference weights
+    finally:
+        native.kernels.cache_clear()
