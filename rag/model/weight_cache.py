@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-CONVERSION_VERSION = 6
+CONVERSION_VERSION = 7  # 7: GGUF block types kept as stored (BlockLinear, ConcatLinear)
 log = logging.getLogger(__name__)
 
 
