@@ -15,24 +15,25 @@ int packed_cpu_ok(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-/* One Q4 group's q . xq as 8 int32 partial sums: each byte widened to int16 holds both of its codes, the low
- * nibble (element j) and the high (element j + 16); masked and shifted, multiplied and pair-summed. */
-static inline __m256i q4_dot(const uint8_t *nib, const int16_t *xq) {
-    const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)nib));
-    const __m256i lo = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0F));
-    const __m256i hi = _mm256_srli_epi16(bytes, 4);
-    __m256i a = _mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)xq));
-    __m256i b = _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16)));
-    return _mm256_add_epi32(a, b);
+/* One group's codes as two int16 vectors (elements 0..15 and 16..31), decoded once for every activation row.
+ * Q4: each byte holds element j (low nibble) and j + 16 (high); Q8: int8 codes widened. */
+static inline __attribute__((always_inline)) void group_codes(const int kind, const packed_linear *w, int64_t row,
+                                                              int64_t g, __m256i *lo, __m256i *hi) {
+    if (kind == KIND_Q4) {
+        const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w->codes + row * (w->k / 2) + g * 16)));
+        *lo = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0F));
+        *hi = _mm256_srli_epi16(bytes, 4);
+    } else {
+        const int8_t *q = (const int8_t *)w->codes + row * w->k + g * GROUP;
+        *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q));
+        *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 16)));
+    }
 }
 
-/* One Q8 group's q . xq as 8 int32 partial sums. */
-static inline __m256i q8_dot(const int8_t *q, const int16_t *xq) {
-    __m256i a = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q)),
-                                  _mm256_loadu_si256((const __m256i *)xq));
-    __m256i b = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 16))),
-                                  _mm256_loadu_si256((const __m256i *)(xq + 16)));
-    return _mm256_add_epi32(a, b);
+/* A group's q . xq as 8 int32 partial sums (multiplied and pair-summed, exact). */
+static inline __m256i group_dot(__m256i lo, __m256i hi, const int16_t *xq) {
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)xq)),
+                            _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16))));
 }
 
 void quantize_act(const float *x, const quantized_act *a) {
@@ -69,13 +70,6 @@ int64_t packed_row_bytes(int64_t kind, int64_t k) {
 static int valid(int64_t kind, int64_t k) {
     const int64_t block = kind == KIND_Q4 || kind == KIND_Q8 ? GROUP : block_values(kind);
     return block > 0 && k > 0 && k % block == 0;
-}
-
-/* One group's int32 dot product q . xq as 8 partial sums, for either repacked kind. */
-static inline __attribute__((always_inline)) __m256i group_dot(const int kind, const packed_linear *w,
-                                                               const int16_t *xq, int64_t row, int64_t g) {
-    return kind == KIND_Q4 ? q4_dot(w->codes + row * (w->k / 2) + g * 16, xq + g * GROUP)
-                           : q8_dot((const int8_t *)w->codes + row * w->k + g * GROUP, xq + g * GROUP);
 }
 
 /* For one row and groups g0..g1: ds[g - g0] = d[g] * scale[g], and the sum of m[g] * xsum[g] added to *offset
@@ -140,11 +134,14 @@ static inline __attribute__((always_inline)) void rows(const int kind, const int
         for (int64_t g = g0; g < g1; g++) {
             if (g % 4 == 0)
                 for (int i = 0; i < R; i++) prefetch_ahead(kind, w, row + i, g);
-            for (int i = 0; i < R; i++)
+            for (int i = 0; i < R; i++) {
+                __m256i lo, hi;
+                group_codes(kind, w, row + i, g, &lo, &hi);
                 for (int t = 0; t < T; t++)
                     acc[i * T + t] = _mm256_fmadd_ps(_mm256_set1_ps(ds[i * T + t][g - g0]),
-                                                     _mm256_cvtepi32_ps(group_dot(kind, w, a->xq + t * w->k, row + i, g)),
+                                                     _mm256_cvtepi32_ps(group_dot(lo, hi, a->xq + t * w->k + g * GROUP)),
                                                      acc[i * T + t]);
+            }
         }
     }
     for (int i = 0; i < R; i++)
