@@ -182,12 +182,17 @@ class PackedKernels:
         return y
 
 
+def c_compiler() -> str | None:
+    """$CC, else gcc or cc on the PATH."""
+    return os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+
+
 @lru_cache(maxsize=1)
 def kernels() -> PackedKernels | None:
     """The compiled kernels, built on first use; None where they cannot run here (callers fall back)."""
     if os.environ.get("RAG_NATIVE", "1") == "0" or platform.machine() not in ("x86_64", "AMD64"):
         return None
-    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    compiler = c_compiler()
     if not compiler:
         log.info("no C compiler found: using torch's packed kernels")
         return None

@@ -154,50 +154,46 @@ int packed_cpu_ok(void) { return 1; }
 """
 
 
-def _built_library(tmp_path):
-    assert native.kernels() is not None
-    (library,) = (tmp_path / "native").glob("kernels-*.so")
-    return library
+@pytest.fixture
+def library(monkeypatch, tmp_path):
+    """This process's trusted build copied into a fresh cache folder (no compile), RAG_CACHE_DIR pointing there."""
+    built = native._library_path(native.c_compiler())
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    copy = native._library_path(native.c_compiler())
+    copy.parent.mkdir(mode=0o700)
+    for src, dst in ((built, copy), (native._digest_path(built), native._digest_path(copy))):
+        dst.write_bytes(src.read_bytes())
+        dst.chmod(0o700)
+    native.kernels.cache_clear()
+    yield copy
+    native.kernels.cache_clear()
 
 
 @needs_kernels
-def test_a_replaced_library_is_rebuilt_not_loaded(monkeypatch, tmp_path):
+def test_a_replaced_library_is_rebuilt_not_loaded(library, tmp_path):
     """Someone who writes the cache path gets their code rebuilt over, never run in our process."""
-    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    assert native.trusted(library) and native.kernels() is not None
+    good = library.read_bytes()
+    marker = tmp_path / "impostor-ran"
+    source = tmp_path / "impostor.c"
+    source.write_text(IMPOSTOR_C.replace("MARKER", f'"{marker}"'))
+    native.subprocess.run([native.c_compiler(), "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    assert not native.trusted(library)  # same owner and mode, another sha256
     native.kernels.cache_clear()
-    try:
-        library = _built_library(tmp_path)
-        assert (tmp_path / "native").stat().st_mode & 0o777 == 0o700
-        assert native.trusted(library)
-        good = library.read_bytes()
-        marker = tmp_path / "impostor-ran"
-        source = tmp_path / "impostor.c"
-        source.write_text(IMPOSTOR_C.replace("MARKER", f'"{marker}"'))
-        native.subprocess.run([native.shutil.which("gcc") or "cc", "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
-        assert not native.trusted(library)  # same owner and mode, another sha256
-        native.kernels.cache_clear()
-        assert native.kernels() is not None
-        assert not marker.exists() and library.read_bytes() == good and native.trusted(library)
-    finally:
-        native.kernels.cache_clear()
+    assert native.kernels() is not None
+    assert not marker.exists() and library.read_bytes() == good and native.trusted(library)
 
 
 @needs_kernels
-def test_a_writable_library_or_a_loose_folder_is_not_trusted(monkeypatch, tmp_path):
-    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
-    native.kernels.cache_clear()
-    try:
-        library = _built_library(tmp_path)
-        library.chmod(0o766)  # world-writable: anyone could have changed it after the digest was taken
-        assert not native.trusted(library)
-        (tmp_path / "native").chmod(0o777)
-        native.kernels.cache_clear()
-        assert native.kernels() is not None and native.trusted(library)
-        assert (tmp_path / "native").stat().st_mode & 0o777 == 0o700
-        native._digest_path(library).unlink()  # no record of what we built: not ours
-        assert not native.trusted(library)
-    finally:
-        native.kernels.cache_clear()
+def test_a_writable_library_or_a_loose_folder_is_not_trusted(library, tmp_path):
+    library.chmod(0o766)  # world-writable: anyone could have changed it after the digest was taken
+    assert not native.trusted(library)
+    library.chmod(0o700)
+    (tmp_path / "native").chmod(0o777)
+    assert native.kernels() is not None and native.trusted(library)
+    assert (tmp_path / "native").stat().st_mode & 0o777 == 0o700  # made private again before loading
+    native._digest_path(library).unlink()  # no record of what we built: not ours
+    assert not native.trusted(library)
 
 
 def test_a_cache_folder_owned_by_someone_else_is_refused(monkeypatch, tmp_path):
