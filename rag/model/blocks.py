@@ -35,7 +35,7 @@ class BlockLinear(PackedLinear):
         self.kind = native.BLOCK_KINDS[qtype]
         self.qtype = qtype
         super().__init__(codes, torch.empty(0, dtype=torch.float16), bias)
-        self.register_buffer("block_kind", torch.tensor(self.kind))  # kept in converted weights: which layout codes hold
+        self.register_buffer("block_kind", torch.tensor(self.kind))  # kept in converted weights: the codes' layout
 
     @classmethod
     def from_state(cls, codes: Tensor, block_kind: Tensor, bias: Tensor | None = None) -> "BlockLinear":

@@ -84,7 +84,7 @@ def trusted(library: Path) -> bool:
 
 
 def _build(compiler: str, target: Path) -> None:
-    """Compile SOURCES into target and record its sha256 beside it (each written under a temporary name, then renamed)."""
+    """Compile SOURCES into target and record its sha256 beside it (each written under a temporary name, renamed)."""
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:

@@ -2,7 +2,8 @@
 
 One ctypes call runs every block of a step inside one OpenMP region; only the output head (RescoredHead)
 stays in torch. A step takes one token or up to MAX_ACT_ROWS (a speculative draft to verify): each weight is read
-once for all of them, and every row's logits are bit for bit those of feeding its token alone. The KV caches must be fp16 (model.kv_dtype, which LocalLM sets for this decoder).
+once for all of them, and every row's logits are bit for bit those of feeding its token alone. The KV caches
+must be fp16 (model.kv_dtype, which LocalLM sets for this decoder).
 FastDecoder (rag/model/decode.py) is the torch version of the same step and Transformer.forward the
 reference; tests/rag/model/test_native_decode.py checks all three agree.
 """

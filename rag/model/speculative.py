@@ -86,7 +86,9 @@ def greedy(steps: Callable[[list[int], int], Tensor], logits: Tensor, prompt: li
         accepted = 0
         while accepted < len(draft) and int(rows[accepted].argmax()) == draft[accepted]:
             accepted += 1
-        stats.steps, stats.drafted, stats.accepted = stats.steps + 1, stats.drafted + len(draft), stats.accepted + accepted
+        stats.steps += 1
+        stats.drafted += len(draft)
+        stats.accepted += accepted
         if draft:
             draft_len = min(draft_len + 2, MAX_DRAFT) if accepted == len(draft) else max(accepted, 1)
         for kept in draft[:accepted]:  # fed with the batch: their keys and values are in the cache

@@ -78,7 +78,8 @@ def test_a_batch_of_rows_gives_the_bits_of_one_row_at_a_time(make):
 @needs_kernels
 def test_block_weights_are_checked():
     with pytest.raises(ValueError, match="whole 144-byte blocks"):
-        KERNELS.matmul(native.BLOCK_KINDS["Q4_K"], torch.zeros(2, 100, dtype=torch.uint8), torch.empty(0), torch.randn(1, 256))
+        KERNELS.matmul(native.BLOCK_KINDS["Q4_K"], torch.zeros(2, 100, dtype=torch.uint8), torch.empty(0),
+                       torch.randn(1, 256))
     with pytest.raises(ValueError, match="no block kernel for Q2_K"):
         BlockLinear(torch.zeros(2, 84, dtype=torch.uint8), "Q2_K")
 
