@@ -60,6 +60,7 @@ class LocalLM:
         self._steps: Callable[[list[int], int], Tensor] | None = getattr(stepper, "steps", None)
         self.speculative = self._steps is not None  # the default for greedy generation without a logits processor
         self.speculation = speculative.SpeculationStats()  # of the last speculative generation
+        self.clock: Callable[[], float] = time.perf_counter  # times steps for speculative.Pacer
         self.decoder = decoder.__name__
         self._prefilled: list[int] = []  # prompt ids whose keys/values sit at the start of the KV cache
         self._prefilled_cache: object = None  # the layer-0 cache they were written to (setup_caches replaces it)
@@ -153,7 +154,8 @@ class LocalLM:
         with self._lock, torch.inference_mode():
             logits = self.prefill(prompt_ids)
             yield from speculative.greedy(self._steps, logits, prompt_ids, budget,
-                                          self.context_length - len(prompt_ids), stops, self.speculation)
+                                          self.context_length - len(prompt_ids), stops, self.speculation,
+                                          speculative.Pacer(self.clock))
 
     def stream_chat(self, messages: list[dict], **kwargs) -> Iterator[str]:
         """Encode the conversation (injection-safe: special-token text in contents stays text), generate, and

@@ -5,10 +5,14 @@ the tokens that followed its latest earlier occurrence are the draft. The model 
 draft as one batch (NativeDecoder.steps: every weight read once for all rows) and keeps the longest prefix of the
 draft that greedy decoding would have produced, plus the model's own next token. Each row's logits are bit for bit
 those of a one-token step, so the output is plain greedy decoding token for token, only fewer weight passes.
-The draft length adapts: +2 after a fully accepted draft, down to what was accepted (at least 1) otherwise.
+The draft length adapts: +2 after a fully accepted draft, down to what was accepted (at least 1) otherwise; and a
+Pacer stops drafting for a while whenever batched steps have cost more per token than one-token steps (a machine
+where extra rows are dear, a model that paraphrases), so it is on only where it wins. Drafting decisions never
+change the tokens.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -20,6 +24,7 @@ from torch import Tensor
 NGRAMS = (3, 2)  # n-gram lengths tried, longest first
 MAX_DRAFT = 5  # with the new token: 6 rows (the native step takes up to MAX_ACT_ROWS = 8)
 FIRST_DRAFT = 3
+PAUSE = 16  # tokens decoded one at a time after batches were found dearer per token
 
 
 class PromptLookup:
@@ -63,13 +68,42 @@ class SpeculationStats:
         return self.accepted / self.drafted if self.drafted else 0.0
 
 
+class Pacer:
+    """Whether to draft: moving averages of seconds per token of one-token and of batched steps; when batches cost
+    more per token, drafting pauses for PAUSE tokens, then batches are timed afresh."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock
+        self.single: float | None = None
+        self.batched: float | None = None
+        self.paused = 0
+
+    def allow(self) -> bool:
+        """Whether the next step may carry a draft."""
+        if self.paused:
+            self.paused -= 1
+            return False
+        return True
+
+    def record(self, seconds: float, rows: int, tokens: int) -> None:
+        """A step of rows fed rows, produced tokens and took seconds."""
+        if rows == 1:
+            self.single = seconds if self.single is None else (self.single + seconds) / 2
+            return
+        per_token = seconds / tokens
+        self.batched = per_token if self.batched is None else (self.batched + per_token) / 2
+        if self.single is not None and self.batched > self.single:
+            self.paused, self.batched = PAUSE, None
+
+
 def greedy(steps: Callable[[list[int], int], Tensor], logits: Tensor, prompt: list[int], budget: int, room: int,
-           stops: set[int], stats: SpeculationStats) -> Iterator[int]:
+           stops: set[int], stats: SpeculationStats, pacer: Pacer | None = None) -> Iterator[int]:
     """Greedy tokens after a prefilled prompt whose next-token logits are given, verified in batches.
 
     steps(tokens, pos) feeds tokens at positions pos.. and returns their logits (T, vocab); budget bounds the new
     tokens, room the positions left in the cache after the prompt. A stop id ends it unyielded.
     """
+    pacer = pacer or Pacer()
     lookup = PromptLookup(prompt)
     pos, produced, draft_len = len(prompt), 0, FIRST_DRAFT
     while True:
@@ -81,11 +115,14 @@ def greedy(steps: Callable[[list[int], int], Tensor], logits: Tensor, prompt: li
         if produced == budget:
             return
         lookup.extend([token])
-        draft = lookup.draft(min(draft_len, budget - produced, room - (pos - len(prompt)) - 1))
+        limit = min(draft_len, budget - produced, room - (pos - len(prompt)) - 1) if pacer.allow() else 0
+        draft = lookup.draft(limit)
+        start = pacer.clock()
         rows = steps([token] + draft, pos)  # row i: the logits after token and draft[:i]
         accepted = 0
         while accepted < len(draft) and int(rows[accepted].argmax()) == draft[accepted]:
             accepted += 1
+        pacer.record(pacer.clock() - start, 1 + len(draft), 1 + accepted)
         stats.steps += 1
         stats.drafted += len(draft)
         stats.accepted += accepted

@@ -2,13 +2,15 @@
 one-token step, and greedy output identical to plain decoding token for token."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
 from rag.model import native
 from rag.model.generate import LocalLM
 from rag.model.native_decode import NativeDecoder
-from rag.model.speculative import PromptLookup
+from rag.model.speculative import PAUSE, Pacer, PromptLookup
 from tests.rag.model.gguf_fixture import write_tiny_gguf
 
 needs_kernels = pytest.mark.skipif(native.kernels() is None, reason="no C compiler or no AVX2/FMA/F16C here")
@@ -34,9 +36,12 @@ def test_prompt_lookup_drafts_what_followed_the_latest_longest_match():
 
 
 def _lm(tmp_path, case: str) -> LocalLM:
+    """A tiny model whose steps all take one tick of its clock: batches always pay, the Pacer never pauses."""
     kwargs, weights = CASES[case]
     tiny = write_tiny_gguf(tmp_path / f"{case}.gguf", context_length=160, **kwargs)
-    return LocalLM.load(tiny.path, weights=weights, use_cache=False)
+    lm = LocalLM.load(tiny.path, weights=weights, use_cache=False)
+    lm.clock = itertools.count().__next__
+    return lm
 
 
 @needs_kernels
@@ -121,3 +126,27 @@ def test_sampling_and_logits_processors_decode_one_token_at_a_time(tmp_path, mon
     assert kept == plain
     with pytest.raises(AssertionError, match="batched step"):
         list(lm.generate_ids(prompt, max_new_tokens=10, stop_ids=set()))
+
+
+def test_the_pacer_pauses_drafting_while_batches_cost_more_per_token():
+    pacer = Pacer(clock=lambda: 0.0)
+    pacer.record(0.010, rows=4, tokens=3)  # no one-token step timed yet: nothing to compare
+    assert pacer.allow()
+    pacer.record(0.010, rows=1, tokens=1)
+    pacer.record(0.018, rows=3, tokens=2)  # 9 ms a token against 10: it pays
+    assert pacer.allow()
+    pacer.record(0.036, rows=6, tokens=2)  # now (9 + 18) / 2 ms a token
+    assert [pacer.allow() for _ in range(PAUSE + 1)] == [False] * PAUSE + [True]
+    assert pacer.batched is None  # batches are timed afresh after the pause
+
+
+@needs_kernels
+def test_a_paused_pacer_still_gives_plain_greedy_tokens(tmp_path):
+    lm = _lm(tmp_path, "q4_1-int4-llama")
+    ticks = itertools.count()
+    lm.clock = lambda: next(ticks) ** 2  # every step dearer than the one before: batches never pay
+    prompt = lm.tokenizer.encode(TEXT)
+    prompt += prompt[:5]
+    plain = list(lm.generate_ids(prompt, max_new_tokens=60, stop_ids=set(), speculate=False))
+    assert list(lm.generate_ids(prompt, max_new_tokens=60, stop_ids=set())) == plain
+    assert lm.speculation.drafted < 20  # drafting paused most of the time
