@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-STORES = ["faiss"]
+STORES = ["faiss", "qdrant"]
 
 
 @pytest.fixture(scope="module", params=STORES)
