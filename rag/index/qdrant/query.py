@@ -42,7 +42,7 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
         batch = [fused] + ([side(dense_q, name, leaders)] + ([side(sparse_q, qc.SPARSE, leaders)] if sparse_q else [])
                            if leaders else [])
     responses = store.client.query_batch_points(store.collection, batch)
-    hits = responses[0].points
+    hits = sorted(responses[0].points, key=lambda p: (-p.score, int(p.id)))  # ties by id, as rag.index.fusion.rrf
     ranked = [int(p.id) for p in hits]
     if request.mode == "hybrid" and leaders:
         top = top_with_leaders([(i, 0.0) for i in ranked], [[int(p.id) for p in r.points] for r in responses[1:]],
