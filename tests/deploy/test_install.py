@@ -47,6 +47,7 @@ def test_compose_services_and_settings_names():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)   # a full install: about 2 minutes on a quiet 2-core machine, 15 on a busy one
 def test_install_script_in_a_fresh_venv_builds_a_kernel_that_loads_without_a_compiler(tmp_path):
     gcc = shutil.which("gcc")
     if gcc is None:
