@@ -188,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             result["qa"] = {s: qa_quality(args.qa, args.notes, args.index or Path(tmp) / f"qa-index-{s}", s)
                             for s in args.store}
         if args.scale is not None or not args.qa:
-            result["scale"] = [scale_run(n, args.queries, Path(tmp), s)
-                               for n in (args.scale or [1000, 10000, 100000]) for s in args.store]
+            result["scale"] = []
+            for n in args.scale or [1000, 10000, 100000]:
+                for s in args.store:
+                    result["scale"].append(scale_run(n, args.queries, Path(tmp), s))
+                    print(json.dumps(result["scale"][-1]), file=sys.stderr, flush=True)   # long runs: rows as they end
     if args.json:
         print(json.dumps(result))
         return 0

@@ -5,6 +5,7 @@ import atexit
 import threading
 import time
 import uuid
+import warnings
 from pathlib import Path
 
 from rag.core.errors import ConfigError
@@ -49,8 +50,10 @@ def client_for(settings):
             if q.url:
                 _CLIENTS[key] = QdrantClient(url=q.url, api_key=q.api_key or None, timeout=int(q.timeout_s))
             elif location(settings) == ":memory:":
+                warnings.filterwarnings("ignore", message="Local mode is not recommended", category=UserWarning)
                 _CLIENTS[key] = QdrantClient(location=":memory:")
-            else:
+            else:   # local mode's size warning: its limits are documented in docs/scaling.md
+                warnings.filterwarnings("ignore", message="Local mode is not recommended", category=UserWarning)
                 Path(location(settings)).mkdir(parents=True, exist_ok=True)
                 try:
                     _CLIENTS[key] = QdrantClient(path=location(settings))
