@@ -28,14 +28,15 @@ class QdrantWriter:
         self.client = backend.client
         self.retrieval = retrieval
         self.sets = {d.name: d for d in dense}
-        self.live = None if rebuild else qc.alias_target(self.client, backend.alias)
+        current = qc.alias_target(self.client, backend.alias)
+        self.live = None if rebuild else current
         live_meta = backend.read_meta(self.live) if self.live else {}
         self.live_sets = dict(live_meta.get("dense", {}))
         self._check_sets()
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.meta = {"kind": "meta", "created": live_meta.get("created", now), "updated": now,
                      "roots": list(live_meta.get("roots", [])), "next_id": int(live_meta.get("next_id", 1)),
-                     "avgdl": live_meta.get("avgdl"), "previous": self.live,
+                     "avgdl": live_meta.get("avgdl"), "previous": current,
                      "dense": {d.name: {"model_id": d.model_id, "dim": d.dim} for d in dense}}
         self.name = qc.new_collection_name(backend.alias)
         qc.create(self.client, self.name, {d.name: d.dim for d in dense}, server=backend.server)

@@ -195,3 +195,14 @@ def test_the_index_folder_records_which_store_holds_it(backend, tmp_path):
     other = "qdrant" if backend.kind == "faiss" else "faiss"
     with pytest.raises(ConfigError, match=f"held by the {backend.kind} store"):
         open_store(load_settings(env={}, index_dir=str(tmp_path / "index"), store=other))
+
+
+def test_a_rebuild_keeps_the_version_open_readers_are_on(backend):
+    _commit(backend, {"a.md": ["a1", "a2"]})
+    old = backend.open_reader()
+    with backend.lock():
+        w = backend.writer([MODEL], RetrievalSettings(), rebuild=True)
+        _put(w, "b.md", ["b1"])
+        w.commit()
+    assert backend.open_reader().sources() == ["b.md"]
+    assert old.sources() == ["a.md"] and old.by_vector_ids([_vid(old, "a2")])[_vid(old, "a2")].text == "a2"
