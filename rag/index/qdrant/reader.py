@@ -83,6 +83,11 @@ class QdrantStore:
             raise NotFoundError(f"no note {source!r} in the index")
         return found[0].payload["text"]
 
+    def document_slice(self, source: str, start: int, end: int) -> str:
+        """document_text(source)[start:end] (a payload is read whole: Qdrant has no partial payload reads)."""
+        start = max(start, 0)
+        return self.document_text(source)[start:max(start, end)]
+
     def count(self) -> int:
         """Number of stored (deduplicated) chunks."""
         return int(self.meta.get("chunks", 0))

@@ -67,6 +67,7 @@ def test_round_trip(backend):
     store = backend.open_reader()
     assert store.count() == 3 and store.sources() == ["a/x.md", "b.txt"]
     assert store.document_text("a/x.md") == "alpha one\nalpha two"
+    assert store.document_slice("a/x.md", 6, 13) == "one\nalp"
     assert store.notes()[0] == NoteMeta("a/x.md", "a", "A/X.MD", ())
     info = store.info()
     assert (info["store"], info["model_id"], info["dim"], info["notes"]) == (backend.kind, "test/model", DIM, 2)
