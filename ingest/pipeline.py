@@ -18,9 +18,9 @@ from ingest.discover import NotRegularFileError, open_regular, scan_notes, too_l
 from ingest.loaders import SUPPORTED_SUFFIXES
 from rag.core.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.core.settings import Settings
-from rag.index.store import db, layout
+from rag.index.store import DEFAULT_DENSE, db, open_backend
+from rag.index.store.base import DenseSpec
 from rag.index.store.db import DocRecord, text_hash
-from rag.index.store.layout import IndexLock
 
 log = logging.getLogger("ingest")
 
@@ -138,19 +138,6 @@ def _scan(paths: list[Path], report: IngestReport, max_bytes: int,
     return files, scopes
 
 
-def _read_state(index_dir: Path, model_id: str, dim: int, rebuild: bool) -> tuple[dict[str, db.DocRecord], int]:
-    """Manifest and chunk count of the live version (empty when rebuilding or new); checks the model."""
-    version = layout.current_version(index_dir)
-    if rebuild or version is None:
-        return {}, 0
-    conn = db.connect(version / layout.DB_FILE, readonly=True)
-    try:
-        db.check_model(db.read_meta(conn), model_id, dim, index_dir)
-        return db.manifest(conn), conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    finally:
-        conn.close()
-
-
 def _changed(files: dict[str, _File], known: dict[str, db.DocRecord], report: IngestReport,
              max_bytes: int) -> tuple[list[_File], list[str]]:
     """Files whose content differs from the manifest (size/mtime first, then sha256), and known ones now unreadable."""
@@ -189,19 +176,20 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
             raise ConfigError(f"no such file or folder: {p}")
     index_dir = settings.index_path
     report = IngestReport(index_dir=str(index_dir))
-    with IndexLock(index_dir):
-        layout.clean_stale(index_dir)
+    backend = open_backend(settings)
+    with backend.lock():
+        backend.clean_stale()
         model_id, dim = model_identity(embedder_path)
-        known, count = _read_state(index_dir, model_id, dim, rebuild)
+        known, count = backend.read_state(DenseSpec(DEFAULT_DENSE, model_id, dim), rebuild)
         limits = settings.ingest
         files, scopes = _scan(paths, report, limits.max_file_bytes, root)
         todo, unreadable = _changed(files, known, report, limits.max_file_bytes)
         notes, failed = _load(todo, known, report, progress, limits)
         vanished = {s for s, d in known.items() for scope in scopes if scope.covers(d) and s not in scope.found}
         gone = sorted(set(unreadable + failed) | vanished)
-        if notes or gone or rebuild or layout.current_version(index_dir) is None:
+        if notes or gone or rebuild or not backend.exists():
             roots = sorted({scope.root for scope in scopes})
-            _write(index_dir, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path)
+            _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path)
         else:
             report.chunks_total = count
     report.seconds = time.perf_counter() - started
@@ -211,7 +199,7 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
 def ensure_index(settings: Settings, progress: bool) -> bool:
     """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first (`ask`, `rag serve`),
     listing files that failed on stderr; False when there is neither an index nor notes to build one from."""
-    if layout.current_version(settings.index_path) is not None:
+    if open_backend(settings).exists():
         return True
     notes = Path(settings.notes_dir)
     if not notes.exists():
@@ -246,15 +234,16 @@ def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool,
     return notes, failed
 
 
-def _write(index_dir, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
+def _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
     """Chunk and embed the loaded notes into a new version, drop `gone` sources, and publish it."""
     from ingest.chunking import chunk_note
     from ingest.embed import embed_texts, embed_units, embedding_text
+    from rag.core.notemeta import note_meta
     from rag.index.embed import Embedder
-    from rag.index.store.writer import IndexWriter
 
     embedder = Embedder.load(embedder_path)
-    writer = IndexWriter(index_dir, embedder.model_id, embedder.dim, settings.retrieval, rebuild=rebuild)
+    writer = backend.writer([DenseSpec(DEFAULT_DENSE, embedder.model_id, embedder.dim)], settings.retrieval,
+                            rebuild=rebuild)
     try:
         docs = []
         for f, note in notes:
@@ -265,7 +254,9 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
                 report.errors.append((f.source, _failure(exc, f)))
                 gone = gone + [f.source] if f.source in known else gone
                 continue
-            doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages)
+            meta = note_meta(f.source, note.text)
+            doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages,
+                            meta.title, meta.tags)
             docs.append((doc, chunks))
             (report.updated if f.source in known else report.added).append(f.source)
         new = {}
@@ -286,7 +277,7 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
         writer.add_roots(roots)
         report.chunks_embedded = writer.embedded
         writer.commit()
-        report.chunks_total = int(writer.exact.ntotal)
+        report.chunks_total = writer.count()
     except BaseException:
         writer.abort()
         raise

@@ -16,7 +16,7 @@ Backend = Literal["local", "openai", "extractive"]     # the bundled model, an O
 Mode = Literal["grounded", "constrained", "free"]       # verified sentences, copy-biased decoding, no verification
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 Weights = Literal["fp32", "int8", "int4"]               # the local model's linear layers
-Store = Literal["faiss", "qdrant"]                      # the index store; only faiss is implemented so far
+Store = Literal["faiss", "qdrant"]                      # the index store: FAISS + SQLite in index_dir, or Qdrant
 
 
 @dataclass(frozen=True)
@@ -114,11 +114,22 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class QdrantSettings:
+    """Where the Qdrant store lives: a server or cluster (url), else embedded local mode (path)."""
+
+    url: str = ""                  # e.g. http://qdrant:6333; empty: local mode
+    api_key: str = ""
+    path: str = ""                 # local mode folder; empty: index_dir/qdrant; ":memory:" for tests
+    collection: str = "notes"      # the alias readers follow; versions are collections named notes-v<time>-<id>
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable in notes-rag."""
 
     index_dir: str = ".rag/index"
-    store: Store = "faiss"         # FAISS + SQLite in index_dir
+    store: Store = "faiss"         # faiss: FAISS + SQLite in index_dir; qdrant: see `qdrant`
     notes_dir: str = "examples/notes"
     ingest: IngestSettings = field(default_factory=IngestSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
@@ -126,6 +137,7 @@ class Settings:
     llm: LLMSettings = field(default_factory=LLMSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    qdrant: QdrantSettings = field(default_factory=QdrantSettings)
 
     @property
     def index_path(self) -> Path:
@@ -153,6 +165,10 @@ ENV_VARS = {
     "RAG_API_KEY": ("server", "api_key"),
     "RAG_AUTH": ("server", "auth"),
     "RAG_ALLOWED_HOSTS": ("server", "allowed_hosts"),
+    "RAG_QDRANT_URL": ("qdrant", "url"),
+    "RAG_QDRANT_API_KEY": ("qdrant", "api_key"),
+    "RAG_QDRANT_PATH": ("qdrant", "path"),
+    "RAG_QDRANT_COLLECTION": ("qdrant", "collection"),
 }
 
 
@@ -213,6 +229,4 @@ def load_settings(preset: str = "default", env: dict | None = None, **changes) -
             settings = override(settings, _nested(path, env[var]), origin=var)
     if changes:
         settings = override(settings, changes)
-    if settings.store != "faiss":
-        raise ConfigError(f"store {settings.store!r} (RAG_STORE or --store) is not implemented yet; use faiss")
     return settings

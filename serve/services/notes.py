@@ -78,11 +78,13 @@ def remove_note(store, root: Path, relative: str, settings) -> str:
 
 def _remove_with_writer(store, source: str, settings) -> None:
     """Publish a new index version without `source`, under the index lock (the ingest pipeline's write path)."""
-    from rag.index.store import IndexLock, IndexWriter
+    from rag.index.store import DEFAULT_DENSE, open_backend
 
-    info = store.info()
-    with IndexLock(settings.index_path):
-        writer = IndexWriter(settings.index_path, info["model_id"], info["dim"], settings.retrieval)
+    sets = store.dense_sets()
+    specs = [sets[DEFAULT_DENSE], *(s for n, s in sets.items() if n != DEFAULT_DENSE)]
+    backend = open_backend(settings)
+    with backend.lock():
+        writer = backend.writer(specs, settings.retrieval)
         try:
             writer.remove_document(source)
             writer.commit()

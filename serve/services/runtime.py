@@ -80,9 +80,9 @@ class Runtime:
         self.chain, self.store, self.index_info, self.load_error = chain, store, info, None
 
     def _open_store(self):
-        from rag.index.store import IndexStore
+        from rag.index.store import open_store
 
-        return IndexStore.open(Path(self.settings.index_dir))
+        return open_store(self.settings)
 
     def reload(self) -> None:
         """Reopen the index after an index write: a fresh chain that keeps the loaded LLM, or the injected one."""

@@ -1,7 +1,8 @@
 """On-disk layout of an index: version folders, the CURRENT pointer swapped atomically, and the ingest lock.
 
 index_dir/CURRENT       name of the live version folder (replaced with os.replace)
-index_dir/v-<id>/       store.sqlite + vectors.faiss (+ hnsw.faiss above the approximate threshold)
+index_dir/v-<id>/       store.sqlite + one vectors file per named dense set (vectors.faiss for the default set,
+                        vectors-<name>.faiss for others; hnsw[-<name>].faiss beside each above the threshold)
 index_dir/tmp-<id>/     a version being built; never read; removed on the next locked open
 index_dir/LOCK          flock held by the one ingest writing
 
@@ -12,13 +13,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import stat
 import time
 import uuid
 from pathlib import Path
 
-from rag.core.errors import IndexBusyError
+from rag.core.errors import ConfigError, IndexBusyError
 
 POINTER = "CURRENT"
 LOCK_FILE = "LOCK"
@@ -43,6 +45,24 @@ def make_private_dir(path: Path) -> None:
     """Create a folder only its owner may enter (0700); an existing one of ours is tightened."""
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
     _tighten(path, PRIVATE_DIR)
+_SET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def check_set_name(name: str) -> str:
+    """A dense vector set name usable in file names and Qdrant vector names (lower-case letters, digits, _ and -)."""
+    if not _SET_NAME.fullmatch(name):
+        raise ConfigError(f"dense vector set name {name!r}: use 1-32 lower-case letters, digits, '_' or '-'")
+    return name
+
+
+def vectors_file(name: str, default: str) -> str:
+    """Exact vectors file of set `name` (the default set keeps the name indexes have always used)."""
+    return VECTORS_FILE if name == default else f"vectors-{check_set_name(name)}.faiss"
+
+
+def hnsw_file(name: str, default: str) -> str:
+    """HNSW file of set `name`."""
+    return HNSW_FILE if name == default else f"hnsw-{check_set_name(name)}.faiss"
 
 
 def fsync_path(path: Path) -> None:
