@@ -5,7 +5,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import get_args
 
 import numpy as np
@@ -155,8 +155,9 @@ class AnswerChain:
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens)
-        units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
-        turn.coverage = abstain.measure(turn.query, turn.results, [e.score for e in turn.evidence], self.vocabulary(),
+        units = [(squash(r.chunk.text[u.start:u.end]), replace(u, context=f"{u.context} {r.chunk.heading}".strip()))
+                 for r in turn.results for u in chunk_units(r.chunk.text)]   # a unit sits under its chunk's titles too
+        turn.coverage = abstain.measure(turn.query, turn.results, turn.evidence, self.vocabulary(),
                                         units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)

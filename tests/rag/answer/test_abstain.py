@@ -110,3 +110,14 @@ def test_chain_refuses_a_term_the_notes_never_use_whatever_the_similarity(make_c
                                       "generator distributions; the discriminator estimates it.\n"})
     ans = chain.answer("How does the Wasserstein GAN training minimise the divergence?")
     assert ans.abstained and "wasserstein" in ans.diagnostics["abstain_reason"]
+
+
+def test_chain_refuses_a_premise_the_evidence_says_otherwise(make_chain_for):
+    chain = make_chain_for({"diffusion.md": "# Diffusion training\n\nThe training loop adds noise to an image. We "
+                                            "then calculate the loss (mean absolute error) between the predicted "
+                                            "noise and the true noise.\n",
+                            "losses.md": "# Losses\n\nRegression models are often fit with the mean squared error.\n"})
+    ans = chain.answer("Why does the training loop use mean squared error between the predicted and the true noise?")
+    assert ans.abstained and '"mean absolute error", not "mean squared error"' in ans.answer
+    assert not chain.answer("Which loss does the training loop calculate between the predicted and the true "
+                            "noise?").abstained
