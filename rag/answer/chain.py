@@ -11,8 +11,9 @@ from typing import get_args
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
-from rag.answer import abstain
+from rag.answer import abstain, conversation
 from rag.answer.citations import MARKER, Claim, parse_answer, render
+from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
@@ -48,6 +49,7 @@ class Turn:
     timings: dict = field(default_factory=dict)
     order: list[int] = field(default_factory=list)   # evidence numbers in citation order
     wide: set[int] = field(default_factory=set)      # evidence quoted with its window (see AnswerChain._own_support)
+    followup: Followup | None = None                 # a follow-up: `question` is its standalone form
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
@@ -135,16 +137,23 @@ class AnswerChain:
                 self._docs[source] = None
         return self._docs[source]
 
+    def _search(self, turn: Turn, query: str, k: int) -> list[SearchResult]:
+        """One retrieval; a follow-up's with the previous answer's notes as a prior."""
+        if turn.followup:
+            return conversation.search(self.retriever, turn.followup, k, query=query)
+        return self.retriever.search(query, k=k)
+
     def retrieve(self, turn: Turn) -> Turn:
         """Stage 1: read the question, then hybrid retrieval; a question of several parts also retrieves for each
-        part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in."""
+        part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in.
+        A follow-up is read as its standalone question, the previous answer's notes a retrieval prior."""
         k = self.settings.retrieval.k
         turn.query = analyse(turn.question, self._word_pieces)
         parts = turn.query.parts
         if len(parts) == 1:
-            turn.results = self.retriever.search(turn.question, k=k)
+            turn.results = self._search(turn, turn.question, k)
         else:
-            lists = [self.retriever.search(q, k=k) for q in (turn.question, *parts)]
+            lists = [self._search(turn, q, k) for q in (turn.question, *parts)]
             turn.results = interleave(lists, min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1)))
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
@@ -178,18 +187,24 @@ class AnswerChain:
         raise RagError("the chain ended without an answer")
 
     # ---- public API -----------------------------------------------------------------------------
-    def answer(self, question: str) -> Answer:
-        """Answer one question (blocking)."""
-        for kind, value in self.stream_events(question):
+    def answer(self, question: str, history=None) -> Answer:
+        """Answer one question (blocking); `history` holds the earlier turns of its conversation."""
+        for kind, value in self.stream_events(question, history=history):
             if kind == "done":
                 return value
         raise RagError("the chain ended without an answer")
 
-    def stream_events(self, question: str) -> Iterator[tuple[str, object]]:
-        """("token", str)* then ("citation", Citation)* then one ("done", Answer); closing stops generation."""
+    def stream_events(self, question: str, history=None) -> Iterator[tuple[str, object]]:
+        """("token", str)* then ("citation", Citation)* then one ("done", Answer); closing stops generation.
+        With `history` ([{"question", "answer"}], oldest first) the question is a follow-up, answered as the
+        standalone question rag.answer.conversation makes of it."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
-        turn = self.select(self.retrieve(Turn(question.strip(), time.perf_counter())))
+        turn = Turn(question.strip(), time.perf_counter())
+        if history:
+            turn.followup = conversation.understand(turn.question, history, self.vocabulary().knows_phrase)
+            turn.question = turn.followup.standalone
+        turn = self.select(self.retrieve(turn))
         yield from self._respond(turn)
 
     # ---- answering ------------------------------------------------------------------------------
@@ -379,8 +394,12 @@ class AnswerChain:
             yield "citation", c
         turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)
         turn.timings["total_s"] = time.perf_counter() - turn.t0
-        yield "done", Answer(turn.question, text, abstained, citations, turn.results, self.backend_name,
-                             dict(turn.timings), turn.diagnostics)
+        asked = turn.followup.question if turn.followup else turn.question
+        if turn.followup:
+            turn.diagnostics["followup"] = {"subject": turn.followup.subject, "how": turn.followup.how}
+        yield "done", Answer(asked, text, abstained, citations, turn.results, self.backend_name,
+                             dict(turn.timings), turn.diagnostics,
+                             standalone_question=turn.question if turn.followup else None)
 
 
 def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:
