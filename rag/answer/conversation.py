@@ -13,8 +13,8 @@ The previous answer's text, whose passages are the notes that answer cited, is t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 from rag.answer.question import QUESTION_WORDS
 from rag.answer.citations import MARKER
@@ -37,10 +37,10 @@ FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the 
 COPULA_WHAT = re.compile(r"^\s*(?:what|who|which)\s+(?:is|are|was|were|'s)\b\s*", re.IGNORECASE)
 COPULA_SUBJECT = re.compile(r"\s*(?:an?\s+|the\s+)?(?P<x>.+?)(?=\s+(?:in|of|for|used|according|when|on|to|and\s+"
                             r"(?:why|how|what|when|where|which))\b|\s*[,?.;:!]|\s*$)", re.IGNORECASE)
-PAIR = re.compile(r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}\s+(?:and|or|vs\.?|versus)\s+(?:the\s+|an?\s+)?[\w/.+-]+(?:\s+[\w/.+-]+){0,3}",
-                  re.IGNORECASE)
-DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|is|are|"
-                         r"was|were|has|have)\b", re.IGNORECASE)
+PAIR = re.compile(r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}\s+(?:and|or|vs\.?|versus)\s+(?:the\s+|an?\s+)?"
+                  r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}", re.IGNORECASE)
+DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
+                         r"is|are|was|were|has|have)\b", re.IGNORECASE)
 AUX = frozenset("does do did can could should would will is are was were has have had may might must".split())
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0,
             "latter": -1, "last": -1, "final": -1}

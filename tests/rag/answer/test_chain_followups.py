@@ -3,7 +3,8 @@
 
 def test_follow_up_is_answered_as_its_standalone_question(make_chain):
     chain = make_chain("extractive")
-    history = [{"question": "What is batch normalization?", "answer": "It normalizes each feature over the mini-batch."}]
+    history = [{"question": "What is batch normalization?",
+                "answer": "It normalizes each feature over the mini-batch."}]
     ans = chain.answer("What does it apply after normalizing?", history=history)
     d = ans.to_dict()
     assert d["question"] == "What does it apply after normalizing?"

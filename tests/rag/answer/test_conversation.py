@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.conversation import (Exchange, Followup, enumerations, parse_history, question_subject, search,
-                                     understand)
+from rag.answer.conversation import (
+    Exchange,
+    Followup,
+    enumerations,
+    parse_history,
+    question_subject,
+    search,
+    understand,
+)
 from rag.core.errors import ConfigError
 from rag.core.types import Chunk, SearchResult
 
