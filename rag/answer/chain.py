@@ -23,7 +23,7 @@ from rag.answer.vocabulary import Vocabulary
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
 from rag.core.text import content_terms, plain, squash
-from rag.core.types import Answer, Citation, SearchResult
+from rag.core.types import Answer, Citation, Filters, SearchResult
 from rag.index.store.db import text_hash
 from rag.index.units import chunk_units
 
@@ -50,6 +50,7 @@ class Turn:
     order: list[int] = field(default_factory=list)   # evidence numbers in citation order
     wide: set[int] = field(default_factory=set)      # evidence quoted with its window (see AnswerChain._own_support)
     followup: Followup | None = None                 # a follow-up: `question` is its standalone form
+    filters: Filters | None = None                   # scope applied inside retrieval
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
@@ -140,8 +141,8 @@ class AnswerChain:
     def _search(self, turn: Turn, query: str, k: int) -> list[SearchResult]:
         """One retrieval; a follow-up's with the previous answer's notes as a prior."""
         if turn.followup:
-            return conversation.search(self.retriever, turn.followup, k, query=query)
-        return self.retriever.search(query, k=k)
+            return conversation.search(self.retriever, turn.followup, k, query=query, filters=turn.filters)
+        return self.retriever.search(query, k=k, filters=turn.filters)
 
     def retrieve(self, turn: Turn) -> Turn:
         """Stage 1: read the question, then hybrid retrieval; a question of several parts also retrieves for each
@@ -187,20 +188,21 @@ class AnswerChain:
         raise RagError("the chain ended without an answer")
 
     # ---- public API -----------------------------------------------------------------------------
-    def answer(self, question: str, history=None) -> Answer:
-        """Answer one question (blocking); `history` holds the earlier turns of its conversation."""
-        for kind, value in self.stream_events(question, history=history):
+    def answer(self, question: str, history=None, filters: Filters | None = None) -> Answer:
+        """Answer one question (blocking); `history`: the earlier turns of its conversation; `filters`: its scope."""
+        for kind, value in self.stream_events(question, history=history, filters=filters):
             if kind == "done":
                 return value
         raise RagError("the chain ended without an answer")
 
-    def stream_events(self, question: str, history=None) -> Iterator[tuple[str, object]]:
+    def stream_events(self, question: str, history=None, filters: Filters | None = None
+                      ) -> Iterator[tuple[str, object]]:
         """("token", str)* then ("citation", Citation)* then one ("done", Answer); closing stops generation.
         With `history` ([{"question", "answer"}], oldest first) the question is a follow-up, answered as the
-        standalone question rag.answer.conversation makes of it."""
+        standalone question rag.answer.conversation makes of it; `filters` scope retrieval (folder, tags, file)."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
-        turn = Turn(question.strip(), time.perf_counter())
+        turn = Turn(question.strip(), time.perf_counter(), filters=filters or None)
         if history:
             turn.followup = conversation.understand(turn.question, history, self.vocabulary().knows_phrase)
             turn.question = turn.followup.standalone
