@@ -26,14 +26,18 @@ STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("serve")
 
 
-def create_app(settings: Settings, chain=None, store=None) -> FastAPI:
-    """The service; inject `chain` (an AnswerChain or anything with stream_events) and `store` in tests."""
+def create_app(settings: Settings, chain=None, store=None, watch: Path | None = None) -> FastAPI:
+    """The service; inject `chain` (an AnswerChain or anything with stream_events) and `store` in tests. It serves
+    any newer index version a process publishes, and with `watch` re-ingests that folder when its notes change."""
     check_startup(settings.server)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         runtime = Runtime(settings, chain=chain, store=store)
         await asyncio.to_thread(runtime.load)
+        runtime.start_polling(settings.server.reload_poll_s)
+        if watch is not None:
+            runtime.watch(watch)
         app.state.runtime = runtime
         log.info("notes-rag ready: backend=%s", getattr(runtime.chain, "backend_name", None))
         try:
