@@ -17,6 +17,7 @@ COMMANDS = {
     "ask": ("rag.cli.commands.ask", "answer a question from your notes, with citations"),
     "serve": ("serve.command", "run the HTTP chat service"),
     "eval": ("eval.command", "measure retrieval, grounding and abstention on a QA set"),
+    "status": ("rag.cli.commands.status", "show what got indexed, skipped and failed"),
 }
 
 

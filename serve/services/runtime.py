@@ -284,18 +284,15 @@ class Runtime:
 
         self.watcher = watch_and_ingest(Path(folder), self.settings, on_report=ingested)
 
+    def backend_name(self) -> str:
+        """The answer backend being served."""
+        return getattr(self.chain, "backend_name", self.settings.answer.backend)
+
     def model_name(self) -> str | None:
         """The model behind the backend, for /health, /status and /v1/models."""
-        backend = getattr(self.chain, "backend_name", self.settings.answer.backend)
-        if backend == "openai":
-            return self.settings.llm.openai_model
-        if backend == "local":
-            if self.settings.llm.gguf_path:
-                return Path(self.settings.llm.gguf_path).name
-            from rag.core.resources import LLM_FILE
+        from rag.core.resources import answer_model
 
-            return LLM_FILE
-        return None
+        return answer_model(self.settings, self.backend_name())
 
     def close(self) -> None:
         """Stop watching and polling, stop the worker threads, close the live store once idle."""

@@ -10,7 +10,7 @@ import pytest
 
 from rag.core.errors import NotFoundError
 from rag.core.settings import load_settings, override
-from rag.core.types import Answer, Chunk, Citation, SearchResult
+from rag.core.types import Answer, Chunk, Citation, NoteMeta, SearchResult
 
 EMA_TEXT = ("Diffusion models keep an exponential moving average (EMA) of the network weights.\n"
             "Samples are drawn from the EMA weights because they are smoother than the raw weights.\n")
@@ -48,6 +48,9 @@ class FakeStore:
 
     def sources(self):
         return sorted({c.source for c in self.chunks.values()})
+
+    def notes(self):
+        return [NoteMeta(s, "", s.split(".")[0].title(), ()) for s in self.sources()]
 
     def count(self):
         return len(self.chunks)
