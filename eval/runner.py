@@ -176,6 +176,7 @@ def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Ch
     Follow-ups are answered again without their history (the second list, for the follow-up section)."""
     from rag.answer.chain import build_chain
     chain = build_chain(open_settings(settings), backend=v.backend, mode=v.mode)
+    chain.gaps = None   # the gold set's unanswerable questions are no gaps in the user's notes
     chain.answer(items[0].question)
     rows = [answer_question(chain, it, checker, encode)
             for it in tqdm(items, desc=f"answers {v.name}", unit="q")]

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from rag.core.settings import Settings
-from serve.routes import admin, chat, health, openai_compat, sources, status
+from serve.routes import admin, chat, gaps, health, openai_compat, sources, status
 from serve.services.auth import check_startup, require_read_key
 from serve.services.errors import install_error_handlers
 from serve.services.guard import EdgeMiddleware, allowed_host_names
@@ -48,7 +48,7 @@ def create_app(settings: Settings, chain=None, store=None, watch: Path | None = 
     app = FastAPI(title="notes-rag", version="0.1.0", lifespan=lifespan,
                   description="Answers questions from your ML notes, citing the passages it used.")
     install_error_handlers(app)
-    for module in (chat, openai_compat, sources, status):   # reads: behind the key beyond loopback
+    for module in (chat, openai_compat, sources, status, gaps):   # reads: behind the key beyond loopback
         app.include_router(module.router, dependencies=[Depends(require_read_key)])
     for module in (health, admin):
         app.include_router(module.router)

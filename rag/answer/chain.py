@@ -15,6 +15,7 @@ from rag.answer import abstain, conversation
 from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
+from rag.answer.gaps import GAPS_FILE, GapLog
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
@@ -75,6 +76,7 @@ class AnswerChain:
         self.llm = llm
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
+        self.gaps: GapLog | None = GapLog(settings.index_path / GAPS_FILE)   # refused questions; None: not logged
         self._vocab: Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
@@ -207,7 +209,10 @@ class AnswerChain:
             turn.followup = conversation.understand(turn.question, history, self.vocabulary().knows_phrase)
             turn.question = turn.followup.standalone
         turn = self.select(self.retrieve(turn))
-        yield from self._respond(turn)
+        for kind, value in self._respond(turn):
+            if kind == "done" and value.abstained and self.gaps is not None:
+                self.gaps.record(value, turn.filters)
+            yield kind, value
 
     # ---- answering ------------------------------------------------------------------------------
     def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:

@@ -18,6 +18,7 @@ COMMANDS = {
     "serve": ("serve.command", "run the HTTP chat service"),
     "eval": ("eval.command", "measure retrieval, grounding and abstention on a QA set"),
     "status": ("rag.cli.commands.status", "show what got indexed, skipped and failed"),
+    "gaps": ("rag.cli.commands.gaps", "list the questions your notes could not answer, by topic"),
 }
 
 

@@ -1,7 +1,10 @@
 """GET /status over HTTP: the live version's notes plus what the last ingests skipped or could not load."""
 from __future__ import annotations
 
+import pytest
+
 from ingest.status import record_outcome
+from rag.answer.gaps import GapLog
 from rag.core.settings import load_settings, override
 
 
@@ -32,3 +35,18 @@ def test_status_before_any_index(tmp_path):
     with TestClient(create_app(settings)) as client:
         body = client.get("/status").json()
     assert body["exists"] is False and body["counts"] == {"indexed": 0, "skipped": 0, "failed": 0}
+
+
+@pytest.mark.slow
+def test_gaps_lists_refused_questions_by_topic(client_for, tmp_path, fake_store):
+    from rag.answer.gaps import GAPS_FILE
+    from rag.core.types import Answer
+
+    settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "index")})
+    client = client_for(settings, store=fake_store)
+    assert client.get("/gaps").json() == {"refused": 0, "topics": []}
+    log = GapLog(settings.index_path / GAPS_FILE)
+    for question in ("How does ZeRO partition optimizer states?", "What does ZeRO stage 3 partition?"):
+        log.record(Answer(question, "no", True, [], [], "fake", {}))
+    body = client.get("/gaps").json()
+    assert body["refused"] == 2 and len(body["topics"]) == 1 and body["topics"][0]["count"] == 2
