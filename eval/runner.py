@@ -36,6 +36,7 @@ class Variant:
     chunk_tokens: int | None = None
     backend: str = ""
     mode: str = ""
+    server: str = ""          # answers from POST {server}/chat instead of an in-process chain
 
 
 def parse_variants(spec: str, primary: tuple[str, str]) -> list[Variant]:
@@ -173,9 +174,14 @@ def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Ch
                 ) -> tuple[list[dict], list[dict]]:
     """Answer every item with one answer variant (models loaded once, one warm-up question), the threshold rules
     off: eval.crossval replays any thresholds on the rows (a question they refuse keeps its answering time).
-    Follow-ups are answered again without their history (the second list, for the follow-up section)."""
-    from rag.answer.chain import build_chain
-    chain = build_chain(open_settings(settings), backend=v.backend, mode=v.mode)
+    Follow-ups are answered again without their history (the second list, for the follow-up section). A server
+    variant answers through POST /chat under the server's own thresholds."""
+    if v.server:
+        from eval.server_answers import ServerAnswerer
+        chain = ServerAnswerer(v.server, settings.server.api_key)
+    else:
+        from rag.answer.chain import build_chain
+        chain = build_chain(open_settings(settings), backend=v.backend, mode=v.mode)
     chain.gaps = None   # the gold set's unanswerable questions are no gaps in the user's notes
     chain.answer(items[0].question)
     rows = [answer_question(chain, it, checker, encode)
