@@ -1,4 +1,5 @@
-"""A real server (extractive chain, tiny index) serves every newer index version it did not write itself, swapping
+"""A real server (extractive chain, tiny index, FAISS and Qdrant local mode) serves every newer index version it did
+not write itself, swapping
 between requests: 20 swaps under steady load, not one failed or mixed-version answer."""
 from __future__ import annotations
 
@@ -33,8 +34,8 @@ def revisions(answer: dict) -> set[str]:
     return {m for t in texts for m in re.findall(r"revision number (\d+)", t)}
 
 
-@pytest.fixture
-def served(tmp_path):
+@pytest.fixture(params=["faiss", "qdrant"])
+def served(request, tmp_path):
     from ingest.pipeline import ingest_paths
     from serve.app import create_app
 
@@ -43,7 +44,7 @@ def served(tmp_path):
     for name, text in fakes.DOCS.items():
         (notes / name).write_text(text, encoding="utf-8")
     (notes / "release.md").write_text(revision_note(0), encoding="utf-8")
-    settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "index"),
+    settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "index"), "store": request.param,
                                                 "answer": {"backend": "extractive"},
                                                 "server": {"max_queue": 32}})
     ingest_paths([notes], settings, progress=False)
