@@ -1,6 +1,5 @@
 """A real server (extractive chain, tiny index, FAISS and Qdrant local mode) serves every newer index version it did
-not write itself, swapping
-between requests: 20 swaps under steady load, not one failed or mixed-version answer."""
+not write itself, swapping between requests: 20 swaps under steady load, not one failed or mixed-version answer."""
 from __future__ import annotations
 
 import importlib.util
