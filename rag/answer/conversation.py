@@ -54,6 +54,8 @@ LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGN
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
 CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\s(?:and|or|but|vs\.?|versus|while|whereas)\s", re.IGNORECASE)
 CONTINUATIONS = frozenset("and but also at in for during with without on after before under compared than".split())
+GENERIC = frozenset("""example examples instance instances detail details detailed elaborate expand explain clarify
+give show tell summary summarize summarise overview intuition simply simpler simple words term terms further""".split())
 MAX_ITEM_WORDS = 6
 
 
@@ -273,16 +275,34 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
 
 
 def _fragment(question: str, ctx: _Context, how: list[str]) -> str | None:
-    """A question that only makes sense as a continuation of the previous one ("and at inference time?",
-    "why?"), joined to it; else None. A bare phrase ("dropout?") is a new question."""
+    """A question that only makes sense as a continuation of the previous one, completed from it: "and at
+    inference time?" joins the previous question, "and the drawbacks?" asks about the subject, "why?" repeats
+    the previous question; else None. A bare phrase ("dropout?") is a new question."""
     tokens = [t.lower() for t in TOKEN.findall(question)]
     has_content = any(_is_content(t) for t in tokens)
     asks = any(t in QUESTION_WORDS or t in AUX for t in tokens)
     if has_content and (asks or len(tokens) > 6 or not tokens or tokens[0] not in CONTINUATIONS):
         return None
-    how.append("ellipsis: continues the previous question")
     rest = (CONNECTIVE.sub("", question) or question).rstrip(" ?.!")
-    return f"{ctx.standalone.rstrip(' ?.!')} {rest}?" if has_content else f"{rest}: {ctx.standalone}"
+    if not has_content:
+        how.append("ellipsis: the previous question again")
+        return f"{rest}: {ctx.standalone}"
+    first = TOKEN.match(rest.strip())
+    if ctx.subject and first and first.group().lower() not in CONTINUATIONS:
+        how.append(f"ellipsis: '{rest}' of '{ctx.subject}'")
+        return f"What about {rest} of {ctx.subject}?"
+    how.append("ellipsis: continues the previous question")
+    return f"{ctx.standalone.rstrip(' ?.!')} {rest}?"
+
+
+def _generic(question: str, subject: str | None, how: list[str]) -> str | None:
+    """A request that names nothing but asks for more ("can you give an example?", "explain in more detail"),
+    tied to the subject; else None."""
+    terms = [t.lower() for t in TOKEN.findall(question) if _is_content(t)]
+    if not subject or not terms or any(t not in GENERIC for t in terms):
+        return None
+    how.append(f"a request for more about '{subject}'")
+    return f"{question.rstrip(' ?.!')} about {subject}?"
 
 
 def _capital(text: str) -> str:
@@ -299,6 +319,10 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase) -> tuple[
         return asked, own[0] if own else None, how
     text = CONNECTIVE.sub("", asked) or asked
     about = WHAT_ABOUT.match(text)
+    lead = TOKEN.match(about.group("rest")) if about else None
+    if about and lead and lead.group().lower() in CONTINUATIONS:    # "what about at test time?": a fragment
+        how.append("ellipsis: continues the previous question")
+        return _capital(f"{ctx.standalone.rstrip(' ?.!')} {about.group('rest')}?"), ctx.subject, how
     if about and ctx.subject and ctx.subject.lower() in ctx.standalone.lower():
         how.append(f"'what about' -> the previous question, about '{about.group('rest')}'")
         return (_capital(re.sub(re.escape(ctx.subject), about.group("rest"), ctx.standalone, count=1,
@@ -313,6 +337,9 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase) -> tuple[
     joined = _fragment(asked, ctx, how)
     if joined is not None:
         return _capital(joined), ctx.subject, how
+    scoped = _generic(text, ctx.subject, how)
+    if scoped is not None:
+        return _capital(scoped), ctx.subject, how
     return asked, own[0] if own else ctx.subject, how
 
 

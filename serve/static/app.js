@@ -11,6 +11,8 @@ const panel = $("passage");
 const info = $("info");
 const MAX_TURNS = 20;          // earlier turns sent with a question (the server takes up to 50)
 const MAX_ANSWER_CHARS = 8000; // the server's limit per earlier answer
+const MAX_BODY_BYTES = 48000;  // oldest turns are left out past this (the server refuses bodies over 64 kB)
+const utf8 = new TextEncoder();
 let lastOpener = null;
 let history = [];              // [{question, answer}] of this conversation, oldest first
 const hintHtml = $("hint").cloneNode(true);
@@ -306,9 +308,13 @@ async function ask(text) {
   conversation.setAttribute("aria-busy", "true");
   try {
     const payload = { question: text, stream: true };
-    if (history.length) payload.history = history.slice(-MAX_TURNS);
     const filters = currentFilters();
     if (filters) payload.filters = filters;
+    let turns = history.slice(-MAX_TURNS);
+    while (turns.length && utf8.encode(JSON.stringify({ ...payload, history: turns })).length > MAX_BODY_BYTES) {
+      turns = turns.slice(1);
+    }
+    if (turns.length) payload.history = turns;
     const res = await authFetch("/chat", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },

@@ -45,6 +45,11 @@ def turns(*pairs):
     (turns(("What is dropout?", "")), "What about weight decay?", "What is weight decay?"),
     (turns(("What is dropout?", "")), "And at test time?", "What is dropout at test time?"),
     (turns(("What is dropout?", "")), "Why?", "Why: What is dropout?"),
+    (turns(("What is dropout?", "")), "And the drawbacks?", "What about the drawbacks of dropout?"),
+    (turns(("What is dropout?", "")), "What about at test time?", "What is dropout at test time?"),
+    # a request that names nothing asks for more about the subject
+    (turns(("What is dropout?", "")), "Can you give an example?", "Can you give an example about dropout?"),
+    (turns(("What is dropout?", "")), "Explain in more detail", "Explain in more detail about dropout?"),
 ])
 def test_follow_up_becomes_standalone(history, question, standalone):
     followup = understand(question, history)
