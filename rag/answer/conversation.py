@@ -16,8 +16,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from rag.answer.question import QUESTION_WORDS
 from rag.answer.citations import MARKER
+from rag.answer.question import QUESTION_WORDS
 from rag.core.errors import ConfigError
 from rag.core.text import STOPWORDS, content_terms, stem
 
