@@ -185,7 +185,10 @@ class Runtime:
         """A snapshot of the published version: the injected chain, or a chain that reuses the loaded models."""
         if self.injected:
             _warm(self._injected_chain)
-            return Snapshot(self._injected_chain, self._injected_store or self._open_store(), None, owned=False)
+            if self._injected_store is not None:
+                return Snapshot(self._injected_chain, self._injected_store, None, owned=False)
+            store = self._open_store()
+            return Snapshot(self._injected_chain, store, getattr(store, "opened_version", None), owned=True)
         previous = self.chain
         if getattr(previous, "llm", None) is not None:
             chain = _rebuild_with(previous, self.settings)
@@ -239,13 +242,15 @@ class Runtime:
         return self._swap_in(self._build)
 
     def reload(self) -> None:
-        """After an index write: the published version, or the injected chain's own reload."""
+        """After an index write: the published version; an injected chain reloads itself and is swapped in again
+        with the store reopened (or the injected store's figures read again)."""
         if not self.injected:
             self.refresh()
             return
         reopen = getattr(self._injected_chain, "reload", None)
         if callable(reopen):
             reopen()
+        self._swap_in(self._build)
 
     # ---- following the index --------------------------------------------------------------------------------
     def start_polling(self, interval_s: float) -> None:

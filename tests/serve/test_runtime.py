@@ -12,6 +12,9 @@ class ClosingStore:
     def __init__(self):
         self.closed = 0
 
+    def info(self):
+        return {"chunks": 1, "notes": 1, "root": "/private/notes"}
+
     def close(self):
         self.closed += 1
 
@@ -31,8 +34,10 @@ def test_a_retired_snapshot_closes_after_its_last_request():
 def test_an_idle_snapshot_closes_when_retired_and_an_injected_store_never():
     owned, injected = ClosingStore(), ClosingStore()
     Snapshot(object(), owned, "v-1", owned=True).retire()
-    Snapshot(object(), injected, None, owned=False).retire()
+    snapshot = Snapshot(object(), injected, None, owned=False)
+    snapshot.retire()
     assert owned.closed == 1 and injected.closed == 0
+    assert snapshot.index_info == {"chunks": 1, "notes": 1}          # the public figures only: no root path
 
 
 def test_no_index_is_503_until_one_is_published(tmp_path):

@@ -32,7 +32,7 @@ def test_status_before_any_index(tmp_path):
 
     settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "none"),
                                                 "answer": {"backend": "extractive"}})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         body = client.get("/status").json()
     assert body["exists"] is False and body["counts"] == {"indexed": 0, "skipped": 0, "failed": 0}
 

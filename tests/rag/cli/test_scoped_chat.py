@@ -90,7 +90,7 @@ def test_http_chat_with_filters_and_history(scoped_index):
     from serve.app import create_app
 
     settings = override(scoped_index, {"answer": {"backend": "extractive"}})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         first = client.post("/chat", json={"question": "What is an EMA of prices used for?",
                                            "filters": {"folder": "finance"}}).json()
         assert sources(first["citations"]) == {"finance/stocks.md"}
