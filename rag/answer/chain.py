@@ -5,7 +5,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import get_args
 
 import numpy as np
@@ -52,6 +52,7 @@ class Turn:
     wide: set[int] = field(default_factory=set)      # evidence quoted with its window (see AnswerChain._own_support)
     followup: Followup | None = None                 # a follow-up: `question` is its standalone form
     filters: Filters | None = None                   # scope applied inside retrieval
+    finding: str | None = None                       # what the notes lack, found by the conversation's rules
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
@@ -152,6 +153,9 @@ class AnswerChain:
         A follow-up is read as its standalone question, the previous answer's notes a retrieval prior."""
         k = self.settings.retrieval.k
         turn.query = analyse(turn.question, self._word_pieces)
+        if turn.followup:
+            turn.query = replace(turn.query, parts=conversation.anchored_parts(turn.query.parts,
+                                                                               turn.followup.referent))
         parts = turn.query.parts
         if len(parts) == 1:
             turn.results = self._search(turn, turn.question, k)
@@ -165,13 +169,17 @@ class AnswerChain:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
+        penalty = turn.followup.penalty if turn.followup else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
-                                        a.context_tokens)
+                                        a.context_tokens, penalty)
         units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
-        turn.coverage = abstain.measure(turn.query, turn.results, [e.score for e in turn.evidence], self.vocabulary(),
-                                        units)
+        relevance = [e.score + (penalty(e.text) if penalty else 0.0) for e in turn.evidence]   # novelty aside
+        turn.coverage = abstain.measure(turn.query, turn.results, relevance, self.vocabulary(), units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
+        if not turn.diagnostics["abstain_reason"] and turn.followup and conversation.nothing_new(turn.followup, units):
+            turn.finding = f"They say nothing more about {turn.followup.referent} than this conversation already did."
+            turn.diagnostics["abstain_reason"] = f"the notes only repeat what was said about {turn.followup.referent}"
         turn.diagnostics["parts"] = list(turn.query.parts)
         turn.diagnostics["focus"] = list(turn.query.focus)
         turn.diagnostics["evidence"] = [{"n": e.n, "text": e.text, "score": round(e.score, 4), "part": e.part,
@@ -218,7 +226,7 @@ class AnswerChain:
     def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:
         turn.diagnostics["mode"] = self.mode
         if turn.diagnostics.get("abstain_reason"):
-            text = abstain.refusal(turn.results, turn.coverage.finding() if turn.coverage else None)
+            text = abstain.refusal(turn.results, turn.finding or (turn.coverage.finding() if turn.coverage else None))
             yield from self._emit(turn, text)
             yield from self._close(turn, text, [], abstained=True)
             return

@@ -9,6 +9,8 @@ A follow-up leans on the conversation in three general ways, each resolved from 
 The subject of a question is the first run of content words after its question words, cut to the longest
 prefix the notes use as a phrase (`known_phrase`; without it, a do-question's trailing verb is dropped).
 The previous answer's text, whose passages are the notes that answer cited, is the retrieval prior.
+A follow-up asks for something the conversation has not said yet: a passage that only repeats earlier turns ranks
+below new ones, and where every passage about what the follow-up refers to repeats them, the notes hold no more.
 """
 from __future__ import annotations
 
@@ -17,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from rag.answer.citations import MARKER
+from rag.answer.focus import EXPLAINING, mentions
 from rag.answer.question import QUESTION_WORDS
 from rag.core.errors import ConfigError
 from rag.core.text import STOPWORDS, content_terms, stem
+from rag.index.units import Unit
 
 MAX_TURNS = 6          # earlier turns read; older ones no longer change how a question is understood
 PRIOR_PASSAGES = 3     # passages the previous answer's text retrieves: its notes are the prior
@@ -57,6 +61,10 @@ CONTINUATIONS = frozenset("and but also at in for during with without on after b
 GENERIC = frozenset("""example examples instance instances detail details detailed elaborate expand explain clarify
 give show tell summary summarize summarise overview intuition simply simpler simple words term terms further""".split())
 MAX_ITEM_WORDS = 6
+REPEATED = 0.7         # share of a passage's content words the conversation already used: it repeats it
+REPEAT_PENALTY = 0.2   # evidence score lost by a passage that repeats earlier turns outright (linear from half)
+ASPECT_WEIGHT = 0.4    # evidence score for holding all of a follow-up's new words (the weight of question terms)
+ASPECT_SWAPS = 2       # passages a follow-up's new words may bring in from the wider pool
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,26 @@ class Followup:
     subject: str | None = None     # what a pronoun in it stood for
     prior: str = ""                # the previous answer, whose notes are the retrieval prior
     how: list[str] = field(default_factory=list)   # the rules that rewrote it
+    referent: str | None = None    # what the rewrite put in for a pronoun, ordinal or bare request
+    said: frozenset[str] = frozenset()   # content terms of the earlier questions and answers
+
+    def repeats(self, text: str) -> float:
+        """Share of the content terms of `text` the earlier turns already used (1.0: it says nothing new)."""
+        terms = content_terms(text)
+        return len(terms & self.said) / len(terms) if terms else 1.0
+
+    @property
+    def new_terms(self) -> frozenset[str]:
+        """Content terms of the standalone question the earlier turns never used: what the follow-up adds."""
+        return frozenset(content_terms(self.standalone)) - self.said
+
+    def penalty(self, text: str) -> float:
+        """Evidence score a passage loses for repeating the conversation (none up to half its words, then growing to
+        REPEAT_PENALTY for a passage the earlier turns said outright), less what it gains for holding the words the
+        follow-up adds (ASPECT_WEIGHT times their share: the subject is given, the new words say what is asked)."""
+        new = self.new_terms
+        gain = ASPECT_WEIGHT * len(new & content_terms(text)) / len(new) if new else 0.0
+        return REPEAT_PENALTY * max(0.0, self.repeats(text) - 0.5) * 2 - gain
 
     @property
     def rewritten(self) -> bool:
@@ -310,37 +338,38 @@ def _capital(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def _understand_one(question: str, ctx: _Context | None, known_phrase) -> tuple[str, str | None, list[str]]:
-    """(standalone, subject, how) for one question given what the turns before it left."""
+def _understand_one(question: str, ctx: _Context | None, known_phrase
+                    ) -> tuple[str, str | None, list[str], str | None]:
+    """(standalone, subject, how, referent) for one question given what the turns before it left."""
     how: list[str] = []
     asked = " ".join(question.split())
     own = question_subject(asked, known_phrase, skip_indefinite=ctx is not None)
     if ctx is None:
-        return asked, own[0] if own else None, how
+        return asked, own[0] if own else None, how, None
     text = CONNECTIVE.sub("", asked) or asked
     about = WHAT_ABOUT.match(text)
     lead = TOKEN.match(about.group("rest")) if about else None
     if about and lead and lead.group().lower() in CONTINUATIONS:    # "what about at test time?": a fragment
         how.append("ellipsis: continues the previous question")
-        return _capital(f"{ctx.standalone.rstrip(' ?.!')} {about.group('rest')}?"), ctx.subject, how
+        return _capital(f"{ctx.standalone.rstrip(' ?.!')} {about.group('rest')}?"), ctx.subject, how, None
     if about and ctx.subject and ctx.subject.lower() in ctx.standalone.lower():
         how.append(f"'what about' -> the previous question, about '{about.group('rest')}'")
         return (_capital(re.sub(re.escape(ctx.subject), about.group("rest"), ctx.standalone, count=1,
-                                flags=re.IGNORECASE)), about.group("rest"), how)
+                                flags=re.IGNORECASE)), about.group("rest"), how, None)
     standalone, named = _ordinal(text, ctx, how)
     if named:
-        return _capital(standalone), named, how
+        return _capital(standalone), named, how, named
     standalone, at = _pronoun(text, ctx.subject, how)
     if at is not None:
         own = question_subject(text, known_phrase, skip_indefinite=True)
-        return _capital(standalone), ctx.subject if own is None or own[1] > at else own[0], how
+        return _capital(standalone), ctx.subject if own is None or own[1] > at else own[0], how, ctx.subject
     joined = _fragment(asked, ctx, how)
     if joined is not None:
-        return _capital(joined), ctx.subject, how
+        return _capital(joined), ctx.subject, how, None
     scoped = _generic(text, ctx.subject, how)
     if scoped is not None:
-        return _capital(scoped), ctx.subject, how
-    return asked, own[0] if own else ctx.subject, how
+        return _capital(scoped), ctx.subject, how, ctx.subject
+    return asked, own[0] if own else ctx.subject, how, None
 
 
 def _context(standalone: str, answer: str, subject: str | None) -> _Context:
@@ -353,14 +382,43 @@ def understand(question: str, history, known_phrase: Callable[[str], bool] | Non
     """The question as understood after `history` (earlier turns, oldest first)."""
     turns = parse_history(history)[-MAX_TURNS:]
     ctx = None
+    said: set[str] = set()
     for turn in turns:
-        standalone, subject, _ = _understand_one(turn.question, ctx, known_phrase)
+        standalone, subject, _, _ = _understand_one(turn.question, ctx, known_phrase)
         ctx = _context(standalone, turn.answer, subject)
+        said |= content_terms(standalone) | content_terms(MARKER.sub(" ", turn.answer))
     question = " ".join(question.split())
     if ctx is None:
         return Followup(question, question)
-    standalone, _, how = _understand_one(question, ctx, known_phrase)
-    return Followup(question, standalone, ctx.subject, MARKER.sub(" ", turns[-1].answer).strip(), how)
+    standalone, _, how, referent = _understand_one(question, ctx, known_phrase)
+    return Followup(question, standalone, ctx.subject, MARKER.sub(" ", turns[-1].answer).strip(), how, referent,
+                    frozenset(said))
+
+
+def anchored_parts(parts: tuple[str, ...], referent: str | None) -> tuple[str, ...]:
+    """The parts of a follow-up, each about what the follow-up refers to: a later part that does not name it
+    ("what's the catch?", "how do they work?") gets it in place of its pronoun, else after it."""
+    if not referent or len(parts) < 2:
+        return parts
+    out = [parts[0]]
+    for part in parts[1:]:
+        if referent.lower() in part.lower():
+            out.append(part)
+            continue
+        resolved, at = _pronoun(part, referent, [])
+        out.append(resolved if at is not None else f"{part.rstrip(' ?.!')} of {referent}?")
+    return tuple(out)
+
+
+def nothing_new(followup: Followup, units: list[tuple[str, Unit]]) -> bool:
+    """Whether the notes hold nothing about what the follow-up refers to beyond what the conversation said: some
+    retrieved answer text (prose or a list line) names the referent (or sits under a label that does), and all of
+    it repeats the earlier turns. `units` are (text, Unit) pairs of the retrieved chunks."""
+    if not followup.referent:
+        return False
+    about = [text for text, u in units if u.kind in EXPLAINING
+             and (mentions(text, followup.referent) or mentions(u.context, followup.referent))]
+    return bool(about) and all(followup.repeats(text) >= REPEATED for text in about)
 
 
 def prior_sources(retriever, followup: Followup, **search_options) -> set[str]:
@@ -370,24 +428,71 @@ def prior_sources(retriever, followup: Followup, **search_options) -> set[str]:
     return {r.chunk.source for r in retriever.search(followup.prior, k=PRIOR_PASSAGES, **search_options)}
 
 
+def _on_topic(passages: list, referent: str | None) -> set[str]:
+    """Chunk ids of the passages about the referent: those naming it, and those continuing one that is (the next
+    chunk of the same note, a section cut in pieces: its later pieces no longer name their subject)."""
+    if not referent:
+        return {r.chunk.chunk_id for r in passages}
+    topical: set[str] = set()
+    previous = None
+    for r in sorted({r.chunk.chunk_id: r for r in passages}.values(),
+                    key=lambda r: (r.chunk.source, r.chunk.start_line)):
+        continues = (previous is not None and previous.chunk.chunk_id in topical
+                     and previous.chunk.source == r.chunk.source and r.chunk.start_line <= previous.chunk.end_line + 2)
+        if continues or mentions(r.chunk.text, referent):
+            topical.add(r.chunk.chunk_id)
+        previous = r
+    return topical
+
+
+def _aspect_first(chosen: list, pool: list, followup: Followup) -> list:
+    """Up to ASPECT_SWAPS passages of the wider pool that hold at least half of the follow-up's new words (and are
+    about its referent, when it has one) take the places of the weakest passages holding fewer of them: the
+    follow-up asks about that aspect of a subject the earlier passages already cover."""
+    new = followup.new_terms
+    if not new:
+        return chosen
+
+    def share(r) -> float:
+        return len(new & content_terms(r.chunk.text)) / len(new)
+
+    topical = _on_topic(chosen + pool, followup.referent)
+    taken = {r.chunk.chunk_id for r in chosen}
+    swaps = 0
+    for r in pool:
+        if swaps >= ASPECT_SWAPS:
+            break
+        if r.chunk.chunk_id in taken or share(r) < 0.5 or r.chunk.chunk_id not in topical:
+            continue
+        fewer = [c for c in chosen if share(c) < share(r)]
+        if fewer:
+            weakest = min(fewer, key=lambda c: c.score)
+            chosen[chosen.index(weakest)] = r
+            taken.add(r.chunk.chunk_id)
+            swaps += 1
+    return chosen
+
+
 def search(retriever, followup: Followup, k: int, query: str | None = None, **search_options) -> list:
     """Retrieve for the standalone question (or `query`, a part of it); a passage of the previous answer's notes gets
-    PRIOR_BONUS on its score, and takes the place of the weakest other passage it then outscores."""
+    PRIOR_BONUS on its score, and takes the place of the weakest other passage it then outscores; then passages of
+    the aspect the follow-up adds come in (`_aspect_first`). k passages come back, best first."""
     query = query or followup.standalone
     results = retriever.search(query, k=k, **search_options)
-    sources = prior_sources(retriever, followup, **search_options)
-    if not sources:
+    if not followup.how:
         return results
+    sources = prior_sources(retriever, followup, **search_options)
     boost = {True: 1.0 + PRIOR_BONUS, False: 1.0}
     chosen = [replace(r, score=r.score * boost[r.chunk.source in sources]) for r in results]
     taken = {r.chunk.chunk_id for r in chosen}
-    pool = retriever.search(query, k=k * PRIOR_WIDEN, **search_options)
+    pool = [replace(r, score=r.score * boost[r.chunk.source in sources])
+            for r in retriever.search(query, k=k * PRIOR_WIDEN, **search_options)]
     for r in pool:
         others = [c for c in chosen if c.chunk.source not in sources]
         if r.chunk.chunk_id in taken or r.chunk.source not in sources or not others:
             continue
         weakest = min(others, key=lambda c: c.score)
-        if r.score * boost[True] > weakest.score:
-            chosen[chosen.index(weakest)] = replace(r, score=r.score * boost[True])
+        if r.score > weakest.score:
+            chosen[chosen.index(weakest)] = r
             taken.add(r.chunk.chunk_id)
-    return sorted(chosen, key=lambda r: -r.score)
+    return sorted(_aspect_first(chosen, pool, followup), key=lambda r: -r.score)
