@@ -61,6 +61,7 @@ CONTINUATIONS = frozenset("and but also at in for during with without on after b
 GENERIC = frozenset("""example examples instance instances detail details detailed elaborate expand explain clarify
 give show tell summary summarize summarise overview intuition simply simpler simple words term terms further""".split())
 MAX_ITEM_WORDS = 6
+SINGULAR = frozenset("it its this that".split())
 REPEATED = 0.7         # share of a passage's content words the conversation already used: it repeats it
 REPEAT_PENALTY = 0.2   # evidence score lost by a passage that repeats earlier turns outright (linear from half)
 ASPECT_WEIGHT = 0.4    # evidence score for holding all of a follow-up's new words (the weight of question terms)
@@ -260,15 +261,22 @@ def _ordinal(question: str, ctx: _Context, how: list[str]) -> tuple[str, str | N
     return question, named
 
 
-def _points_inside(question: str, start: int, possessive: bool) -> bool:
+def _agrees(phrase: str, pronoun: str) -> bool:
+    """Whether a singular pronoun ("it", "its", "this", "that") can stand for the phrase: not for a plural noun
+    ("which step-size conditions guarantee its convergence?" points out of the question)."""
+    last = phrase.split()[-1].lower()
+    return pronoun.lower() not in SINGULAR or not (last.endswith("s") and not last.endswith(("ss", "us", "is")))
+
+
+def _points_inside(question: str, start: int, possessive: bool, pronoun: str = "it") -> bool:
     """Whether a pronoun at `start` can refer to a phrase of its own question: one in an earlier clause ("what is
     label smoothing and why does it help?"), or for a possessive any earlier phrase ("how does LightGBM grow its
-    trees?"). An object pronoun in the clause of its only phrase refers outside ("how does batch norm deal with
-    it?"): a clause's own subject would be "itself"."""
+    trees?"), in either case one it agrees with in number. An object pronoun in the clause of its only phrase refers
+    outside ("how does batch norm deal with it?"): a clause's own subject would be "itself"."""
     before = question[:start]
     clauses = CLAUSE_BREAK.split(before)
     earlier = " ".join(clauses[:-1]) if not possessive else before
-    return bool(_runs(earlier))
+    return any(_agrees(run, pronoun) for run, _, _ in _runs(earlier))
 
 
 def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, int | None]:
@@ -279,14 +287,15 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
     found = []
     for m in ENTITY.finditer(question):
         possessive = m.group("word").lower() in ("its", "their")
-        if not _points_inside(question, m.start(), possessive):
+        if not _points_inside(question, m.start(), possessive, m.group("word")):
             found.append((m.start(), m.end(), subject + "'s" if possessive else subject))
         break
     for d in DEMONSTRATIVE.finditer(question):
         before = question[:d.start()].split()
         prev = before[-1].lower().strip(",") if before else ""
         nxt = d.group("next")
-        if _points_inside(question, d.start(), False) or (nxt and stem(nxt) in content_terms(question[:d.start()])):
+        if (_points_inside(question, d.start(), False, d.group("word"))
+                or (nxt and stem(nxt) in content_terms(question[:d.start()]))):
             break             # "... into a vocabulary, how large is that vocabulary": named in the question
         if nxt is None:       # "on top of that?": the pronoun ends its clause
             found.append((d.start(), d.end("word"), subject))

@@ -112,3 +112,11 @@ def test_chain_refuses_a_follow_up_the_notes_only_repeat(make_chain_for):
     assert "nothing more about Proximal Policy Optimization" in refused.answer
     answered = chain.answer("What happens to it at test time?", history=DROPOUT)
     assert not answered.abstained and "switched off" in answered.citations[0].quote
+
+
+def test_a_singular_pronoun_does_not_stand_for_a_plural_phrase_of_its_own_question():
+    history = [{"question": "What is overfitting?", "answer": "Fitting noise in the training data."}]
+    assert understand("How can learning curves or cross-validation reveal it?", history).standalone == \
+        "How can learning curves or cross-validation reveal overfitting?"
+    assert understand("What is label smoothing and why does it help?", history).standalone == \
+        "What is label smoothing and why does it help?"
