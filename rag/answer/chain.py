@@ -169,11 +169,14 @@ class AnswerChain:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
-        penalty = turn.followup.penalty if turn.followup else None
+        penalty = None
+        if turn.followup:   # what repeats the conversation ranks lower, what it adds higher (about its referent)
+            topical = conversation.on_topic(turn.results, turn.followup.referent)
+            penalty = lambda text, r: turn.followup.penalty(text, r.chunk.chunk_id in topical)  # noqa: E731
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, penalty)
         units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
-        relevance = [e.score + (penalty(e.text) if penalty else 0.0) for e in turn.evidence]   # novelty aside
+        relevance = [e.score + (penalty(e.text, e.result) if penalty else 0.0) for e in turn.evidence]
         turn.coverage = abstain.measure(turn.query, turn.results, relevance, self.vocabulary(), units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)

@@ -98,12 +98,13 @@ class Followup:
         """Content terms of the standalone question the earlier turns never used: what the follow-up adds."""
         return frozenset(content_terms(self.standalone)) - self.said
 
-    def penalty(self, text: str) -> float:
+    def penalty(self, text: str, on_topic: bool = True) -> float:
         """Evidence score a passage loses for repeating the conversation (none up to half its words, then growing to
-        REPEAT_PENALTY for a passage the earlier turns said outright), less what it gains for holding the words the
-        follow-up adds (ASPECT_WEIGHT times their share: the subject is given, the new words say what is asked)."""
+        REPEAT_PENALTY for a passage the earlier turns said outright), less what a passage about the referent gains
+        for holding the words the follow-up adds (ASPECT_WEIGHT times their share: the subject is given, the new
+        words say what is asked; elsewhere they are a coincidence)."""
         new = self.new_terms
-        gain = ASPECT_WEIGHT * len(new & content_terms(text)) / len(new) if new else 0.0
+        gain = ASPECT_WEIGHT * len(new & content_terms(text)) / len(new) if new and on_topic else 0.0
         return REPEAT_PENALTY * max(0.0, self.repeats(text) - 0.5) * 2 - gain
 
     @property
@@ -437,7 +438,7 @@ def prior_sources(retriever, followup: Followup, **search_options) -> set[str]:
     return {r.chunk.source for r in retriever.search(followup.prior, k=PRIOR_PASSAGES, **search_options)}
 
 
-def _on_topic(passages: list, referent: str | None) -> set[str]:
+def on_topic(passages: list, referent: str | None) -> set[str]:
     """Chunk ids of the passages about the referent: those naming it, and those continuing one that is (the next
     chunk of the same note, a section cut in pieces: its later pieces no longer name their subject)."""
     if not referent:
@@ -465,7 +466,7 @@ def _aspect_first(chosen: list, pool: list, followup: Followup) -> list:
     def share(r) -> float:
         return len(new & content_terms(r.chunk.text)) / len(new)
 
-    topical = _on_topic(chosen + pool, followup.referent)
+    topical = on_topic(chosen + pool, followup.referent)
     taken = {r.chunk.chunk_id for r in chosen}
     swaps = 0
     for r in pool:
