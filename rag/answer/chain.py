@@ -169,10 +169,7 @@ class AnswerChain:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
-        penalty = None
-        if turn.followup:   # what repeats the conversation ranks lower, what it adds higher (about its referent)
-            topical = conversation.on_topic(turn.results, turn.followup.referent)
-            penalty = lambda text, r: turn.followup.penalty(text, r.chunk.chunk_id in topical)  # noqa: E731
+        penalty = conversation.evidence_penalty(turn.followup, turn.results) if turn.followup else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, penalty)
         units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]

@@ -455,6 +455,13 @@ def on_topic(passages: list, referent: str | None) -> set[str]:
     return topical
 
 
+def evidence_penalty(followup: Followup, results: list) -> Callable[[str, object], float]:
+    """`penalty(text, result)` for evidence selection: what repeats the conversation ranks lower, what the follow-up
+    adds ranks higher in the passages about its referent."""
+    topical = on_topic(results, followup.referent)
+    return lambda text, result: followup.penalty(text, result.chunk.chunk_id in topical)
+
+
 def _aspect_first(chosen: list, pool: list, followup: Followup) -> list:
     """Up to ASPECT_SWAPS passages of the wider pool that hold at least half of the follow-up's new words (and are
     about its referent, when it has one) take the places of the weakest passages holding fewer of them: the

@@ -8,6 +8,7 @@ from rag.answer.conversation import (
     REPEATED,
     Followup,
     anchored_parts,
+    evidence_penalty,
     nothing_new,
     search,
     understand,
@@ -35,7 +36,17 @@ def test_penalty_ranks_repeats_down_and_the_new_words_up():
     unrelated = "Batch normalization standardizes each feature over the mini-batch."
     assert f.repeats(repeat) >= REPEATED and f.repeats(aspect) < REPEATED
     assert f.penalty(repeat) == REPEAT_PENALTY * (f.repeats(repeat) - 0.5) * 2 > 0
-    assert f.penalty(aspect) < 0 == f.penalty(unrelated)
+    assert f.penalty(aspect) < 0 == f.penalty(unrelated) == f.penalty(aspect, on_topic=False)   # no gain elsewhere
+
+
+def test_evidence_penalty_gives_the_new_words_weight_only_in_passages_about_the_referent():
+    f = understand("What does it do at test time?", DROPOUT)
+    about = passage("dl.md", (10, 12), "Dropout is a regularization technique.", 0.03)
+    continued = passage("dl.md", (13, 14), "At test time all units are kept.", 0.02)
+    elsewhere = passage("eval.md", (1, 2), "At test time the model is evaluated.", 0.02)
+    penalty = evidence_penalty(f, [about, continued, elsewhere])
+    assert penalty("At test time all units are kept.", continued) < 0
+    assert penalty("At test time the model is evaluated.", elsewhere) == 0
 
 
 def test_later_parts_are_anchored_to_the_referent():
