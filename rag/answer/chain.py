@@ -154,8 +154,8 @@ class AnswerChain:
         k = self.settings.retrieval.k
         turn.query = analyse(turn.question, self._word_pieces)
         if turn.followup:
-            turn.query = replace(turn.query, parts=conversation.anchored_parts(turn.query.parts,
-                                                                               turn.followup.referent))
+            turn.query = replace(turn.query, parts=conversation.anchored_parts(
+                turn.query.parts, turn.followup.referent, turn.query.focus))
         parts = turn.query.parts
         if len(parts) == 1:
             turn.results = self._search(turn, turn.question, k)

@@ -405,18 +405,23 @@ def understand(question: str, history, known_phrase: Callable[[str], bool] | Non
                     frozenset(said))
 
 
-def anchored_parts(parts: tuple[str, ...], referent: str | None) -> tuple[str, ...]:
-    """The parts of a follow-up, each about what the follow-up refers to: a later part that does not name it
-    ("what's the catch?", "how do they work?") gets it in place of its pronoun, else after it."""
+def anchored_parts(parts: tuple[str, ...], referent: str | None, focus: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The parts of a follow-up, each about what the follow-up refers to: a later part that does not name it gets it
+    in place of a pronoun pointing out of the part ("how do they work?"), else after it ("what's the catch?") unless
+    the part names a specific word of its own (one of the question's `focus` terms: "how does XGBoost do it?")."""
     if not referent or len(parts) < 2:
         return parts
     out = [parts[0]]
     for part in parts[1:]:
-        if referent.lower() in part.lower():
-            out.append(part)
-            continue
         resolved, at = _pronoun(part, referent, [])
-        out.append(resolved if at is not None else f"{part.rstrip(' ?.!')} of {referent}?")
+        if mentions(part, referent):
+            out.append(part)
+        elif at is not None:
+            out.append(resolved)
+        elif any(mentions(part, term) for term in focus):
+            out.append(part)
+        else:
+            out.append(f"{part.rstrip(' ?.!')} of {referent}?")
     return tuple(out)
 
 

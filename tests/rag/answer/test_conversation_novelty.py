@@ -56,6 +56,9 @@ def test_later_parts_are_anchored_to_the_referent():
     assert anchored_parts(("What are LoRA adapters called", "how do they work?"), "LoRA adapters")[1] == \
         "how do LoRA adapters work?"
     assert anchored_parts(parts, None) == parts
+    own = ("What does it cost", "how does XGBoost compare?")
+    assert anchored_parts(own, "gradient boosting", ("xgboost",)) == own       # a part with a subject of its own
+    assert anchored_parts(own, "gradient boosting")[1] == "how does XGBoost compare of gradient boosting?"
     assert anchored_parts(("Why does it help, and what does dropout cost?",), "dropout") == \
         ("Why does it help, and what does dropout cost?",)
 
