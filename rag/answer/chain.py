@@ -177,7 +177,8 @@ class AnswerChain:
         turn.coverage = abstain.measure(turn.query, turn.results, relevance, self.vocabulary(), units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
-        if not turn.diagnostics["abstain_reason"] and turn.followup and conversation.nothing_new(turn.followup, units):
+        repeats_only = turn.followup is not None and conversation.nothing_new(turn.followup, units, turn.query.focus)
+        if not turn.diagnostics["abstain_reason"] and repeats_only:
             turn.finding = f"They say nothing more about {turn.followup.referent} than this conversation already did."
             turn.diagnostics["abstain_reason"] = f"the notes only repeat what was said about {turn.followup.referent}"
         turn.diagnostics["parts"] = list(turn.query.parts)

@@ -425,15 +425,20 @@ def anchored_parts(parts: tuple[str, ...], referent: str | None, focus: tuple[st
     return tuple(out)
 
 
-def nothing_new(followup: Followup, units: list[tuple[str, Unit]]) -> bool:
+def nothing_new(followup: Followup, units: list[tuple[str, Unit]], focus: tuple[str, ...] = ()) -> bool:
     """Whether the notes hold nothing about what the follow-up refers to beyond what the conversation said: some
-    retrieved answer text (prose or a list line) names the referent (or sits under a label that does), and all of
-    it repeats the earlier turns. `units` are (text, Unit) pairs of the retrieved chunks."""
-    if not followup.referent:
+    retrieved answer text (prose or a list line) names the referent (or sits under a label that does), all of it
+    repeats the earlier turns, and none of it holds a word the follow-up adds (a follow-up that adds no word asks
+    again what was said, and is answered again). A follow-up that names a specific word besides its referent (one
+    of the question's `focus` terms: "how does it differ from weight quantization?") asks about that too, and is
+    never refused by this rule. `units` are (text, Unit) pairs of the retrieved chunks."""
+    new = followup.new_terms
+    if not followup.referent or not new or any(not mentions(followup.referent, term) for term in focus):
         return False
     about = [text for text, u in units if u.kind in EXPLAINING
              and (mentions(text, followup.referent) or mentions(u.context, followup.referent))]
-    return bool(about) and all(followup.repeats(text) >= REPEATED for text in about)
+    return bool(about) and all(followup.repeats(text) >= REPEATED and not new & content_terms(text)
+                               for text in about)
 
 
 def prior_sources(retriever, followup: Followup, **search_options) -> set[str]:

@@ -81,6 +81,13 @@ def test_nothing_new_when_every_passage_about_the_referent_repeats_the_conversat
     assert not nothing_new(f, units(title, listed, explained))
     assert not nothing_new(f, units(("Deep Q-Networks learn a Q-function.", "item", "")))   # nothing names it
     assert not nothing_new(Followup("q", "q"), units(title, listed))                        # no referent
+    again = understand("What does it improve?", history)              # adds no word: asked again, answered again
+    assert again.new_terms == set() and not nothing_new(again, units(title, listed))
+    achieves = ("An algorithm that improves the stability of policy gradient approaches, which it achieves by "
+                "clipping.", "item", "Proximal Policy Optimization (PPO)")   # repeats, but holds the new word
+    assert not nothing_new(f, units(title, achieves))
+    assert nothing_new(f, units(title, listed), focus=("proximal", "policy", "optimization"))
+    assert not nothing_new(f, units(title, listed), focus=("proximal", "trpo"))   # asks about TRPO too
 
 
 class ScriptedRetriever:
