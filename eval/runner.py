@@ -86,7 +86,7 @@ def ingest_into(notes: Path, settings: Settings, index_dir: Path) -> Settings:
 def score_retrieval(retriever, items: list[QAItem], mode: str, desc: str) -> tuple[dict, dict[str, dict]]:
     """Mean retrieval metrics over answerable items and the per-question rows; a follow-up is searched the way the
     chain searches it (its standalone question, the previous answer's notes as a prior)."""
-    from rag.answer import abstain, conversation
+    from rag.answer import abstain, conversation, followup_search
 
     rows = {}
     vocab = None
@@ -95,7 +95,7 @@ def score_retrieval(retriever, items: list[QAItem], mode: str, desc: str) -> tup
             if vocab is None:
                 vocab = abstain.Vocabulary(retriever.store.document_text(s) for s in retriever.store.sources())
             followup = conversation.understand(it.question, list(it.history), vocab.knows_phrase)
-            results = conversation.search(retriever, followup, 10, mode=mode)
+            results = followup_search.search(retriever, followup, 10, mode=mode)
         else:
             results = retriever.search(it.question, k=10, mode=mode)
         rows[it.id] = retrieval_scores([r.chunk.text for r in results], it.support)

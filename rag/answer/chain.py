@@ -11,7 +11,7 @@ from typing import get_args
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
-from rag.answer import abstain, conversation
+from rag.answer import abstain, conversation, followup_search
 from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
@@ -144,7 +144,7 @@ class AnswerChain:
     def _search(self, turn: Turn, query: str, k: int) -> list[SearchResult]:
         """One retrieval; a follow-up's with the previous answer's notes as a prior."""
         if turn.followup:
-            return conversation.search(self.retriever, turn.followup, k, query=query, filters=turn.filters)
+            return followup_search.search(self.retriever, turn.followup, k, query=query, filters=turn.filters)
         return self.retriever.search(query, k=k, filters=turn.filters)
 
     def retrieve(self, turn: Turn) -> Turn:
@@ -169,7 +169,7 @@ class AnswerChain:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
-        penalty = conversation.evidence_penalty(turn.followup, turn.results) if turn.followup else None
+        penalty = followup_search.evidence_penalty(turn.followup, turn.results) if turn.followup else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, penalty)
         units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
@@ -177,7 +177,7 @@ class AnswerChain:
         turn.coverage = abstain.measure(turn.query, turn.results, relevance, self.vocabulary(), units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
-        repeats_only = turn.followup is not None and conversation.nothing_new(turn.followup, units, turn.query.focus)
+        repeats_only = turn.followup is not None and followup_search.nothing_new(turn.followup, units, turn.query.focus)
         if not turn.diagnostics["abstain_reason"] and repeats_only:
             turn.finding = f"They say nothing more about {turn.followup.referent} than this conversation already did."
             turn.diagnostics["abstain_reason"] = f"the notes only repeat what was said about {turn.followup.referent}"

@@ -10,9 +10,9 @@ from rag.answer.conversation import (
     enumerations,
     parse_history,
     question_subject,
-    search,
     understand,
 )
+from rag.answer.followup_search import search
 from rag.core.errors import ConfigError
 from rag.core.types import Chunk, SearchResult
 

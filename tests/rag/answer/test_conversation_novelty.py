@@ -3,16 +3,8 @@ higher (and bring in the passage that holds them), later parts keep the referent
 conversation about the referent are a refusal. Conversations and notes are made up for these rules."""
 from __future__ import annotations
 
-from rag.answer.conversation import (
-    REPEAT_PENALTY,
-    REPEATED,
-    Followup,
-    anchored_parts,
-    evidence_penalty,
-    nothing_new,
-    search,
-    understand,
-)
+from rag.answer.conversation import REPEAT_PENALTY, Followup, anchored_parts, understand
+from rag.answer.followup_search import REPEATED, evidence_penalty, nothing_new, search
 from rag.core.types import Chunk, SearchResult
 from rag.index.units import Unit
 
