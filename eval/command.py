@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=2,
                         help="cross-validate the abstention thresholds over this many folds (report.json calibration: "
                              "shipped, fitted and cross-validated figures side by side); 0 or 1: off")
+    parser.add_argument("--server", metavar="URL",
+                        help="answer through a running server's POST /chat (history included; RAG_API_KEY sent) "
+                             "instead of an in-process chain; retrievers are still scored here")
     parser.add_argument("--no-checker-eval", action="store_true",
                         help="skip measuring the grounding checker on its labelled sets")
 
@@ -38,7 +41,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from eval.checker_eval import checker_report
     from eval.dataset import load_qa
     from eval.report import write_reports
-    from eval.runner import DEFAULT_VARIANTS, answer_name, openai_configured, parse_variants, run_eval
+    from eval.runner import DEFAULT_VARIANTS, Variant, answer_name, openai_configured, parse_variants, run_eval
     from rag.index.embed import Embedder
 
     if not args.notes.is_dir() and not args.index:
@@ -50,9 +53,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     mode = "grounded" if backend == "extractive" else (args.mode or settings.answer.mode)
     spec = args.variants or (DEFAULT_VARIANTS + (",openai:grounded" if openai_configured() else ""))
     variants = parse_variants("" if spec == "none" else spec, (backend, mode))
-    checker = Checker.load(Embedder.load().encode)
     primary = answer_name(backend, mode)
-    report = run_eval(items, args.notes, settings, variants, primary, folds=args.folds,
+    if args.server:
+        variants = [v for v in variants if v.kind == "retrieval"] + [Variant("server", "answer", server=args.server)]
+        primary = "server"
+    checker = Checker.load(Embedder.load().encode)
+    report = run_eval(items, args.notes, settings, variants, primary, folds=0 if args.server else args.folds,
                       index=Path(args.index) if args.index else None, checker=checker)
     if not args.no_checker_eval:
         report["checker"] = checker_report(checker, EXAMPLES, args.notes)

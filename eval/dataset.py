@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rag.core.errors import DatasetError
 
-ABSTAIN_TYPES = frozenset({"unanswerable", "adversarial-unanswerable"})
+ABSTAIN_TYPES = frozenset({"unanswerable", "adversarial-unanswerable", "follow-up-unanswerable"})
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class QAItem:
     line: int = 0
     answer_keywords_it: tuple[str, ...] = ()   # cross-lingual items: what a verbatim Italian quote would hold
     extra: dict = field(default_factory=dict, compare=False)
+    history: tuple[dict, ...] = ()   # earlier turns of a follow-up: {"question", "answer"}, oldest first
 
     @property
     def answerable(self) -> bool:
@@ -66,13 +67,20 @@ def parse_item(obj, path: Path, line: int) -> QAItem:
     support = tuple(obj.get("support") or ())
     if qtype not in ABSTAIN_TYPES and not support and "support" in obj:
         raise _fail(path, line, "support", f"empty for an answerable question of type {qtype!r}")
-    known = {"id", "question", "answer", "support", "source", "type", "answer_keywords", "answer_keywords_it"}
+    history = obj.get("history") or []
+    if not isinstance(history, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("question"), str) and t["question"].strip()
+            and isinstance(t.get("answer", ""), str) for t in history):
+        raise _fail(path, line, "history", 'must be a list of {"question": str, "answer": str} turns')
+    known = {"id", "question", "answer", "support", "source", "type", "answer_keywords", "answer_keywords_it",
+             "history"}
     return QAItem(
         id=obj["id"], question=obj["question"].strip(), answer=obj.get("answer", ""),
         support=support, source=source, type=qtype,
         answer_keywords=tuple(obj.get("answer_keywords") or ()), line=line,
         answer_keywords_it=tuple(obj.get("answer_keywords_it") or ()),
         extra={k: v for k, v in obj.items() if k not in known},
+        history=tuple({"question": t["question"].strip(), "answer": t.get("answer", "")} for t in history),
     )
 
 

@@ -30,21 +30,28 @@ def _img(path: Path) -> str:
 
 
 def _md_tables(md: str, start: str, stop: str) -> str:
-    """Convert the Markdown tables between two headings of report.md into HTML."""
+    """Convert the Markdown tables between two headings of report.md into HTML tables."""
     lines = md.split("\n")
     try:
         i = lines.index(start)
     except ValueError:
         return ""
-    out = []
+    tables: list[list[str]] = []
     for line in lines[i + 1:]:
         if line.startswith("## ") and line != start:
             break
-        if line.startswith("|") and not line.startswith("|---"):
-            cells = [c.strip() for c in line.strip("|").split("|")]
-            tag = "th" if not out else "td"
-            out.append("<tr>" + "".join(f"<{tag}>{_e(c)}</{tag}>" for c in cells) + "</tr>")
-    return "<table>" + "".join(out) + "</table>" if out else ""
+        if not line.startswith("|"):
+            if tables and tables[-1]:
+                tables.append([])
+            continue
+        if line.startswith("|---"):
+            continue
+        if not tables:
+            tables.append([])
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        tag = "th" if not tables[-1] else "td"
+        tables[-1].append("<tr>" + "".join(f"<{tag}>{_e(c)}</{tag}>" for c in cells) + "</tr>")
+    return "".join("<table>" + "".join(rows) + "</table>" for rows in tables if rows)
 
 
 def _answer_cell(q: dict) -> str:
@@ -89,9 +96,10 @@ def render_html(report: dict, plots: dict[str, Path]) -> str:
     for name in ("retrieval", "answers", "latency"):
         if name in plots:
             sections.append(_img(plots[name]))
-    checker = next((line for line in md.split("\n") if line.startswith("## Grounding checker")), None)
-    if checker:
-        sections.append(f"<h2>{_e(checker[3:])}</h2>{_md_tables(md, checker, '')}")
+    for prefix in ("## Follow-ups", "## Grounding checker"):
+        heading = next((line for line in md.split("\n") if line.startswith(prefix)), None)
+        if heading:
+            sections.append(f"<h2>{_e(heading[3:])}</h2>{_md_tables(md, heading, '')}")
     sections.append("<h2>Questions (primary variant)</h2>" + _question_rows(report))
     return (f'<!doctype html><html><head><meta charset="utf-8"><title>notes-rag evaluation</title>'
             f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>")

@@ -56,6 +56,25 @@ def calibration_lines(cal: dict | None) -> list[str]:
                f"{cal['cross_validated']['thresholds']}", ""])
 
 
+def followup_lines(report: dict) -> list[str]:
+    """The follow-up section: each answer variant with and without the earlier turns, then each question."""
+    variants = {k: v["followups"] for k, v in report["variants"].items() if v.get("followups")}
+    if not variants:
+        return []
+    lines = [f"## Follow-ups ({report['followups']['n']} questions with earlier turns, "
+             f"{report['followups']['n_unanswerable']} to refuse)", ""]
+    header = ["variant", "history", "kw recall", "support hit", "refuse unans.", "false refuse", "accuracy"]
+    rows = [[name, side, *(f[side][m] for m in ("keyword_recall", "support_hit_rate", "unanswerable_refused",
+                                                  "false_abstain_rate", "accuracy"))]
+            for name, f in variants.items() for side in ("with_history", "without_history")]
+    lines += _table(header, rows) + [""]
+    rows = [[q["id"], q["type"], q["question"], q["standalone_question"],
+             "refused" if q["with_history"]["abstained"] else q["with_history"]["keyword_recall"],
+             "refused" if q["without_history"]["abstained"] else q["without_history"]["keyword_recall"]]
+            for q in report["followups"]["per_question"]]
+    return lines + _table(["id", "type", "asked", "understood as", "kw recall with", "kw recall without"], rows) + [""]
+
+
 def render_md(report: dict, plots: dict[str, Path]) -> str:
     """The Markdown report text."""
     ab, lat = report["abstention"], report["latency"]
@@ -87,6 +106,7 @@ def render_md(report: dict, plots: dict[str, Path]) -> str:
             [[k, *(v[b][m] for b, m in ANSWER_BARS), v["latency"]["p50_total_s"]] for k, v in ans.items()]) + [""]
     out += type_lines(report.get("by_type"))
     out += calibration_lines(report.get("calibration"))
+    out += followup_lines(report)
     out += checker_lines(report.get("checker"))
     out += ["## Plots", ""] + [f"![{k}]({p.name})" for k, p in plots.items()] + [""]
     out += ["## Questions (primary variant)", ""]

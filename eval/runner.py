@@ -36,6 +36,7 @@ class Variant:
     chunk_tokens: int | None = None
     backend: str = ""
     mode: str = ""
+    server: str = ""          # answers from POST {server}/chat instead of an in-process chain
 
 
 def parse_variants(spec: str, primary: tuple[str, str]) -> list[Variant]:
@@ -83,17 +84,28 @@ def ingest_into(notes: Path, settings: Settings, index_dir: Path) -> Settings:
 
 
 def score_retrieval(retriever, items: list[QAItem], mode: str, desc: str) -> tuple[dict, dict[str, dict]]:
-    """Mean retrieval metrics over answerable items and the per-question rows."""
+    """Mean retrieval metrics over answerable items and the per-question rows; a follow-up is searched the way the
+    chain searches it (its standalone question, the previous answer's notes as a prior)."""
+    from rag.answer import abstain, conversation, followup_search
+
     rows = {}
+    vocab = None
     for it in tqdm([i for i in items if i.answerable], desc=desc, unit="q", leave=False):
-        results = retriever.search(it.question, k=10, mode=mode)
+        if it.history:
+            if vocab is None:
+                vocab = abstain.Vocabulary(retriever.store.document_text(s) for s in retriever.store.sources())
+            followup = conversation.understand(it.question, list(it.history), vocab.knows_phrase)
+            results = followup_search.search(retriever, followup, 10, mode=mode)
+        else:
+            results = retriever.search(it.question, k=10, mode=mode)
         rows[it.id] = retrieval_scores([r.chunk.text for r in results], it.support)
     return mean_scores(list(rows.values())), rows
 
 
-def answer_question(chain, item: QAItem, checker: Checker, encode) -> dict:
-    """Answer one question and grade it."""
-    ans = chain.answer(item.question).to_dict()
+def answer_question(chain, item: QAItem, checker: Checker, encode, use_history: bool = True) -> dict:
+    """Answer one question (a follow-up with its earlier turns, unless use_history is False) and grade it."""
+    history = list(item.history) if use_history else None
+    ans = chain.answer(item.question, history=history).to_dict()
     grade = grade_answer("" if ans["abstained"] else ans["answer"], ans["contexts"], ans["citations"], item.support,
                          checker)
     kw = keyword_recall(ans["answer"], item.answer_keywords, item.answer_keywords_it) if not ans["abstained"] else 0.0
@@ -107,6 +119,7 @@ def answer_question(chain, item: QAItem, checker: Checker, encode) -> dict:
         "semantic_similarity": semantic_similarity(ans["answer"], item.answer, encode) if answered_answerable else None,
         "grounding": grade, "timings": ans["timings"], "coverage": ans["diagnostics"].get("coverage"),
         "correct": is_correct(item.answerable, ans["abstained"], kw, grade["support_hit"]),
+        **({"standalone_question": ans["standalone_question"]} if "standalone_question" in ans else {}),
     }
 
 
@@ -137,14 +150,45 @@ def aggregate_answers(rows: list[dict]) -> dict:
     }
 
 
-def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Checker, encode) -> list[dict]:
+def followup_summary(rows: list[dict], alone: list[dict]) -> dict:
+    """The follow-up section: the same questions answered with their history and without it."""
+    def block(rs: list[dict]) -> dict:
+        answerable = [r for r in rs if r["answerable"]]
+        unanswerable = [r for r in rs if not r["answerable"]]
+        return {"keyword_recall": _mean(r["keyword_recall"] for r in answerable),
+                "support_hit_rate": _mean(r["grounding"]["support_hit"] for r in answerable),
+                "unanswerable_refused": _mean(r["abstained"] for r in unanswerable) if unanswerable else None,
+                "false_abstain_rate": _mean(r["abstained"] for r in answerable) if answerable else None,
+                "accuracy": _mean(r["correct"] for r in rs)}
+    per_q = [{"id": w["id"], "type": w["type"], "question": w["question"],
+              "standalone_question": w.get("standalone_question"),
+              "with_history": {k: w[k] for k in ("abstained", "keyword_recall", "correct")} |
+              {"support_hit": w["grounding"]["support_hit"]},
+              "without_history": {k: a[k] for k in ("abstained", "keyword_recall", "correct")} |
+              {"support_hit": a["grounding"]["support_hit"]}} for w, a in zip(rows, alone)]
+    return {"n": len(rows), "n_unanswerable": sum(not r["answerable"] for r in rows),
+            "with_history": block(rows), "without_history": block(alone), "per_question": per_q}
+
+
+def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Checker, encode
+                ) -> tuple[list[dict], list[dict]]:
     """Answer every item with one answer variant (models loaded once, one warm-up question), the threshold rules
-    off: eval.crossval replays any thresholds on the rows (a question they refuse keeps its answering time)."""
-    from rag.answer.chain import build_chain
-    chain = build_chain(open_settings(settings), backend=v.backend, mode=v.mode)
+    off: eval.crossval replays any thresholds on the rows (a question they refuse keeps its answering time).
+    Follow-ups are answered again without their history (the second list, for the follow-up section). A server
+    variant answers through POST /chat under the server's own thresholds."""
+    if v.server:
+        from eval.server_answers import ServerAnswerer
+        chain = ServerAnswerer(v.server, settings.server.api_key)
+    else:
+        from rag.answer.chain import build_chain
+        chain = build_chain(open_settings(settings), backend=v.backend, mode=v.mode)
+    chain.gaps = None   # the gold set's unanswerable questions are no gaps in the user's notes
     chain.answer(items[0].question)
-    return [answer_question(chain, it, checker, encode)
+    rows = [answer_question(chain, it, checker, encode)
             for it in tqdm(items, desc=f"answers {v.name}", unit="q")]
+    alone = [answer_question(chain, it, checker, encode, use_history=False)
+             for it in tqdm([it for it in items if it.history], desc=f"follow-ups without history {v.name}", unit="q")]
+    return rows, alone
 
 
 def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: list[Variant], primary: str,
@@ -176,12 +220,15 @@ def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: lis
                                                                             "retrieval")
         answers: dict[str, list[dict]] = {}
         for v in [v for v in variants if v.kind == "answer"]:
-            opened = run_answers(main, v, items, checker, encode)
+            opened, alone = run_answers(main, v, items, checker, encode)
             answers[v.name] = under(opened, main.answer)
             if v.name == primary and folds > 1:
                 out["calibration"] = calibration(opened, main.answer, k=folds)
             out["variants"][v.name] = {"kind": "answer", **aggregate_answers(answers[v.name]),
                                        "timings": [r["timings"] for r in answers[v.name]]}
+            if alone:
+                followed = [row for it, row in zip(items, answers[v.name]) if it.history]
+                out["variants"][v.name]["followups"] = followup_summary(followed, under(alone, main.answer))
     ret_rows = per_retrieval[settings.retrieval.mode]
     per_q = answers[primary]
     for i, row in enumerate(per_q):
@@ -192,6 +239,8 @@ def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: lis
     out = {"n": len(items), "retrieval": mean_scores(list(ret_rows.values())), **{k: prim[k] for k in
            ("answer", "grounding", "citations", "abstention", "latency")}, "by_type": by_type(per_q),
            "per_question": per_q, **out}
+    if "followups" in prim:
+        out["followups"] = prim["followups"]
     out["config"] = {"retrieval_mode": settings.retrieval.mode, "k": settings.retrieval.k,
                      "chunk_tokens": settings.chunking.max_tokens, "checker_threshold": checker.threshold,
                      "seconds": round(time.perf_counter() - started, 1)}

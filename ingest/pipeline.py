@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ingest.discover import NotRegularFileError, open_regular, scan_notes, too_large
 from ingest.loaders import SUPPORTED_SUFFIXES
+from ingest.status import record_outcome
 from rag.core.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.core.settings import Settings
 from rag.index.store import DEFAULT_DENSE, db, open_backend
@@ -192,7 +193,8 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
             _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path)
         else:
             report.chunks_total = count
-    report.seconds = time.perf_counter() - started
+        report.seconds = time.perf_counter() - started
+        record_outcome(index_dir, paths, report)
     return report
 
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from rag.core.settings import Settings
-from serve.routes import admin, chat, health, openai_compat, sources
+from serve.routes import admin, chat, gaps, health, openai_compat, sources, status
 from serve.services.auth import check_startup, require_read_key
 from serve.services.errors import install_error_handlers
 from serve.services.guard import EdgeMiddleware, allowed_host_names
@@ -26,14 +26,18 @@ STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("serve")
 
 
-def create_app(settings: Settings, chain=None, store=None) -> FastAPI:
-    """The service; inject `chain` (an AnswerChain or anything with stream_events) and `store` in tests."""
+def create_app(settings: Settings, chain=None, store=None, watch: Path | None = None) -> FastAPI:
+    """The service; inject `chain` (an AnswerChain or anything with stream_events) and `store` in tests. It serves
+    any newer index version a process publishes, and with `watch` re-ingests that folder when its notes change."""
     check_startup(settings.server)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         runtime = Runtime(settings, chain=chain, store=store)
         await asyncio.to_thread(runtime.load)
+        runtime.start_polling(settings.server.reload_poll_s)
+        if watch is not None:
+            runtime.watch(watch)
         app.state.runtime = runtime
         log.info("notes-rag ready: backend=%s", getattr(runtime.chain, "backend_name", None))
         try:
@@ -44,7 +48,7 @@ def create_app(settings: Settings, chain=None, store=None) -> FastAPI:
     app = FastAPI(title="notes-rag", version="0.1.0", lifespan=lifespan,
                   description="Answers questions from your ML notes, citing the passages it used.")
     install_error_handlers(app)
-    for module in (chat, openai_compat, sources):
+    for module in (chat, openai_compat, sources, status, gaps):   # reads: behind the key beyond loopback
         app.include_router(module.router, dependencies=[Depends(require_read_key)])
     for module in (health, admin):
         app.include_router(module.router)

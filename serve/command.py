@@ -1,11 +1,13 @@
-"""`rag serve [--host 127.0.0.1] [--port 8000] [--backend ...]`: run the HTTP service with uvicorn."""
+"""`rag serve [--host 127.0.0.1] [--port 8000] [--backend ...] [--watch DIR]`: run the HTTP service with uvicorn."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 from typing import get_args
 
+from rag.core.errors import ConfigError
 from rag.core.settings import Backend, override
 
 
@@ -18,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=None, help="generations running at once (default 1)")
     parser.add_argument("--max-queue", type=int, default=None,
                         help="generations waiting or running before 429 (default 8)")
+    parser.add_argument("--watch", type=Path, metavar="DIR",
+                        help="ingest DIR now and again whenever its notes change (new, edited, deleted, renamed)")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--insecure-no-auth", action="store_true",
                         help="serve beyond loopback without RAG_API_KEY (anyone who reaches the port reads the notes)")
@@ -27,7 +31,7 @@ def run(args: argparse.Namespace, settings) -> int:
     """Start uvicorn on the configured host and port."""
     import uvicorn
 
-    from ingest.pipeline import ensure_index
+    from ingest.pipeline import ensure_index, ingest_paths, print_report
     from serve.app import create_app
     from serve.services.auth import check_startup, is_loopback, reads_need_key
 
@@ -40,11 +44,16 @@ def run(args: argparse.Namespace, settings) -> int:
     settings = override(settings, changes) if changes else settings
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     check_startup(settings.server)
-    ensure_index(settings, progress=True)  # without notes either, it serves 503 until POST /ingest
+    if args.watch is not None:
+        if not args.watch.is_dir():
+            raise ConfigError(f"--watch {args.watch}: not a folder")
+        print_report(ingest_paths([args.watch], settings, progress=True))
+    else:
+        ensure_index(settings, progress=True)  # without notes either, it serves 503 until POST /ingest
     if not is_loopback(settings.server.host) and not reads_need_key(settings.server):
         print(f"warning: serving {settings.server.host} without an API key (--insecure-no-auth): anyone who can "
               "reach the port can read the notes", file=sys.stderr)
-    uvicorn.run(create_app(settings), host=settings.server.host, port=settings.server.port,
+    uvicorn.run(create_app(settings, watch=args.watch), host=settings.server.host, port=settings.server.port,
                 log_level=args.log_level, timeout_graceful_shutdown=5)
     return 0
 

@@ -11,9 +11,11 @@ from typing import get_args
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
-from rag.answer import abstain
+from rag.answer import abstain, conversation, followup_search
 from rag.answer.citations import MARKER, Claim, parse_answer, render
+from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
+from rag.answer.gaps import GAPS_FILE, GapLog
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
@@ -22,7 +24,7 @@ from rag.answer.vocabulary import Vocabulary
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
 from rag.core.text import content_terms, plain, squash
-from rag.core.types import Answer, Citation, SearchResult
+from rag.core.types import Answer, Citation, Filters, SearchResult
 from rag.index.store.db import text_hash
 from rag.index.units import chunk_units
 
@@ -48,6 +50,9 @@ class Turn:
     timings: dict = field(default_factory=dict)
     order: list[int] = field(default_factory=list)   # evidence numbers in citation order
     wide: set[int] = field(default_factory=set)      # evidence quoted with its window (see AnswerChain._own_support)
+    followup: Followup | None = None                 # a follow-up: `question` is its standalone form
+    filters: Filters | None = None                   # scope applied inside retrieval
+    finding: str | None = None                       # what the notes lack, found by the conversation's rules
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
@@ -72,6 +77,7 @@ class AnswerChain:
         self.llm = llm
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
+        self.gaps: GapLog | None = GapLog(settings.index_path / GAPS_FILE)   # refused questions; None: not logged
         self._vocab: Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
@@ -135,16 +141,26 @@ class AnswerChain:
                 self._docs[source] = None
         return self._docs[source]
 
+    def _search(self, turn: Turn, query: str, k: int) -> list[SearchResult]:
+        """One retrieval; a follow-up's with the previous answer's notes as a prior."""
+        if turn.followup:
+            return followup_search.search(self.retriever, turn.followup, k, query=query, filters=turn.filters)
+        return self.retriever.search(query, k=k, filters=turn.filters)
+
     def retrieve(self, turn: Turn) -> Turn:
         """Stage 1: read the question, then hybrid retrieval; a question of several parts also retrieves for each
-        part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in."""
+        part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in.
+        A follow-up is read as its standalone question, the previous answer's notes a retrieval prior."""
         k = self.settings.retrieval.k
         turn.query = analyse(turn.question, self._word_pieces)
+        if turn.followup:
+            turn.query = replace(turn.query, parts=conversation.anchored_parts(
+                turn.query.parts, turn.followup.referent, turn.query.focus))
         parts = turn.query.parts
         if len(parts) == 1:
-            turn.results = self.retriever.search(turn.question, k=k)
+            turn.results = self._search(turn, turn.question, k)
         else:
-            lists = [self.retriever.search(q, k=k) for q in (turn.question, *parts)]
+            lists = [self._search(turn, q, k) for q in (turn.question, *parts)]
             turn.results = interleave(lists, min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1)))
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
@@ -153,14 +169,21 @@ class AnswerChain:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
+        penalty = followup_search.evidence_penalty(turn.followup, turn.results) if turn.followup else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
-                                        a.context_tokens)
+                                        a.context_tokens, penalty)
         units = [(squash(r.chunk.text[u.start:u.end]), replace(u, context=f"{u.context} {r.chunk.heading}".strip()))
                  for r in turn.results for u in chunk_units(r.chunk.text)]   # a unit sits under its chunk's titles too
-        turn.coverage = abstain.measure(turn.query, turn.results, turn.evidence, self.vocabulary(),
-                                        units)
+        raw = turn.evidence   # abstention reads relevance before the follow-up's penalty
+        if penalty:
+            raw = [replace(e, score=e.score + penalty(e.text, e.result)) for e in turn.evidence]
+        turn.coverage = abstain.measure(turn.query, turn.results, raw, self.vocabulary(), units)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
+        repeats_only = turn.followup is not None and followup_search.nothing_new(turn.followup, units, turn.query.focus)
+        if not turn.diagnostics["abstain_reason"] and repeats_only:
+            turn.finding = f"They say nothing more about {turn.followup.referent} than this conversation already did."
+            turn.diagnostics["abstain_reason"] = f"the notes only repeat what was said about {turn.followup.referent}"
         turn.diagnostics["parts"] = list(turn.query.parts)
         turn.diagnostics["focus"] = list(turn.query.focus)
         turn.diagnostics["evidence"] = [{"n": e.n, "text": e.text, "score": round(e.score, 4), "part": e.part,
@@ -179,25 +202,35 @@ class AnswerChain:
         raise RagError("the chain ended without an answer")
 
     # ---- public API -----------------------------------------------------------------------------
-    def answer(self, question: str) -> Answer:
-        """Answer one question (blocking)."""
-        for kind, value in self.stream_events(question):
+    def answer(self, question: str, history=None, filters: Filters | None = None) -> Answer:
+        """Answer one question (blocking); `history`: the earlier turns of its conversation; `filters`: its scope."""
+        for kind, value in self.stream_events(question, history=history, filters=filters):
             if kind == "done":
                 return value
         raise RagError("the chain ended without an answer")
 
-    def stream_events(self, question: str) -> Iterator[tuple[str, object]]:
-        """("token", str)* then ("citation", Citation)* then one ("done", Answer); closing stops generation."""
+    def stream_events(self, question: str, history=None, filters: Filters | None = None
+                      ) -> Iterator[tuple[str, object]]:
+        """("token", str)* then ("citation", Citation)* then one ("done", Answer); closing stops generation.
+        With `history` ([{"question", "answer"}], oldest first) the question is a follow-up, answered as the
+        standalone question rag.answer.conversation makes of it; `filters` scope retrieval (folder, tags, file)."""
         if not question or not question.strip():
             raise ConfigError("the question is empty")
-        turn = self.select(self.retrieve(Turn(question.strip(), time.perf_counter())))
-        yield from self._respond(turn)
+        turn = Turn(question.strip(), time.perf_counter(), filters=filters or None)
+        if history:
+            turn.followup = conversation.understand(turn.question, history, self.vocabulary().knows_phrase)
+            turn.question = turn.followup.standalone
+        turn = self.select(self.retrieve(turn))
+        for kind, value in self._respond(turn):
+            if kind == "done" and value.abstained and self.gaps is not None:
+                self.gaps.record(value, turn.filters)
+            yield kind, value
 
     # ---- answering ------------------------------------------------------------------------------
     def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:
         turn.diagnostics["mode"] = self.mode
         if turn.diagnostics.get("abstain_reason"):
-            text = abstain.refusal(turn.results, turn.coverage.finding() if turn.coverage else None)
+            text = abstain.refusal(turn.results, turn.finding or (turn.coverage.finding() if turn.coverage else None))
             yield from self._emit(turn, text)
             yield from self._close(turn, text, [], abstained=True)
             return
@@ -380,8 +413,12 @@ class AnswerChain:
             yield "citation", c
         turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)
         turn.timings["total_s"] = time.perf_counter() - turn.t0
-        yield "done", Answer(turn.question, text, abstained, citations, turn.results, self.backend_name,
-                             dict(turn.timings), turn.diagnostics)
+        asked = turn.followup.question if turn.followup else turn.question
+        if turn.followup:
+            turn.diagnostics["followup"] = {"subject": turn.followup.subject, "how": turn.followup.how}
+        yield "done", Answer(asked, text, abstained, citations, turn.results, self.backend_name,
+                             dict(turn.timings), turn.diagnostics,
+                             standalone_question=turn.question if turn.followup else None)
 
 
 def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:

@@ -2,6 +2,7 @@
 best of each part (diverse, within a token budget) in the order the question asks."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from rag.answer.question import Question
@@ -126,11 +127,18 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 
 
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
-                    max_units: int, token_budget: int) -> list[Evidence]:
+                    max_units: int, token_budget: int,
+                    penalty: Callable[[str, SearchResult], float] | None = None) -> list[Evidence]:
     """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
     part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
-    back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking."""
+    back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
+    `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's)."""
     cands = candidates(results)
     if not cands:
         return []
-    return choose(score(question, cands, embed), len(question.parts), count_tokens, max_units, token_budget)
+    cands = score(question, cands, embed)
+    if penalty is not None:
+        for c in cands:
+            cost = penalty(c.text, c.result)
+            c.scores = [s - cost for s in c.scores]
+    return choose(cands, len(question.parts), count_tokens, max_units, token_budget)

@@ -15,8 +15,11 @@ COMMANDS = {
     "ingest": ("rag.cli.commands.ingest", "index notes (incremental)"),
     "search": ("rag.cli.commands.search", "show the passages that match a query"),
     "ask": ("rag.cli.commands.ask", "answer a question from your notes, with citations"),
+    "chat": ("rag.cli.commands.chat", "chat with your notes: follow-up questions, sources on demand"),
     "serve": ("serve.command", "run the HTTP chat service"),
     "eval": ("eval.command", "measure retrieval, grounding and abstention on a QA set"),
+    "status": ("rag.cli.commands.status", "show what got indexed, skipped and failed"),
+    "gaps": ("rag.cli.commands.gaps", "list the questions your notes could not answer, by topic"),
 }
 
 

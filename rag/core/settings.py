@@ -111,6 +111,7 @@ class ServerSettings:
     workers: int = 1               # generations running at once
     request_timeout_s: float = 60.0
     max_body_bytes: int = 64_000
+    reload_poll_s: float = 1.0     # how often a server checks for an index version published by any process
     cors_origins: tuple[str, ...] = ()
 
 

@@ -53,6 +53,7 @@ class AnswerJSON(TypedDict):
     contexts: list[ContextJSON]
     backend: str
     timings: dict[str, float]   # retrieve_s, first_token_s, total_s
+    standalone_question: NotRequired[str]   # a follow-up as understood from its conversation
     diagnostics: NotRequired[dict]
 
 
@@ -246,10 +247,11 @@ class Answer:
     backend: str
     timings: dict[str, float]
     diagnostics: dict = field(default_factory=dict)
+    standalone_question: str | None = None   # set for a follow-up
 
     def to_dict(self) -> AnswerJSON:
-        """Answer JSON; `diagnostics` is extra and may be ignored by clients."""
-        return {
+        """Answer JSON (with `standalone_question` for a follow-up); `diagnostics` is extra and may be ignored."""
+        out: AnswerJSON = {
             "question": self.question,
             "answer": self.answer,
             "abstained": self.abstained,
@@ -261,3 +263,6 @@ class Answer:
             "timings": {k: float(v) for k, v in self.timings.items()},
             "diagnostics": self.diagnostics,
         }
+        if self.standalone_question is not None:
+            out["standalone_question"] = self.standalone_question
+        return out

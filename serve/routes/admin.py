@@ -38,8 +38,8 @@ async def ingest(request: Request, body: IngestRequest | None = None):
 async def delete_note(path: str, request: Request):
     """Remove one note from the index (the file on disk is not touched)."""
     runtime = request.app.state.runtime
-    store = runtime.require_store()
-    root = notes.indexed_root(store, runtime.settings)
-    notes.resolve_note_path(root, path)
-    source = await _exclusive(request, lambda: notes.remove_note(store, root, path, runtime.settings))
+    with runtime.leased() as snapshot:
+        root = notes.indexed_root(snapshot.store, runtime.settings)
+        notes.resolve_note_path(root, path)
+        source = await _exclusive(request, lambda: notes.remove_note(snapshot.store, root, path, runtime.settings))
     return {"removed": source, "chunks": runtime.store.count() if runtime.store is not None else 0}

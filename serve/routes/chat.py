@@ -27,9 +27,8 @@ def chat_frames(kind: str, payload: Any) -> list[str]:
 
 @router.post("/chat", response_model=AnswerJSON, responses={200: {"content": {"text/event-stream": {}}}})
 async def chat(body: ChatRequest, request: Request):
-    """Answer a question from the notes, with citations."""
-    runtime = request.app.state.runtime
-    job = runtime.queue.submit(runtime.require_chain(), body.question)
+    """Answer a question from the notes, with citations; `history` makes it a follow-up, `filters` scope it."""
+    job = request.app.state.runtime.submit(body.question, **body.options())
     if body.stream:
         return await stream(request, job, chat_frames, opening=[], closing=list,
                             error_frame=lambda err: sse_event("error", err))

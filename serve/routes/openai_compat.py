@@ -14,10 +14,11 @@ router = APIRouter(prefix="/v1", tags=["openai"])
 
 @router.post("/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request):
-    """Answer the last user message; the reply cites notes as [n] and lists them in `citations`."""
-    runtime = request.app.state.runtime
+    """Answer the last user message, a follow-up of the earlier ones; the reply cites notes as [n] and lists them
+    in `citations`."""
     question = body.question()
-    job = runtime.queue.submit(runtime.require_chain(), question)
+    history = body.history()
+    job = request.app.state.runtime.submit(question, **({"history": history} if history else {}))
     model = body.model or MODEL_ID
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)

@@ -30,5 +30,5 @@ def _source(store, chunk_id: str) -> SourceOut:
 @router.get("/sources/{chunk_id}", response_model=SourceOut)
 async def source(request: Request, chunk_id: str = Path(pattern=CHUNK_ID_PATTERN, description="hex chunk id")):
     """The passage a citation points at."""
-    store = request.app.state.runtime.require_store()
-    return await asyncio.to_thread(_source, store, chunk_id)
+    with request.app.state.runtime.leased() as snapshot:   # the version stays open until the reads end
+        return await asyncio.to_thread(_source, snapshot.store, chunk_id)

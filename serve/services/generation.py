@@ -6,7 +6,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -21,7 +21,7 @@ class StreamingChain(Protocol):
 
     backend_name: str
 
-    def stream_events(self, question: str) -> Iterator[tuple[str, Any]]: ...
+    def stream_events(self, question: str, **options) -> Iterator[tuple[str, Any]]: ...
 
 
 class Job:
@@ -109,8 +109,10 @@ class GenerationQueue:
         return bool(self._in_flight) and recent is not None and \
             recent * (self._in_flight // self.workers + 1) > self.timeout_s
 
-    def submit(self, chain: StreamingChain, question: str) -> Job:
-        """Queue a generation, or raise OverloadedError (429) when there is no room for it."""
+    def submit(self, chain: StreamingChain, question: str, on_finish: Callable[[], None] | None = None,
+               **options) -> Job:
+        """Queue a generation (`options`, e.g. history and filters, go to chain.stream_events), or raise
+        OverloadedError (429) when there is no room for it; `on_finish` runs once the generation has ended."""
         with self._lock:
             if self._full():
                 self.rejected += 1
@@ -121,13 +123,13 @@ class GenerationQueue:
         loop = asyncio.get_running_loop()
         job = Job(loop, loop.time() + self.timeout_s)
         try:
-            self._executor.submit(self._run, job, chain, question)
+            self._executor.submit(self._run, job, chain, question, on_finish, options)
         except RuntimeError:
             self._release(id(job), 0.0, cancelled=False, paced=False)
             raise
         return job
 
-    def _run(self, job: Job, chain: StreamingChain, question: str) -> None:
+    def _run(self, job: Job, chain: StreamingChain, question: str, on_finish, options: dict) -> None:
         """Worker thread: drive the chain's generator until done, error or cancellation."""
         started = time.perf_counter()
         try:
@@ -135,7 +137,7 @@ class GenerationQueue:
                 return
             with self._lock:
                 self._running[id(job)] = started
-            events = chain.stream_events(question)
+            events = chain.stream_events(question, **options)
             try:
                 for event in events:
                     if job.cancelled.is_set():
@@ -149,6 +151,8 @@ class GenerationQueue:
             cancelled = job.cancelled.is_set()
             ran_to_limit = job.loop.time() >= job.deadline
             self._release(id(job), time.perf_counter() - started, cancelled, paced=not cancelled or ran_to_limit)
+            if on_finish is not None:
+                on_finish()
             job.put((_END, None))
 
     def _release(self, key: int, duration: float, cancelled: bool, paced: bool) -> None:

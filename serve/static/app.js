@@ -1,4 +1,5 @@
-// notes-rag chat page: streams POST /chat as server-sent events; note text is only ever set as textContent.
+// notes-rag chat page: streams POST /chat as server-sent events, keeping the conversation (its earlier turns go
+// with each question as `history`) and the scope (`filters`); note text is only ever set as textContent.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -7,7 +8,14 @@ const form = $("ask-form");
 const question = $("question");
 const send = $("send");
 const panel = $("passage");
+const info = $("info");
+const MAX_TURNS = 20;          // earlier turns sent with a question (the server takes up to 50)
+const MAX_ANSWER_CHARS = 8000; // the server's limit per earlier answer
+const MAX_BODY_BYTES = 48000;  // oldest turns are left out past this (the server refuses bodies over 64 kB)
+const utf8 = new TextEncoder();
 let lastOpener = null;
+let history = [];              // [{question, answer}] of this conversation, oldest first
+const hintHtml = $("hint").cloneNode(true);
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -115,6 +123,130 @@ function renderAbstained(bubble, answer) {
   bubble.prepend(badge);
   const near = [...new Set((answer.contexts || []).map((c) => c.source))].slice(0, 3);
   if (near.length && !near.every((source) => answer.answer.includes(source))) bubble.append(el("p", "near", `Closest notes: ${near.join(", ")}`));
+  const link = el("button", "gaps-link", "See what your notes are missing");
+  link.type = "button";
+  link.addEventListener("click", () => showGaps(link));
+  bubble.append(link);
+}
+
+function renderUnderstood(bubble, answer, asked) {
+  const standalone = answer.standalone_question;
+  if (!standalone || standalone === asked) return;
+  bubble.prepend(el("p", "understood", `Understood as: ${standalone}`));
+}
+
+// ---- scope (filters) ----------------------------------------------------------------------------------
+function currentFilters() {
+  const folder = $("scope-folder").value.trim();
+  const tags = $("scope-tags").value.split(/[,\s]+/).map((t) => t.trim()).filter(Boolean);
+  const file = $("scope-file").value.trim();
+  const filters = {};
+  if (folder) filters.folder = folder;
+  if (tags.length) filters.tags = tags;
+  if (file) filters.file = file;
+  return Object.keys(filters).length ? filters : null;
+}
+
+function describeScope() {
+  const f = currentFilters();
+  if (!f) return "all notes";
+  const parts = [];
+  if (f.folder) parts.push(`folder ${f.folder}`);
+  if (f.tags) parts.push(f.tags.map((t) => `#${t.replace(/^#/, "")}`).join(" "));
+  if (f.file) parts.push(`files ${f.file}`);
+  return parts.join(" · ");
+}
+
+for (const id of ["scope-folder", "scope-tags", "scope-file"]) {
+  $(id).addEventListener("input", () => { $("scope-summary").textContent = describeScope(); });
+}
+
+// ---- side panel: your notes (GET /status) and what they are missing (GET /gaps) --------------------------
+function openInfo(title, opener) {
+  panel.hidden = true;
+  lastOpener = opener;
+  for (const id of ["show-status", "show-gaps"]) $(id).setAttribute("aria-expanded", String($(id) === opener));
+  $("info-title").textContent = title;
+  $("info-body").replaceChildren(el("p", "muted", "loading…"));
+  info.hidden = false;
+  $("info-title").focus();
+  return $("info-body");
+}
+
+function closeInfo() {
+  info.hidden = true;
+  for (const id of ["show-status", "show-gaps"]) $(id).setAttribute("aria-expanded", "false");
+  if (lastOpener && document.body.contains(lastOpener)) lastOpener.focus();
+  else question.focus();
+}
+
+function fileList(title, files, describe) {
+  const box = el("div");
+  box.append(el("h3", "", `${title} (${files.length})`));
+  const list = el("ul");
+  for (const f of files) {
+    const item = el("li");
+    item.append(el("span", `file-state ${f.state}`, f.source), el("span", "muted", describe(f)));
+    list.append(item);
+  }
+  box.append(list);
+  return box;
+}
+
+async function showStatus(opener) {
+  const body = openInfo("Your notes", opener || $("show-status"));
+  try {
+    const res = await authFetch("/status");
+    if (!res.ok) throw new Error(await errorText(res));
+    const s = await res.json();
+    const last = s.last_ingest;
+    const lines = [
+      `${s.counts.indexed} indexed · ${s.counts.skipped} skipped · ${s.counts.failed} failed · ${s.chunks} passages`,
+      ...s.embedders.map((e) => `embedder ${e.name}: ${e.model_id}`),
+      `answers: ${s.model.backend || "?"}${s.model.llm ? ` (${s.model.llm})` : ""}`,
+      last ? `last ingest ${last.finished}: ${last.added} added, ${last.updated} updated, ${last.removed} removed` : "no ingest recorded",
+    ];
+    body.replaceChildren(...lines.map((line) => el("p", "status-line", line)));
+    const by = (state) => s.files.filter((f) => f.state === state);
+    if (by("failed").length) body.append(fileList("Failed", by("failed"), (f) => ` — ${f.error}`));
+    if (by("skipped").length) body.append(fileList("Skipped", by("skipped"), (f) => ` — ${f.reason}`));
+    body.append(fileList("Indexed", by("indexed"), (f) => (f.tags.length ? ` #${f.tags.join(" #")}` : "")));
+  } catch (err) {
+    body.replaceChildren(el("p", "error-text", `Could not load the status: ${err.message}`));
+  }
+}
+
+async function showGaps(opener) {
+  const body = openInfo("Missing from your notes", opener || $("show-gaps"));
+  try {
+    const res = await authFetch("/gaps");
+    if (!res.ok) throw new Error(await errorText(res));
+    const g = await res.json();
+    if (!g.refused) {
+      body.replaceChildren(el("p", "muted", "No question has been refused yet."));
+      return;
+    }
+    body.replaceChildren(el("p", "", `${g.refused} questions your notes could not answer, by topic: what to write next.`));
+    for (const topic of g.topics) {
+      const box = el("section", "gap-topic");
+      box.append(el("h3", "", `${topic.topic} (${topic.count})`));
+      if (topic.closest.length) box.append(el("p", "muted", `closest notes: ${topic.closest.join(", ")}`));
+      const list = el("ul");
+      for (const q of topic.questions) list.append(el("li", "", q.standalone_question || q.question));
+      box.append(list);
+      body.append(box);
+    }
+  } catch (err) {
+    body.replaceChildren(el("p", "error-text", `Could not load the gaps: ${err.message}`));
+  }
+}
+
+function newChat() {
+  history = [];
+  conversation.replaceChildren(hintHtml.cloneNode(true));
+  panel.hidden = true;
+  question.value = "";
+  question.focus();
 }
 
 function highlight(target, text, quote) {
@@ -128,6 +260,7 @@ function highlight(target, text, quote) {
 }
 
 async function openPassage(citation, opener) {
+  info.hidden = true;
   lastOpener = opener;
   $("passage-file").textContent = citation.source;
   $("passage-heading").textContent = citation.heading || "(no heading)";
@@ -174,10 +307,18 @@ async function ask(text) {
   bubble.scrollIntoView({ block: "end" });
   conversation.setAttribute("aria-busy", "true");
   try {
+    const payload = { question: text, stream: true };
+    const filters = currentFilters();
+    if (filters) payload.filters = filters;
+    let turns = history.slice(-MAX_TURNS);
+    while (turns.length && utf8.encode(JSON.stringify({ ...payload, history: turns })).length > MAX_BODY_BYTES) {
+      turns = turns.slice(1);
+    }
+    if (turns.length) payload.history = turns;
     const res = await authFetch("/chat", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ question: text, stream: true }),
+      body: JSON.stringify(payload),
     });
     if (!res.ok) throw new Error(await errorText(res));
     const reader = res.body.getReader();
@@ -192,6 +333,8 @@ async function ask(text) {
           renderAnswer(body, data.answer, data.citations);
           if (data.abstained) renderAbstained(bubble, data);
           else renderSources(bubble, data.citations);
+          renderUnderstood(bubble, data, text);
+          history.push({ question: text, answer: data.abstained ? "" : data.answer.slice(0, MAX_ANSWER_CHARS) });
           bubble.dataset.done = "true";
         } else if (name === "error") throw new Error(data.error?.message || "the answer failed");
       });
@@ -229,8 +372,14 @@ question.addEventListener("keydown", (event) => {
 });
 
 $("passage-close").addEventListener("click", closePassage);
+$("info-close").addEventListener("click", closeInfo);
+$("new-chat").addEventListener("click", newChat);
+$("show-status").addEventListener("click", () => (info.hidden || $("show-status").getAttribute("aria-expanded") !== "true" ? showStatus() : closeInfo()));
+$("show-gaps").addEventListener("click", () => (info.hidden || $("show-gaps").getAttribute("aria-expanded") !== "true" ? showGaps() : closeInfo()));
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && !panel.hidden) closePassage();
+  if (event.key !== "Escape") return;
+  if (!panel.hidden) closePassage();
+  else if (!info.hidden) closeInfo();
 });
 
 loadStatus();

@@ -68,3 +68,23 @@ def test_italian_keywords_are_read_and_checked(tmp_path):
     p.write_text(json.dumps({**GOOD, "answer_keywords_it": "media"}) + "\n")
     with pytest.raises(DatasetError, match="answer_keywords_it"):
         load_qa(p)
+
+
+def test_follow_up_items_carry_history_and_refusal_types(tmp_path):
+    history = [{"question": "What is EMA?", "answer": "An average."}]
+    follow = {**GOOD, "id": "f1", "type": "follow-up", "history": history}
+    refuse = {"id": "f2", "question": "How is it tuned?", "type": "follow-up-unanswerable", "history": history}
+    items = load_qa(write(tmp_path, [follow, refuse]))
+    assert items[0].history == ({"question": "What is EMA?", "answer": "An average."},) and items[0].answerable
+    assert not items[1].answerable and "history" not in items[1].extra
+
+
+@pytest.mark.parametrize("history", ["What is EMA?", [{"answer": "x"}], [{"question": "q", "answer": 1}]])
+def test_bad_history_names_the_field(tmp_path, history):
+    with pytest.raises(DatasetError, match="'history'"):
+        load_qa(write(tmp_path, [{**GOOD, "history": history}]))
+
+
+def test_real_follow_up_dev_set_loads(shared_dir):
+    items = load_qa(shared_dir / "eval" / "followups_dev.jsonl")
+    assert len(items) == 8 and all(i.history for i in items) and sum(not i.answerable for i in items) == 2

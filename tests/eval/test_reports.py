@@ -50,6 +50,30 @@ def test_write_reports(tmp_path):
     assert "local:grounded:✓" in page
 
 
+def test_follow_up_section(tmp_path):
+    report = make_report()
+    side = {"keyword_recall": 0.9, "support_hit_rate": 0.8, "unanswerable_refused": 1.0, "false_abstain_rate": 0.0,
+            "accuracy": 0.85}
+    followups = {"n": 1, "n_unanswerable": 0, "with_history": side,
+                 "without_history": {**side, "keyword_recall": 0.2},
+                 "per_question": [{"id": "f1", "type": "follow-up", "question": "Why does it help?",
+                                   "standalone_question": "Why does EMA help?",
+                                   "with_history": {"abstained": False, "keyword_recall": 1.0, "correct": True,
+                                                    "support_hit": True},
+                                   "without_history": {"abstained": True, "keyword_recall": 0.0, "correct": False,
+                                                       "support_hit": False}}]}
+    report["variants"]["local:grounded"]["followups"] = followups
+    report["followups"] = followups
+    write_reports(report, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    assert "## Follow-ups (1 questions with earlier turns, 0 to refuse)" in md
+    assert "| local:grounded | with_history | 0.900 | 0.800 | 1.000 | 0.000 | 0.850 |" in md
+    assert "| local:grounded | without_history | 0.200 |" in md
+    assert "| f1 | follow-up | Why does it help? | Why does EMA help? | 1.000 | refused |" in md
+    page = (tmp_path / "report.html").read_text()
+    assert "<h2>Follow-ups" in page and "<td>Why does EMA help?</td>" in page
+
+
 def test_missing_keys_named():
     report = make_report()
     del report["latency"]["p95_total_s"]

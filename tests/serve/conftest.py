@@ -10,7 +10,7 @@ import pytest
 
 from rag.core.errors import NotFoundError
 from rag.core.settings import load_settings, override
-from rag.core.types import Answer, Chunk, Citation, SearchResult
+from rag.core.types import Answer, Chunk, Citation, NoteMeta, SearchResult
 
 EMA_TEXT = ("Diffusion models keep an exponential moving average (EMA) of the network weights.\n"
             "Samples are drawn from the EMA weights because they are smoother than the raw weights.\n")
@@ -49,6 +49,9 @@ class FakeStore:
     def sources(self):
         return sorted({c.source for c in self.chunks.values()})
 
+    def notes(self):
+        return [NoteMeta(s, "", s.split(".")[0].title(), ()) for s in self.sources()]
+
     def count(self):
         return len(self.chunks)
 
@@ -62,7 +65,8 @@ class FakeStore:
 
 
 class FakeChain:
-    """AnswerChain stand-in: EMA questions get a cited answer streamed word by word; others abstain."""
+    """AnswerChain stand-in: EMA questions get a cited answer streamed word by word; others abstain. A follow-up
+    reads "it" as EMA (standalone_question); every call's history and filters are recorded in `calls`."""
 
     backend_name = "fake"
 
@@ -72,20 +76,23 @@ class FakeChain:
         self.started = 0
         self.closed = 0
         self.finished = 0
+        self.calls: list[dict] = []
         self.lock = threading.Lock()
 
-    def answer(self, question):
-        events = list(self.stream_events(question))
+    def answer(self, question, history=None, filters=None):
+        events = list(self.stream_events(question, history=history, filters=filters))
         return events[-1][1]
 
-    def stream_events(self, question):
+    def stream_events(self, question, history=None, filters=None):
         with self.lock:
             self.started += 1
+            self.calls.append({"question": question, "history": history, "filters": filters})
+        standalone = " ".join("EMA" if w.lower() == "it" else w for w in question.split()) if history else None
         try:
             if self.fail is not None:
                 raise self.fail
             chunk = CHUNKS["0123456789abcdef"]
-            hit = "ema" in question.lower()
+            hit = "ema" in (standalone or question).lower()
             text = ("Diffusion models sample from an EMA of the weights [1]." if hit else
                     "I could not find this in your notes. The closest notes are diffusion.md and gan.md.")
             for i, word in enumerate(text.split(" ")):
@@ -100,7 +107,8 @@ class FakeChain:
             with self.lock:
                 self.finished += 1
             yield "done", Answer(question, text, not hit, citations, [SearchResult(chunk, 0.9, 0.8, 3.0)],
-                                 self.backend_name, {"retrieve_s": 0.01, "first_token_s": 0.02, "total_s": 0.05})
+                                 self.backend_name, {"retrieve_s": 0.01, "first_token_s": 0.02, "total_s": 0.05},
+                                 standalone_question=standalone)
         except GeneratorExit:
             with self.lock:
                 self.closed += 1

@@ -1,4 +1,5 @@
-"""`ask "question" [--backend ...] [--mode ...] [--json] [--questions FILE.jsonl] [-k N]`: answer with sources."""
+"""`ask "question" [--backend ...] [--mode ...] [--json] [--questions FILE.jsonl] [-k N] [--in FOLDER] [--tag TAG]
+[--file GLOB]`: answer with sources."""
 from __future__ import annotations
 
 import argparse
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import get_args
 
+from rag.cli.filters import add_filter_arguments, filters_from_args
 from rag.core.errors import ConfigError
 from rag.core.settings import Backend, Mode, Settings, override
 
@@ -23,31 +25,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", type=int, default=None, help="passages retrieved (default: settings.retrieval.k)")
     parser.add_argument("--json", action="store_true", help="print the answer JSON")
     parser.add_argument("--questions", type=Path, help="JSON Lines file with a `question` field (needs --json)")
+    add_filter_arguments(parser)
 
 
-def _print_sources(answer) -> None:
+def where(c) -> str:
+    """A citation's place: `file > heading (lines a-b)`."""
+    head = f" > {c.heading}" if c.heading else ""
+    lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
+    return f"{c.source}{head} ({lines})"
+
+
+def print_sources(answer) -> None:
+    """The citations under an answer: file, heading, lines and the quote."""
     if not answer.citations:
         return
     print("\nSources:")
     for c in answer.citations:
-        head = f" > {c.heading}" if c.heading else ""
-        lines = f"line {c.start_line}" if c.start_line == c.end_line else f"lines {c.start_line}-{c.end_line}"
         quote = " ".join(c.quote.split())
-        print(f"  [{c.n}] {c.source}{head} ({lines})")
+        print(f"  [{c.n}] {where(c)}")
         print(f"      \"{quote[:300]}{'...' if len(quote) > 300 else ''}\"")
 
 
-def _stream_text(chain, question: str):
-    """Print tokens as they come; return the final Answer."""
+def stream_text(chain, question: str, **options):
+    """Print tokens as they come, then the sources; return the final Answer (`options`: history, filters)."""
     answer = None
-    for kind, value in chain.stream_events(question):
+    for kind, value in chain.stream_events(question, **options):
         if kind == "token":
             sys.stdout.write(value)
             sys.stdout.flush()
         elif kind == "done":
             answer = value
     print()
-    _print_sources(answer)
+    print_sources(answer)
     return answer
 
 
@@ -83,12 +92,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from rag.answer.chain import build_chain
 
     chain = build_chain(settings, backend=args.backend, mode=args.mode, wait=False)
+    filters = filters_from_args(args)
     if not args.json:
-        answer = _stream_text(chain, questions[0])
+        answer = stream_text(chain, questions[0], filters=filters)
         return EXIT_ABSTAINED if answer.abstained else 0
     answers = []
     for question in questions:
-        answer = chain.answer(question)
+        answer = chain.answer(question, filters=filters)
         answers.append(answer)
         print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
     return EXIT_ABSTAINED if not args.questions and answers[0].abstained else 0

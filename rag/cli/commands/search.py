@@ -1,4 +1,5 @@
-"""`rag search "query" [-k 5] [--json] [--mode hybrid|dense|bm25] [--questions FILE.jsonl]`."""
+"""`rag search "query" [-k 5] [--json] [--mode hybrid|dense|bm25] [--questions FILE.jsonl] [--in FOLDER] [--tag TAG]
+[--file GLOB]`."""
 from __future__ import annotations
 
 import argparse
@@ -6,6 +7,7 @@ import json
 from pathlib import Path
 from typing import get_args
 
+from rag.cli.filters import add_filter_arguments, filters_from_args
 from rag.core.errors import ConfigError
 from rag.core.settings import RetrievalMode, Settings
 
@@ -17,6 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=get_args(RetrievalMode), default=None, help="retriever")
     parser.add_argument("--json", action="store_true", help="print search JSON")
     parser.add_argument("--questions", type=Path, help="JSON Lines file with a `question` field (needs --json)")
+    add_filter_arguments(parser)
 
 
 def _questions(path: Path) -> list[str]:
@@ -59,8 +62,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         raise ConfigError("-k must be at least 1")
     queries = _questions(args.questions) if args.questions else [args.query]
     retriever = HybridRetriever.open(settings)
+    filters = filters_from_args(args)
     for query in queries:
-        results = retriever.search(query, k=args.k, mode=args.mode)
+        results = retriever.search(query, k=args.k, mode=args.mode, filters=filters)
         if args.json:
             print(json.dumps({"question": query, "results": [r.to_dict() for r in results]}), flush=True)
         else:

@@ -17,9 +17,17 @@ def _answer() -> Answer:
 def test_answer_to_dict_is_exactly_the_answer_json():
     data = _answer().to_dict()
     assert TypeAdapter(AnswerJSON).validate_python(data) == data   # no missing key, no key of the wrong type
-    assert set(data) == set(AnswerJSON.__annotations__)            # and nothing outside the definition
+    assert set(data) == set(AnswerJSON.__annotations__) - {"standalone_question"}   # nothing outside it
     assert data["contexts"] == [{"chunk_id": "0123456789abcdef", "source": "a.md", "heading": "EMA",
                                  "text": "EMA averages weights.", "score": 0.5}]
+
+
+def test_a_follow_up_adds_its_standalone_question():
+    answer = _answer()
+    answer.standalone_question = "what is EMA in diffusion"
+    data = answer.to_dict()
+    assert TypeAdapter(AnswerJSON).validate_python(data) == data
+    assert set(data) == set(AnswerJSON.__annotations__) and data["standalone_question"] == "what is EMA in diffusion"
 
 
 def test_search_result_to_dict_is_exactly_a_search_json_row():

@@ -1,0 +1,415 @@
+"""Follow-up questions without a language model: earlier turns -> a standalone question and a retrieval prior.
+
+A follow-up leans on the conversation in three general ways, each resolved from the earlier turns only:
+- an ordinal ("the second one", "the last family", "the latter") names an item of a list in the previous
+  turn (its question first, then its answer);
+- a pronoun ("it", "they", "its", "that" ending a clause) or a demonstrative ("those technologies") stands for
+  the subject of the previous turn, itself resolved the same way, so a subject carries across turns;
+- an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question.
+The subject of a question is the first run of content words after its question words, cut to the longest
+prefix the notes use as a phrase (`known_phrase`; without it, a do-question's trailing verb is dropped).
+What a follow-up adds and what the conversation already said (`Followup.new_terms`, `Followup.repeats`) steer its
+retrieval and evidence (rag.answer.followup_search).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from rag.answer.citations import MARKER
+from rag.answer.focus import mentions
+from rag.answer.question import QUESTION_WORDS
+from rag.core.errors import ConfigError
+from rag.core.text import STOPWORDS, content_terms, stem
+
+MAX_TURNS = 6          # earlier turns read; older ones no longer change how a question is understood
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.+-]*[A-Za-z0-9+]|[A-Za-z0-9]")
+CONNECTIVE = re.compile(r"^\s*(?:and|but|so|also|then|ok(?:ay)?|now|right)\b[\s,]*", re.IGNORECASE)
+WHAT_ABOUT = re.compile(r"^\s*(?:what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
+FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
+    r"\b(?:do|does|did)\s+my\s+(?:[\w/-]+\s+){0,4}?(?:say|says|claim|describe|mention|define)\b"
+    r"|,?\s*\b(?:according\s+to|in|from)\s+(?:my|the)\s+notes\b,?", re.IGNORECASE)
+COPULA_WHAT = re.compile(r"^\s*(?:what|who|which)\s+(?:is|are|was|were|'s)\b\s*", re.IGNORECASE)
+COPULA_SUBJECT = re.compile(r"\s*(?:an?\s+|the\s+)?(?P<x>.+?)(?=\s+(?:in|of|for|used|according|when|on|to|and\s+"
+                            r"(?:why|how|what|when|where|which))\b|\s*[,?.;:!]|\s*$)", re.IGNORECASE)
+PAIR = re.compile(r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}\s+(?:and|or|vs\.?|versus)\s+(?:the\s+|an?\s+)?"
+                  r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}", re.IGNORECASE)
+DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
+                         r"is|are|was|were|has|have)\b", re.IGNORECASE)
+AUX = frozenset("does do did can could should would will is are was were has have had may might must".split())
+ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0,
+            "latter": -1, "last": -1, "final": -1}
+ORDINAL = re.compile(r"\bthe\s+(?P<which>first|second|third|fourth|fifth|former|latter|last|final)"
+                     r"(?:\s+(?P<noun>ones?\b|[A-Za-z][\w-]*))?", re.IGNORECASE)
+ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
+DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:[?.!,;:]|$|\s+(?P<next>[\w-]+)))",
+                           re.IGNORECASE)
+CLAUSE = re.compile(r"[;:.?!()\n]+")
+LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
+CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
+CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\s(?:and|or|but|vs\.?|versus|while|whereas)\s", re.IGNORECASE)
+CONTINUATIONS = frozenset("and but also at in for during with without on after before under compared than".split())
+GENERIC = frozenset("""example examples instance instances detail details detailed elaborate expand explain clarify
+give show tell summary summarize summarise overview intuition simply simpler simple words term terms further""".split())
+MAX_ITEM_WORDS = 6
+SINGULAR = frozenset("it its this that".split())
+REPEAT_PENALTY = 0.2   # evidence score lost by a passage that repeats earlier turns outright (linear from half)
+ASPECT_WEIGHT = 0.4    # evidence score for holding all of a follow-up's new words (the weight of question terms)
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One earlier turn of a conversation."""
+
+    question: str
+    answer: str = ""
+
+
+@dataclass
+class Followup:
+    """How a question was understood in its conversation."""
+
+    question: str                  # as asked
+    standalone: str                # as understood (retrieval, evidence and the prompt use this)
+    subject: str | None = None     # what a pronoun in it stood for
+    prior: str = ""                # the previous answer, whose notes are the retrieval prior
+    how: list[str] = field(default_factory=list)   # the rules that rewrote it
+    referent: str | None = None    # what the rewrite put in for a pronoun, ordinal or bare request
+    said: frozenset[str] = frozenset()   # content terms of the earlier questions and answers
+
+    def repeats(self, text: str) -> float:
+        """Share of the content terms of `text` the earlier turns already used (1.0: it says nothing new)."""
+        terms = content_terms(text)
+        return len(terms & self.said) / len(terms) if terms else 1.0
+
+    @property
+    def new_terms(self) -> frozenset[str]:
+        """Content terms of the standalone question the earlier turns never used: what the follow-up adds."""
+        return frozenset(content_terms(self.standalone)) - self.said
+
+    def penalty(self, text: str, on_topic: bool = True) -> float:
+        """Evidence score a passage loses for repeating the conversation (none up to half its words, then growing to
+        REPEAT_PENALTY for a passage the earlier turns said outright), less what a passage about the referent gains
+        for holding the words the follow-up adds (ASPECT_WEIGHT times their share: the subject is given, the new
+        words say what is asked; elsewhere they are a coincidence)."""
+        new = self.new_terms
+        gain = ASPECT_WEIGHT * len(new & content_terms(text)) / len(new) if new and on_topic else 0.0
+        return REPEAT_PENALTY * max(0.0, self.repeats(text) - 0.5) * 2 - gain
+
+    @property
+    def rewritten(self) -> bool:
+        """Whether the standalone question differs from the one asked."""
+        return self.standalone != self.question
+
+
+def parse_history(raw) -> list[Exchange]:
+    """Exchanges from `[{"question", "answer"}]` (dicts or objects with those attributes); a clear error otherwise."""
+    if raw is None:
+        return []
+    if not isinstance(raw, (list, tuple)):
+        raise ConfigError("history must be a list of {\"question\", \"answer\"} turns")
+    out = []
+    for i, turn in enumerate(raw):
+        if isinstance(turn, Exchange):
+            out.append(turn)
+            continue
+        get = turn.get if isinstance(turn, dict) else lambda k, d=None, t=turn: getattr(t, k, d)
+        question, answer = get("question"), get("answer", "") or ""
+        if not isinstance(question, str) or not question.strip() or not isinstance(answer, str):
+            raise ConfigError(f"history[{i}] needs a non-empty string 'question' and a string 'answer'")
+        out.append(Exchange(question.strip(), answer.strip()))
+    return out
+
+
+# ---- words --------------------------------------------------------------------------------------------------------
+
+def _is_content(token: str) -> bool:
+    word = token.lower()
+    return word not in STOPWORDS and word not in QUESTION_WORDS and word not in AUX and word not in ORDINALS
+
+
+def _runs(text: str) -> list[tuple[str, str, int]]:
+    """(run of adjacent content words, the word before it, its offset) in order; punctuation ends a run."""
+    runs: list[tuple[list[str], str, int]] = []
+    prev_end, prev_word, prev_content = None, "", False
+    for m in TOKEN.finditer(text):
+        token = m.group()
+        adjacent = prev_end is not None and not text[prev_end:m.start()].strip()
+        if _is_content(token):
+            if runs and adjacent and prev_content:
+                runs[-1][0].append(token)
+            else:
+                runs.append(([token], prev_word, m.start()))
+        prev_end, prev_word, prev_content = m.end(), token, _is_content(token)
+    return [(" ".join(words), before, start) for words, before, start in runs]
+
+
+def _trim(run: str, known_phrase: Callable[[str], bool] | None, verb_last: bool) -> str:
+    """The longest prefix of a run the notes use as a phrase; else the run less a trailing verb."""
+    words = run.split()
+    if known_phrase is not None:
+        for n in range(len(words), 0, -1):
+            if known_phrase(" ".join(words[:n])):
+                return " ".join(words[:n])
+    return " ".join(words[:-1]) if verb_last and len(words) > 1 else run
+
+
+def question_subject(question: str, known_phrase: Callable[[str], bool] | None = None,
+                     skip_indefinite: bool = False) -> tuple[str, int] | None:
+    """What a question is about and where it starts: "what is X" -> X ("A and B" kept whole), else the first run of
+    content words, less a do-question's trailing verb. Runs owned by "my" (the user's own documents) are skipped,
+    and with `skip_indefinite` those after "a"/"an" too: an indefinite phrase introduces no topic to refer back to."""
+    text = FRAME.sub(lambda m: " " * len(m.group()), question)
+    copula = COPULA_WHAT.match(text)
+    if copula:
+        phrase = COPULA_SUBJECT.match(text, copula.end())
+        if phrase and PAIR.fullmatch(phrase.group("x")):
+            return " ".join(phrase.group("x").split()), phrase.start("x")
+    verb_last = not copula and bool(DO_QUESTION.match(text))
+    skip = {"my", "a", "an"} if skip_indefinite else {"my"}
+    for run, before, start in _runs(text):
+        if before.lower() not in skip:
+            return _trim(run, known_phrase, verb_last), start
+    return None
+
+
+# ---- lists --------------------------------------------------------------------------------------------------------
+
+def _edge_phrase(part: str, last: bool) -> str | None:
+    """The noun phrase at the end (last=True) or the start of a list part."""
+    runs = _runs(part)
+    if not runs:
+        return None
+    if last:
+        run = runs[-1][0]
+        return run if part.rstrip().endswith(run.split()[-1]) else None
+    run = runs[0][0]
+    head = part.strip().split()
+    lead = head[1] if head and head[0].lower() in ("the", "a", "an") and len(head) > 1 else head[0] if head else ""
+    return run if lead and run.startswith(lead) else None
+
+
+def enumerations(text: str) -> list[list[str]]:
+    """Lists of two or more noun phrases joined by commas and a final "and"/"or", clause by clause."""
+    out = []
+    for clause in CLAUSE.split(text):
+        conj = list(CONJUNCTION.finditer(clause))
+        if not conj:
+            continue
+        head, tail = clause[:conj[-1].start()], clause[conj[-1].end():]
+        parts = [p for p in LIST_SPLIT.split(head) if p.strip()]
+        last = _edge_phrase(tail, last=False)
+        if not parts or not last:
+            continue
+        items = [last]
+        for part in reversed(parts):
+            words = part.split()
+            whole = [w for w in words if w.lower() not in ("the", "a", "an")]
+            if len(whole) <= MAX_ITEM_WORDS and whole and all(_is_content(w) for w in whole):
+                items.append(" ".join(whole))
+                continue
+            edge = _edge_phrase(part, last=True)
+            if edge:
+                items.append(edge)
+            break
+        if len(items) >= 2:
+            out.append(list(reversed(items)))
+    return out
+
+
+# ---- rewriting ----------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Context:
+    """What an earlier turn leaves for the next one."""
+
+    standalone: str
+    subject: str | None
+    lists: list[list[str]]
+    mentions: set[str]
+
+
+def _ordinal(question: str, ctx: _Context, how: list[str]) -> tuple[str, str | None]:
+    """Put the list item an ordinal names ("the second one", "the last family", "the latter") in its place;
+    returns the question and the first item named."""
+    named = None
+    for m in reversed(list(ORDINAL.finditer(question))):
+        which, noun = m.group("which").lower(), m.group("noun") or ""
+        related = noun.lower() in ("one", "ones") or bool({stem(noun), stem(noun + "s")} & ctx.mentions)
+        if noun and _is_content(noun) and not related and which not in ("former", "latter"):
+            continue  # "the first layer" in a fresh question points at no list of the previous turn
+        head = bool(noun) and related  # "the last family", "the second one"; not "the former" + "trained"
+        index = ORDINALS[which]
+        pairs = [items for items in ctx.lists if len(items) == 2] if which in ("former", "latter") else []
+        fits = pairs or [items for items in ctx.lists if index < len(items)]
+        if not fits:
+            continue
+        end = m.end() if head else m.end("which")
+        named = fits[0][index]
+        how.insert(0, f"'{question[m.start():end]}' -> '{named}'")
+        question = question[:m.start()] + "the " + named + question[end:]
+    return question, named
+
+
+def _agrees(phrase: str, pronoun: str) -> bool:
+    """Whether a singular pronoun ("it", "its", "this", "that") can stand for the phrase: not for a plural noun
+    ("which step-size conditions guarantee its convergence?" points out of the question)."""
+    last = phrase.split()[-1].lower()
+    return pronoun.lower() not in SINGULAR or not (last.endswith("s") and not last.endswith(("ss", "us", "is")))
+
+
+def _points_inside(question: str, start: int, possessive: bool, pronoun: str = "it") -> bool:
+    """Whether a pronoun at `start` can refer to a phrase of its own question: one in an earlier clause ("what is
+    label smoothing and why does it help?"), or for a possessive any earlier phrase ("how does LightGBM grow its
+    trees?"), in either case one it agrees with in number. An object pronoun in the clause of its only phrase refers
+    outside ("how does batch norm deal with it?"): a clause's own subject would be "itself"."""
+    before = question[:start]
+    clauses = CLAUSE_BREAK.split(before)
+    earlier = " ".join(clauses[:-1]) if not possessive else before
+    return any(_agrees(run, pronoun) for run, _, _ in _runs(earlier))
+
+
+def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, int | None]:
+    """Put the previous subject in place of the first pronoun or demonstrative that points back out of the
+    question; returns the question and where the pronoun was."""
+    if not subject:
+        return question, None
+    found = []
+    for m in ENTITY.finditer(question):
+        possessive = m.group("word").lower() in ("its", "their")
+        if not _points_inside(question, m.start(), possessive, m.group("word")):
+            found.append((m.start(), m.end(), subject + "'s" if possessive else subject))
+        break
+    for d in DEMONSTRATIVE.finditer(question):
+        before = question[:d.start()].split()
+        prev = before[-1].lower().strip(",") if before else ""
+        nxt = d.group("next")
+        if (_points_inside(question, d.start(), False, d.group("word"))
+                or (nxt and stem(nxt) in content_terms(question[:d.start()]))):
+            break             # "... into a vocabulary, how large is that vocabulary": named in the question
+        if nxt is None:       # "on top of that?": the pronoun ends its clause
+            found.append((d.start(), d.end("word"), subject))
+        elif (not prev or not _is_content(prev)) and _is_content(nxt):   # "those technologies", not "models that use"
+            found.append((d.start(), d.end("word"), "the " + subject))
+        else:
+            continue
+        break
+    if not found:
+        return question, None
+    start, end, text = min(found)
+    how.append(f"'{question[start:end]}' -> '{text}'")
+    return question[:start] + text + question[end:], start
+
+
+def _fragment(question: str, ctx: _Context, how: list[str]) -> str | None:
+    """A question that only makes sense as a continuation of the previous one, completed from it: "and at
+    inference time?" joins the previous question, "and the drawbacks?" asks about the subject, "why?" repeats
+    the previous question; else None. A bare phrase ("dropout?") is a new question."""
+    tokens = [t.lower() for t in TOKEN.findall(question)]
+    has_content = any(_is_content(t) for t in tokens)
+    asks = any(t in QUESTION_WORDS or t in AUX for t in tokens)
+    if has_content and (asks or len(tokens) > 6 or not tokens or tokens[0] not in CONTINUATIONS):
+        return None
+    rest = (CONNECTIVE.sub("", question) or question).rstrip(" ?.!")
+    if not has_content:
+        how.append("ellipsis: the previous question again")
+        return f"{rest}: {ctx.standalone}"
+    first = TOKEN.match(rest.strip())
+    if ctx.subject and first and first.group().lower() not in CONTINUATIONS:
+        how.append(f"ellipsis: '{rest}' of '{ctx.subject}'")
+        return f"What about {rest} of {ctx.subject}?"
+    how.append("ellipsis: continues the previous question")
+    return f"{ctx.standalone.rstrip(' ?.!')} {rest}?"
+
+
+def _generic(question: str, subject: str | None, how: list[str]) -> str | None:
+    """A request that names nothing but asks for more ("can you give an example?", "explain in more detail"),
+    tied to the subject; else None."""
+    terms = [t.lower() for t in TOKEN.findall(question) if _is_content(t)]
+    if not subject or not terms or any(t not in GENERIC for t in terms):
+        return None
+    how.append(f"a request for more about '{subject}'")
+    return f"{question.rstrip(' ?.!')} about {subject}?"
+
+
+def _capital(text: str) -> str:
+    text = " ".join(text.split())
+    return text[:1].upper() + text[1:] if text else text
+
+
+def _understand_one(question: str, ctx: _Context | None, known_phrase
+                    ) -> tuple[str, str | None, list[str], str | None]:
+    """(standalone, subject, how, referent) for one question given what the turns before it left."""
+    how: list[str] = []
+    asked = " ".join(question.split())
+    own = question_subject(asked, known_phrase, skip_indefinite=ctx is not None)
+    if ctx is None:
+        return asked, own[0] if own else None, how, None
+    text = CONNECTIVE.sub("", asked) or asked
+    about = WHAT_ABOUT.match(text)
+    lead = TOKEN.match(about.group("rest")) if about else None
+    if about and lead and lead.group().lower() in CONTINUATIONS:    # "what about at test time?": a fragment
+        how.append("ellipsis: continues the previous question")
+        return _capital(f"{ctx.standalone.rstrip(' ?.!')} {about.group('rest')}?"), ctx.subject, how, None
+    if about and ctx.subject and ctx.subject.lower() in ctx.standalone.lower():
+        how.append(f"'what about' -> the previous question, about '{about.group('rest')}'")
+        return (_capital(re.sub(re.escape(ctx.subject), about.group("rest"), ctx.standalone, count=1,
+                                flags=re.IGNORECASE)), about.group("rest"), how, None)
+    standalone, named = _ordinal(text, ctx, how)
+    if named:
+        return _capital(standalone), named, how, named
+    standalone, at = _pronoun(text, ctx.subject, how)
+    if at is not None:
+        own = question_subject(text, known_phrase, skip_indefinite=True)
+        return _capital(standalone), ctx.subject if own is None or own[1] > at else own[0], how, ctx.subject
+    joined = _fragment(asked, ctx, how)
+    if joined is not None:
+        return _capital(joined), ctx.subject, how, None
+    scoped = _generic(text, ctx.subject, how)
+    if scoped is not None:
+        return _capital(scoped), ctx.subject, how, ctx.subject
+    return asked, own[0] if own else ctx.subject, how, None
+
+
+def _context(standalone: str, answer: str, subject: str | None) -> _Context:
+    answer = MARKER.sub(" ", answer)
+    return _Context(standalone, subject, enumerations(standalone) + enumerations(answer),
+                    content_terms(standalone) | content_terms(answer))
+
+
+def understand(question: str, history, known_phrase: Callable[[str], bool] | None = None) -> Followup:
+    """The question as understood after `history` (earlier turns, oldest first)."""
+    turns = parse_history(history)[-MAX_TURNS:]
+    ctx = None
+    said: set[str] = set()
+    for turn in turns:
+        standalone, subject, _, _ = _understand_one(turn.question, ctx, known_phrase)
+        ctx = _context(standalone, turn.answer, subject)
+        said |= content_terms(standalone) | content_terms(MARKER.sub(" ", turn.answer))
+    question = " ".join(question.split())
+    if ctx is None:
+        return Followup(question, question)
+    standalone, _, how, referent = _understand_one(question, ctx, known_phrase)
+    return Followup(question, standalone, ctx.subject, MARKER.sub(" ", turns[-1].answer).strip(), how, referent,
+                    frozenset(said))
+
+
+def anchored_parts(parts: tuple[str, ...], referent: str | None, focus: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The parts of a follow-up, each about what the follow-up refers to: a later part that does not name it gets it
+    in place of a pronoun pointing out of the part ("how do they work?"), else after it ("what's the catch?") unless
+    the part names a specific word of its own (one of the question's `focus` terms: "how does XGBoost do it?")."""
+    if not referent or len(parts) < 2:
+        return parts
+    out = [parts[0]]
+    for part in parts[1:]:
+        resolved, at = _pronoun(part, referent, [])
+        if mentions(part, referent):
+            out.append(part)
+        elif at is not None:
+            out.append(resolved)
+        elif any(mentions(part, term) for term in focus):
+            out.append(part)
+        else:
+            out.append(f"{part.rstrip(' ?.!')} of {referent}?")
+    return tuple(out)

@@ -1,0 +1,163 @@
+"""Follow-ups: earlier turns -> a standalone question (pronouns, ordinals, ellipsis) and the previous answer's notes
+as a retrieval prior. The conversations are made up for these rules, not taken from the eval sets."""
+from __future__ import annotations
+
+import pytest
+
+from rag.answer.conversation import (
+    Exchange,
+    Followup,
+    enumerations,
+    parse_history,
+    question_subject,
+    understand,
+)
+from rag.answer.followup_search import search
+from rag.core.errors import ConfigError
+from rag.core.types import Chunk, SearchResult
+
+
+def turns(*pairs):
+    return [{"question": q, "answer": a} for q, a in pairs]
+
+
+@pytest.mark.parametrize("history, question, standalone", [
+    # a pronoun stands for the subject of the previous question
+    (turns(("What is gradient clipping?", "")), "Why does it help RNNs?", "Why does gradient clipping help RNNs?"),
+    (turns(("What are residual connections?", "")), "How do they ease training?",
+     "How do residual connections ease training?"),
+    (turns(("What is weight decay?", "")), "What is its usual value?", "What is weight decay's usual value?"),
+    # an object pronoun in the clause of the question's own subject still points back
+    (turns(("What is label noise?", "")), "How does mixup deal with it?", "How does mixup deal with label noise?"),
+    # a demonstrative before a noun, or ending its clause
+    (turns(("What is Adam?", "")), "Is that optimizer used for transformers?",
+     "Is the Adam optimizer used for transformers?"),
+    (turns(("How does a convolutional layer process an image?", "")), "Why was pooling added on top of that?",
+     "Why was pooling added on top of convolutional layer?"),
+    # ordinals name an item of a list in the previous question or answer
+    (turns(("Which regularisers do my notes list?", "Dropout, weight decay and early stopping.")),
+     "How does the second one work?", "How does the weight decay work?"),
+    (turns(("Which optimizer families are there?", "Momentum methods, adaptive methods, and second-order methods.")),
+     "What is the last family good at?", "What is the second-order methods good at?"),
+    (turns(("In a VAE, what do the encoder and the decoder each output?", "")), "How is the former trained?",
+     "How is the encoder trained?"),
+    # ellipsis reuses the previous standalone question
+    (turns(("What is dropout?", "")), "What about weight decay?", "What is weight decay?"),
+    (turns(("What is dropout?", "")), "And at test time?", "What is dropout at test time?"),
+    (turns(("What is dropout?", "")), "Why?", "Why: What is dropout?"),
+    (turns(("What is dropout?", "")), "And the drawbacks?", "What about the drawbacks of dropout?"),
+    (turns(("What is dropout?", "")), "What about at test time?", "What is dropout at test time?"),
+    # a request that names nothing asks for more about the subject
+    (turns(("What is dropout?", "")), "Can you give an example?", "Can you give an example about dropout?"),
+    (turns(("What is dropout?", "")), "Explain in more detail", "Explain in more detail about dropout?"),
+])
+def test_follow_up_becomes_standalone(history, question, standalone):
+    followup = understand(question, history)
+    assert followup.standalone == standalone
+    assert followup.rewritten and followup.how
+
+
+@pytest.mark.parametrize("question", [
+    "What is label smoothing and why does it help classifiers?",          # "it" refers inside the question
+    "How does LightGBM grow its trees?",                                  # a possessive of the question's subject
+    "Once a model is trained, how do you sample from it?",                # an earlier clause holds the referent
+    "When words are mapped to a vocabulary, how large is that vocabulary?",
+    "What does the first layer of a CNN learn?",                          # an ordinal with no list behind it
+    "Which models that use attention exist?",                             # a relative "that"
+    "Dropout?",                                                           # a bare phrase is a new question
+    "What is batch normalization?",
+])
+def test_a_question_that_stands_alone_is_left_as_asked(question):
+    history = turns(("Which regularisers do my notes list?", "Dropout, weight decay and early stopping."))
+    followup = understand(question, history)
+    assert followup.standalone == question and not followup.how
+
+
+def test_subject_carries_across_turns():
+    history = turns(("What is knowledge distillation?", "A small model learns from a large one."),
+                    ("Where has it been used?", "In mobile models."))
+    assert understand("What does it need?", history).standalone == "What does knowledge distillation need?"
+
+
+def test_an_indefinite_phrase_does_not_take_over_the_subject():
+    history = turns(("What are word vectors?", ""), ("How can a network learn them?", ""))
+    assert understand("Are they reusable?", history).standalone == "Are word vectors reusable?"
+
+
+def test_the_previous_answer_is_the_prior_and_markers_are_dropped():
+    followup = understand("Why does it help?", turns(("What is EMA?", "A running average of weights [1].")))
+    assert followup.prior == "A running average of weights ."
+    assert followup.subject == "EMA"
+
+
+def test_no_history_leaves_the_question_alone():
+    followup = understand("  What is EMA?  ", [])
+    assert followup == Followup("What is EMA?", "What is EMA?")
+
+
+def test_known_phrases_cut_the_subject():
+    known = {"batch normalization"}.__contains__
+    assert question_subject("How does batch normalization layer deal with shift?", known) == \
+        ("batch normalization", 9)
+    assert question_subject("What does my ML summary say Proximal Policy Optimization is?")[0] == \
+        "Proximal Policy Optimization"
+    assert question_subject("What are GANs and VAEs?")[0] == "GANs and VAEs"
+
+
+def test_enumerations():
+    assert enumerations("GPT-like models, BERT-like models, and T5-like models.") == \
+        [["GPT-like models", "BERT-like models", "T5-like models"]]
+    assert enumerations("In a GAN, what do the generator and the discriminator do?") == \
+        [["generator", "discriminator"]]
+    assert enumerations("A single sentence without a list.") == []
+
+
+@pytest.mark.parametrize("raw", ["not a list", [{"answer": "no question"}], [{"question": " ", "answer": ""}],
+                                 [{"question": "q", "answer": 3}]])
+def test_bad_history_is_a_clear_error(raw):
+    with pytest.raises(ConfigError, match="history"):
+        parse_history(raw)
+
+
+def test_history_objects_and_exchanges_are_accepted():
+    class Turn:
+        question, answer = "What is EMA?", "An average."
+    assert parse_history([Turn(), Exchange("Q?")]) == [Exchange("What is EMA?", "An average."), Exchange("Q?", "")]
+
+
+class ScriptedRetriever:
+    """search() returns fixed rankings per query: the follow-up's passages and the previous answer's."""
+
+    def __init__(self, rankings):
+        self.rankings = rankings
+        self.calls = []
+
+    def search(self, query, k=5, **options):
+        self.calls.append((query, k, options))
+        return self.rankings[query][:k]
+
+
+def hit(source, n, score):
+    chunk = Chunk(source, "", f"{source} passage {n}", 1, 1, 0, 10, chunk_id=f"{source}-{n}")
+    return SearchResult(chunk, score)
+
+
+def test_prior_wins_near_ties_only():
+    ranking = [hit("other.md", 1, 0.0330), hit("other.md", 2, 0.0329), hit("gan.md", 1, 0.0325),
+               hit("other.md", 3, 0.0200), hit("gan.md", 2, 0.0199), hit("gan.md", 3, 0.0100)]
+    retriever = ScriptedRetriever({"How is the discriminator trained?": ranking,
+                                   "The generator fools the discriminator.": [hit("gan.md", 9, 0.03)]})
+    followup = Followup("How is the second one trained?", "How is the discriminator trained?", prior=
+                        "The generator fools the discriminator.", how=["'the second one' -> 'discriminator'"])
+    results = search(retriever, followup, k=4, mode="hybrid")
+    ids = [r.chunk.chunk_id for r in results]
+    assert ids == ["gan.md-1", "other.md-1", "other.md-2", "gan.md-2"]   # 0.0199 * 1.02 beats 0.0200
+    assert "gan.md-3" not in ids                                          # 0.0100 stays out: not a near tie
+    assert all(options == {"mode": "hybrid"} for _, _, options in retriever.calls)
+
+
+def test_no_prior_without_a_rewrite():
+    ranking = [hit("a.md", 1, 0.5), hit("b.md", 1, 0.4)]
+    retriever = ScriptedRetriever({"What is EMA?": ranking})
+    assert search(retriever, Followup("What is EMA?", "What is EMA?", prior="x"), k=2) == ranking
+    assert len(retriever.calls) == 1
