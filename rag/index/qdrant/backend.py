@@ -1,6 +1,8 @@
 """QdrantBackend: the Qdrant store's location (server URL or local-mode folder, and the alias readers follow)."""
 from __future__ import annotations
 
+import time
+
 from rag.core.errors import IndexMismatchError
 from rag.core.settings import RetrievalSettings
 from rag.index.qdrant import client as qc
@@ -47,13 +49,22 @@ class QdrantBackend:
         return dict(found[0].payload) if found else {}
 
     def clean_stale(self) -> None:
-        """Delete version collections other than the live one and the one before it (kept for readers still on
+        """Delete the version collections no reader can still be on: the live one stays, the one it replaced, and
+        every older one replaced less than a request's time limit ago (a server under load may still answer from
         it); what an interrupted write left goes too."""
-        live = self.version()
-        keep = {live, self.read_meta(live).get("previous")}
-        for name in qc.versions(self.client, self.alias):
-            if name not in keep:
-                self.client.delete_collection(name)
+        existing = set(qc.versions(self.client, self.alias))
+        horizon = time.time() - self.settings.server.request_timeout_s
+        keep, current = {self.version()}, self.version()
+        while current in existing:
+            previous = self.read_meta(current).get("previous")
+            if previous not in existing or previous in keep:
+                break
+            keep.add(previous)                      # it was live until `current` replaced it
+            if qc.created_at(current) < horizon:    # ... and that was long enough ago for older ones to go
+                break
+            current = previous
+        for name in existing - keep:
+            self.client.delete_collection(name)
 
     def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, DocRecord], int]:
         """Manifest and chunk count of the live version; checks the embedder fingerprint."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import calendar
 import threading
 import time
 import uuid
@@ -89,6 +90,12 @@ def alias_target(client, alias: str) -> str | None:
 def new_collection_name(alias: str) -> str:
     """A fresh version collection name: <alias>-v<UTC time>-<8 hex>."""
     return f"{alias}-v{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+
+
+def created_at(name: str) -> float:
+    """The UTC time (epoch seconds) a version collection was started, read from its name."""
+    stamp = name.rsplit("-v", 1)[1].split("-", 1)[0]
+    return calendar.timegm(time.strptime(stamp, "%Y%m%d%H%M%S"))
 
 
 def versions(client, alias: str) -> list[str]:

@@ -207,3 +207,18 @@ def test_a_rebuild_keeps_the_version_open_readers_are_on(backend):
         w.commit()
     assert backend.open_reader().sources() == ["b.md"]
     assert old.sources() == ["a.md"] and old.by_vector_ids([_vid(old, "a2")])[_vid(old, "a2")].text == "a2"
+
+
+def test_replaced_versions_stay_while_a_request_may_still_read_them(backend, monkeypatch):
+    if backend.kind != "qdrant":
+        pytest.skip("FAISS readers keep their files open; only Qdrant collections are dropped")
+    from rag.index.qdrant import client as qc
+    first = _commit(backend, {"a.md": ["a1"]})
+    second = _commit(backend, {"b.md": ["b1"]})
+    third = _commit(backend, {"c.md": ["c1"]})
+    assert {first, second, third} <= set(qc.versions(backend.client, backend.alias))   # replaced seconds ago
+    later = qc.created_at(third) + backend.settings.server.request_timeout_s + 5
+    monkeypatch.setattr("rag.index.qdrant.backend.time.time", lambda: later)
+    with backend.lock():
+        backend.clean_stale()
+    assert set(qc.versions(backend.client, backend.alias)) == {second, third}   # the live one and the previous
