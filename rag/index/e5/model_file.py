@@ -67,7 +67,7 @@ class E5File:
     path: Path
     config: E5Config
     vocab: E5Vocab
-    tensors: dict[str, E5Tensor]
+    tensors: dict[str, E5Tensor]      # exactly expected_tensors(config), checked
 
 
 class _Cursor:
@@ -126,6 +126,34 @@ def _tensors(cur: _Cursor) -> dict[str, E5Tensor]:
     return out
 
 
+def expected_tensors(c: E5Config) -> dict[str, tuple[int, int]]:
+    """Name -> (dtype, values) of every tensor the engine reads (e5.c `e5_parse`)."""
+    h, ff = c.hidden, c.ffn
+    out = {"emb.word": (Q4_0, c.vocab_rows * h), "emb.pos": (F32, c.max_positions * h),
+           "emb.type": (F32, c.type_vocab * h), "emb.ln.w": (F32, h), "emb.ln.b": (F32, h)}
+    for i in range(c.layers):
+        for part, n_out, n_in in (("q", h, h), ("k", h, h), ("v", h, h), ("ao", h, h), ("fi", ff, h), ("fo", h, ff)):
+            out[f"l{i}.{part}.w"] = (Q4_0, n_out * n_in)
+            out[f"l{i}.{part}.b"] = (F32, n_out)
+        for norm in ("aln", "oln"):
+            out[f"l{i}.{norm}.w"] = out[f"l{i}.{norm}.b"] = (F32, h)
+    return out
+
+
+def _checked(tensors: dict[str, E5Tensor], config: E5Config, path: Path) -> dict[str, E5Tensor]:
+    """The tensors the engine reads, each of the dtype and size the header implies."""
+    out = {}
+    for name, (dtype, values) in expected_tensors(config).items():
+        t = tensors.get(name)
+        if t is None:
+            raise ModelFileError(path, f"missing tensor {name!r}")
+        if (t.dtype, t.values) != (dtype, values):
+            raise ModelFileError(path, f"tensor {name!r} holds {t.values} values of dtype {t.dtype}, "
+                                       f"the header implies {values} of dtype {dtype}")
+        out[name] = t
+    return out
+
+
 def read_e5_file(path: str | Path) -> E5File:
     """Parse the file (memory-mapped: tensor bytes stay views into it); ModelFileError names what is wrong."""
     path = Path(path)
@@ -143,4 +171,7 @@ def read_e5_file(path: str | Path) -> E5File:
     if qk != QK or hidden % heads or hidden % QK or ffn % QK:
         raise ModelFileError(path, f"unsupported shape: hidden {hidden}, heads {heads}, ffn {ffn}, QK {qk}")
     config = E5Config(hidden, layers, heads, ffn, vocab_rows, max_positions, type_vocab, float(eps))
-    return E5File(path, config, _vocab(cur), _tensors(cur))
+    vocab = _vocab(cur)
+    if len(vocab.pieces) > vocab_rows:
+        raise ModelFileError(path, f"{len(vocab.pieces)} pieces but only {vocab_rows} word embedding rows")
+    return E5File(path, config, vocab, _checked(_tensors(cur), config, path))

@@ -58,11 +58,8 @@ def dense_weights(file: E5File) -> dict[str, torch.Tensor]:
 
 def word_table(file: E5File) -> torch.Tensor:
     """The packed word table (rows, hidden/32 * 18) uint8, one row of Q4_0 blocks per token id."""
-    t = file.tensors[WORD_TABLE]
     rows, hidden = file.config.vocab_rows, file.config.hidden
-    if t.dtype != Q4_0 or t.values != rows * hidden:
-        raise ValueError(f"{file.path}: {WORD_TABLE} is not a Q4_0 ({rows}, {hidden}) table")
-    return torch.from_numpy(np.array(t.raw).reshape(rows, hidden // QK * Q4_0_BLOCK_BYTES))
+    return torch.from_numpy(np.array(file.tensors[WORD_TABLE].raw).reshape(rows, hidden // QK * Q4_0_BLOCK_BYTES))
 
 
 def q4_0_rows(rows: torch.Tensor) -> torch.Tensor:

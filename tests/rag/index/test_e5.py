@@ -102,6 +102,8 @@ def test_reads_the_tiny_file(tiny_file):
     (lambda b: b"GGUF" + b[4:], "no E5S1 magic"),
     (lambda b: b[:200], "truncated"),
     (lambda b: b[:-10], "past the end"),
+    (lambda b: b.replace(b"l1.fo.b", b"l1.fx.b"), "missing tensor 'l1.fo.b'"),
+    (lambda b: b.replace(b"l0.q.w\x01", b"l0.q.w\x00"), "tensor 'l0.q.w'"),
 ])
 def test_bad_file_is_named(tiny_file, tmp_path, damage, message):
     bad = tmp_path / "bad.bin"
