@@ -1,7 +1,11 @@
 """Decode/prefill speed, load time and peak memory of our model (each path) beside HF transformers and llama.cpp.
 
 One run, one prompt (800 tokens of notes text), one thread count; every engine runs in its own subprocess
-so its peak RSS is its own. Usage: python bench/decode.py [--threads 2] [--new-tokens 128] [--json]
+so its peak RSS is its own. With llama-cpp-python installed (the `peers` extra) the bundled model is also
+requantised to Q4_K_M by llama.cpp (rag/model/requantize.py) and both engines run that same file
+(q4k_* keys, parity against an fp32 model of the dequantised file). spec_* keys time prompt-lookup speculative
+decoding against plain greedy decoding on an answer that copies its evidence.
+Usage: python bench/decode.py [--threads 2] [--new-tokens 128] [--json]
 """
 from __future__ import annotations
 
@@ -59,7 +63,7 @@ def ops_overhead(lm, pos: int) -> dict:
 
 
 DECODE_TENSORS = {"Linear": ("weight", "bias"), "Int8Linear": ("codes", "groups", "bias"),
-                  "Int4Linear": ("codes", "groups", "bias")}
+                  "Int4Linear": ("codes", "groups", "bias"), "BlockLinear": ("codes", "bias")}
 
 
 def decode_bytes(module) -> int:
@@ -69,14 +73,13 @@ def decode_bytes(module) -> int:
     return sum(t.numel() * t.element_size() for t in tensors if t is not None)
 
 
-def run_ours(weights: str, ids: list[int], new: int, compiled: bool, logits_out: str | None) -> dict:
+def run_ours(weights: str, ids: list[int], new: int, compiled: bool, logits_out: str | None, gguf: str) -> dict:
     import torch
 
     from rag.model.generate import LocalLM
-    from rag.core.resources import default_gguf_path
 
     t = time.perf_counter()
-    lm = LocalLM.load(default_gguf_path(), weights=weights, max_context=2048, compile=False)
+    lm = LocalLM.load(gguf, weights=weights, max_context=2048, compile=False)
     load_s = time.perf_counter() - t
     if compiled and not lm.compile():
         return {"error": "torch.compile failed"}
@@ -91,7 +94,7 @@ def run_ours(weights: str, ids: list[int], new: int, compiled: bool, logits_out:
     t = time.perf_counter()
     first = None
     n = 0
-    for _ in lm.generate_ids(ids, max_new_tokens=new + 1, stop_ids=set()):
+    for _ in lm.generate_ids(ids, max_new_tokens=new + 1, stop_ids=set(), speculate=False):
         first = first or time.perf_counter()
         n += 1
     end = time.perf_counter()
@@ -126,15 +129,14 @@ def run_hf(ids: list[int], new: int, logits_out: str | None) -> dict:
     return {"load_s": load_s, "prefill_tok_s": len(ids) / ttft, "ttft_s": ttft, "decode_tok_s": decode}
 
 
-def run_llamacpp(ids: list[int], new: int, threads: int) -> dict:
+def run_llamacpp(ids: list[int], new: int, threads: int, gguf: str) -> dict:
     try:
         from llama_cpp import Llama
     except ImportError:
         return {"error": "llama-cpp-python is not installed (pip install '.[peers]')"}
-    from rag.core.resources import default_gguf_path
 
     t = time.perf_counter()
-    llm = Llama(str(default_gguf_path()), n_ctx=2048, n_threads=threads, verbose=False)
+    llm = Llama(gguf, n_ctx=2048, n_threads=threads, verbose=False)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     first = None
@@ -147,28 +149,127 @@ def run_llamacpp(ids: list[int], new: int, threads: int) -> dict:
             "decode_tok_s": (n - 1) / (end - first)}
 
 
+def run_q4k_parity(ids: list[int], gguf: str) -> dict:
+    """Max |logit diff| of our packed models on the Q4_K_M file against an fp32 model of its dequantised weights
+    with the same fp16 KV cache: a 64-token prefill (fp32 GEMMs on the exact weights), then 64 one-token steps fed
+    the prompt's own next tokens (the native decode step: int16 activations); and what the fp16 cache alone moves."""
+    import torch
+
+    from rag.model.generate import LocalLM
+    from rag.model.loader import load_transformer
+
+    def logits(model, step) -> torch.Tensor:
+        model.setup_caches(1, 256)
+        with torch.inference_mode():
+            first = model(torch.tensor([ids[:64]]), 0)[0]
+            return torch.cat([first, torch.stack([step(t, i) for i, t in enumerate(ids[64:128], start=64)])])
+
+    fp32 = load_transformer(gguf, "fp32")
+    plain = logits(fp32, lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1])
+    fp32.kv_dtype = torch.float16  # the native step's cache: only the weights and kernels differ
+    ref = logits(fp32, lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1])
+    res = {"fp16_kv_cache_max_abs_logit_diff": float((plain - ref).abs().max())}  # the cache alone, fp32 weights
+    for weights in ("int8", "int4"):
+        lm = LocalLM.load(gguf, weights=weights, max_context=256)
+        got = logits(lm.model, lm._step)
+        diff = (got - ref).abs()
+        top = got.topk(4, dim=-1).indices  # a requantised tied head is exact at its best logits (RescoredHead)
+        res[f"{weights}_max_abs_logit_diff"] = float(diff.max())
+        res[f"{weights}_prefill_max_abs_logit_diff"] = float(diff[:64].max())
+        res[f"{weights}_decode_max_abs_logit_diff"] = float(diff[64:].max())
+        res[f"{weights}_top4_max_abs_logit_diff"] = float(diff.gather(1, top).max())
+        res[f"{weights}_argmax_agreement"] = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
+    res["logit_scale"] = float(ref.abs().max())
+    return res
+
+
+def evidence_prompt(tokenizer) -> list[int]:
+    """A grounded prompt whose answer copies its evidence: the notes' paragraphs on EMA, then the question."""
+    from rag.answer.prompts import grounded_messages
+
+    folder = ROOT.parent / "shared" / "notes"
+    folder = folder if folder.is_dir() else ROOT / "examples" / "notes"
+    paragraphs = [p.strip() for f in sorted(folder.glob("*.*")) if f.suffix in (".txt", ".md")
+                  for p in f.read_text(encoding="utf-8", errors="replace").split("\n\n") if "EMA" in p]
+    messages = grounded_messages("What is EMA in diffusion models and why is it used?", paragraphs[:4])
+    return tokenizer.encode_chat([{"role": "system" if m.type == "system" else "user", "content": m.content}
+                                  for m in messages])
+
+
+def run_spec(new: int, gguf: str, weights: str = "int4") -> dict:
+    """Plain greedy decoding against prompt-lookup speculative decoding on the same evidence-copying answer."""
+    import torch
+
+    from rag.model.generate import LocalLM
+
+    lm = LocalLM.load(gguf, weights=weights, max_context=2048)
+    ids = evidence_prompt(lm.tokenizer)
+    runs = {}
+    for speculate in (False, True, False, True):  # interleaved, the second of each kept (warm caches)
+        t = time.perf_counter()
+        first, out = None, []
+        for token in lm.generate_ids(ids, max_new_tokens=new + 1, stop_ids=set(), speculate=speculate):
+            first = first or time.perf_counter()
+            out.append(token)
+        runs[speculate] = (out, (len(out) - 1) / (time.perf_counter() - first))
+    stats = lm.speculation
+    step_ms = {}
+    with torch.inference_mode():
+        for rows in (1, 2, 4, 8):  # what verifying a draft costs: one batched step of 1 + draft tokens
+            lm._steps(ids[:rows], len(ids))
+            t = time.perf_counter()
+            for _ in range(10):
+                lm._steps(ids[:rows], len(ids))
+            step_ms[rows] = (time.perf_counter() - t) / 10 * 1000
+    return {"prompt_tokens": len(ids), "step_ms_by_rows": step_ms, "spec_plain_tok_s": runs[False][1], "spec_effective_tok_s": runs[True][1],
+            "spec_identical": runs[False][0] == runs[True][0], "spec_acceptance_rate": stats.acceptance_rate,
+            "spec_tokens_per_step": len(runs[True][0]) / (stats.steps + 1), "decoder": lm.decoder,
+            "answer": lm.tokenizer.decode(runs[True][0][:60], skip_special=True)}
+
+
+def gemm_gflops() -> float:
+    """fp32 GEMM speed of a prefill-sized matmul (800 x 576 @ 576 x 1536), the bound of our prefill."""
+    import torch
+
+    a, b = torch.randn(800, 576), torch.randn(576, 1536)
+    torch.mm(a, b)
+    t = time.perf_counter()
+    for _ in range(20):
+        torch.mm(a, b)
+    return 20 * 2 * 800 * 576 * 1536 / (time.perf_counter() - t) / 1e9
+
+
 def worker(a: argparse.Namespace) -> None:
     """One engine in this process; prints one JSON line."""
     import torch
 
+    from rag.core.resources import default_gguf_path
+
     torch.set_num_threads(a.threads)
     ids = prompt_ids(a.prompt_tokens)
+    gguf = a.gguf or str(default_gguf_path())
     if a.engine.startswith("ours"):
         _, weights, *rest = a.engine.split("-")
         if "torch" in rest:
             os.environ["RAG_NATIVE"] = "0"  # torch's kernels and FastDecoder instead of our C code
-        res = run_ours(weights, ids, a.new_tokens, "compiled" in rest, a.logits_out)
+        res = run_ours("int4" if weights == "q4k" else weights, ids, a.new_tokens, "compiled" in rest, a.logits_out,
+                       gguf)
     elif a.engine == "hf":
         res = run_hf(ids, a.new_tokens, a.logits_out)
+    elif a.engine == "parity-q4k":
+        res = run_q4k_parity(ids, gguf)
+    elif a.engine == "spec":
+        res = run_spec(a.new_tokens, gguf)
     else:
-        res = run_llamacpp(ids, a.new_tokens, a.threads)
+        res = run_llamacpp(ids, a.new_tokens, a.threads, gguf)
     res["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(res))
 
 
-def spawn(engine: str, a: argparse.Namespace, env: dict, logits_out: str | None = None) -> dict:
+def spawn(engine: str, a: argparse.Namespace, env: dict, logits_out: str | None = None, gguf: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, "--threads", str(a.threads), "--new-tokens",
            str(a.new_tokens), "--prompt-tokens", str(a.prompt_tokens)] + (["--logits-out", logits_out] if logits_out else [])
+    cmd += ["--gguf", gguf] if gguf else []
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     return json.loads(lines[-1]) if lines else {"error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
@@ -191,9 +292,12 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--prompt-tokens", type=int, default=800)
-    ap.add_argument("--engines", default="ours-fp32,ours-int8,ours-int4-torch,ours-int4,hf,llamacpp",
+    ap.add_argument("--engines", default="ours-fp32,ours-int8,ours-int4-torch,ours-int4,hf,llamacpp,"
+                                         "ours-q4k,llamacpp-q4k,parity-q4k,spec",
                     help="comma list; ours-int4-torch uses torch's int4 kernel and FastDecoder instead of our C code; "
-                         "ours-int8-compiled adds torch.compile (minutes to compile on 2 cores)")
+                         "ours-int8-compiled adds torch.compile (minutes to compile on 2 cores); *-q4k run the "
+                         "Q4_K_M file llama.cpp makes from the bundled model; spec times speculative decoding")
+    ap.add_argument("--gguf", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--logits-out", default=None, help=argparse.SUPPRESS)
@@ -203,20 +307,26 @@ def main() -> int:
         worker(a)
         return 0
     engines = a.engines.split(",")
+    q4k, q4k_error = q4k_file() if any(e.endswith("q4k") for e in engines) else (None, None)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "RAG_CACHE_DIR": str(Path(tmp) / "cache")}
         res: dict[str, dict] = {}
         for e in engines:
+            if e.endswith("q4k") and q4k is None:
+                res[e] = {"error": q4k_error}
+                continue
             logits = str(Path(tmp) / f"{e}.npy") if e in ("ours-fp32", "hf") else None
-            res[e] = spawn(e, a, env, logits)  # first start: converts and fills the weight cache
+            gguf = q4k if e.endswith("q4k") else None
+            res[e] = spawn(e, a, env, logits, gguf)  # first start: converts and fills the weight cache
             if e.startswith("ours") and "error" not in res[e]:
                 res[e]["cold_load_s"] = res[e]["load_s"]
-                res[e]["load_s"] = spawn(e, a, env).get("load_s")  # second start: cached weights
+                res[e]["load_s"] = spawn(e, a, env, gguf=gguf).get("load_s")  # second start: cached weights
         parity = None
         if all(Path(tmp, f"{e}.npy").is_file() for e in ("ours-fp32", "hf")):
             parity = float(np.abs(np.load(Path(tmp, "ours-fp32.npy")) - np.load(Path(tmp, "hf.npy"))).max())
     bw = memory_bandwidth_gb_s()
-    ours = {e: r for e, r in res.items() if e.startswith("ours") and "decode_tok_s" in r}
+    gflops = gemm_gflops()
+    ours = {e: r for e, r in res.items() if e.startswith("ours") and not e.endswith("q4k") and "decode_tok_s" in r}
     best = max(ours, key=lambda e: ours[e]["decode_tok_s"]) if ours else None
     get = lambda e, k: res.get(e, {}).get(k)  # noqa: E731
     summary = {
@@ -224,6 +334,18 @@ def main() -> int:
         "ours_decode_tok_s": get(best, "decode_tok_s"), "hf_decode_tok_s": get("hf", "decode_tok_s"),
         "llamacpp_decode_tok_s": get("llamacpp", "decode_tok_s"), "ours_prefill_tok_s": get(best, "prefill_tok_s"),
         "ours_load_s": get(best, "load_s"), "parity_max_abs_logit_diff": parity, "memory_bandwidth_gb_s": bw,
+        "llamacpp_prefill_tok_s": get("llamacpp", "prefill_tok_s"),
+        "prefill_ratio_vs_llamacpp": ratio(get(best, "prefill_tok_s"), get("llamacpp", "prefill_tok_s")),
+        "prefill_gemm_gflops": gflops, "prefill_gemm_bound_tok_s": gflops * 1e9 / (2 * linear_params()),
+        "q4k_file": q4k, "q4k_ours_decode_tok_s": get("ours-q4k", "decode_tok_s"),
+        "q4k_llamacpp_decode_tok_s": get("llamacpp-q4k", "decode_tok_s"),
+        "q4k_decode_ratio": ratio(get("ours-q4k", "decode_tok_s"), get("llamacpp-q4k", "decode_tok_s")),
+        "q4k_ours_prefill_tok_s": get("ours-q4k", "prefill_tok_s"),
+        "q4k_llamacpp_prefill_tok_s": get("llamacpp-q4k", "prefill_tok_s"),
+        "q4k_parity_max_abs_logit_diff": get("parity-q4k", "int8_max_abs_logit_diff"),
+        "q4k_int4_top4_max_abs_logit_diff": get("parity-q4k", "int4_top4_max_abs_logit_diff"),
+        **{k: get("spec", k) for k in ("spec_plain_tok_s", "spec_effective_tok_s", "spec_identical",
+                                        "spec_acceptance_rate", "spec_tokens_per_step")},
         "engines": res,
     }
     if a.json:
@@ -253,7 +375,45 @@ def main() -> int:
             print(f"ours ({best}) / {peer}: {d:.1f} / {base:.1f} = {d / base:.2f}x "
                   f"({src}; goal >= {goal}x{design_ratio})")
     print(f"parity max |logit diff| ours fp32 vs HF over {PARITY_TOKENS} tokens: {parity}")
+    print(f"prefill: ours {summary['ours_prefill_tok_s']} tok/s, llama.cpp {summary['llamacpp_prefill_tok_s']} "
+          f"(ratio {summary['prefill_ratio_vs_llamacpp']}); bound: fp32 GEMM at {gflops:.0f} GFLOP/s over "
+          f"{linear_params() / 1e6:.0f}M Linear weights -> {summary['prefill_gemm_bound_tok_s']:.0f} tok/s "
+          "before attention and weight dequantisation")
+    print(f"Q4_K_M ({q4k or q4k_error}): ours {summary['q4k_ours_decode_tok_s']} tok/s, llama.cpp "
+          f"{summary['q4k_llamacpp_decode_tok_s']} (ratio {summary['q4k_decode_ratio']}); parity against its fp32 "
+          f"twin: int8 {summary['q4k_parity_max_abs_logit_diff']} (all logits), int4 "
+          f"{summary['q4k_int4_top4_max_abs_logit_diff']} (top 4; its tied head is requantised)")
+    print(f"speculative: plain {summary['spec_plain_tok_s']} tok/s, speculative {summary['spec_effective_tok_s']}, "
+          f"identical {summary['spec_identical']}, acceptance {summary['spec_acceptance_rate']}, "
+          f"tokens per step {summary['spec_tokens_per_step']}; ms per step by rows {get('spec', 'step_ms_by_rows')}")
     return 0
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a and b else None
+
+
+def linear_params() -> int:
+    """Weights of the bundled model's Linear layers and head: half the FLOPs a prefill token costs."""
+    from rag.model.gguf import read_gguf
+    from rag.core.resources import default_gguf_path
+
+    with read_gguf(default_gguf_path()) as g:
+        c = g.config
+    q, kv = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
+    block = c["dim"] * (q + 2 * kv) + q * c["dim"] + 3 * c["dim"] * c["hidden_dim"]
+    return c["n_layers"] * block + c["vocab_size"] * c["dim"]
+
+
+def q4k_file() -> tuple[str | None, str | None]:
+    """The bundled model requantised to Q4_K_M by llama.cpp (cached), or None and why not."""
+    from rag.model.requantize import requantized
+    from rag.core.resources import default_gguf_path
+
+    try:
+        return str(requantized(default_gguf_path(), "Q4_K_M")), None
+    except ImportError as exc:
+        return None, str(exc)
 
 
 if __name__ == "__main__":

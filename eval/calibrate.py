@@ -18,7 +18,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from eval.dataset import QAItem, load_qa
-from eval.runner import ingest_into
 from rag.answer import abstain
 from rag.core.settings import AnswerSettings, Settings, load_settings, override
 
@@ -30,11 +29,7 @@ def coverages(settings: Settings, items: list[QAItem]) -> list[abstain.Coverage]
     from rag.answer.chain import Turn, build_chain
 
     chain = build_chain(settings, backend="extractive")
-    out = []
-    for it in items:
-        turn = chain.select(chain.retrieve(Turn(it.question, time.perf_counter())))
-        out.append(abstain.measure(it.question, turn.results, [e.score for e in turn.evidence], chain.vocabulary()))
-    return out
+    return [chain.select(chain.retrieve(Turn(it.question, time.perf_counter()))).coverage for it in items]
 
 
 def refused(covs: list[abstain.Coverage], answer: AnswerSettings) -> list[bool]:
@@ -73,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--index", type=Path, help="use this index instead of ingesting --notes")
     p.add_argument("--max-false", type=float, default=0.05, help="largest share of answerable questions refused")
     args = p.parse_args(argv)
+    from eval.runner import ingest_into
     items = load_qa(args.qa)
     settings = load_settings()
     with tempfile.TemporaryDirectory(prefix="rag-calibrate-") as tmp:

@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         ",openai:grounded when RAG_OPENAI_BASE_URL is set); 'none' for the primary only")
     parser.add_argument("--limit", type=int, help="evaluate only the first N questions (answerable and not, "
                         "in file order)")
+    parser.add_argument("--folds", type=int, default=2,
+                        help="cross-validate the abstention thresholds over this many folds (report.json calibration: "
+                             "shipped, fitted and cross-validated figures side by side); 0 or 1: off")
     parser.add_argument("--no-checker-eval", action="store_true",
                         help="skip measuring the grounding checker on its labelled sets")
 
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     variants = parse_variants("" if spec == "none" else spec, (backend, mode))
     checker = Checker.load(Embedder.load().encode)
     primary = answer_name(backend, mode)
-    report = run_eval(items, args.notes, settings, variants, primary,
+    report = run_eval(items, args.notes, settings, variants, primary, folds=args.folds,
                       index=Path(args.index) if args.index else None, checker=checker)
     if not args.no_checker_eval:
         report["checker"] = checker_report(checker, EXAMPLES, args.notes)

@@ -22,6 +22,7 @@ class QAItem:
     type: str
     answer_keywords: tuple[str, ...]
     line: int = 0
+    answer_keywords_it: tuple[str, ...] = ()   # cross-lingual items: what a verbatim Italian quote would hold
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
@@ -32,7 +33,7 @@ class QAItem:
 
 _REQUIRED = {"id": str, "question": str}
 _OPTIONAL_STR = ("answer", "type")
-_LISTS = ("support", "answer_keywords")
+_LISTS = ("support", "answer_keywords", "answer_keywords_it")
 
 
 def _fail(path: Path, line: int, field_name: str | None, msg: str) -> DatasetError:
@@ -65,11 +66,12 @@ def parse_item(obj, path: Path, line: int) -> QAItem:
     support = tuple(obj.get("support") or ())
     if qtype not in ABSTAIN_TYPES and not support and "support" in obj:
         raise _fail(path, line, "support", f"empty for an answerable question of type {qtype!r}")
-    known = {"id", "question", "answer", "support", "source", "type", "answer_keywords"}
+    known = {"id", "question", "answer", "support", "source", "type", "answer_keywords", "answer_keywords_it"}
     return QAItem(
         id=obj["id"], question=obj["question"].strip(), answer=obj.get("answer", ""),
         support=support, source=source, type=qtype,
         answer_keywords=tuple(obj.get("answer_keywords") or ()), line=line,
+        answer_keywords_it=tuple(obj.get("answer_keywords_it") or ()),
         extra={k: v for k, v in obj.items() if k not in known},
     )
 

@@ -32,6 +32,30 @@ def checker_lines(checker: dict | None) -> list[str]:
     return lines + _table(header, rows) + [""]
 
 
+def type_lines(types: dict | None) -> list[str]:
+    """The primary variant's figures per question type."""
+    if not types:
+        return []
+    rows = [[t, v["n"], v["keyword_recall"], v["support_hit"], v["unsupported_sentences"], v["refused"], v["correct"]]
+            for t, v in types.items()]
+    header = ["type", "n", "kw recall", "support hit", "unsupported sent.", "refused", "correct"]
+    return ["## By question type (primary variant)", ""] + _table(header, rows) + [""]
+
+
+def calibration_lines(cal: dict | None) -> list[str]:
+    """Shipped, fitted and cross-validated abstention thresholds with the figures they give."""
+    if not cal:
+        return []
+    keys = ("keyword_recall", "support_hit", "unsupported_sentences", "must_refuse_refused", "false_refusals",
+            "correct")
+    rows = [[name, *(cal[name][k] for k in keys)] for name in ("shipped", "fitted", "cross_validated")]
+    return ([f"## Abstention thresholds: shipped, fitted on these questions, {cal['folds']}-fold cross-validated", ""]
+            + _table(["thresholds", "kw recall", "support hit", "unsupported sent.", "must-refuse refused",
+                      "false refusals", "correct"], rows)
+            + ["", f"shipped {cal['shipped']['thresholds']}; fitted {cal['fitted']['thresholds']}; per fold "
+               f"{cal['cross_validated']['thresholds']}", ""])
+
+
 def render_md(report: dict, plots: dict[str, Path]) -> str:
     """The Markdown report text."""
     ab, lat = report["abstention"], report["latency"]
@@ -61,6 +85,8 @@ def render_md(report: dict, plots: dict[str, Path]) -> str:
         out += ["## Answer variants", ""] + _table(
             ["variant", *SHORT, "p50 total s"],
             [[k, *(v[b][m] for b, m in ANSWER_BARS), v["latency"]["p50_total_s"]] for k, v in ans.items()]) + [""]
+    out += type_lines(report.get("by_type"))
+    out += calibration_lines(report.get("calibration"))
     out += checker_lines(report.get("checker"))
     out += ["## Plots", ""] + [f"![{k}]({p.name})" for k, p in plots.items()] + [""]
     out += ["## Questions (primary variant)", ""]

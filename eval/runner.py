@@ -13,7 +13,9 @@ from tqdm import tqdm
 
 from eval.abstention_metrics import abstention_scores, is_correct
 from eval.answer_metrics import keyword_recall, semantic_similarity
+from eval.breakdown import by_type
 from eval.checker import Checker
+from eval.crossval import calibration, open_settings, under
 from eval.dataset import QAItem
 from eval.grounding_metrics import grade_answer
 from eval.latency import latency_summary
@@ -94,7 +96,7 @@ def answer_question(chain, item: QAItem, checker: Checker, encode) -> dict:
     ans = chain.answer(item.question).to_dict()
     grade = grade_answer("" if ans["abstained"] else ans["answer"], ans["contexts"], ans["citations"], item.support,
                          checker)
-    kw = keyword_recall(ans["answer"], item.answer_keywords) if not ans["abstained"] else 0.0
+    kw = keyword_recall(ans["answer"], item.answer_keywords, item.answer_keywords_it) if not ans["abstained"] else 0.0
     answered_answerable = item.answerable and not ans["abstained"]
     return {
         "id": item.id, "type": item.type, "question": item.question, "gold": item.answer,
@@ -103,7 +105,7 @@ def answer_question(chain, item: QAItem, checker: Checker, encode) -> dict:
                                                      for c in ans["contexts"]],
         "keyword_recall": kw if item.answerable else None,
         "semantic_similarity": semantic_similarity(ans["answer"], item.answer, encode) if answered_answerable else None,
-        "grounding": grade, "timings": ans["timings"],
+        "grounding": grade, "timings": ans["timings"], "coverage": ans["diagnostics"].get("coverage"),
         "correct": is_correct(item.answerable, ans["abstained"], kw, grade["support_hit"]),
     }
 
@@ -136,16 +138,17 @@ def aggregate_answers(rows: list[dict]) -> dict:
 
 
 def run_answers(settings: Settings, v: Variant, items: list[QAItem], checker: Checker, encode) -> list[dict]:
-    """Answer every item with one answer variant (models loaded once, one warm-up question)."""
+    """Answer every item with one answer variant (models loaded once, one warm-up question), the threshold rules
+    off: eval.crossval replays any thresholds on the rows (a question they refuse keeps its answering time)."""
     from rag.answer.chain import build_chain
-    chain = build_chain(settings, backend=v.backend, mode=v.mode)
+    chain = build_chain(open_settings(settings), backend=v.backend, mode=v.mode)
     chain.answer(items[0].question)
     return [answer_question(chain, it, checker, encode)
             for it in tqdm(items, desc=f"answers {v.name}", unit="q")]
 
 
 def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: list[Variant], primary: str,
-             index: Path | None = None, checker: Checker | None = None) -> dict:
+             index: Path | None = None, checker: Checker | None = None, folds: int = 2) -> dict:
     """Evaluate every variant; the report dict (top-level blocks from the primary answer variant)."""
     from rag.index.embed import Embedder
     from rag.index.retrieve import HybridRetriever
@@ -173,7 +176,10 @@ def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: lis
                                                                             "retrieval")
         answers: dict[str, list[dict]] = {}
         for v in [v for v in variants if v.kind == "answer"]:
-            answers[v.name] = run_answers(main, v, items, checker, encode)
+            opened = run_answers(main, v, items, checker, encode)
+            answers[v.name] = under(opened, main.answer)
+            if v.name == primary and folds > 1:
+                out["calibration"] = calibration(opened, main.answer, k=folds)
             out["variants"][v.name] = {"kind": "answer", **aggregate_answers(answers[v.name]),
                                        "timings": [r["timings"] for r in answers[v.name]]}
     ret_rows = per_retrieval[settings.retrieval.mode]
@@ -184,7 +190,8 @@ def run_eval(items: list[QAItem], notes: Path, settings: Settings, variants: lis
                            for name, rs in answers.items()}
     prim = out["variants"][primary]
     out = {"n": len(items), "retrieval": mean_scores(list(ret_rows.values())), **{k: prim[k] for k in
-           ("answer", "grounding", "citations", "abstention", "latency")}, "per_question": per_q, **out}
+           ("answer", "grounding", "citations", "abstention", "latency")}, "by_type": by_type(per_q),
+           "per_question": per_q, **out}
     out["config"] = {"retrieval_mode": settings.retrieval.mode, "k": settings.retrieval.k,
                      "chunk_tokens": settings.chunking.max_tokens, "checker_threshold": checker.threshold,
                      "seconds": round(time.perf_counter() - started, 1)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-_SPACE_CHARS = "\u00a0\u2007\u202f\u2009\u200a\u3000\t\r\f\v"
+_SPACE_CHARS = "\u00a0\u2007\u202f\u2009\u200a\u3000\r\f\v"   # tabs stay: they separate table cells
 _INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
 _TRANSLATE = {**dict.fromkeys(map(ord, _SPACE_CHARS), " "), **dict.fromkeys(map(ord, _INVISIBLE), None)}
 _EMBED = re.compile(r"!\[\[[^\[\]\n]*\]\]")                       # Obsidian embed: dropped
@@ -17,6 +17,7 @@ _WIKI = re.compile(r"\[\[([^\[\]|\n]*)(?:\|([^\[\]\n]*))?\]\]")    # [[target]] 
 _MD_IMAGE = re.compile(r"!\[([^\[\]\n]*)\]\([^()\n]*\)")           # ![alt](url) -> alt
 _MD_LINK = re.compile(r"\[([^\[\]\n]+)\]\([^()\s]*\)")              # [text](url) -> text
 _SPACES = re.compile(r" {2,}")
+_CELL_GAP = re.compile(r" *\t[ \t]*")   # a tab with spaces around it: one table-cell separator
 _LIST_MARKER = re.compile(r"^\s*(?:[-*+•▪◦·]\s|\d{1,3}[.)]\s|[a-zA-Z][.)]\s)")
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{3,8}$")
 _ATX = re.compile(r"^#{1,6}\s")
@@ -43,7 +44,7 @@ def clean_prose(s: str) -> str:
         s = _WIKI.sub(_wiki, s)
         s = _MD_IMAGE.sub(lambda m: m.group(1), s)
         s = _MD_LINK.sub(lambda m: m.group(1), s)
-    return _SPACES.sub(" ", s).strip()
+    return _CELL_GAP.sub("\t", _SPACES.sub(" ", s)).strip()
 
 
 def clean_code(s: str) -> str:

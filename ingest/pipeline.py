@@ -1,20 +1,28 @@
-"""Incremental ingest: hash files, load and chunk what changed, embed only new chunk texts, commit atomically."""
+"""Incremental ingest: hash files, load and chunk what changed, embed only new chunk texts, commit atomically.
+
+Every failure of one file (refused by discovery, unreadable, a loader or chunker error of any type) becomes
+a named entry in the report; the other files are still indexed.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ingest.discover import iter_note_files
+from ingest.discover import NotRegularFileError, open_regular, scan_notes, too_large
 from ingest.loaders import SUPPORTED_SUFFIXES
 from rag.core.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.core.settings import Settings
-from rag.index.store import db, layout
+from rag.index.store import DEFAULT_DENSE, db, open_backend
+from rag.index.store.base import DenseSpec
 from rag.index.store.db import DocRecord, text_hash
-from rag.index.store.layout import IndexLock
+
+log = logging.getLogger("ingest")
 
 
 @dataclass
@@ -47,67 +55,118 @@ class _File:
     sha256: str = ""
 
 
-def file_sha256(path: Path) -> str:
-    """Content hash of a file, read in 1 MiB blocks."""
+@dataclass
+class _Scope:
+    """A folder that was scanned whole: notes of `root` under `prefix` that it no longer holds are removed."""
+
+    root: str
+    prefix: str                                # "" for the whole root, else "sub/folder/"
+    found: set[str] = field(default_factory=set)
+
+    def covers(self, doc: DocRecord) -> bool:
+        """Whether a known note lies inside this scanned folder."""
+        return doc.root == self.root and doc.source.startswith(self.prefix)
+
+
+def file_sha256(path: Path, max_bytes: int) -> str:
+    """Content hash of a regular file, read in 1 MiB blocks (never opens a FIFO for blocking reads)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with os.fdopen(open_regular(path, max_bytes), "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
 
 
-def _scan(paths: list[Path], report: IngestReport) -> tuple[dict[str, _File], dict[str, set[str]]]:
-    """Candidate files by source, and for each folder root the sources found under it; other types skipped."""
-    files: dict[str, _File] = {}
-    roots: dict[str, set[str]] = {}
-    for path in paths:
-        root = path if path.is_dir() else path.parent
-        root_key = str(root.resolve())
-        found = roots.setdefault(root_key, set()) if path.is_dir() else None
-        for file in iter_note_files(path, include_unsupported=True):
-            source = file.relative_to(root).as_posix()
-            if file.suffix.lower() not in SUPPORTED_SUFFIXES:
-                report.skipped.append((source, f"unsupported file type {file.suffix or '(no suffix)'!r}"))
-                continue
-            st = file.stat()
-            files[source] = _File(file, source, root_key, st.st_size, st.st_mtime_ns)
-            if found is not None:
-                found.add(source)
-    return files, roots
+def _failure(exc: BaseException, f: _File) -> str:
+    """The reason for an unexpected error, naming the note by its source, never by its absolute path."""
+    if isinstance(exc, NotRegularFileError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        return f"cannot read file: {exc.strerror or type(exc).__name__}"
+    text = str(exc).replace(str(f.path), f.source).replace(f.root, "<notes>")
+    return f"unexpected {type(exc).__name__}: {text[:300]}"
 
 
-def _read_state(index_dir: Path, model_id: str, dim: int, rebuild: bool) -> tuple[dict[str, db.DocRecord], int]:
-    """Manifest and chunk count of the live version (empty when rebuilding or new); checks the model."""
-    version = layout.current_version(index_dir)
-    if rebuild or version is None:
-        return {}, 0
-    conn = db.connect(version / layout.DB_FILE, readonly=True)
+def _base(path: Path, root: Path | None) -> tuple[Path, Path]:
+    """(folder sources are named relative to, path to scan) for one ingest argument."""
+    if root is None:
+        return (path if path.is_dir() else path.parent), path
     try:
-        db.check_model(db.read_meta(conn), model_id, dim, index_dir)
-        return db.manifest(conn), conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-    finally:
-        conn.close()
+        inside = Path(os.path.abspath(path)).relative_to(os.path.abspath(root))
+    except ValueError:
+        inside = None
+    target = path.resolve()
+    if inside is None or (target != root.resolve() and root.resolve() not in target.parents):
+        raise ConfigError(f"{path} is outside the notes root")
+    return root, root / inside
 
 
-def _changed(files: dict[str, _File], known: dict[str, db.DocRecord], report: IngestReport) -> list[_File]:
-    """Files whose content differs from the manifest (size/mtime first, then sha256)."""
-    todo = []
+def _admit(file: Path, reason: str | None, max_bytes: int) -> tuple[os.stat_result | None, str | None]:
+    """(stat, None) when the file may be read, else (None, why not): discovery's reason, type, stat or size."""
+    if reason is None and file.suffix.lower() not in SUPPORTED_SUFFIXES:
+        reason = f"unsupported file type {file.suffix or '(no suffix)'!r}"
+    if reason is not None:
+        return None, reason
+    try:
+        st = file.stat()
+    except OSError as exc:
+        return None, f"cannot stat: {exc.strerror or type(exc).__name__}"
+    return (None, too_large(st.st_size, max_bytes)) if st.st_size > max_bytes else (st, None)
+
+
+def _scan(paths: list[Path], report: IngestReport, max_bytes: int,
+          root: Path | None = None) -> tuple[dict[str, _File], list[_Scope]]:
+    """Candidate files by source, and the folders scanned whole; refused and unsupported entries skipped."""
+    files: dict[str, _File] = {}
+    scopes: list[_Scope] = []
+    for path in paths:
+        base, target = _base(path, root)
+        root_key = str(base.resolve())
+        scope = None
+        if target.is_dir():
+            scope = _Scope(root_key, target.relative_to(base).as_posix() + "/" if target != base else "")
+            scopes.append(scope)
+        for file, refused in scan_notes(target, include_unsupported=True, within=base):
+            source = file.relative_to(base).as_posix()
+            st, reason = _admit(file, refused, max_bytes)
+            if reason is not None:
+                report.skipped.append((source, reason))
+                continue
+            files[source] = _File(file, source, root_key, st.st_size, st.st_mtime_ns)
+            if scope is not None:
+                scope.found.add(source)
+    return files, scopes
+
+
+def _changed(files: dict[str, _File], known: dict[str, db.DocRecord], report: IngestReport,
+             max_bytes: int) -> tuple[list[_File], list[str]]:
+    """Files whose content differs from the manifest (size/mtime first, then sha256), and known ones now unreadable."""
+    todo, failed = [], []
     for source, f in files.items():
         old = known.get(source)
         if old is not None and old.root == f.root and old.size == f.size and old.mtime_ns == f.mtime_ns:
             report.unchanged.append(source)
             continue
-        f.sha256 = file_sha256(f.path)
+        try:
+            f.sha256 = file_sha256(f.path, max_bytes)
+        except OSError as exc:
+            report.errors.append((source, _failure(exc, f)))
+            failed += [source] if old is not None else []
+            continue
         if old is not None and old.root == f.root and old.sha256 == f.sha256:
             report.unchanged.append(source)
         else:
             todo.append(f)
-    return todo
+    return todo, failed
 
 
 def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, rebuild: bool = False,
-                 embedder_path: Path | None = None) -> IngestReport:
-    """Bring the index at settings.index_dir up to date with the note files under `paths`."""
+                 embedder_path: Path | None = None, root: Path | None = None) -> IngestReport:
+    """Bring the index at settings.index_dir up to date with the note files under `paths`.
+
+    Sources are named relative to `root` when given (every path must lie inside it), else relative to
+    each folder argument (a file argument: its folder).
+    """
     from rag.index.embed import model_identity
 
     started = time.perf_counter()
@@ -117,16 +176,20 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
             raise ConfigError(f"no such file or folder: {p}")
     index_dir = settings.index_path
     report = IngestReport(index_dir=str(index_dir))
-    with IndexLock(index_dir):
-        layout.clean_stale(index_dir)
+    backend = open_backend(settings)
+    with backend.lock():
+        backend.clean_stale()
         model_id, dim = model_identity(embedder_path)
-        known, count = _read_state(index_dir, model_id, dim, rebuild)
-        files, roots = _scan(paths, report)
-        todo = _changed(files, known, report)
-        notes, failed = _load(todo, known, report, progress)
-        gone = failed + sorted(s for s, d in known.items() if d.root in roots and s not in roots[d.root])
-        if notes or gone or rebuild or layout.current_version(index_dir) is None:
-            _write(index_dir, settings, notes, gone, known, sorted(roots), report, progress, rebuild, embedder_path)
+        known, count = backend.read_state(DenseSpec(DEFAULT_DENSE, model_id, dim), rebuild)
+        limits = settings.ingest
+        files, scopes = _scan(paths, report, limits.max_file_bytes, root)
+        todo, unreadable = _changed(files, known, report, limits.max_file_bytes)
+        notes, failed = _load(todo, known, report, progress, limits)
+        vanished = {s for s, d in known.items() for scope in scopes if scope.covers(d) and s not in scope.found}
+        gone = sorted(set(unreadable + failed) | vanished)
+        if notes or gone or rebuild or not backend.exists():
+            roots = sorted({scope.root for scope in scopes})
+            _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path)
         else:
             report.chunks_total = count
     report.seconds = time.perf_counter() - started
@@ -134,19 +197,20 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
 
 
 def ensure_index(settings: Settings, progress: bool) -> bool:
-    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first (`ask`, `rag serve`);
-    False when there is neither an index nor notes to build one from."""
-    if layout.current_version(settings.index_path) is not None:
+    """With no index yet, ingest the default notes ($RAG_NOTES, else settings.notes_dir) first (`ask`, `rag serve`),
+    listing files that failed on stderr; False when there is neither an index nor notes to build one from."""
+    if open_backend(settings).exists():
         return True
     notes = Path(settings.notes_dir)
     if not notes.exists():
         return False
     print(f"no index at {settings.index_path} yet: ingesting {notes} first", file=sys.stderr)
-    ingest_paths([notes], settings, progress=progress)
+    print_report(ingest_paths([notes], settings, progress=progress), out=sys.stderr)
     return True
 
 
-def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool) -> tuple[list, list[str]]:
+def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool,
+          limits) -> tuple[list, list[str]]:
     """Load changed files (no model needed); returns (file, LoadedNote) pairs and known sources that now fail."""
     from tqdm import tqdm
 
@@ -155,30 +219,44 @@ def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool) 
     notes, failed = [], []
     for f in tqdm(todo, desc="loading", unit="file", disable=not progress or not todo, leave=False):
         try:
-            notes.append((f, load_note(f.path)))
+            notes.append((f, load_note(f.path, limits)))
+            continue
         except UnsupportedFileError as exc:
             report.skipped.append((f.source, exc.reason))
+            continue
         except LoaderError as exc:
             report.errors.append((f.source, exc.reason))
-            if f.source in known:
-                failed.append(f.source)
+        except Exception as exc:  # noqa: BLE001 - one hostile file costs only itself
+            log.debug("loading %s failed", f.source, exc_info=exc)
+            report.errors.append((f.source, _failure(exc, f)))
+        if f.source in known:
+            failed.append(f.source)
     return notes, failed
 
 
-def _write(index_dir, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
+def _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
     """Chunk and embed the loaded notes into a new version, drop `gone` sources, and publish it."""
     from ingest.chunking import chunk_note
     from ingest.embed import embed_texts, embed_units, embedding_text
+    from rag.core.notemeta import note_meta
     from rag.index.embed import Embedder
-    from rag.index.store.writer import IndexWriter
 
     embedder = Embedder.load(embedder_path)
-    writer = IndexWriter(index_dir, embedder.model_id, embedder.dim, settings.retrieval, rebuild=rebuild)
+    writer = backend.writer([DenseSpec(DEFAULT_DENSE, embedder.model_id, embedder.dim)], settings.retrieval,
+                            rebuild=rebuild)
     try:
         docs = []
         for f, note in notes:
-            chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens, pages=note.pages)
-            doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages)
+            try:
+                chunks = chunk_note(f.source, note.text, settings.chunking, embedder.count_tokens, pages=note.pages)
+            except Exception as exc:  # noqa: BLE001 - one hostile file costs only itself
+                log.debug("chunking %s failed", f.source, exc_info=exc)
+                report.errors.append((f.source, _failure(exc, f)))
+                gone = gone + [f.source] if f.source in known else gone
+                continue
+            meta = note_meta(f.source, note.text)
+            doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages,
+                            meta.title, meta.tags)
             docs.append((doc, chunks))
             (report.updated if f.source in known else report.added).append(f.source)
         new = {}
@@ -199,7 +277,7 @@ def _write(index_dir, settings, notes, gone, known, roots, report, progress, reb
         writer.add_roots(roots)
         report.chunks_embedded = writer.embedded
         writer.commit()
-        report.chunks_total = int(writer.exact.ntotal)
+        report.chunks_total = writer.count()
     except BaseException:
         writer.abort()
         raise

@@ -69,3 +69,45 @@ def tiny_corpus(tmp_path: Path) -> Path:
     for name, text in TINY_NOTES.items():
         (root / name).write_text(text, encoding="utf-8")
     return root
+
+
+class HashEmbedder:
+    """Bag-of-words hashing embedder: deterministic, instant, good enough to rank word overlap."""
+
+    model_id = "test/hash"
+    dim = 64
+    max_tokens = 256
+
+    def encode(self, texts, batch_size=64, progress=False):
+        import hashlib
+        import re
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for w in re.findall(r"[a-z]+", text.lower()):
+                out[row, int(hashlib.md5(w.encode()).hexdigest(), 16) % self.dim] += 1.0
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+    def encode_query(self, text):
+        return self.encode([text])[0]
+
+    def count_tokens(self, text):
+        return len(text.split()) + 2
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    """An instant stand-in for the MiniLM embedder (same interface)."""
+    return HashEmbedder()
+
+
+@pytest.fixture
+def fake_embedding_model(monkeypatch, hash_embedder) -> HashEmbedder:
+    """The ingest pipeline embeds with HashEmbedder instead of loading MiniLM (fast pipeline tests)."""
+    from rag.index import embed
+
+    monkeypatch.setattr(embed, "model_identity", lambda path=None: (hash_embedder.model_id, hash_embedder.dim))
+    monkeypatch.setattr(embed.Embedder, "load", classmethod(lambda cls, path=None: hash_embedder))
+    return hash_embedder

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rag.core.errors import LoaderError, UnsupportedFileError
+from rag.core.settings import IngestSettings
 
 
 @dataclass
@@ -22,15 +23,20 @@ _KINDS = {".md": "markdown", ".markdown": "markdown", ".txt": "text", ".pdf": "p
 SUPPORTED_SUFFIXES = frozenset(_KINDS)
 
 
-def load_note(path: Path) -> LoadedNote:
-    """Read a note; raises LoaderError / UnsupportedFileError naming the file."""
+def load_note(path: Path, limits: IngestSettings | None = None) -> LoadedNote:
+    """Read a note within `limits` (size, PDF pages and time); raises LoaderError / UnsupportedFileError naming it."""
+    from ingest.discover import NotRegularFileError, read_regular
+
     path = Path(path)
+    limits = limits or IngestSettings()
     kind = _KINDS.get(path.suffix.lower())
     if kind is None:
         raise UnsupportedFileError(path, f"unsupported file type {path.suffix or '(no suffix)'!r}; "
                                          f"supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
     try:
-        data = path.read_bytes()
+        data = read_regular(path, limits.max_file_bytes)
+    except NotRegularFileError as exc:
+        raise LoaderError(path, str(exc)) from exc
     except OSError as exc:
         raise LoaderError(path, f"cannot read file: {exc.strerror or exc}") from exc
     if not data.strip():
@@ -41,7 +47,7 @@ def load_note(path: Path) -> LoadedNote:
         text = decode_text(path, data)
     elif kind == "pdf":
         from ingest.loaders.pdf import pdf_text
-        text, pages = pdf_text(path, data)
+        text, pages = pdf_text(path, data, limits.max_pdf_pages, limits.max_pdf_seconds)
     elif kind == "html":
         from ingest.loaders.html import html_text
         from ingest.loaders.text import decode_text

@@ -1,47 +1,27 @@
-"""Abstention: decide from retrieval and evidence scores whether the notes cover the question."""
+"""Abstention: decide whether the notes cover the question, from what it is about and from retrieval scores.
+
+Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a word the
+retrieved passages only mention (in a list, a title, a cut-off intro), or specific words the question connects but
+no passage holds together (a false premise). Dense-score thresholds then catch questions nothing relevant matches.
+"""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
+from rag.answer import focus
+from rag.answer.question import META_WORDS, QUESTION_WORDS, Question
+from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.text import STOPWORDS, word_parts
 from rag.core.types import SearchResult
+from rag.index.units import Unit
 
-PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|does|do)\s+(?:an?\s+|the\s+)?"
     r"(?P<subject>[a-z0-9][a-z0-9 -]*?)"
     r"(?=\s+(?:in|of|for|and|as|according|when|used|on|mean|do|does|work)\b|\s*[,?.;:]|\s*$)",
     re.IGNORECASE)
-QUESTION_WORDS = frozenset("""what which who how why when where whose does do did is are was were can could should would
-difference differ between compare versus explain describe mean meaning define definition""".split())
-
-
-class Vocabulary:
-    """The set of words in the indexed notes, for telling unknown question terms (prefix-tolerant)."""
-
-    def __init__(self, texts):
-        self.words: set[str] = set()
-        self._pairs: set[tuple[str, str]] = set()
-        for t in texts:
-            seq = [w.lower() for w in word_parts(t)]
-            self.words.update(seq)
-            self._pairs.update((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) for a, b in zip(seq, seq[1:]))
-        self._prefixes = {w[:k] for w in self.words for k in range(5, min(len(w), 9) + 1)}
-
-    def knows(self, word: str) -> bool:
-        """Whether the word, an inflection of it or a longer word sharing its stem occurs in the notes."""
-        w = word.lower()
-        if w in self.words or w.rstrip("s") in self.words:
-            return True
-        k = min(len(w) - 2, 8)
-        return k >= 5 and w[:k] in self._prefixes
-
-    def knows_phrase(self, phrase: str) -> bool:
-        """Whether every adjacent word pair of the phrase occurs adjacently somewhere in the notes."""
-        seq = [w.lower() for w in word_parts(phrase)]
-        return all((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) in self._pairs for a, b in zip(seq, seq[1:]))
 
 
 def question_subject(question: str) -> str | None:
@@ -59,7 +39,7 @@ def question_subject(question: str) -> str | None:
 def question_terms(question: str) -> list[str]:
     """Content words of a question (stopwords and question words dropped)."""
     return [w for w in (p.lower() for p in word_parts(question))
-            if w not in STOPWORDS and w not in QUESTION_WORDS and len(w) > 2]
+            if w not in STOPWORDS and w not in QUESTION_WORDS and w not in META_WORDS and len(w) > 2]
 
 
 @dataclass
@@ -71,25 +51,44 @@ class Coverage:
     unknown_terms: list[str] = field(default_factory=list)
     term_share: float = 1.0     # share of question terms known to the notes
     unknown_subject: str | None = None  # the asked-about phrase when its words never occur together in the notes
+    unknown_focus: list[str] = field(default_factory=list)      # specific words the notes never use
+    unexplained_focus: list[str] = field(default_factory=list)  # specific words the passages only mention
+    unconnected: list[str] = field(default_factory=list)        # a part's names no note holds together
+
+    def finding(self) -> str | None:
+        """What the notes lack, in a sentence for the reader, when a structural rule found it."""
+        if self.unknown_focus:
+            return f"Your notes never mention {', '.join(self.unknown_focus)}."
+        if self.unexplained_focus:
+            return f"Your notes mention {', '.join(self.unexplained_focus)} but do not explain it."
+        if self.unconnected:
+            return f"No note of yours connects {'; '.join(c.replace(' + ', ' with ') for c in self.unconnected)}."
+        return None
 
     def to_dict(self) -> dict:
         """JSON-ready form for diagnostics."""
         return {"top_dense": round(self.top_dense, 4), "top_evidence": round(self.top_evidence, 4),
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
-                "unknown_subject": self.unknown_subject}
+                "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
+                "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected}
 
 
-def measure(question: str, results: list[SearchResult], evidence_scores: list[float],
-            vocab: Vocabulary | None) -> Coverage:
-    """Coverage signals for one question."""
+def measure(query: Question, results: list[SearchResult], evidence_scores: list[float], vocab: Vocabulary | None,
+            units: list[tuple[str, Unit]] = ()) -> Coverage:
+    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max(evidence_scores, default=0.0)
-    terms = question_terms(question)
+    terms = question_terms(query.text)
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t)]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
-    subject = question_subject(question)
+    subject = question_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
-    return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject)
+    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
+    known = [t for t in query.focus if t not in unknown_focus]
+    parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
+    return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
+                    focus.unexplained(known, list(units)),
+                    focus.unconnected(parts, vocab.notes_with) if vocab is not None else [])
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:
@@ -98,10 +97,16 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     Words or phrases the notes never use count only while no evidence sentence matches strongly: a question
     may say "store" or "advantage" where the notes say "stored" in other words.
     """
+    if cov.unknown_focus:
+        return f"the notes never mention {', '.join(cov.unknown_focus)}"
     if cov.top_dense < s.min_retrieval_score:
         return f"best passage similarity {cov.top_dense:.2f} < {s.min_retrieval_score:.2f}"
     if cov.top_evidence < s.min_evidence_score:
         return f"best evidence score {cov.top_evidence:.2f} < {s.min_evidence_score:.2f}"
+    if cov.unexplained_focus:
+        return f"the notes mention {', '.join(cov.unexplained_focus)} but do not explain it"
+    if cov.unconnected:
+        return f"no note connects {'; '.join(cov.unconnected)}"
     if cov.top_evidence >= s.unknown_term_max_evidence:  # a sentence answers it in other words
         return None
     if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:
@@ -113,8 +118,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     return None
 
 
-def refusal(results: list[SearchResult], limit: int = 3) -> str:
-    """A refusal that names the closest notes found."""
+def refusal(results: list[SearchResult], finding: str | None = None, limit: int = 3) -> str:
+    """A refusal that says what the notes lack (when known) and names the closest notes found."""
     seen: list[str] = []
     for r in results:
         label = r.chunk.source + (f" ({r.chunk.heading})" if r.chunk.heading else "")
@@ -122,6 +127,7 @@ def refusal(results: list[SearchResult], limit: int = 3) -> str:
             seen.append(label)
         if len(seen) >= limit:
             break
+    lead = "I could not find this in your notes." + (f" {finding}" if finding else "")
     if not seen:
-        return "I could not find this in your notes (the index has nothing close)."
-    return "I could not find this in your notes. The closest notes are: " + "; ".join(seen) + "."
+        return f"{lead} The index has nothing close."
+    return f"{lead} The closest notes are: " + "; ".join(seen) + "."

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,12 +16,15 @@ from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
+from rag.answer.question import Question, analyse
 from rag.answer.quotes import make_quote
+from rag.answer.vocabulary import Vocabulary
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
-from rag.core.text import content_terms, squash
+from rag.core.text import content_terms, plain, squash
 from rag.core.types import Answer, Citation, SearchResult
 from rag.index.store.db import text_hash
+from rag.index.units import chunk_units
 
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
@@ -36,6 +40,8 @@ class Turn:
 
     question: str
     t0: float
+    query: Question | None = None
+    coverage: abstain.Coverage | None = None
     results: list[SearchResult] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
     diagnostics: dict = field(default_factory=dict)
@@ -66,9 +72,10 @@ class AnswerChain:
         self.llm = llm
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
-        self._vocab: abstain.Vocabulary | None = None
+        self._vocab: Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
+        self._memo_lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings, backend: str | None = None, mode: str | None = None,
@@ -86,28 +93,39 @@ class AnswerChain:
     # ---- stages -------------------------------------------------------------------------------
     def _embed(self, texts: list[str]):
         """Embeddings of texts: evidence sentences from the index (embedded at ingest), the rest encoded now;
-        evidence windows recur for every sentence of an answer, so everything is memoised."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        evidence windows recur for every sentence of an answer, so everything is memoised. The memo is shared
+        by the server's generation threads: it is read and updated under a lock, and each call keeps its own
+        vectors, so another thread clearing the memo costs it nothing."""
+        with self._memo_lock:
+            found = {t: self._vectors[t] for t in texts if t in self._vectors}
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        new = dict.fromkeys(missing)
         if missing:
-            if len(self._vectors) > EMBED_MEMO:
-                self._vectors.clear()
             hashes = {t: text_hash(t) for t in missing}
             stored = self.retriever.store.unit_vectors(list(hashes.values()))
-            self._vectors.update((t, stored[h]) for t, h in hashes.items() if h in stored)
-            missing = [t for t in missing if t not in self._vectors]
+            found.update((t, stored[h]) for t, h in hashes.items() if h in stored)
+            missing = [t for t in missing if t not in found]
         if missing:
-            self._vectors.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))
-        return np.stack([self._vectors[t] for t in texts])
+            found.update(zip(missing, self.retriever.embedder.encode(missing, batch_size=EVIDENCE_BATCH)))
+        if new:
+            with self._memo_lock:
+                if len(self._vectors) > EMBED_MEMO:
+                    self._vectors.clear()
+                self._vectors.update((t, found[t]) for t in new)
+        return np.stack([found[t] for t in texts])
 
     def _count_tokens(self, text: str) -> int:
         return self.retriever.embedder.count_tokens(text)
 
-    def vocabulary(self) -> abstain.Vocabulary:
+    def vocabulary(self) -> Vocabulary:
         """Words of every indexed note (built once, lazily)."""
         if self._vocab is None:
             store = self.retriever.store
-            self._vocab = abstain.Vocabulary(self._doc(s) or "" for s in store.sources())
+            self._vocab = Vocabulary(self._doc(s) or "" for s in store.sources())
         return self._vocab
+
+    def _word_pieces(self, word: str) -> int:
+        return self.retriever.embedder.word_pieces(word)
 
     def _doc(self, source: str) -> str | None:
         if source not in self._docs:
@@ -118,21 +136,34 @@ class AnswerChain:
         return self._docs[source]
 
     def retrieve(self, turn: Turn) -> Turn:
-        """Stage 1: hybrid retrieval."""
-        turn.results = self.retriever.search(turn.question, k=self.settings.retrieval.k)
+        """Stage 1: read the question, then hybrid retrieval; a question of several parts also retrieves for each
+        part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in."""
+        k = self.settings.retrieval.k
+        turn.query = analyse(turn.question, self._word_pieces)
+        parts = turn.query.parts
+        if len(parts) == 1:
+            turn.results = self.retriever.search(turn.question, k=k)
+        else:
+            lists = [self.retriever.search(q, k=k) for q in (turn.question, *parts)]
+            turn.results = interleave(lists, min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1)))
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
 
     def select(self, turn: Turn) -> Turn:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
-        turn.evidence = select_evidence(turn.question, turn.results, self._embed, self._count_tokens,
-                                        a.evidence_sentences, a.context_tokens)
-        cov = abstain.measure(turn.question, turn.results, [e.score for e in turn.evidence], self.vocabulary())
-        turn.diagnostics["coverage"] = cov.to_dict()
-        turn.diagnostics["abstain_reason"] = abstain.decide(cov, a)
-        turn.diagnostics["evidence"] = [{"n": e.n, "text": e.text, "score": round(e.score, 4),
-                                         "chunk_id": e.chunk.chunk_id} for e in turn.evidence]
+        cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
+        turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
+                                        a.context_tokens)
+        units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
+        turn.coverage = abstain.measure(turn.query, turn.results, [e.score for e in turn.evidence], self.vocabulary(),
+                                        units)
+        turn.diagnostics["coverage"] = turn.coverage.to_dict()
+        turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
+        turn.diagnostics["parts"] = list(turn.query.parts)
+        turn.diagnostics["focus"] = list(turn.query.focus)
+        turn.diagnostics["evidence"] = [{"n": e.n, "text": e.text, "score": round(e.score, 4), "part": e.part,
+                                         "kind": e.kind, "chunk_id": e.chunk.chunk_id} for e in turn.evidence]
         return turn
 
     def as_runnable(self):
@@ -165,7 +196,7 @@ class AnswerChain:
     def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:
         turn.diagnostics["mode"] = self.mode
         if turn.diagnostics.get("abstain_reason"):
-            text = abstain.refusal(turn.results)
+            text = abstain.refusal(turn.results, turn.coverage.finding() if turn.coverage else None)
             yield from self._emit(turn, text)
             yield from self._close(turn, text, [], abstained=True)
             return
@@ -191,12 +222,22 @@ class AnswerChain:
             yield "token", text
 
     def _quote_best(self, turn: Turn, skip: set[int] | None = None, limit: int | None = None) -> list[Claim]:
-        """Extractive answer: the best evidence sentences, each cited, in note order."""
+        """Extractive answer: the parts of the question take turns quoting their best evidence, three quotes for a
+        simple question and two more for each further part (fewer quotes lost keyword recall on the dev set: 0.80
+        with these, 0.76 keeping only those within 80% of a part's best score); each quote cited and shown without
+        markdown, parts in the order asked, a part's best quote first."""
         skip = skip or set()
-        limit = self.settings.answer.extractive_sentences if limit is None else limit
-        picked = [e for e in turn.evidence if e.n not in skip][:limit]
-        picked.sort(key=lambda e: (e.result.chunk.source, e.result.chunk.start_char + e.start))
-        return [Claim(e.text, [e.n]) for e in picked]
+        n_parts = len(turn.query.parts) if turn.query else 1
+        a = self.settings.answer
+        limit = min(a.max_evidence, a.extractive_sentences + 2 * (n_parts - 1)) if limit is None else limit
+        queues = [[e for e in turn.evidence if e.part == i and e.n not in skip] for i in range(n_parts)]
+        picked: list[Evidence] = []
+        while len(picked) < limit and any(queues):
+            for queue in queues:
+                if queue and len(picked) < limit:
+                    picked.append(queue.pop(0))
+        picked.sort(key=lambda e: (e.part, -e.score))
+        return [Claim(plain(e.text), [e.n]) for e in picked]
 
     def _stream_llm(self, messages, **kwargs) -> Iterator[str]:
         try:
@@ -340,6 +381,18 @@ class AnswerChain:
         turn.timings["total_s"] = time.perf_counter() - turn.t0
         yield "done", Answer(turn.question, text, abstained, citations, turn.results, self.backend_name,
                              dict(turn.timings), turn.diagnostics)
+
+
+def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:
+    """The ranked lists taking turns, best first, each chunk once, until `limit` results."""
+    out: list[SearchResult] = []
+    seen: set[str] = set()
+    for rank in range(max(map(len, lists), default=0)):
+        for results in lists:
+            if rank < len(results) and results[rank].chunk.chunk_id not in seen and len(out) < limit:
+                seen.add(results[rank].chunk.chunk_id)
+                out.append(results[rank])
+    return out
 
 
 def build_chain(settings: Settings, backend: str | None = None, mode: str | None = None,

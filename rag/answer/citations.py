@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from rag.core.text import sentence_spans
+
 MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])(?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])*\s+(?=\S)")
 _STRAY = re.compile(r"\[\s*(?:\d+\s*[,;]?\s*)*\]|\[(?:source|evidence|ref)[^\]]*\]", re.IGNORECASE)
@@ -67,9 +69,11 @@ def _attach(text: str, marks: str) -> str:
 
 
 def render(claims: list[Claim]) -> str:
-    """Answer text with `[n]` markers before each sentence's final punctuation."""
+    """Answer text with `[n]` markers before the final punctuation of every sentence of each claim (a quote of two
+    sentences carries its marker twice, so no answer sentence is left without one)."""
     parts = []
     for c in claims:
         marks = "".join(f"[{n}]" for n in c.cites)
-        parts.append(_attach(c.text, marks))
+        spans = sentence_spans(c.text) if marks else [(0, len(c.text))]
+        parts.extend(_attach(c.text[a:b], marks) for a, b in spans)
     return " ".join(parts)

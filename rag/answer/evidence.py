@@ -1,16 +1,21 @@
-"""Evidence selection: split retrieved chunks into sentences, rank them against the question, number them."""
+"""Evidence selection: cut retrieved chunks into units, rank them against every part of the question, number the
+best of each part (diverse, within a token budget) in the order the question asks."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rag.answer.question import Question
 from rag.core.text import content_terms, squash
 from rag.core.types import SearchResult
-from rag.index.units import evidence_units
+from rag.index.units import Unit, chunk_units
+
+WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
+REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
 
 
 @dataclass
 class Evidence:
-    """One numbered evidence sentence: `text` is from chunk.text[start:end] with whitespace collapsed."""
+    """One numbered evidence unit: `text` is chunk.text[start:end] with whitespace collapsed."""
 
     n: int
     text: str
@@ -18,73 +23,114 @@ class Evidence:
     start: int
     end: int
     score: float
-    window: str = ""                           # the sentence with its neighbours, for support checks
+    window: str = ""                           # the unit with its neighbours, for support checks
     window_start: int = 0                      # chunk.text[window_start:window_end] holds the window
     window_end: int = 0
+    part: int = 0                              # the question part it was chosen for
+    kind: str = "prose"                        # rag.index.units kind
 
     @property
     def chunk(self):
-        """The chunk this sentence came from."""
+        """The chunk this unit came from."""
         return self.result.chunk
 
 
-def lexical_overlap(question_terms: set[str], text: str) -> float:
+@dataclass
+class Candidate:
+    """A unit of a retrieved chunk, scored against each part of the question."""
+
+    result: SearchResult
+    unit: Unit
+    text: str
+    window: tuple[str, int, int]
+    prior: float
+    scores: list[float]
+
+    @property
+    def described(self) -> str:
+        """The unit with what it sits under (its heading and list context), for term matching."""
+        return f"{self.text} {self.unit.context} {self.result.chunk.heading}"
+
+
+def lexical_overlap(question_terms: frozenset[str] | set[str], text: str) -> float:
     """Share of the question's content terms present in `text`."""
     if not question_terms:
         return 0.0
     return len(question_terms & content_terms(text)) / len(question_terms)
 
 
-def select_evidence(question: str, results: list[SearchResult], embed, count_tokens,
-                    max_sentences: int, token_budget: int,
-                    weights: tuple[float, float, float] = (0.6, 0.4, 0.1), max_candidates: int = 40) -> list[Evidence]:
-    """Rank every sentence of the retrieved chunks; keep the best, deduplicated, within the budget.
-
-    A sentence opening with a pronoun is one unit with the sentence it refers back to, so a quote never
-    starts with a dangling "It" and the referent's words count for its ranking.
-
-    `embed(texts) -> (n, dim)` normalised vectors, the question first; `count_tokens(text) -> int`.
-    Score = w_dense * cosine + w_lex * question-term coverage (sentence + heading) + w_rank * chunk prior, the
-    prior being the chunk's retrieval score over the best one's (chunks tied in retrieval weigh the same);
-    only the `max_candidates` best by the cheap (lexical + prior) part are embedded.
-    """
-    cands = []
+def candidates(results: list[SearchResult]) -> list[Candidate]:
+    """Every quotable unit of the retrieved chunks with its window and chunk prior (score over the best score)."""
     best = max((res.score for res in results), default=0.0)
+    out = []
     for res in results:
         text = res.chunk.text
-        spans = evidence_units(text)
-        for i, (a, b) in enumerate(spans):
-            around = spans[max(0, i - 1):i + 2]
-            window = (" ".join(squash(text[x:y]) for x, y in around), around[0][0], around[-1][1])
-            cands.append((max(res.score, 0.0) / best if best > 0 else 0.0, res, a, b, squash(text[a:b]), window))
-    if not cands:
-        return []
-    q_terms = content_terms(question)
-    w_dense, w_lex, w_rank = weights
+        units = [u for u in chunk_units(text) if u.quotable]
+        for i, u in enumerate(units):
+            around = units[max(0, i - 1):i + 2]
+            window = (" ".join(squash(text[x.start:x.end]) for x in around), around[0].start, around[-1].end)
+            prior = max(res.score, 0.0) / best if best > 0 else 0.0
+            out.append(Candidate(res, u, squash(text[u.start:u.end]), window, prior, []))
+    return out
+
+
+def score(question: Question, cands: list[Candidate], embed, max_candidates: int = 60) -> list[Candidate]:
+    """Fill each candidate's per-part scores: w_dense * cosine + w_lex * coverage of the part's terms (unit, its
+    list context and heading) + w_rank * chunk prior. Only the `max_candidates` best by the cheap part are embedded.
+    `embed(texts) -> (n, dim)` unit vectors."""
+    w_dense, w_lex, w_rank = WEIGHTS
+    parts = question.parts
+    terms = [question.part_terms(i) | question.terms if len(parts) > 1 else question.terms for i in range(len(parts))]
+    part_terms = [question.part_terms(i) if len(parts) > 1 else question.terms for i in range(len(parts))]
+
+    def lexical(c: Candidate, i: int) -> float:
+        return (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
+
     if len(cands) > max_candidates:
-        cands.sort(key=lambda c: -(w_lex * lexical_overlap(q_terms, c[4] + " " + c[1].chunk.heading) + w_rank * c[0]))
+        cands = sorted(cands, key=lambda c: -max(w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))))
         cands = cands[:max_candidates]
-    vecs = embed([question] + [c[4] for c in cands])
-    cos = vecs[1:] @ vecs[0]
-    scored = []
-    for (prior, res, a, b, sent, window), c in zip(cands, cos):
-        lex = lexical_overlap(q_terms, sent + " " + res.chunk.heading)
-        score = w_dense * float(c) + w_lex * lex + w_rank * prior
-        scored.append((score, prior, a, res, sent, window, b))
-    scored.sort(key=lambda s: (-s[0], -s[1], s[2]))
-    chosen: list[Evidence] = []
+    vecs = embed(list(parts) + [c.text for c in cands])
+    cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, parts)
+    for c, row in zip(cands, cos):
+        c.scores = [w_dense * float(row[i]) + w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))]
+    return cands
+
+
+def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int) -> list[Evidence]:
+    """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
+    one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks."""
+    ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
+    picked: list[tuple[int, Candidate]] = []
     seen: list[set[str]] = []
     used = 0
-    for score, _prior, a, res, sent, window, b in scored:
-        if len(chosen) >= max_sentences:
-            break
-        terms = content_terms(sent) or {sent.lower()}
-        if any(len(terms & t) / max(1, len(terms | t)) > 0.8 for t in seen):
-            continue
-        cost = count_tokens(sent)
-        if chosen and used + cost > token_budget:
-            continue
-        used += cost
-        seen.append(terms)
-        chosen.append(Evidence(len(chosen) + 1, sent, res, a, b, score, *window))
-    return chosen
+    position = [0] * n_parts
+    while len(picked) < max_units and any(p < len(r) for p, r in zip(position, ranked)):
+        for i in range(n_parts):
+            while position[i] < len(ranked[i]) and len(picked) < max_units:
+                c = ranked[i][position[i]]
+                position[i] += 1
+                terms = content_terms(c.text) or {c.text.lower()}
+                if any(c is p for _, p in picked) or any(len(terms & t) / max(1, len(terms | t)) > REDUNDANT
+                                                         for t in seen):
+                    continue
+                cost = count_tokens(c.text)
+                if picked and used + cost > token_budget:
+                    continue
+                used += cost
+                seen.append(terms)
+                picked.append((i, c))
+                break
+    picked.sort(key=lambda pc: (pc[0], -pc[1].scores[pc[0]]))
+    return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind)
+            for n, (i, c) in enumerate(picked, start=1)]
+
+
+def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
+                    max_units: int, token_budget: int) -> list[Evidence]:
+    """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
+    part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
+    back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking."""
+    cands = candidates(results)
+    if not cands:
+        return []
+    return choose(score(question, cands, embed), len(question.parts), count_tokens, max_units, token_budget)

@@ -44,6 +44,13 @@ class IndexMismatchError(RagError):
     http_status = 409
 
 
+class IndexBusyError(RagError):
+    """Another process holds the index lock (an ingest is writing); retry when it finishes."""
+
+    http_status = 409
+    retry_after = 10               # seconds; a small incremental ingest finishes in about that
+
+
 class IndexCorruptError(RagError):
     """The index on disk is unreadable or inconsistent."""
 

@@ -16,7 +16,7 @@ Backend = Literal["local", "openai", "extractive"]     # the bundled model, an O
 Mode = Literal["grounded", "constrained", "free"]       # verified sentences, copy-biased decoding, no verification
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 Weights = Literal["fp32", "int8", "int4"]               # the local model's linear layers
-Store = Literal["faiss", "qdrant"]                      # the index store; only faiss is implemented so far
+Store = Literal["faiss", "qdrant"]                      # the index store: FAISS + SQLite in index_dir, or Qdrant
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,15 @@ class ChunkingSettings:
     max_tokens: int = 200          # word pieces per chunk; MiniLM truncates at 256
     min_tokens: int = 24           # merge smaller sections into their neighbour
     overlap_sentences: int = 1     # sentences repeated at the start of the next chunk
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """Limits that keep one hostile or huge note file from costing more than itself."""
+
+    max_file_bytes: int = 64 * 2**20   # larger files are skipped with the reason (a 50 MB note still loads)
+    max_pdf_pages: int = 2000          # PDFs with more pages fail with the reason instead of loading for minutes
+    max_pdf_seconds: float = 120.0     # text extraction of one PDF stops past this, checked after each page
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,8 @@ class AnswerSettings:
     mode: Mode = "grounded"
     evidence_sentences: int = 4    # numbered evidence sentences in the prompt (6 -> 4: dev p50 first token
                                    # 1.01 -> 0.89 s, examples 0.88 -> 0.61 s; recall, support hit, unsupported same)
+    max_evidence: int = 8          # cap on evidence units and quotes however many parts a question has
+                                   # (each part beyond the first adds two)
     context_tokens: int = 1024     # prompt budget for evidence
     min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
@@ -78,7 +89,8 @@ class AnswerSettings:
     support_threshold: float = 0.65     # a sentence is supported at or above this score
     min_supported_sentences: int = 3    # fewer verified sentences: top up with quotes of the best evidence
                                         # (2 -> 3: dev support hit 0.864 -> 0.909, examples set unchanged)
-    extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback
+    extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback (each part
+                                        # beyond the first adds two; max_evidence caps them)
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
 
 
@@ -89,6 +101,11 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str = ""              # empty: write endpoints are disabled
+    auth: str = "auto"             # auto: key for writes, and for reads too beyond loopback | all: key for all
+                                   # but /health wherever the server binds
+    insecure_no_auth: bool = False  # serve beyond loopback without a key (rag serve --insecure-no-auth)
+    allowed_hosts: tuple[str, ...] = ()  # Host header names accepted besides loopback's (DNS rebinding guard);
+                                         # "*" accepts any
     max_queue: int = 8             # generations waiting or running before 429
     workers: int = 1               # generations running at once
     request_timeout_s: float = 60.0
@@ -97,17 +114,30 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class QdrantSettings:
+    """Where the Qdrant store lives: a server or cluster (url), else embedded local mode (path)."""
+
+    url: str = ""                  # e.g. http://qdrant:6333; empty: local mode
+    api_key: str = ""
+    path: str = ""                 # local mode folder; empty: index_dir/qdrant; ":memory:" for tests
+    collection: str = "notes"      # the alias readers follow; versions are collections named notes-v<time>-<id>
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything configurable in notes-rag."""
 
     index_dir: str = ".rag/index"
-    store: Store = "faiss"         # FAISS + SQLite in index_dir
+    store: Store = "faiss"         # faiss: FAISS + SQLite in index_dir; qdrant: see `qdrant`
     notes_dir: str = "examples/notes"
+    ingest: IngestSettings = field(default_factory=IngestSettings)
     chunking: ChunkingSettings = field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = field(default_factory=RetrievalSettings)
     llm: LLMSettings = field(default_factory=LLMSettings)
     answer: AnswerSettings = field(default_factory=AnswerSettings)
     server: ServerSettings = field(default_factory=ServerSettings)
+    qdrant: QdrantSettings = field(default_factory=QdrantSettings)
 
     @property
     def index_path(self) -> Path:
@@ -133,6 +163,12 @@ ENV_VARS = {
     "RAG_OPENAI_MODEL": ("llm", "openai_model"),
     "RAG_OPENAI_API_KEY": ("llm", "openai_api_key"),
     "RAG_API_KEY": ("server", "api_key"),
+    "RAG_AUTH": ("server", "auth"),
+    "RAG_ALLOWED_HOSTS": ("server", "allowed_hosts"),
+    "RAG_QDRANT_URL": ("qdrant", "url"),
+    "RAG_QDRANT_API_KEY": ("qdrant", "api_key"),
+    "RAG_QDRANT_PATH": ("qdrant", "path"),
+    "RAG_QDRANT_COLLECTION": ("qdrant", "collection"),
 }
 
 
@@ -193,6 +229,4 @@ def load_settings(preset: str = "default", env: dict | None = None, **changes) -
             settings = override(settings, _nested(path, env[var]), origin=var)
     if changes:
         settings = override(settings, changes)
-    if settings.store != "faiss":
-        raise ConfigError(f"store {settings.store!r} (RAG_STORE or --store) is not implemented yet; use faiss")
     return settings

@@ -18,10 +18,31 @@ def squash(text: str) -> str:
     return " ".join(text.split())
 
 
+# ---- markup -----------------------------------------------------------------------------------------------------
+
+EMPHASIS = re.compile(r"\*\*|__|(?<![\w*\\])\*(?=\S)|(?<=\S)\*(?![\w*])|</?mark[^>]*>")  # markdown bold/italic
+_CODE_TICK = re.compile(r"`")
+_LEADING_MARKER = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
+
+
+def plain(text: str) -> str:
+    """Text as a reader should see it in an answer: markdown bold and italics, code ticks, highlight tags and a
+    leading list or heading marker removed (math left as written), whitespace squashed. Citations keep the exact
+    note text."""
+    text = _LEADING_MARKER.sub("", text)
+    out, pos = [], 0
+    for start, end in _guarded(text):
+        out.append(_CODE_TICK.sub("", EMPHASIS.sub("", text[pos:start])))
+        out.append(text[start:end] if text[start] == "$" or text[start] == "\\" else text[start:end].strip("`"))
+        pos = end
+    out.append(_CODE_TICK.sub("", EMPHASIS.sub("", text[pos:])))
+    return squash("".join(out))
+
+
 # ---- sentences --------------------------------------------------------------------------------------------------
 
 _PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]|`[^`\n]+`|\[\[.*?\]\]")  # math, code, wiki
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[*$\\A-Z0-9])")
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[$\\A-Z0-9]|\*\S)")  # "* (" is a product
 ABBREVIATIONS = frozenset("e.g i.e etc vs al fig figs eq eqs dr mr mrs ms cf approx no sec ch vol st jr sr "
                           "ref refs resp incl".split())
 
@@ -34,11 +55,14 @@ def _guarded(text: str) -> list[tuple[int, int]]:
 
 
 def _abbreviation_before(text: str, pos: int) -> bool:
-    """Whether the full stop at `pos` ends an abbreviation ("e.g.", "et al.") or an initial ("J. Smith")."""
+    """Whether the full stop at `pos` ends an abbreviation ("e.g.", "et al."), an initial ("J. Smith", "U. S.") or
+    the number opening a numbered list line."""
     if text[pos] != "." or not text[:pos].strip():
         return False
     word = text[:pos].rsplit(None, 1)[-1].lstrip("([\"'")
-    return word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+    if word.isdigit() and not text[text.rfind("\n", 0, pos) + 1:pos - len(word)].strip():
+        return True   # "4. **1980s ...": a list's number, not a sentence
+    return word.lower() in ABBREVIATIONS or (len(word) == 1 and word.isupper())  # "partition i." ends one
 
 
 def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

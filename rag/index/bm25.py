@@ -68,6 +68,12 @@ class BM25Index:
             out[rows] += vals
         return out
 
+    def restrict(self, scores: np.ndarray, vids: np.ndarray) -> np.ndarray:
+        """Scores with every row outside `vids` set to 0 (filtered search: only allowed chunks can rank)."""
+        keep = np.zeros(len(self.ids), dtype=bool)
+        keep[[self._pos[int(v)] for v in vids if int(v) in self._pos]] = True
+        return np.where(keep, scores, np.float32(0))
+
     def top(self, scores: np.ndarray | None, n: int) -> list[tuple[int, float]]:
         """Top-n (vector id, score) with a positive score."""
         if scores is None or n <= 0:

@@ -147,6 +147,10 @@ class Embedder:
         """One query's vector; models trained with query/passage prefixes override it."""
         return self.encode([text])[0]
 
+    def word_pieces(self, word: str) -> int:
+        """Word pieces of one word without special tokens: 1 for a word the vocabulary knows whole."""
+        return len(self._counter.encode(word, add_special_tokens=False).ids)
+
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for `text`, special tokens included (before truncation)."""
         return len(self._counter.encode(text, add_special_tokens=True).ids)

@@ -8,12 +8,13 @@ up by that text's hash, so both sides must cut the same units.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
-from rag.core.text import sentence_spans
+from rag.core.text import EMPHASIS, sentence_spans
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
 _MARKER = re.compile(r"(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")  # a list or heading marker opening a unit
-_END = re.compile(r"[.!?:;]['\")\]]*\s*$")
+_END = re.compile(r"[.!?:;]['\")\]*_]*\s*$")
 _INJECTION = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.]{0,40}\b(?:instructions?|prompts?|rules)\b"
     r"|\b(?:system prompt|you are now|as an ai|new instructions?)\b"
@@ -22,12 +23,26 @@ _INJECTION = re.compile(
 _ANAPHOR = re.compile(  # "It can ...", "Each input shown to them ...", "With such networks ...": refers back
     r"^(?:[-*+•▪◦‣]\s+)?(?:(?:that|thus|hence)\b|(?:\S+\s+){0,4}?(?:it|its|this|these|they|them|their|those|such)\b)",
     re.IGNORECASE)
+_BYLINE = re.compile(r"^\s*(?:\d+\s*min(?:ute)?s?(?:\s+read)?\s*[·•|\-–]|(?:by|posted by|written by)\s+[A-Z])",
+                     re.IGNORECASE)
+_HEADING = re.compile(r"^\s*#{1,6}\s")
+_TRUNCATED = re.compile(r":\s*(?:\.\.\.|…)\s*$")       # "...uses the following rule: ..." (a digest's cut)
+_INTRO = re.compile(
+    r"\b(?:in this (?:note|section|post|article|chapter|series)\b[^.]{0,60}\bwe (?:will|are going to)"
+    r"|in (?:this|the following) (?:note|section|post|article|chapter)s?,? we (?:will )?(?:first )?"
+    r"(?:talk|discuss|analy[sz]e|present|explain|see|look|introduce|describe|cover))", re.IGNORECASE)
+QUOTABLE = ("prose", "item", "intro")
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
 
 
+def _is_row(line: str) -> bool:
+    """A table row: cells separated by tabs or pipes."""
+    return line.count("\t") >= 2 or line.count("|") >= 2
+
+
 def _line_units(text: str) -> list[tuple[int, int]]:
-    """Spans of logical lines: wrapped lines are joined; blank lines, bullets and closed lines break."""
+    """Spans of logical lines: wrapped lines are joined; blank lines, bullets, table rows and closed lines break."""
     units: list[list[int]] = []
     prev_open = False
     for m in re.finditer(r"[^\n]+", text):
@@ -36,11 +51,11 @@ def _line_units(text: str) -> list[tuple[int, int]]:
             prev_open = False
             continue
         gap = text[units[-1][1]:m.start()].count("\n") > 1 if units else True
-        if gap or not prev_open or _BULLET.match(line):
+        if gap or not prev_open or _BULLET.match(line) or _is_row(line):
             units.append([m.start(), m.end()])
         else:
             units[-1][1] = m.end()
-        prev_open = not _END.search(line) and len(line.split()) >= MIN_WORDS
+        prev_open = not _END.search(line) and len(line.split()) >= MIN_WORDS and not _is_row(line)
     return [(a, b) for a, b in units]
 
 
@@ -82,10 +97,10 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 def attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Join a sentence with a pronoun among its first words ("It can ...", "Each input shown to them ...") to the
-    unit before it."""
+    unit before it, unless that unit is no answer text (a label, a byline, a table row...)."""
     out: list[tuple[int, int]] = []
     for a, b in spans:
-        if out and _ANAPHOR.match(text[a:b]) and b - out[-1][0] <= MAX_CHARS:
+        if out and _ANAPHOR.match(text[a:b]) and b - out[-1][0] <= MAX_CHARS and kind_of(text, out[-1]) in QUOTABLE:
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
@@ -99,15 +114,74 @@ def unmarked(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return (m.end(), b) if m and m.end() < b else span
 
 
+def kind_of(text: str, span: tuple[int, int]) -> str:
+    """What a unit of `text` is: one of KINDS (see Unit)."""
+    a, b = span
+    unit = text[a:b]
+    line_start = text.rfind("\n", 0, a) + 1
+    line_end = text.find("\n", b)
+    line = text[line_start:len(text) if line_end < 0 else line_end]
+    if _BYLINE.match(unit):
+        return "byline"
+    if _is_row(line):
+        return "table"
+    if _HEADING.match(line):
+        return "heading"
+    bare = EMPHASIS.sub("", unit).strip()
+    if bare.endswith(":"):
+        return "label"
+    if _TRUNCATED.search(bare):
+        return "truncated"
+    if _INTRO.search(bare):
+        return "intro"
+    return "item" if _BULLET.match(line) else "prose"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of a chunk: text[start:end], its kind, and the label or title line it sits under in the chunk.
+
+    Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics) may be quoted but
+    explains nothing; label (a list stub, title or sentence ending in a colon: it introduces what follows),
+    heading, table (a row of cells), byline (reading time, author) and truncated (a sentence whose content after a
+    colon was cut off, "...: ...") are never quoted.
+    """
+
+    start: int
+    end: int
+    kind: str
+    context: str = ""
+
+    @property
+    def quotable(self) -> bool:
+        """Whether the unit may be quoted as an answer sentence."""
+        return self.kind in QUOTABLE
+
+
+def chunk_units(text: str) -> list[Unit]:
+    """Every unit of a chunk's text with its kind and context; instructions to the assistant are dropped."""
+    spans = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
+    out: list[Unit] = []
+    context, previous_end = "", 0
+    for span in attach_anaphora(text, spans):
+        kind = kind_of(text, span)
+        a, b = unmarked(text, span)
+        if kind not in ("item", "label") and "\n\n" in text[previous_end:span[0]]:
+            context = ""   # a new paragraph that is no list item leaves the list it followed
+        previous_end = b
+        if kind in ("label", "heading"):
+            context = EMPHASIS.sub("", text[a:b]).strip(" :#")
+            continue
+        out.append(Unit(a, b, kind, context))
+    return out
+
+
 def evidence_units(text: str) -> list[tuple[int, int]]:
-    """The spans of `text` that can be evidence: sentences, pronoun continuations joined to their referent,
-    list and heading markers left out, instructions to the assistant dropped. Ingest embeds squash(text[a:b])
-    of each, so answering finds their vectors in the index."""
-    kept = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
-    return [unmarked(text, sp) for sp in attach_anaphora(text, kept)]
+    """The spans of `text` that can be quoted as evidence: quotable units, list and heading markers left out.
+    Ingest embeds squash(text[a:b]) of each, so answering finds their vectors in the index."""
+    return [(u.start, u.end) for u in chunk_units(text) if u.quotable]
 
 
 def looks_like_instruction(text: str) -> bool:
     """Whether a note sentence addresses the assistant (prompt injection); such sentences are never evidence."""
     return bool(_INJECTION.search(text))
-

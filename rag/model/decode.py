@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from rag.model.blocks import ConcatLinear
 from rag.model.model import Transformer
 from rag.model.quantize import ACT_DTYPE, PackedLinear
 
@@ -26,6 +27,9 @@ Projection = Callable[[Tensor], Tensor]  # (1, K) activations in the path's dtyp
 
 def projection(module: nn.Module) -> Projection:
     """The cheapest call of one Linear's kernel (input already in activation dtype and contiguous)."""
+    if isinstance(module, ConcatLinear):
+        parts = [projection(p) for p in module.parts]
+        return lambda x: torch.cat([p(x) for p in parts], dim=-1)
     bias = getattr(module, "bias", None)
     if isinstance(module, PackedLinear) and module.kernels is not None:
         kernels, kind, codes, groups, n = module.kernels, module.kind, module.codes, module.groups, module.out_features

@@ -1,4 +1,9 @@
-"""LocalLM: load a GGUF into our Transformer and generate (prefill + decode loop, greedy / temperature / top-p)."""
+"""LocalLM: load a GGUF into our Transformer and generate (prefill + decode loop, greedy / temperature / top-p).
+
+Greedy generation on the native decoder is speculative by default (rag/model/speculative.py: drafts looked up in
+the prompt, verified in one batched step, the same tokens as plain greedy decoding). Sampling, a logits processor
+or the torch decoder decode one token per step.
+"""
 from __future__ import annotations
 
 import argparse
@@ -12,7 +17,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from rag.model import native_decode
+from rag.model import native_decode, speculative
 from rag.model.decode import FastDecoder
 from rag.model.gguf import read_gguf
 from rag.model.loader import load_transformer
@@ -50,7 +55,12 @@ class LocalLM:
             self.model.kv_dtype = torch.float16  # the C step's cache layout: half the bytes read per step
         self.model.setup_caches(1, context_length)
         self._lock = threading.Lock()
-        self._step: Callable[[int, int], Tensor] = decoder(model).step
+        stepper = decoder(model)
+        self._step: Callable[[int, int], Tensor] = stepper.step
+        self._steps: Callable[[list[int], int], Tensor] | None = getattr(stepper, "steps", None)
+        self.speculative = self._steps is not None  # the default for greedy generation without a logits processor
+        self.speculation = speculative.SpeculationStats()  # of the last speculative generation
+        self.clock: Callable[[], float] = time.perf_counter  # times steps for speculative.Pacer
         self.decoder = decoder.__name__
         self._prefilled: list[int] = []  # prompt ids whose keys/values sit at the start of the KV cache
         self._prefilled_cache: object = None  # the layer-0 cache they were written to (setup_caches replaces it)
@@ -107,8 +117,9 @@ class LocalLM:
 
     def generate_ids(self, prompt_ids: list[int], max_new_tokens: int = 128, temperature: float = 0.0,
                      top_p: float = 1.0, stop_ids: set[int] | None = None, seed: int = 0,
-                     logits_processor: LogitsProcessor | None = None) -> Iterator[int]:
-        """Yield new token ids as they are produced; a stop id (default: the EOS ids) ends it unyielded."""
+                     logits_processor: LogitsProcessor | None = None, speculate: bool | None = None) -> Iterator[int]:
+        """Yield new token ids as they are produced; a stop id (default: the EOS ids) ends it unyielded.
+        speculate (default self.speculative) verifies prompt-lookup drafts where decoding is greedy and native."""
         if not prompt_ids:
             raise ValueError("prompt_ids is empty")
         if len(prompt_ids) >= self.context_length:
@@ -117,6 +128,10 @@ class LocalLM:
         budget = min(max_new_tokens, self.context_length - len(prompt_ids))
         generator = torch.Generator().manual_seed(seed)
         generated: list[int] = []
+        speculate = self.speculative if speculate is None else speculate
+        if speculate and temperature <= 0 and logits_processor is None and self._steps is not None:
+            yield from self._speculative(list(prompt_ids), budget, stops)
+            return
         with self._lock, torch.inference_mode():
             logits = self.prefill(list(prompt_ids))
             pos = len(prompt_ids)
@@ -133,10 +148,19 @@ class LocalLM:
                 logits = self._step(token, pos)
                 pos += 1
 
+    def _speculative(self, prompt_ids: list[int], budget: int, stops: set[int]) -> Iterator[int]:
+        """Greedy tokens, drafts from the prompt verified in batches (speculative.greedy)."""
+        self.speculation = speculative.SpeculationStats()
+        with self._lock, torch.inference_mode():
+            logits = self.prefill(prompt_ids)
+            yield from speculative.greedy(self._steps, logits, prompt_ids, budget,
+                                          self.context_length - len(prompt_ids), stops, self.speculation,
+                                          speculative.Pacer(self.clock))
+
     def stream_chat(self, messages: list[dict], **kwargs) -> Iterator[str]:
-        """Render the chat template, generate, and yield text pieces (multi-byte characters kept whole)."""
-        prompt = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
-        yield from self.tokenizer.decode_stream(self.generate_ids(self.tokenizer.encode(prompt), **kwargs))
+        """Encode the conversation (injection-safe: special-token text in contents stays text), generate, and
+        yield text pieces (multi-byte characters kept whole)."""
+        yield from self.tokenizer.decode_stream(self.generate_ids(self.tokenizer.encode_chat(messages), **kwargs))
 
 
 def default_gguf() -> Path:
@@ -163,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     lm = LocalLM.load(a.gguf or default_gguf(), weights=a.weights, threads=a.threads, compile=a.compile)
     load_s = time.perf_counter() - t0
-    ids = lm.tokenizer.encode(lm.tokenizer.apply_chat_template([{"role": "user", "content": a.prompt}]))
+    ids = lm.tokenizer.encode_chat([{"role": "user", "content": a.prompt}])
     decoder = lm.tokenizer.stream_decoder()
     t1 = time.perf_counter()
     first = None

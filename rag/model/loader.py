@@ -1,4 +1,10 @@
-"""GGUF file -> our Transformer: fused qkv / gate-up weights, fp32 or packed int8 / int4 Linears."""
+"""GGUF file -> our Transformer: fused qkv / gate-up weights, fp32 or packed Linears.
+
+Packed ("int4" / "int8") weights keep the file's bits wherever a kernel reads them: Q4_1 blocks repacked exactly
+(int4: nibbles, int8: a byte per code), Q8_0, Q5_0, Q4_K, Q5_K and Q6_K blocks held as they are (BlockLinear);
+q, k, v or gate, up of different types become a ConcatLinear. Other types (F16, Q4_0, Q2_K, I-quants ...) are
+requantised to groups of 32 (int4 or int8), as is a tied Q8_0 head under int4 (RescoredHead fixes its top logits).
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from rag.model.gguf import GGUFModel, read_gguf
+from rag.model import native
+from rag.model.blocks import BlockLinear, ConcatLinear
+from rag.model.gguf import GGUFModel, QuantTensor, read_gguf
 from rag.model.model import ModelArgs, Transformer
 from rag.model.quantize import GROUP, Int4Linear, Int8Linear, RescoredHead, int4_supported
 from rag.model.weight_cache import load_or_convert
@@ -32,26 +40,47 @@ def _linears(i: int, args: ModelArgs) -> dict[str, tuple[list[str], str | None]]
     }
 
 
-def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -> dict[str, Tensor]:
-    """Buffers of one packed Linear: Q4_1 blocks (int4, int8) and Q8_0 blocks (int8) repacked exactly, others quantised."""
-    raws = [g.quantized(n) for n in names]
+def _exact(raw: QuantTensor) -> bool:
+    """Whether a weight of this type is packed bit-exactly (else it is requantised)."""
+    return raw.qtype == "Q4_1" or raw.qtype in native.BLOCK_KINDS
+
+
+def _packed_layer(g: GGUFModel, names: list[str], raws: list[QuantTensor], weights: str,
+                  bias: Tensor | None) -> nn.Module:
+    """One packed Linear for weights of one type stacked along the output dim."""
     n_out, k = sum(r.shape[0] for r in raws), raws[0].shape[1]
-    if k % GROUP:
-        return {"weight": _fused(g, names), **({"bias": bias} if bias is not None else {})}  # stays fp32
     packed_cls = Int4Linear if weights == "int4" and int4_supported(n_out, k) else Int8Linear
-    qtypes = {r.qtype for r in raws}
-    if qtypes == {"Q4_1"} or (qtypes == {"Q8_0"} and packed_cls is Int8Linear):
-        exact = packed_cls.from_q4_1 if qtypes == {"Q4_1"} else Int8Linear.from_q8_0
-        return dict(exact(np.concatenate([r.data for r in raws]), k, bias).state_dict())
-    return dict(packed_cls.from_float(_fused(g, names), bias).state_dict())
+    if not _exact(raws[0]):
+        return packed_cls.from_float(_fused(g, names), bias)
+    data = np.concatenate([r.data for r in raws])
+    if raws[0].qtype == "Q4_1":
+        return packed_cls.from_q4_1(data, k, bias)
+    return BlockLinear(torch.from_numpy(data), raws[0].qtype, bias)
+
+
+def _packed(g: GGUFModel, names: list[str], weights: str, bias: Tensor | None) -> dict[str, Tensor]:
+    """Buffers of one packed Linear, or of a ConcatLinear when its parts are stored as different types."""
+    raws = [g.quantized(n) for n in names]
+    if raws[0].shape[1] % GROUP:
+        return {"weight": _fused(g, names), **({"bias": bias} if bias is not None else {})}  # stays fp32
+    if len({r.qtype for r in raws}) == 1 or not any(_exact(r) for r in raws):
+        return dict(_packed_layer(g, names, raws, weights, bias).state_dict())
+    ends = np.cumsum([0] + [r.shape[0] for r in raws])
+    parts = [_packed_layer(g, [n], [r], weights, None if bias is None else bias[a:b])
+             for n, r, a, b in zip(names, raws, ends[:-1], ends[1:])]
+    return dict(ConcatLinear(parts).state_dict())
 
 
 def _packed_head(g: GGUFModel, args: ModelArgs, weights: str) -> dict[str, Tensor]:
-    """Buffers of the packed output layer: int4 groups for int4 weights (RescoredHead fixes its top logits), else int8."""
+    """Buffers of the packed output layer: the file's blocks where a kernel reads them, except a tied Q8_0 head
+    under int4, requantised to int4 groups (half the bytes a token reads; RescoredHead makes its top logits exact)."""
     name = "token_embd.weight" if args.tie_embeddings else "output.weight"
-    if weights == "int4" and int4_supported(*g.info(name).shape):
+    raw = g.quantized(name)
+    shrink = weights == "int4" and int4_supported(*raw.shape) and (not _exact(raw) or (
+        raw.qtype == "Q8_0" and args.tie_embeddings))
+    if shrink:
         return dict(Int4Linear.from_float(g.tensor(name)).state_dict())
-    return _packed(g, [name], "int8", None)
+    return _packed(g, [name], weights if _exact(raw) else "int8", None)
 
 
 def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, Tensor]:
@@ -84,17 +113,30 @@ def convert(g: GGUFModel, args: ModelArgs, weights: str = "fp32") -> dict[str, T
     return sd
 
 
+def _packed_module(sd: dict[str, Tensor], name: str) -> nn.Module | None:
+    """The packed Linear whose buffers sd holds under name, or None where name is a plain Linear."""
+    if f"{name}.parts.0.codes" in sd:
+        parts = []
+        while f"{name}.parts.{len(parts)}.codes" in sd:
+            parts.append(_packed_module(sd, f"{name}.parts.{len(parts)}"))
+        return ConcatLinear(parts)
+    codes, bias = sd.get(f"{name}.codes"), sd.get(f"{name}.bias")
+    if codes is None:
+        return None
+    if f"{name}.block_kind" in sd:
+        return BlockLinear.from_state(codes, sd[f"{name}.block_kind"], bias)
+    packed_cls = Int4Linear if codes.dtype == torch.uint8 else Int8Linear
+    return packed_cls(codes, sd[f"{name}.groups"], bias)
+
+
 def _install_packed(model: Transformer, sd: dict[str, Tensor]) -> None:
-    """Swap each nn.Linear whose packed buffers are in sd for its Int4Linear (uint8 nibbles) / Int8Linear (int8)."""
+    """Swap each nn.Linear whose packed buffers are in sd for its packed module (Int4, Int8, Block, Concat)."""
     for name, mod in list(model.named_modules()):
         if not isinstance(mod, nn.Linear):
             continue
-        bias = sd.get(f"{name}.bias")
-        codes = sd.get(f"{name}.codes")
-        if codes is None:
+        new = _packed_module(sd, name)
+        if new is None:
             continue
-        packed_cls = Int4Linear if codes.dtype == torch.uint8 else Int8Linear
-        new = packed_cls(codes, sd[f"{name}.groups"], bias)
         parent_name, _, attr = name.rpartition(".")
         setattr(model.get_submodule(parent_name) if parent_name else model, attr, new)
 

@@ -1,9 +1,12 @@
-"""Our C kernels (kernels/*.c: packed int4 / int8 matmul and dequantisation, the native decode step),
-compiled once with the system C compiler and called through ctypes.
+"""Our C kernels (kernels/*.c: matmul and dequantisation of packed int4 / int8 weights and of GGUF Q8_0, Q5_0, Q4_K,
+Q5_K and Q6_K blocks, the native decode step), compiled once with the system C compiler and called through ctypes.
 
 The shared library is built on first use into <weight cache dir>/native/, named after a hash of the
-sources, flags and machine, and written atomically. Without a C compiler, on a CPU without AVX2/FMA/F16C,
-or with RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead.
+sources, flags and machine, and written atomically. Loading a library runs its code, so the folder is
+made 0700 and a library is loaded only when it is a regular file owned by this user, writable by no one
+else, and its sha256 equals the one recorded beside it when we built it; anything else is rebuilt.
+Without a C compiler, on a CPU without AVX2/FMA/F16C, with a cache folder owned by someone else, or with
+RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import logging
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import tempfile
 from functools import lru_cache
@@ -26,11 +30,15 @@ from rag.model.weight_cache import cache_dir
 log = logging.getLogger(__name__)
 
 KERNELS_DIR = Path(__file__).with_name("kernels")
-SOURCES = [KERNELS_DIR / "packed_cpu.c", KERNELS_DIR / "decode_cpu.c"]
+SOURCES = [KERNELS_DIR / "packed_cpu.c", KERNELS_DIR / "blocks_cpu.c", KERNELS_DIR / "decode_cpu.c"]
 HEADERS = [KERNELS_DIR / "packed.h"]
 FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-lm"]
 GROUP = 32
-Q4, Q8 = 0, 1  # weight kinds (KIND_* in packed.h)
+MAX_ACT_ROWS = 8  # activation rows the decode step takes at once (packed.h)
+Q4, Q8 = 0, 1  # repacked weight kinds (KIND_* in packed.h)
+BLOCK_KINDS = {"Q8_0": 2, "Q5_0": 3, "Q4_K": 4, "Q5_K": 5, "Q6_K": 6}  # GGUF block types the kernels read as they are
+BLOCK_SHAPES = {"Q8_0": (32, 34), "Q5_0": (32, 22), "Q4_K": (256, 144), "Q5_K": (256, 176), "Q6_K": (256, 210)}
+_BLOCK_SHAPE_OF_KIND = {kind: BLOCK_SHAPES[name] for name, kind in BLOCK_KINDS.items()}
 
 
 def _library_path(compiler: str) -> Path:
@@ -40,13 +48,53 @@ def _library_path(compiler: str) -> Path:
     return cache_dir() / "native" / f"kernels-{hashlib.sha256(ident.encode()).hexdigest()[:16]}.so"
 
 
+def _private_folder(folder: Path) -> None:
+    """Create folder 0700, or make an existing one of ours 0700; PermissionError when another user owns it."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = folder.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(f"{folder} is not a folder owned by this user: not loading native code from it")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(folder, 0o700)
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _digest_path(library: Path) -> Path:
+    return library.with_name(library.name + ".sha256")
+
+
+def _owned_private_file(path: Path) -> bool:
+    """A regular file (not a link) owned by this user that neither group nor others can write."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
+def trusted(library: Path) -> bool:
+    """Whether library is ours as we built it: owner, mode, and the sha256 recorded at build time."""
+    record = _digest_path(library)
+    if not (_owned_private_file(library) and _owned_private_file(record)):
+        return False
+    return record.read_text().strip() == _digest(library)
+
+
 def _build(compiler: str, target: Path) -> None:
-    """Compile SOURCES into target (written under a temporary name, then renamed)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    """Compile SOURCES into target and record its sha256 beside it (each written under a temporary name, renamed)."""
     fd, tmp = tempfile.mkstemp(suffix=".so", dir=target.parent)
     os.close(fd)
     try:
         subprocess.run([compiler, *map(str, SOURCES), *FLAGS, "-o", tmp], check=True, capture_output=True, text=True)
+        os.chmod(tmp, 0o700)
+        digest = _digest(Path(tmp))
+        fd, tmp_record = tempfile.mkstemp(suffix=".sha256", dir=target.parent)
+        with os.fdopen(fd, "w") as f:
+            f.write(digest + "\n")
+        os.replace(tmp_record, _digest_path(target))
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -55,6 +103,14 @@ def _build(compiler: str, target: Path) -> None:
 
 def check_weight(kind: int, codes: Tensor, groups: Tensor) -> None:
     """ValueError unless (codes, groups) is a weight in the kernels' layout (packed.h)."""
+    if kind in _BLOCK_SHAPE_OF_KIND:
+        values, nbytes = _BLOCK_SHAPE_OF_KIND[kind]
+        if codes.dtype != torch.uint8 or codes.dim() != 2 or codes.shape[1] % nbytes:
+            raise ValueError(f"block kind {kind} takes uint8 rows of whole {nbytes}-byte blocks, not {codes.dtype} "
+                             f"{tuple(codes.shape)}")
+        if not codes.is_contiguous():
+            raise ValueError("packed kernels take contiguous weights")
+        return
     if kind not in (Q4, Q8):
         raise ValueError(f"unknown packed weight kind {kind}")
     code_dtype, what = (torch.uint8, "uint8 nibbles (N, K/2)") if kind == Q4 else (torch.int8, "int8 codes (N, K)")
@@ -68,6 +124,9 @@ def check_weight(kind: int, codes: Tensor, groups: Tensor) -> None:
 
 def in_features(kind: int, codes: Tensor) -> int:
     """K of a packed weight."""
+    if kind in _BLOCK_SHAPE_OF_KIND:
+        values, nbytes = _BLOCK_SHAPE_OF_KIND[kind]
+        return codes.shape[1] // nbytes * values
     return codes.shape[1] * 2 if kind == Q4 else codes.shape[1]
 
 
@@ -85,7 +144,7 @@ class PackedKernels:
         self._exp = lib.packed_exp
         self._exp.argtypes = [ptr, ptr, i64]
         self._exp.restype = None
-        self.decode_step = lib.packed_decode_step  # argtypes set by rag.model.native_decode, which owns its structs
+        self.decode = lib.packed_decode  # argtypes set by rag.model.native_decode, which owns its structs
 
     def matmul_into(self, kind: int, codes: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:
         """y (M, N) fp32 = x (M, K) fp32 @ W.T; all contiguous, unchecked (the decode hot path)."""
@@ -123,18 +182,27 @@ class PackedKernels:
         return y
 
 
+def c_compiler() -> str | None:
+    """$CC, else gcc or cc on the PATH."""
+    return os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+
+
 @lru_cache(maxsize=1)
 def kernels() -> PackedKernels | None:
     """The compiled kernels, built on first use; None where they cannot run here (callers fall back)."""
     if os.environ.get("RAG_NATIVE", "1") == "0" or platform.machine() not in ("x86_64", "AMD64"):
         return None
-    compiler = os.environ.get("CC") or shutil.which("gcc") or shutil.which("cc")
+    compiler = c_compiler()
     if not compiler:
         log.info("no C compiler found: using torch's packed kernels")
         return None
     path = _library_path(compiler)
     try:
-        if not path.is_file():
+        _private_folder(path.parent)
+        if not trusted(path):
+            if path.exists() or path.is_symlink():
+                log.warning("%s is not the library we built (owner, mode or sha256 differ): rebuilding it", path)
+                path.unlink()
             _build(compiler, path)
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.CalledProcessError) as exc:

@@ -13,8 +13,7 @@ from rag.model import native
 GROUP = 32  # Q4_1 block size and the int4pack group size
 PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run an fp32 GEMM (MKL beats the packed kernels)
 ACT_DTYPE = torch.bfloat16  # torch's packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
-Q4_1_BLOCK_BYTES = 20  # f16 d, f16 m, 16 bytes of nibbles
-Q8_0_BLOCK_BYTES = 34  # f16 d, 32 int8
+Q4_1_BLOCK_BYTES = 20  # GGUF Q4_1: f16 d, f16 m, 16 bytes of nibbles (element j low, j + 16 high); w = d * q + m
 RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
 
@@ -104,7 +103,7 @@ class PackedLinear(nn.Module):
 
 class Int8Linear(PackedLinear):
     """y = x @ W.T + b with W[n, k] = q * d[n, g] + m[n, g], g = k // 32, q int8: codes (N, K), groups
-    (N, K/32, 2) d, m. GGUF Q8_0 blocks (m = 0) and Q4_1 blocks (q in 0..15) are held exactly.
+    (N, K/32, 2) d, m. GGUF Q4_1 blocks (q in 0..15) are held exactly (Q8_0 blocks as they are: BlockLinear).
 
     torch's fallback kernel (_weight_int8pack_mm) takes one scale per output row: it runs on the
     weight requantised per row, which is not exact.
@@ -124,19 +123,10 @@ class Int8Linear(PackedLinear):
         return cls(q, torch.stack([d, m], dim=-1), bias)
 
     @classmethod
-    def from_q8_0(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
-        """Exact repacking of GGUF Q8_0 blocks (N rows of K/32 blocks of 34 bytes: fp16 d, 32 int8)."""
-        blocks = np.ascontiguousarray(np.asarray(raw, dtype=np.uint8)).reshape(-1, in_features // GROUP,
-                                                                                Q8_0_BLOCK_BYTES)
-        d = blocks[..., 0:2].copy().view(np.float16)[..., 0]  # (N, K/32)
-        q = blocks[..., 2:].copy().view(np.int8).reshape(blocks.shape[0], in_features)
-        return cls(torch.from_numpy(q), torch.from_numpy(np.stack([d, np.zeros_like(d)], axis=-1)), bias)
-
-    @classmethod
     def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
         """Exact repacking of GGUF Q4_1 blocks, one byte per code."""
-        q, d, m = unpack_q4_1(raw, in_features)
-        return cls(q.to(torch.int8), torch.stack([d, m], dim=-1), bias)
+        nibbles = Int4Linear.from_q4_1(raw, in_features)
+        return cls(nibbles.unpacked_codes().to(torch.int8), nibbles.groups, bias)
 
     def _torch_dequantize(self) -> Tensor:
         return _grouped(self.codes.float(), self.groups)
@@ -168,10 +158,8 @@ class Int4Linear(PackedLinear):
 
     @classmethod
     def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int4Linear":
-        """Exact repacking of GGUF Q4_1 blocks (N rows of K/32 blocks of 20 bytes)."""
-        d, m, qs = _q4_1_fields(raw, in_features)
-        nibbles = qs.reshape(qs.shape[0], in_features // 2)
-        return cls(torch.from_numpy(nibbles), torch.from_numpy(np.stack([d, m], axis=-1)), bias)
+        """Exact repacking of GGUF Q4_1 blocks (N rows of K/32 blocks of 20 bytes): our Q4 layout is theirs."""
+        return cls(*unpack_q4_1(raw, in_features), bias)
 
     @classmethod
     def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> "Int4Linear":
@@ -225,8 +213,8 @@ class RescoredHead(nn.Module):
         logits = self.packed(h)  # (..., V) fp32
         flat = logits.view(-1, logits.shape[-1])  # (M, V)
         top = flat.topk(RESCORE_TOP_K, dim=-1).indices  # (M, k)
-        exact = torch.bmm(self.embedding[top], rows[:, :, None])[..., 0]  # (M, k)
-        flat.scatter_(1, top, exact)
+        exact = torch.stack([self.embedding[top[i]] @ rows[i] for i in range(len(rows))])  # (M, k), row by row:
+        flat.scatter_(1, top, exact)  # the same kernel for any M, so a row's logits do not depend on its batch
         return logits
 
 
@@ -237,25 +225,13 @@ def _grouped(q: Tensor, groups: Tensor) -> Tensor:
     return (q.view(n, k // GROUP, GROUP) * g[..., :1] + g[..., 1:]).view(n, k)
 
 
-def _q4_1_fields(raw: np.ndarray | Tensor, in_features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Q4_1 blocks -> d (N, K/32) fp32, m (N, K/32) fp32 and the nibble bytes (N, K/32, 16)."""
+def unpack_q4_1(raw: np.ndarray | Tensor, in_features: int) -> tuple[Tensor, Tensor]:
+    """GGUF Q4_1 blocks (N rows of K/32 blocks) -> nibble bytes (N, K/2) and fp16 groups (N, K/32, 2) d, m:
+    the one reading of that layout (Int4Linear keeps it as is, Int8Linear widens the codes)."""
     blocks = np.ascontiguousarray(np.asarray(raw, dtype=np.uint8)).reshape(-1, in_features // GROUP, Q4_1_BLOCK_BYTES)
-    d = blocks[..., 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
-    m = blocks[..., 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
-    return d, m, np.ascontiguousarray(blocks[..., 4:])
-
-
-def unpack_q4_1(raw: np.ndarray | Tensor, in_features: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Q4_1 blocks -> codes q (N, K) uint8 in 0..15, d (N, K/32), m (N, K/32); w = d * q + m."""
-    d, m, qs = _q4_1_fields(raw, in_features)
-    q = np.concatenate([qs & 0x0F, qs >> 4], axis=-1).reshape(qs.shape[0], in_features)  # low nibbles first
-    return torch.from_numpy(q), torch.from_numpy(d), torch.from_numpy(m)
-
-
-def dequantize_q4_1(raw: np.ndarray | Tensor, in_features: int) -> Tensor:
-    """fp32 (N, K) weight of Q4_1 blocks, the plain reference for Int4Linear.from_q4_1."""
-    q, d, m = unpack_q4_1(raw, in_features)
-    return (q.float().view(q.shape[0], -1, GROUP) * d[..., None] + m[..., None]).view(q.shape[0], in_features)
+    groups = blocks[..., :4].copy().view(np.float16)  # (N, K/32, 2)
+    nibbles = np.ascontiguousarray(blocks[..., 4:]).reshape(blocks.shape[0], in_features // 2)
+    return torch.from_numpy(nibbles), torch.from_numpy(groups)
 
 
 def int4_supported(out_features: int, in_features: int) -> bool:

@@ -218,7 +218,8 @@ class GGUFTokenizer:
 
     def encode_chat(self, messages: list[dict], add_generation_prompt: bool = True, **kwargs) -> list[int]:
         """Prompt ids of a conversation in which special-token text inside message contents stays plain
-        text, so untrusted notes cannot open or close turns; otherwise encode(apply_chat_template(...))."""
+        text, so untrusted notes cannot open or close turns; otherwise encode(apply_chat_template(...)).
+        Production prompts must come through here (LocalLM.stream_chat, the local chat backend)."""
         rendered = self.apply_chat_template(messages, add_generation_prompt, **kwargs)
         contents = [m.get("content") for m in messages]
         if not any(isinstance(c, str) and self._special_text().search(c) for c in contents):
@@ -239,11 +240,11 @@ class GGUFTokenizer:
     def _special_text(self) -> re.Pattern:
         if self._special_re is None:
             names = sorted((self.tokens[i] for i in self._special), key=len, reverse=True)
-            self._special_re = re.compile("|".join(map(re.escape, names)) or "(?!)")
+            self._special_re = re.compile("|".join(map(re.escape, names)) or "(?!)", re.IGNORECASE)  # <|IM_END|> too
         return self._special_re
 
     def _defang(self, text: str) -> str:
-        """Special-token strings broken by a word joiner after their first character."""
+        """Special-token strings, in any letter case, broken by a word joiner after their first character."""
         return self._special_text().sub(lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], text)
 
     def stream_decoder(self, skip_special: bool = True) -> "StreamDecoder":

@@ -19,7 +19,7 @@ from typing import Callable
 
 import torch
 
-CONVERSION_VERSION = 6
+CONVERSION_VERSION = 7  # 7: GGUF block types kept as stored (BlockLinear, ConcatLinear)
 log = logging.getLogger(__name__)
 
 
@@ -37,10 +37,10 @@ def cache_key(gguf_path: str | Path, variant: str) -> str:
     return hashlib.sha256(ident.encode()).hexdigest()
 
 
-def cache_path(gguf_path: str | Path, variant: str) -> Path:
+def cache_path(gguf_path: str | Path, variant: str, suffix: str = ".safetensors") -> Path:
     """The cache file for this GGUF and variant."""
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", variant)
-    return cache_dir() / f"{Path(gguf_path).stem}.{safe}.{cache_key(gguf_path, variant)[:20]}.safetensors"
+    return cache_dir() / f"{Path(gguf_path).stem}.{safe}.{cache_key(gguf_path, variant)[:20]}{suffix}"
 
 
 def _load(path: Path, variant: str) -> dict[str, torch.Tensor] | None:

@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import StreamingResponse
 
 from rag.core.errors import RagError
-from serve.services.errors import error_body, public_message, rag_error_status
+from serve.services.errors import error_body, public_message, rag_error_status, request_id
 from serve.services.generation import Job
 from serve.services.sse import SSE_HEADERS
 
@@ -82,9 +82,10 @@ async def stream(request: Request, job: Job, frames: Frames, opening: list[str],
                 yield frame
         except Exception as exc:  # noqa: BLE001 - headers are sent: report in-band, log server-side
             status = rag_error_status(exc)[0] if isinstance(exc, RagError) else 500
+            rid = request_id(request)
             if status >= 500:
-                log.error("stream for %s failed: %s", request.url.path, exc, exc_info=exc)
-            yield error_frame(error_body(status, public_message(exc)))
+                log.error("[%s] stream for %s failed: %s", rid, request.url.path, exc, exc_info=exc)
+            yield error_frame(error_body(status, public_message(exc, rid), request_id=rid))
         finally:
             job.cancel()
             await events.aclose()

@@ -1,7 +1,12 @@
-"""Error bodies and exception handlers: RagError -> its http_status, validation -> 422, the rest -> generic 500."""
+"""Error bodies and exception handlers: RagError -> its http_status, validation -> 422, the rest -> generic 500.
+
+Every error body carries the request id; what a client reads never holds an absolute path or the text of an
+upstream or unexpected exception (those go to the server log under the same request id).
+"""
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,15 +22,30 @@ _TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permi
           429: "rate_limit_error", 502: "backend_error", 503: "unavailable_error", 504: "timeout_error"}
 
 
-def error_body(status: int, message: str, param: str | None = None) -> dict:
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])(?:/[^\s/'\"`]+){2,}/?")
+_GENERIC = {500: "internal server error", 502: "the LLM backend failed"}
+
+
+def error_body(status: int, message: str, param: str | None = None, request_id: str | None = None) -> dict:
     """OpenAI-style error JSON, used by every endpoint so one client parser handles them all."""
     return {"error": {"message": message, "type": _TYPES.get(status, "server_error"), "param": param,
-                      "code": status}}
+                      "code": status, "request_id": request_id}}
 
 
-def error_response(status: int, message: str, param: str | None = None, headers: dict | None = None) -> JSONResponse:
-    """A JSON error response."""
-    return JSONResponse(error_body(status, message, param), status_code=status, headers=headers)
+def request_id(request: Request) -> str | None:
+    """The id EdgeMiddleware gave this request."""
+    return getattr(request.state, "request_id", None)
+
+
+def error_response(request: Request, status: int, message: str, param: str | None = None,
+                   headers: dict | None = None) -> JSONResponse:
+    """A JSON error response carrying the request id."""
+    return JSONResponse(error_body(status, message, param, request_id(request)), status_code=status, headers=headers)
+
+
+def without_paths(text: str) -> str:
+    """Absolute filesystem paths in a message replaced by '<path>'."""
+    return _ABSOLUTE_PATH.sub("<path>", text)
 
 
 def rag_error_status(exc: RagError) -> tuple[int, dict | None]:
@@ -34,11 +54,12 @@ def rag_error_status(exc: RagError) -> tuple[int, dict | None]:
     return exc.http_status, ({"Retry-After": str(retry_after)} if retry_after else None)
 
 
-def public_message(exc: Exception) -> str:
-    """What a client may see about an error: the message of deliberate errors, nothing of the others."""
-    if isinstance(exc, RagError) and (exc.http_status < 500 or exc.http_status in (502, 503, 504)):
-        return str(exc)
-    return "internal server error (logged on the server)"
+def public_message(exc: Exception, rid: str | None = None) -> str:
+    """What a client may see: a deliberate error's message without paths; for the rest only the request id."""
+    status = exc.http_status if isinstance(exc, RagError) else 500
+    if status in _GENERIC or not isinstance(exc, RagError):
+        return f"{_GENERIC.get(status, _GENERIC[500])} (request id {rid}; details in the server log)"
+    return without_paths(str(exc))
 
 
 def _field(loc: tuple | list) -> str:
@@ -57,24 +78,24 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
     field = "body" if first.get("type") == "json_invalid" else _field(first.get("loc", ()))
     message = "; ".join(f"{_describe(e)}" for e in errors[:5])
-    return error_response(422, message, param=field)
+    return error_response(request, 422, message, param=field)
 
 
 async def _rag(request: Request, exc: RagError) -> JSONResponse:
     status, headers = rag_error_status(exc)
     if status >= 500:
-        log.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
-    return error_response(status, public_message(exc), headers=headers)
+        log.error("[%s] %s %s failed: %s", request_id(request), request.method, request.url.path, exc, exc_info=exc)
+    return error_response(request, status, public_message(exc, request_id(request)), headers=headers)
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    message = exc.detail if isinstance(exc.detail, str) else "request refused"
-    return error_response(exc.status_code, message, headers=getattr(exc, "headers", None))
+    message = without_paths(exc.detail) if isinstance(exc.detail, str) else "request refused"
+    return error_response(request, exc.status_code, message, headers=getattr(exc, "headers", None))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.error("%s %s crashed", request.method, request.url.path, exc_info=exc)
-    return error_response(500, public_message(exc))
+    log.error("[%s] %s %s crashed", request_id(request), request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, public_message(exc, request_id(request)))
 
 
 def install_error_handlers(app: FastAPI) -> None:

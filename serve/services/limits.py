@@ -18,8 +18,9 @@ SECURITY_HEADERS = [
 ]
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps(error_body(413, f"request body larger than {limit} bytes")).encode()
+async def _send_413(scope: Scope, send: Send, limit: int) -> None:
+    rid = scope.get("state", {}).get("request_id")
+    body = json.dumps(error_body(413, f"request body larger than {limit} bytes", request_id=rid)).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
                             (b"connection", b"close"), *SECURITY_HEADERS]})
@@ -44,7 +45,7 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_large = True
             if too_large:
-                await _send_413(send, self.max_bytes)
+                await _send_413(scope, send, self.max_bytes)
                 return
         received = 0
 

@@ -13,17 +13,21 @@ class PathOutsideRootError(ConfigError):
 
 
 def resolve_note_path(root: Path, relative: str) -> tuple[Path, str]:
-    """(absolute path, source key) for a client path; refuses absolute paths, `..`, NUL and escapes via links."""
+    """(path under root, source key) for a client path relative to the notes root ('sub/note.md', 'sub/').
+
+    Refuses absolute paths, `..`, NUL, backslashes and links whose target leaves the root. The source key is
+    the path as written (normalised), the name ingest gives the note, even when the note is itself a symlink.
+    """
     if not relative or "\x00" in relative or "\\" in relative:
         raise PathOutsideRootError(f"invalid note path {relative!r}")
     pure = PurePosixPath(relative)
     if pure.is_absolute() or any(part == ".." for part in pure.parts) or relative.startswith("~"):
         raise PathOutsideRootError(f"note path {relative!r} must be relative to the notes root without '..'")
-    root = root.resolve()
+    real_root = root.resolve()
     target = (root / pure).resolve()
-    if target != root and root not in target.parents:
+    if target != real_root and real_root not in target.parents:
         raise PathOutsideRootError(f"note path {relative!r} resolves outside the notes root")
-    return target, target.relative_to(root).as_posix() if target != root else "."
+    return root / pure, pure.as_posix()
 
 
 def indexed_root(store, settings) -> Path:
@@ -40,14 +44,15 @@ def indexed_root(store, settings) -> Path:
 
 
 def ingest(root: Path, relative_paths: list[str], settings) -> dict:
-    """Index the given paths under root (the whole root when empty); returns the IngestReport as JSON."""
+    """Index the given paths under root (the whole root when empty), each note named by its path from the root;
+    returns the IngestReport as JSON."""
     from ingest.pipeline import ingest_paths
 
-    targets = [resolve_note_path(root, p)[0] for p in relative_paths] or [root.resolve()]
-    missing = [str(t) for t in targets if not t.exists()]
+    resolved = [resolve_note_path(root, p) for p in relative_paths] or [(root, ".")]
+    missing = [source for path, source in resolved if not path.exists()]
     if missing:
         raise NotFoundError(f"no such note or folder under the notes root: {', '.join(missing)}")
-    report = ingest_paths(targets, settings, progress=False)
+    report = ingest_paths([path for path, _ in resolved], settings, progress=False, root=root)
     return {"added": _count(report.added), "updated": _count(report.updated), "removed": _count(report.removed),
             "unchanged": _count(report.unchanged), "chunks_embedded": int(report.chunks_embedded),
             "errors": [{"path": p, "reason": r} for p, r in report.errors]}
@@ -73,11 +78,13 @@ def remove_note(store, root: Path, relative: str, settings) -> str:
 
 def _remove_with_writer(store, source: str, settings) -> None:
     """Publish a new index version without `source`, under the index lock (the ingest pipeline's write path)."""
-    from rag.index.store import IndexLock, IndexWriter
+    from rag.index.store import DEFAULT_DENSE, open_backend
 
-    info = store.info()
-    with IndexLock(settings.index_path):
-        writer = IndexWriter(settings.index_path, info["model_id"], info["dim"], settings.retrieval)
+    sets = store.dense_sets()
+    specs = [sets[DEFAULT_DENSE], *(s for n, s in sets.items() if n != DEFAULT_DENSE)]
+    backend = open_backend(settings)
+    with backend.lock():
+        writer = backend.writer(specs, settings.retrieval)
         try:
             writer.remove_document(source)
             writer.commit()

@@ -8,6 +8,15 @@ from pathlib import Path
 from rag.core.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError, RagError
 
 log = logging.getLogger("serve")
+PUBLIC_INDEX_FIELDS = ("model_id", "dim", "chunks", "notes", "index_type", "version", "created", "updated")
+
+
+def public_index_info(store) -> dict | None:
+    """What /health shows of an index: its store.info() without the ingested roots (absolute paths)."""
+    if store is None:
+        return None
+    info = store.info()
+    return {key: info[key] for key in PUBLIC_INDEX_FIELDS if key in info}
 
 
 def _store_of(chain):
@@ -24,6 +33,14 @@ def _rebuild_with(chain, settings):
                        chain.mode)
 
 
+def _warm(chain) -> None:
+    """Build the chain's vocabulary of the notes now, in the loading thread: built by the first question, it held
+    the GIL for seconds on a 50 MB note while requests were being served (bench/soak.py)."""
+    vocabulary = getattr(chain, "vocabulary", None)
+    if callable(vocabulary):
+        vocabulary()
+
+
 class Runtime:
     """Loaded once in the lifespan; swapped as a whole after index writes so in-flight answers keep theirs."""
 
@@ -33,6 +50,7 @@ class Runtime:
         self.settings = settings
         self.chain = chain
         self.store = store if store is not None else _store_of(chain)
+        self.index_info: dict | None = None        # public_index_info of the store, read once per (re)load
         self.injected = chain is not None
         self.injected_store = store is not None
         self.load_error: RagError | None = None
@@ -57,12 +75,14 @@ class Runtime:
             log.warning("serving without an index (%s); POST /ingest or `rag ingest` fixes it", exc)
             self.load_error = exc
             return
-        self.chain, self.store, self.load_error = chain, store, None
+        info = public_index_info(store)
+        _warm(chain)
+        self.chain, self.store, self.index_info, self.load_error = chain, store, info, None
 
     def _open_store(self):
-        from rag.index.store import IndexStore
+        from rag.index.store import open_store
 
-        return IndexStore.open(Path(self.settings.index_dir))
+        return open_store(self.settings)
 
     def reload(self) -> None:
         """Reopen the index after an index write: a fresh chain that keeps the loaded LLM, or the injected one."""

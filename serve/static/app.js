@@ -20,6 +20,25 @@ function lines(c) {
   return c.start_line === c.end_line ? `line ${c.start_line}` : `lines ${c.start_line}–${c.end_line}`;
 }
 
+// Servers that need a key for reads (beyond loopback, or RAG_AUTH=all) answer 401: ask for the key once per
+// tab and send it as a Bearer token; it stays in sessionStorage, never in the page or the URL.
+async function authFetch(url, options = {}) {
+  const withKey = () => {
+    const key = sessionStorage.getItem("rag-api-key");
+    const headers = { ...(options.headers || {}), ...(key ? { Authorization: `Bearer ${key}` } : {}) };
+    return fetch(url, { ...options, headers });
+  };
+  let res = await withKey();
+  if (res.status === 401) {
+    const key = window.prompt("This notes server needs its API key (RAG_API_KEY):");
+    if (key) {
+      sessionStorage.setItem("rag-api-key", key.trim());
+      res = await withKey();
+    }
+  }
+  return res;
+}
+
 async function loadStatus() {
   try {
     const res = await fetch("/health");
@@ -118,7 +137,7 @@ async function openPassage(citation, opener) {
   panel.hidden = false;
   $("passage-title").focus();
   try {
-    const res = await fetch(`/sources/${encodeURIComponent(citation.chunk_id)}`);
+    const res = await authFetch(`/sources/${encodeURIComponent(citation.chunk_id)}`);
     if (!res.ok) return;
     const passage = await res.json();
     highlight($("passage-text"), passage.original || passage.text, citation.quote);
@@ -155,7 +174,7 @@ async function ask(text) {
   bubble.scrollIntoView({ block: "end" });
   conversation.setAttribute("aria-busy", "true");
   try {
-    const res = await fetch("/chat", {
+    const res = await authFetch("/chat", {
       method: "POST",
       headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
       body: JSON.stringify({ question: text, stream: true }),

@@ -64,3 +64,21 @@ def test_percentile_and_latency_summary():
     s = latency_summary([{"first_token_s": 0.1, "total_s": 1.0}, {"first_token_s": 0.3, "total_s": 3.0}])
     assert s["p50_total_s"] == 2.0 and s["p50_first_token_s"] == pytest.approx(0.2)
     assert s["p95_total_s"] == pytest.approx(2.9)
+
+
+def test_keyword_recall_counts_either_language_list():
+    assert keyword_recall("Qualunque cosa digitale", ["anything", "digital"], ["qualunque cosa", "digitale"]) == 1.0
+    assert keyword_recall("anything at all", ["anything", "digital"], ["qualunque cosa", "digitale"]) == 0.5
+
+
+def test_figures_per_question_type():
+    from eval.breakdown import by_type
+    def row(qtype, answerable, abstained, kw, hit, supported):
+        return {"type": qtype, "answerable": answerable, "abstained": abstained, "keyword_recall": kw,
+                "correct": answerable != abstained, "grounding": {"support_hit": hit,
+                                                                 "sentences": [{"supported": s} for s in supported]}}
+    out = by_type([row("how", True, False, 1.0, True, [True, False]), row("how", True, True, 0.0, False, []),
+                   row("unanswerable", False, True, None, False, [])])
+    assert out["how"]["n"] == 2 and out["how"]["keyword_recall"] == 0.5 and out["how"]["refused"] == 0.5
+    assert out["how"]["unsupported_sentences"] == 0.5 and out["how"]["support_hit"] == 1.0
+    assert out["unanswerable"]["refused"] == 1.0 and out["unanswerable"]["keyword_recall"] is None

@@ -58,3 +58,13 @@ def test_duplicate_ids_missing_file_and_empty(tmp_path):
         load_qa(tmp_path / "missing.jsonl")
     with pytest.raises(DatasetError, match="no questions"):
         load_qa(write(tmp_path, [""]))
+
+
+def test_italian_keywords_are_read_and_checked(tmp_path):
+    from eval.dataset import load_qa
+    p = tmp_path / "qa.jsonl"
+    p.write_text(json.dumps({**GOOD, "type": "cross-lingual", "answer_keywords_it": ["media"]}) + "\n")
+    assert load_qa(p)[0].answer_keywords_it == ("media",)
+    p.write_text(json.dumps({**GOOD, "answer_keywords_it": "media"}) + "\n")
+    with pytest.raises(DatasetError, match="answer_keywords_it"):
+        load_qa(p)

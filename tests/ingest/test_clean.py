@@ -19,7 +19,7 @@ def test_clean_prose_links_and_spaces():
     s = "See\u00a0[[Backprop]] and [[notes/EMA#decay|the EMA note]] ![[fig.png]] or [docs](http://x.y)\u200b."
     assert clean_prose(s) == "See Backprop and the EMA note or docs."
     assert clean_prose("[[Note#Section]]") == "Note Section"
-    assert clean_prose("  a \t b\u202fc  ") == "a b c"
+    assert clean_prose("  a \t b\u202fc  ") == "a\tb c"   # a tab separates table cells: kept, once
     assert clean_prose("![diagram](img/a.png) text") == "diagram text"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.discover import iter_note_files
+from ingest.discover import scan_notes
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadedNote, load_note
 from rag.core.errors import LoaderError, UnsupportedFileError
 
@@ -174,20 +174,88 @@ def test_broken_notebooks(tmp_path):
     assert "not a Jupyter notebook" in _error(p)
 
 
+@pytest.mark.parametrize("notebook, reason", [
+    ({"cells": [{"cell_type": "code", "source": [1, 2]}]},
+     "cell 0: 'source' must be a string or a list of strings (found a list holding int)"),
+    ({"cells": [{"cell_type": "markdown", "source": "ok"}, {"cell_type": "code", "source": {"a": 1}}]},
+     "cell 1: 'source' must be a string or a list of strings (found dict)"),
+    ({"cells": [], "metadata": [1]}, "empty: no text found in the file"),
+])
+def test_hostile_notebooks_fail_with_the_field_named(tmp_path, notebook, reason):
+    p = tmp_path / "bad.ipynb"
+    p.write_text(json.dumps(notebook), encoding="utf-8")
+    assert _error(p) == reason
+
+
+def test_malformed_metadata_falls_back_to_python(tmp_path):
+    p = tmp_path / "meta.ipynb"
+    for meta in ([1], {"language_info": [1]}, {"kernelspec": "x"}, {"language_info": {"name": "```evil"}}):
+        p.write_text(json.dumps({"metadata": meta, "cells": [{"cell_type": "code", "source": "x = 1"}]}))
+        assert load_note(p).text == "```python\nx = 1\n```\n"
+
+
+def test_deeply_nested_json_and_html(tmp_path):
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text('{"cells": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert "nested too deeply" in _error(deep)
+    page = tmp_path / "deep.html"
+    page.write_text("<html><body>" + "<div><span>" * 5_000 + "deep text" + "</span></div>" * 5_000 + "</body></html>")
+    assert load_note(page).text.strip() == "deep text"
+
+
+def test_pdf_page_and_time_caps(tmp_path):
+    from rag.core.settings import IngestSettings
+
+    p = tmp_path / "long.pdf"
+    p.write_bytes(_pdf_bytes(["page one", "page two", "page three"]))
+    with pytest.raises(LoaderError, match=r"PDF has 3 pages, over the limit of 2 \(ingest.max_pdf_pages\)"):
+        load_note(p, IngestSettings(max_pdf_pages=2))
+    with pytest.raises(LoaderError, match=r"took over 0 s \(stopped at page 1 of 3; ingest.max_pdf_seconds\)"):
+        load_note(p, IngestSettings(max_pdf_seconds=0.0))
+    assert "page three" in load_note(p, IngestSettings(max_pdf_pages=3)).text
+
+
+@pytest.mark.parametrize("error", [RecursionError("deep"), MemoryError(), NotImplementedError("filter"),
+                                   __import__("zlib").error("bad stream")])
+def test_any_pdf_parser_failure_is_a_loader_error(tmp_path, monkeypatch, error):
+    import pypdf
+
+    def explode(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pypdf, "PdfReader", explode)
+    p = tmp_path / "x.pdf"
+    p.write_bytes(_pdf_bytes(["text"]))
+    assert _error(p).startswith(f"unreadable PDF ({type(error).__name__}")
+
+
+def test_oversized_file_is_refused_with_the_limit(tmp_path):
+    from rag.core.settings import IngestSettings
+
+    p = tmp_path / "big.md"
+    p.write_text("word " * 1000)
+    with pytest.raises(LoaderError, match=r"file is 5,000 bytes, over the 4,096-byte limit"):
+        load_note(p, IngestSettings(max_file_bytes=4096))
+
+
+def _readable(root, include_unsupported=False):
+    return [path for path, reason in scan_notes(root, include_unsupported) if reason is None]
+
+
 def test_discovery_sorted_hidden_skipped(tmp_path):
     for rel in ["b.md", "a/z.txt", "a/c.pdf", ".obsidian/x.md", "a/.hidden.md", "img.png", "A.MD"]:
         f = tmp_path / rel
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("x", encoding="utf-8")
-    names = [p.relative_to(tmp_path).as_posix() for p in iter_note_files(tmp_path)]
+    names = [p.relative_to(tmp_path).as_posix() for p in _readable(tmp_path)]
     assert names == ["A.MD", "a/c.pdf", "a/z.txt", "b.md"]
-    everything = [p.name for p in iter_note_files(tmp_path, include_unsupported=True)]
+    everything = [p.name for p in _readable(tmp_path, include_unsupported=True)]
     assert "img.png" in everything and "x.md" not in everything
-    assert list(iter_note_files(tmp_path / "b.md")) == [tmp_path / "b.md"]
+    assert list(_readable(tmp_path / "b.md")) == [tmp_path / "b.md"]
 
 
 def test_every_shared_note_loads(shared_notes):
-    for path in iter_note_files(shared_notes):
+    for path in _readable(shared_notes):
         note = load_note(path)
         assert note.text == path.read_text(encoding="utf-8")
 

@@ -85,7 +85,8 @@ def test_model_mismatch_refuses_then_rebuild_fixes(tiny_corpus, tmp_path):
     ingest_paths([tiny_corpus], settings, progress=False)
     db_path = layout.current_version(settings.index_path) / layout.DB_FILE
     with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE meta SET value = 'someone/other-model' WHERE key = 'model_id'")
+        conn.execute("UPDATE meta SET value = replace(value, ?, 'someone/other-model') WHERE key = 'dense'",
+                     (embed.model_identity()[0],))
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         ingest_paths([tiny_corpus], settings, progress=False)
     with pytest.raises(IndexMismatchError, match="other-model"):

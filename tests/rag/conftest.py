@@ -68,3 +68,19 @@ def make_chain(tiny_index, tiny_retriever):
         settings = override(tiny_index, {"answer": answer}) if answer else tiny_index
         return AnswerChain(tiny_retriever, settings, backend, llm, mode)
     return make
+
+
+@pytest.fixture
+def make_chain_for(tmp_path):
+    """An extractive AnswerChain over a corpus of the test's own: make_chain_for({"name.md": "text", ...})."""
+    from rag.answer.chain import AnswerChain
+    from rag.index.retrieve import HybridRetriever
+
+    def make(notes: dict[str, str]):
+        root = tmp_path / "own-notes"
+        root.mkdir(exist_ok=True)
+        for name, text in notes.items():
+            (root / name).write_text(text, encoding="utf-8")
+        settings = build_index(root, tmp_path / "own-index")
+        return AnswerChain(HybridRetriever.open(settings), settings, "extractive")
+    return make

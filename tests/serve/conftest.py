@@ -43,6 +43,9 @@ class FakeStore:
             raise NotFoundError(source)
         return DOCS[source]
 
+    def document_slice(self, source, start, end):
+        return self.document_text(source)[start:end]
+
     def sources(self):
         return sorted({c.source for c in self.chunks.values()})
 
@@ -151,7 +154,7 @@ def client_for():
 
     def build(settings=None, chain=None, store=None, raise_server_exceptions=True):
         app = create_app(settings or make_settings(), chain=chain or FakeChain(), store=store or FakeStore())
-        client = TestClient(app, raise_server_exceptions=raise_server_exceptions)
+        client = TestClient(app, base_url="http://localhost", raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         clients.append(client)
         return client

@@ -143,7 +143,10 @@ def test_rag_errors_translated_and_no_stack_traces(client_for):
     failing = client_for(chain=fakes.FakeChain(fail=BackendError("LLM server at 127.0.0.1:9 refused")),
                          raise_server_exceptions=False)
     response = failing.post("/chat", json={"question": "q"})
-    assert response.status_code == 502 and "refused" in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert response.status_code == 502 and "127.0.0.1:9" not in response.text and "refused" not in response.text
+    assert error["message"].startswith("the LLM backend failed (request id ")
+    assert error["request_id"] == response.headers["x-request-id"] and error["request_id"] in error["message"]
     crashing = client_for(chain=fakes.FakeChain(fail=KeyError("secret_internal_name")),
                           raise_server_exceptions=False)
     for stream in (False, True):
@@ -175,7 +178,7 @@ def test_health_without_index_is_503_and_chat_says_why(tmp_path):
     from rag.core.settings import override
 
     settings = override(settings, {"index_dir": str(tmp_path / "missing"), "answer": {"backend": "extractive"}})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         health = client.get("/health")
         assert health.status_code == 503 and health.json()["status"] == "unavailable"
         chat = client.post("/chat", json={"question": "what is EMA"})
@@ -189,3 +192,15 @@ def test_openai_stream_tail_when_the_chain_revised_its_text():
     assert tail_delta("EMA  keeps ", "EMA keeps a copy [1].") == "a copy [1]."
     assert tail_delta("EMA keeps a copy [1]. ", "EMA keeps a copy [1].") == ""
     assert tail_delta("It is magic.", "EMA keeps a copy [1].") == "\n\n[verified answer] EMA keeps a copy [1]."
+
+
+def test_the_chain_is_warmed_at_load_not_by_the_first_question(client_for):
+    class WarmedChain(fakes.FakeChain):
+        built = 0
+
+        def vocabulary(self):
+            WarmedChain.built += 1
+
+    client = client_for(chain=WarmedChain())
+    assert WarmedChain.built == 1
+    assert client.post("/chat", json={"question": "what is EMA"}).status_code == 200 and WarmedChain.built == 1

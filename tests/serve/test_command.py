@@ -11,8 +11,11 @@ def test_serve_command_passes_flags(monkeypatch, tmp_path, tiny_corpus):
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
     ingested = []
-    monkeypatch.setattr(pipeline, "ingest_paths",
-                        lambda paths, settings, progress=True: ingested.append((paths, settings.index_dir)))
+    def ingest_paths(paths, settings, progress=True):
+        ingested.append((paths, settings.index_dir))
+        return pipeline.IngestReport()
+
+    monkeypatch.setattr(pipeline, "ingest_paths", ingest_paths)
     monkeypatch.setenv("RAG_NOTES", str(tiny_corpus))
     index = tmp_path / "index"
     code = main(["serve", "--index", str(index), "--port", "8123", "--backend", "extractive", "--max-queue", "3"])

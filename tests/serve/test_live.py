@@ -62,3 +62,16 @@ def test_langchain_chat_openai(server):
     assert llm.invoke("what is EMA in diffusion").content.endswith("[1].")
     streamed = "".join(str(chunk.content) for chunk in llm.stream("what is EMA in diffusion"))
     assert streamed == "Diffusion models sample from an EMA of the weights [1]."
+
+
+def test_openai_client_api_key_is_the_bearer_key(live_server, fake_store):
+    from openai import AuthenticationError, OpenAI
+
+    settings = override(load_settings(env={}), {"server": {"api_key": KEY, "auth": "all"}})
+    server = live_server(settings, store=fake_store)
+    client = OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0, timeout=10)
+    messages = [{"role": "user", "content": "what is EMA"}]
+    completion = client.chat.completions.create(model="notes-rag", messages=messages)
+    assert completion.citations[0]["source"] == "diffusion.md"
+    with pytest.raises(AuthenticationError):
+        OpenAI(base_url=f"{server.url}/v1", api_key="wrong", max_retries=0, timeout=10).models.list()

@@ -42,7 +42,7 @@ def real_client(tmp_path, built):
     (notes / "dropout.md").unlink(missing_ok=True)
     settings = override(load_settings(env={}), {"index_dir": str(tmp_path / "index"), "notes_dir": str(notes),
                                                 "answer": {"backend": "extractive"}, "server": {"api_key": KEY}})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url="http://localhost") as client:
         yield client, notes
 
 

@@ -42,9 +42,8 @@ class LocalChatModel(BaseChatModel):
     lm = property(loaded)
 
     def prompt_ids(self, messages: list[BaseMessage]) -> list[int]:
-        """Token ids of the chat-templated prompt."""
-        tok = self.lm.tokenizer
-        return tok.encode(tok.apply_chat_template(to_dicts(messages), add_generation_prompt=True))
+        """Token ids of the chat-templated prompt; special-token text inside the notes stays plain text."""
+        return self.lm.tokenizer.encode_chat(to_dicts(messages), add_generation_prompt=True)
 
     def stream_ids(self, messages: list[BaseMessage], logits_processor=None,
                    max_new_tokens: int | None = None) -> Iterator[int]:

@@ -1,26 +1,68 @@
 """On-disk layout of an index: version folders, the CURRENT pointer swapped atomically, and the ingest lock.
 
 index_dir/CURRENT       name of the live version folder (replaced with os.replace)
-index_dir/v-<id>/       store.sqlite + vectors.faiss (+ hnsw.faiss above the approximate threshold)
+index_dir/v-<id>/       store.sqlite + one vectors file per named dense set (vectors.faiss for the default set,
+                        vectors-<name>.faiss for others; hnsw[-<name>].faiss beside each above the threshold)
 index_dir/tmp-<id>/     a version being built; never read; removed on the next locked open
 index_dir/LOCK          flock held by the one ingest writing
+
+The index holds the full text of private notes: folders are created 0700 and files 0600 whatever the umask
+(an existing index folder of ours that is more open is tightened).
 """
 from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
+import stat
 import time
 import uuid
 from pathlib import Path
 
-from rag.core.errors import RagError
+from rag.core.errors import ConfigError, IndexBusyError
 
 POINTER = "CURRENT"
 LOCK_FILE = "LOCK"
 DB_FILE = "store.sqlite"
 VECTORS_FILE = "vectors.faiss"
 HNSW_FILE = "hnsw.faiss"
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def _tighten(path: Path | int, mode: int) -> None:
+    """Best effort: drop permission bits beyond `mode` from a folder or file (path or descriptor) we own."""
+    try:
+        st = os.stat(path)
+        if st.st_uid == os.getuid() and stat.S_IMODE(st.st_mode) & ~mode:
+            os.chmod(path, mode)
+    except OSError:
+        pass
+
+
+def make_private_dir(path: Path) -> None:
+    """Create a folder only its owner may enter (0700); an existing one of ours is tightened."""
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+    _tighten(path, PRIVATE_DIR)
+_SET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def check_set_name(name: str) -> str:
+    """A dense vector set name usable in file names and Qdrant vector names (lower-case letters, digits, _ and -)."""
+    if not _SET_NAME.fullmatch(name):
+        raise ConfigError(f"dense vector set name {name!r}: use 1-32 lower-case letters, digits, '_' or '-'")
+    return name
+
+
+def vectors_file(name: str, default: str) -> str:
+    """Exact vectors file of set `name` (the default set keeps the name indexes have always used)."""
+    return VECTORS_FILE if name == default else f"vectors-{check_set_name(name)}.faiss"
+
+
+def hnsw_file(name: str, default: str) -> str:
+    """HNSW file of set `name`."""
+    return HNSW_FILE if name == default else f"hnsw-{check_set_name(name)}.faiss"
 
 
 def fsync_path(path: Path) -> None:
@@ -42,22 +84,25 @@ def current_version(index_dir: Path) -> Path | None:
 
 
 def new_temp_dir(index_dir: Path) -> Path:
-    """A fresh folder to build the next version in."""
-    index_dir.mkdir(parents=True, exist_ok=True)
+    """A fresh private folder to build the next version in."""
+    make_private_dir(index_dir)
     path = index_dir / f"tmp-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    path.mkdir()
+    path.mkdir(mode=PRIVATE_DIR)
+    _tighten(path, PRIVATE_DIR)
     return path
 
 
 def publish(index_dir: Path, temp_dir: Path) -> Path:
     """Make a fully written temp folder the live version: rename, then swap the pointer atomically."""
     for child in temp_dir.iterdir():
+        os.chmod(child, PRIVATE_FILE)
         fsync_path(child)
     final = index_dir / ("v-" + temp_dir.name[len("tmp-"):])
     os.rename(temp_dir, final)
     fsync_path(index_dir)
     tmp_pointer = index_dir / f"{POINTER}.{uuid.uuid4().hex[:8]}.tmp"
-    with open(tmp_pointer, "w", encoding="utf-8") as fh:
+    with os.fdopen(os.open(tmp_pointer, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE), "w",
+                   encoding="utf-8") as fh:
         fh.write(final.name + "\n")
         fh.flush()
         os.fsync(fh.fileno())
@@ -94,8 +139,9 @@ class IndexLock:
 
     def acquire(self, blocking: bool = False) -> bool:
         """Take the lock; False (non-blocking) when another process holds it."""
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        make_private_dir(self.index_dir)
+        fd = os.open(self.index_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        _tighten(fd, PRIVATE_FILE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except BlockingIOError:
@@ -113,8 +159,8 @@ class IndexLock:
 
     def __enter__(self) -> IndexLock:
         if not self.acquire():
-            raise RagError(f"another ingest is writing the index at {self.index_dir} "
-                           f"(lock {self.index_dir / LOCK_FILE}); wait for it to finish")
+            raise IndexBusyError(f"another ingest is writing the index at {self.index_dir} "
+                                 f"(lock {self.index_dir / LOCK_FILE}); retry when it finishes")
         return self
 
     def __exit__(self, *exc) -> None:

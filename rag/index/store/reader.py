@@ -1,4 +1,4 @@
-"""IndexStore: a read-only view of the live index version (SQLite rows + FAISS vectors)."""
+"""IndexStore: a read-only view of the live FAISS + SQLite index version (the default store)."""
 from __future__ import annotations
 
 import json
@@ -8,21 +8,29 @@ from pathlib import Path
 import numpy as np
 
 from rag.core.errors import IndexCorruptError, IndexNotFoundError, NotFoundError
-from rag.core.types import Chunk
-from rag.index.store import db, layout, vectors
+from rag.core.types import Chunk, Filters, NoteMeta, SearchResult
+from rag.index.store import db, layout, slices, vectors
+from rag.index.store.base import DenseSpec, SearchRequest
+
+FILTER_MEMO = 64   # filters whose allowed chunk ids are remembered per reader (a version never changes)
 
 
 class IndexStore:
     """Chunks, documents and vectors of one committed index version."""
 
-    def __init__(self, index_dir: Path, version_dir: Path, conn, exact, approx=None):
+    kind = "faiss"
+
+    def __init__(self, index_dir: Path, version_dir: Path, conn, dense: dict[str, tuple], ef_search: int = 128):
         self.index_dir = index_dir
         self.version_dir = version_dir
+        self.opened_version = version_dir.name
         self.conn = conn
-        self.exact = exact
-        self.approx = approx
+        self.dense = dense                 # set name -> (exact index, HNSW index or None)
         self.meta = db.read_meta(conn)
         self._lock = threading.Lock()
+        self._bm25 = None
+        self._notes: list[NoteMeta] | None = None
+        self._allowed: dict[Filters, tuple[np.ndarray, set[str]]] = {}
 
     @classmethod
     def open(cls, index_dir: Path, ef_search: int = 128) -> IndexStore:
@@ -35,7 +43,7 @@ class IndexStore:
             if version is None:
                 raise IndexNotFoundError(f"no index at {index_dir}; run rag ingest PATH")
             try:
-                conn, exact, approx, rows = cls._load(version, ef_search)
+                conn, dense, rows = cls._load(version, ef_search)
                 break
             except Exception as exc:  # sqlite3 / faiss raise several unrelated types
                 if layout.current_version(index_dir) == version:
@@ -43,32 +51,57 @@ class IndexStore:
                 # an ingest published a newer version and removed this one meanwhile: read the new one
         else:
             raise IndexCorruptError(f"index at {index_dir} keeps changing while being opened")
-        if rows != exact.ntotal:
-            raise IndexCorruptError(f"index at {version} is inconsistent: {rows} chunk rows, {exact.ntotal} vectors")
-        return cls(index_dir, version, conn, exact, approx)
+        for name, (exact, _) in dense.items():
+            if rows != exact.ntotal:
+                raise IndexCorruptError(f"index at {version} is inconsistent: {rows} chunk rows, {exact.ntotal} "
+                                        f"{name} vectors")
+        return cls(index_dir, version, conn, dense, ef_search)
 
     @staticmethod
     def _load(version: Path, ef_search: int):
-        """Connection, exact index, optional HNSW index and chunk row count of one version folder."""
+        """Connection, {set name: (exact index, HNSW index or None)} and chunk row count of one version folder."""
         if not version.is_dir():
             raise FileNotFoundError(f"{version} is missing")
         conn = db.connect(version / layout.DB_FILE, readonly=True)
-        exact = vectors.read(version / layout.VECTORS_FILE)
-        approx = None
-        if (version / layout.HNSW_FILE).is_file():
-            approx = vectors.read(version / layout.HNSW_FILE)
-            vectors.set_ef_search(approx, ef_search)
+        dense = {}
+        for name in db.dense_sets(db.read_meta(conn)):
+            exact = vectors.read(version / layout.vectors_file(name, db.DEFAULT_DENSE))
+            approx = None
+            hnsw = version / layout.hnsw_file(name, db.DEFAULT_DENSE)
+            if hnsw.is_file():
+                approx = vectors.read(hnsw)
+                vectors.set_ef_search(approx, ef_search)
+            dense[name] = (exact, approx)
         rows = conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
-        return conn, exact, approx, rows
+        return conn, dense, rows
 
-    def unit_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+    @property
+    def exact(self):
+        """The default set's exact index."""
+        return self.dense[db.DEFAULT_DENSE][0]
+
+    @property
+    def approx(self):
+        """The default set's HNSW index, or None below the approximate threshold."""
+        return self.dense[db.DEFAULT_DENSE][1]
+
+    def version(self) -> str:
+        """The version published now (one small file read); differs from `opened_version` after a newer ingest."""
+        live = layout.current_version(self.index_dir)
+        return live.name if live is not None else ""
+
+    def dense_sets(self) -> dict[str, DenseSpec]:
+        """The named dense sets this version holds."""
+        return {n: DenseSpec(n, m, d) for n, (m, d) in db.dense_sets(self.meta).items()}
+
+    def unit_vectors(self, hashes: list[str], name: str = db.DEFAULT_DENSE) -> dict[str, np.ndarray]:
         """text hash -> vector of the evidence units embedded at ingest (db.text_hash of the unit text)."""
         with self._lock:
-            return db.unit_vectors(self.conn, hashes)
+            return db.unit_vectors(self.conn, hashes, name)
 
-    def check_model(self, model_id: str, dim: int) -> None:
-        """Raise IndexMismatchError unless the index was built with this embedding model."""
-        db.check_model(self.meta, model_id, dim, self.index_dir)
+    def check_model(self, model_id: str, dim: int, name: str = db.DEFAULT_DENSE) -> None:
+        """Raise IndexMismatchError unless set `name` was built with this embedding model."""
+        db.check_model(self.meta, model_id, dim, self.index_dir, name)
 
     def get_chunk(self, chunk_id: str) -> Chunk:
         """The chunk with this id (NotFoundError if absent)."""
@@ -106,10 +139,35 @@ class IndexStore:
             raise NotFoundError(f"no note {source!r} in the index")
         return row[0]
 
+    def document_slice(self, source: str, start: int, end: int) -> str:
+        """document_text(source)[start:end] without loading the whole note (slices.read_slice).
+
+        A note stored before checkpoints existed is cut by SQLite's substr, which stops at a NUL character:
+        a substr slice that comes back short is cut from the whole text instead.
+        """
+        start = max(start, 0)
+        end = max(start, end)
+        with self._lock:
+            cut = slices.read_slice(self.conn, source, start, end)
+            if cut is not None:
+                return cut
+            row = self.conn.execute("SELECT substr(text, ?, ?) FROM documents WHERE source = ?",
+                                    (start + 1, end - start, source)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no note {source!r} in the index")
+        return row[0] if len(row[0]) == end - start else self.document_text(source)[start:end]
+
     def sources(self) -> list[str]:
         """Every note path in the index, relative to its ingested root."""
         with self._lock:
             return [r[0] for r in self.conn.execute("SELECT source FROM documents ORDER BY source")]
+
+    def notes(self) -> list[NoteMeta]:
+        """Folder, title and tags of every note, by source."""
+        if self._notes is None:
+            with self._lock:
+                self._notes = sorted(db.notes(self.conn), key=lambda n: n.source)
+        return self._notes
 
     def count(self) -> int:
         """Number of stored (deduplicated) chunks."""
@@ -120,20 +178,62 @@ class IndexStore:
         with self._lock:
             notes = self.conn.execute("SELECT COUNT(*) FROM documents").fetchone()[0]
         roots = json.loads(self.meta.get("roots", "[]"))
-        return {"model_id": self.meta.get("model_id"), "dim": int(self.meta.get("dim", 0)),
+        sets = self.dense_sets()
+        return {"store": self.kind, "model_id": sets[db.DEFAULT_DENSE].model_id, "dim": sets[db.DEFAULT_DENSE].dim,
+                "dense": {n: {"model_id": s.model_id, "dim": s.dim} for n, s in sets.items()},
                 "chunks": self.count(), "notes": int(notes),
                 "index_type": "hnsw" if self.approx is not None else "exact",
-                "root": roots[0] if len(roots) == 1 else roots, "version": self.version_dir.name,
+                "root": roots[0] if len(roots) == 1 else roots, "version": self.opened_version,
                 "created": self.meta.get("created"), "updated": self.meta.get("updated")}
 
-    def search_vectors(self, query: np.ndarray, n: int, exact: bool | None = None) -> list[tuple[int, float]]:
-        """Top-n (vector id, cosine); approximate when an HNSW index exists unless exact=True."""
-        index = self.exact if exact or self.approx is None else self.approx
-        return vectors.search(index, query, n)
+    def allowed(self, filters: Filters | None) -> tuple[np.ndarray, set[str]] | None:
+        """(vector ids of chunks with a location in a note inside `filters`, those notes), None without filters."""
+        if not filters:
+            return None
+        if filters not in self._allowed:
+            sources = {n.source for n in self.notes() if filters.matches(n)}
+            with self._lock:
+                vids = np.asarray(db.chunk_ids_of_sources(self.conn, sorted(sources)), dtype=np.int64)
+            if len(self._allowed) >= FILTER_MEMO:
+                self._allowed.clear()
+            self._allowed[filters] = (vids, sources)
+        return self._allowed[filters]
 
-    def vectors_for(self, vids: list[int]) -> np.ndarray:
-        """Stored unit vectors of these vector ids."""
-        return vectors.reconstruct(self.exact, vids)
+    def search_vectors(self, query: np.ndarray, n: int, exact: bool | None = None, filters: Filters | None = None,
+                       name: str = db.DEFAULT_DENSE) -> list[tuple[int, float]]:
+        """Top-n (vector id, cosine) in set `name`; approximate when an HNSW index exists unless exact=True.
+        Filters select ids inside the search (a FAISS IDSelector), so n come back when n chunks match; a filter that
+        keeps under a tenth of the chunks searches exactly (a sparse selection leaves HNSW too few paths)."""
+        full, approx = self.dense[name]
+        allowed = self.allowed(filters)
+        if allowed is not None and len(allowed[0]) * 10 < full.ntotal:
+            exact = True
+        index = full if exact or approx is None else approx
+        if allowed is None:
+            return vectors.search(index, query, n)
+        return vectors.search(index, query, min(n, len(allowed[0])), allowed[0])
+
+    def vectors_for(self, vids: list[int], name: str = db.DEFAULT_DENSE) -> np.ndarray:
+        """Stored vectors of set `name` for these vector ids."""
+        return vectors.reconstruct(self.dense[name][0], vids)
+
+    def prepare(self) -> None:
+        """Build the in-memory BM25 index now rather than at the first query."""
+        self._keywords()
+
+    def _keywords(self):
+        from rag.index.bm25 import BM25Index
+
+        if self._bm25 is None:
+            ids, texts = self.texts_for_bm25()
+            self._bm25 = BM25Index(ids, texts)
+        return self._bm25
+
+    def search(self, request: SearchRequest) -> list[SearchResult]:
+        """Dense (FAISS) + BM25 in this process, fused with weighted RRF; see rag.index.store.hybrid."""
+        from rag.index.store.hybrid import hybrid_search
+
+        return hybrid_search(self, self._keywords(), request)
 
     def close(self) -> None:
         """Close the database connection."""

@@ -63,17 +63,19 @@ def set_ef_search(index: faiss.Index, ef: int) -> None:
     faiss.downcast_index(index.index).hnsw.efSearch = ef
 
 
-def search(index: faiss.Index, query: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """Top-n (id, inner product) for one query vector, on one OpenMP thread (one query gains nothing from
-    more; on a busy 2-core machine a second thread made exact search over 10k chunks 20x slower)."""
+def search(index: faiss.Index, query: np.ndarray, n: int, allowed: np.ndarray | None = None) -> list[tuple[int, float]]:
+    """Top-n (id, inner product) for one query vector, among `allowed` ids when given (an IDSelector inside the
+    search), on one OpenMP thread (one query gains nothing from more; on a busy 2-core machine a second thread made
+    exact search over 10k chunks 20x slower)."""
     if index.ntotal == 0 or n <= 0:
         return []
+    params = None if allowed is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
     with _OMP_LOCK:
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
             scores, ids = index.search(np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32),
-                                       min(n, index.ntotal))
+                                       min(n, index.ntotal), params=params)
         finally:
             faiss.omp_set_num_threads(threads)
     return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]

@@ -1,15 +1,19 @@
-/* One batch-1 decode step of a Llama / Qwen2 transformer with packed (Q4 / Q8) Linears, in one OpenMP region.
+/* A decode step of T tokens (1, or a speculative draft) of a Llama / Qwen2 transformer with packed Linears (packed.h),
+ * in one OpenMP region.
  *
- * The same math as rag/model/decode.py's FastDecoder.step (and Transformer.forward, the reference):
+ * The same math as rag/model/decode.py's FastDecoder.step (and Transformer.forward, the reference), for each row:
  * per block, RMSNorm -> fused qkv (+ bias) -> rotate-half RoPE on q, k -> K/V written to the cache at
  * pos -> grouped-query softmax attention over positions 0..pos -> output projection -> residual ->
  * RMSNorm -> fused gate/up -> SiLU(gate) * up -> down projection -> residual; then the final RMSNorm.
- * The output head stays in Python (RescoredHead).
+ * The output head stays in Python (RescoredHead). Row t sits at position pos + t and attends to 0..pos + t; its
+ * results are bit for bit those of a step of that token alone (each output of a matmul and each attention partial
+ * is summed in an order that does not depend on T), so a verified draft is exactly plain decoding.
  *
  * Five barriers a block, one after each step whose result every thread needs: the four matmuls
  * (packed_rows, rows of W split across threads) and attention. Attention is split by position
  * (flash-decoding): each thread scores its range of positions for every head and leaves a partial
- * (max, sum, weighted V); the thread owning pos writes its K/V first. The KV cache is fp16 (half the bytes
+ * (max, sum, weighted V); for one row the thread owning pos writes its K/V first, for several rows every K/V is
+ * written before a sixth barrier. The KV cache is fp16 (half the bytes
  * a step reads at long contexts), converted with F16C on the way in and out. Everything between barriers (norms,
  * RoPE of q, merging partials, SiLU, activation quantisation) is small and every thread computes it into
  * its own buffers, which is cheaper than a serial section and the barrier it needs.
@@ -23,7 +27,7 @@
 
 typedef struct {
     const float *attn_norm, *ffn_norm;  /* (dim) */
-    packed_linear qkv, out, gate_up, down;
+    fused_linear qkv, out, gate_up, down;
     uint16_t *k_cache, *v_cache;        /* (n_kv_heads, max_seq, head_dim) fp16 */
 } packed_layer;
 
@@ -35,12 +39,13 @@ typedef struct {
 } packed_model;
 
 typedef struct {
-    float *qkv, *proj, *gate_up;  /* matmul outputs: (q + 2 kv heads) * head_dim, dim, 2 * hidden */
-    float *partial;               /* (threads, n_heads, head_dim + 2): weighted V, max score, sum of weights */
+    int64_t rows, qkv_dim;        /* T, (q + 2 kv heads) * head_dim */
+    float *qkv, *proj, *gate_up;  /* matmul outputs (T rows each): qkv_dim, dim, 2 * hidden */
+    float *partial;               /* (T, threads, n_heads, head_dim + 2): weighted V, max score, sum of weights */
 } shared_work;
 
 typedef struct {
-    float *x, *h, *q, *att, *act, *scores;  /* residual stream (dim), normed, roped q, attention, SiLU, scores */
+    float *x, *h, *q, *att, *act, *scores;  /* (T rows each) residual stream, normed, roped q, attention, SiLU; scores */
     quantized_act in;                       /* this thread's copy of the quantised matmul input */
 } thread_work;
 
@@ -182,83 +187,111 @@ static void silu_mul(const float *gate_up, float *act, int64_t hidden) {
     for (; i < hidden; i++) act[i] = gate_up[i] / (1.0f + expf(-gate_up[i])) * gate_up[hidden + i];
 }
 
+/* Rotated K and V of row t written to the cache at pos + t. */
+static void store_kv(const packed_model *m, const packed_layer *L, const shared_work *s, thread_work *w,
+                     const float *cos, const float *sin, int64_t pos, int64_t t) {
+    const int64_t hq = m->n_heads, hkv = m->n_kv_heads, d = m->head_dim, p = pos + t;
+    const float *qkv = s->qkv + t * s->qkv_dim;
+    for (int64_t h = 0; h < hkv; h++) {
+        rope(qkv + (hq + h) * d, cos + p * d, sin + p * d, w->q, d);
+        store_half(L->k_cache + (h * m->max_seq + p) * d, w->q, d);
+        store_half(L->v_cache + (h * m->max_seq + p) * d, qkv + (hq + hkv + h) * d, d);
+    }
+}
+
 static void attention(const packed_model *m, const packed_layer *L, const shared_work *s, thread_work *w,
                       const float *cos, const float *sin, int64_t pos, int tid, int threads) {
-    const int64_t hq = m->n_heads, hkv = m->n_kv_heads, d = m->head_dim, n = pos + 1, stride = hq * (d + 2);
-    const int64_t t0 = n * tid / threads, t1 = n * (tid + 1) / threads;  /* the last range holds pos */
-    if (t1 == n) {
-        for (int64_t h = 0; h < hkv; h++) {
-            rope(s->qkv + (hq + h) * d, cos, sin, w->q, d);
-            store_half(L->k_cache + (h * m->max_seq + pos) * d, w->q, d);
-            store_half(L->v_cache + (h * m->max_seq + pos) * d, s->qkv + (hq + hkv + h) * d, d);
+    const int64_t hq = m->n_heads, hkv = m->n_kv_heads, d = m->head_dim, stride = hq * (d + 2), T = s->rows;
+    if (T == 1) {
+        if (pos + 1 == (pos + 1) * (tid + 1) / threads) store_kv(m, L, s, w, cos, sin, pos, 0);  /* owns pos */
+    } else {
+        for (int64_t t = tid; t < T; t += threads) store_kv(m, L, s, w, cos, sin, pos, t);
+#pragma omp barrier
+    }
+    const float scale = 1.0f / sqrtf((float)d);
+    for (int64_t t = 0; t < T; t++) {
+        const int64_t n = pos + t + 1, t0 = n * tid / threads, t1 = n * (tid + 1) / threads;
+        const float *qkv = s->qkv + t * s->qkv_dim, *cos_p = cos + (pos + t) * d, *sin_p = sin + (pos + t) * d;
+        float *q = w->q + t * hq * d;
+        for (int64_t h = 0; h < hq; h++) rope(qkv + h * d, cos_p, sin_p, q + h * d, d);
+        for (int64_t h = 0; h < hq; h++) {
+            const int64_t kv = h / (hq / hkv);
+            attend_range(q + h * d, L->k_cache + kv * m->max_seq * d, L->v_cache + kv * m->max_seq * d, w->scores,
+                         s->partial + (t * threads + tid) * stride + h * (d + 2), t0, t1, d, scale);
         }
     }
-    for (int64_t h = 0; h < hq; h++) rope(s->qkv + h * d, cos, sin, w->q + h * d, d);
-    const float scale = 1.0f / sqrtf((float)d);
-    for (int64_t h = 0; h < hq; h++) {
-        const int64_t kv = h / (hq / hkv);
-        attend_range(w->q + h * d, L->k_cache + kv * m->max_seq * d, L->v_cache + kv * m->max_seq * d, w->scores,
-                     s->partial + tid * stride + h * (d + 2), t0, t1, d, scale);
-    }
 #pragma omp barrier
-    for (int64_t h = 0; h < hq; h++) merge_partials(s->partial + h * (d + 2), stride, threads, w->att + h * d, d);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t h = 0; h < hq; h++)
+            merge_partials(s->partial + t * threads * stride + h * (d + 2), stride, threads, w->att + (t * hq + h) * d, d);
+}
+
+/* The matmul input: rows of x (T, k) quantised into this thread's buffers. */
+static void quantize_rows(thread_work *w, const float *x, int64_t rows, int64_t k) {
+    w->in.rows = rows;
+    w->in.k = k;
+    quantize_act(x, &w->in);
 }
 
 static void block(const packed_model *m, const packed_layer *L, const shared_work *s, thread_work *w,
                   const float *cos, const float *sin, int64_t pos, int tid, int threads) {
-    rms_norm(w->x, L->attn_norm, w->h, m->dim, m->eps);
-    quantize_act(w->h, &w->in, m->dim);
-    packed_rows(&L->qkv, &w->in, s->qkv);
+    const int64_t T = s->rows, dim = m->dim, hidden = m->hidden, att = m->n_heads * m->head_dim;
+    for (int64_t t = 0; t < T; t++) rms_norm(w->x + t * dim, L->attn_norm, w->h + t * dim, dim, m->eps);
+    quantize_rows(w, w->h, T, dim);
+    fused_rows(&L->qkv, &w->in, s->qkv, s->qkv_dim);
     attention(m, L, s, w, cos, sin, pos, tid, threads);
-    quantize_act(w->att, &w->in, m->n_heads * m->head_dim);
-    packed_rows(&L->out, &w->in, s->proj);
-    for (int64_t i = 0; i < m->dim; i++) w->x[i] += s->proj[i];
-    rms_norm(w->x, L->ffn_norm, w->h, m->dim, m->eps);
-    quantize_act(w->h, &w->in, m->dim);
-    packed_rows(&L->gate_up, &w->in, s->gate_up);
-    silu_mul(s->gate_up, w->act, m->hidden);
-    quantize_act(w->act, &w->in, m->hidden);
-    packed_rows(&L->down, &w->in, s->proj);
-    for (int64_t i = 0; i < m->dim; i++) w->x[i] += s->proj[i];
+    quantize_rows(w, w->att, T, att);
+    fused_rows(&L->out, &w->in, s->proj, dim);
+    for (int64_t i = 0; i < T * dim; i++) w->x[i] += s->proj[i];
+    for (int64_t t = 0; t < T; t++) rms_norm(w->x + t * dim, L->ffn_norm, w->h + t * dim, dim, m->eps);
+    quantize_rows(w, w->h, T, dim);
+    fused_rows(&L->gate_up, &w->in, s->gate_up, 2 * hidden);
+    for (int64_t t = 0; t < T; t++) silu_mul(s->gate_up + t * 2 * hidden, w->act + t * hidden, hidden);
+    quantize_rows(w, w->act, T, hidden);
+    fused_rows(&L->down, &w->in, s->proj, dim);
+    for (int64_t i = 0; i < T * dim; i++) w->x[i] += s->proj[i];
 }
 
-/* Feed one token (its embedding row) at pos; writes each block's K/V at pos and the final normed hidden state
- * (dim) into out. 0, -1 for a position outside the cache, -2 without memory. */
-int packed_decode_step(const packed_model *m, const float *embedding, const float *cos, const float *sin, int64_t pos,
-                       float *out, int threads) {
-    if (pos < 0 || pos >= m->max_seq) return -1;
+/* Feed T tokens (their embedding rows, (T, dim)) at positions pos..pos+T-1 with the RoPE tables cos, sin
+ * (max_seq, head_dim); writes each block's K/V there and the final normed hidden states (T, dim) into out.
+ * 0, -1 for positions outside the cache or T outside 1..MAX_ACT_ROWS, -2 without memory. */
+int packed_decode(const packed_model *m, const float *embeddings, int64_t T, const float *cos, const float *sin,
+                  int64_t pos, float *out, int threads) {
+    if (pos < 0 || T < 1 || T > MAX_ACT_ROWS || pos + T > m->max_seq) return -1;
     if (threads < 1) threads = 1;
-    const int64_t dim = m->dim, d = m->head_dim, att = m->n_heads * d, n = pos + 1;
+    const int64_t dim = m->dim, d = m->head_dim, att = m->n_heads * d, n = pos + T;
     const int64_t qkv = (m->n_heads + 2 * m->n_kv_heads) * d, widest = max3(dim, att, m->hidden);
-    const int64_t shared_floats = qkv + dim + 2 * m->hidden + threads * m->n_heads * (d + 2);
-    const int64_t private_floats = 2 * dim + 2 * att + m->hidden + n + 2 * (widest / GROUP + 1);
+    const int64_t partial = T * threads * m->n_heads * (d + 2);
+    const int64_t shared_floats = T * (qkv + dim + 2 * m->hidden) + partial;
+    const int64_t private_floats = T * (2 * dim + 2 * att + m->hidden) + n + 2 * T * (widest / GROUP + 1);
     float *buf = malloc(sizeof(float) * (shared_floats + threads * private_floats));
-    int16_t *xq = malloc(sizeof(int16_t) * threads * widest);
+    int16_t *xq = malloc(sizeof(int16_t) * threads * T * widest);
     if (!buf || !xq) {
         free(buf);
         free(xq);
         return -2;
     }
-    shared_work s = {.qkv = buf};
-    s.proj = s.qkv + qkv;
-    s.gate_up = s.proj + dim;
-    s.partial = s.gate_up + 2 * m->hidden;
-    float *first_private = s.partial + threads * m->n_heads * (d + 2);
+    shared_work s = {.rows = T, .qkv_dim = qkv, .qkv = buf};
+    s.proj = s.qkv + T * qkv;
+    s.gate_up = s.proj + T * dim;
+    s.partial = s.gate_up + T * 2 * m->hidden;
+    float *first_private = s.partial + partial;
 #pragma omp parallel num_threads(threads)
     {
         const int tid = omp_get_thread_num(), team = omp_get_num_threads();  /* team <= threads */
         thread_work w = {.x = first_private + tid * private_floats};
-        w.h = w.x + dim;
-        w.q = w.h + dim;
-        w.att = w.q + att;
-        w.act = w.att + att;
-        w.scores = w.act + m->hidden;
+        w.h = w.x + T * dim;
+        w.q = w.h + T * dim;
+        w.att = w.q + T * att;
+        w.act = w.att + T * att;
+        w.scores = w.act + T * m->hidden;
         w.in.scale = w.scores + n;
-        w.in.xsum = w.in.scale + widest / GROUP + 1;
-        w.in.xq = xq + tid * widest;
-        memcpy(w.x, embedding, sizeof(float) * dim);
+        w.in.xsum = w.in.scale + T * (widest / GROUP + 1);
+        w.in.xq = xq + tid * T * widest;
+        memcpy(w.x, embeddings, sizeof(float) * T * dim);
         for (int64_t i = 0; i < m->n_layers; i++) block(m, &m->layers[i], &s, &w, cos, sin, pos, tid, team);
-        if (tid == 0) rms_norm(w.x, m->output_norm, out, dim, m->eps);
+        if (tid == 0)
+            for (int64_t t = 0; t < T; t++) rms_norm(w.x + t * dim, m->output_norm, out + t * dim, dim, m->eps);
     }
     free(buf);
     free(xq);

@@ -1,5 +1,6 @@
 /* Packed-weight kernels for CPU decode (layouts and numerics in packed.h): matmul for a few activation rows
- * and exact dequantisation for prefill GEMMs. Rows of W are split across OpenMP threads; linked against
+ * and exact dequantisation for prefill GEMMs; the GGUF block kinds' own loops are in blocks_cpu.c and dispatched
+ * from here. Rows of W are split across OpenMP threads; linked against
  * libgomp.so.1, the library shares torch's own OpenMP runtime and threads.
  * Built by rag/model/native.py with -O3 -mavx2 -mfma -mf16c -ffp-contract=off; packed_cpu_ok() says whether
  * this CPU can run it.
@@ -14,28 +15,30 @@ int packed_cpu_ok(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-/* One Q4 group's q . xq as 8 int32 partial sums: each byte widened to int16 holds both of its codes, the low
- * nibble (element j) and the high (element j + 16); masked and shifted, multiplied and pair-summed. */
-static inline __m256i q4_dot(const uint8_t *nib, const int16_t *xq) {
-    const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)nib));
-    const __m256i lo = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0F));
-    const __m256i hi = _mm256_srli_epi16(bytes, 4);
-    __m256i a = _mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)xq));
-    __m256i b = _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16)));
-    return _mm256_add_epi32(a, b);
+/* One group's codes as two int16 vectors (elements 0..15 and 16..31), decoded once for every activation row.
+ * Q4: each byte holds element j (low nibble) and j + 16 (high); Q8: int8 codes widened. */
+static inline __attribute__((always_inline)) void group_codes(const int kind, const packed_linear *w, int64_t row,
+                                                              int64_t g, __m256i *lo, __m256i *hi) {
+    if (kind == KIND_Q4) {
+        const __m256i bytes = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(w->codes + row * (w->k / 2) + g * 16)));
+        *lo = _mm256_and_si256(bytes, _mm256_set1_epi16(0x0F));
+        *hi = _mm256_srli_epi16(bytes, 4);
+    } else {
+        const int8_t *q = (const int8_t *)w->codes + row * w->k + g * GROUP;
+        *lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q));
+        *hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 16)));
+    }
 }
 
-/* One Q8 group's q . xq as 8 int32 partial sums. */
-static inline __m256i q8_dot(const int8_t *q, const int16_t *xq) {
-    __m256i a = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)q)),
-                                  _mm256_loadu_si256((const __m256i *)xq));
-    __m256i b = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + 16))),
-                                  _mm256_loadu_si256((const __m256i *)(xq + 16)));
-    return _mm256_add_epi32(a, b);
+/* A group's q . xq as 8 int32 partial sums (multiplied and pair-summed, exact). */
+static inline __m256i group_dot(__m256i lo, __m256i hi, const int16_t *xq) {
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, _mm256_loadu_si256((const __m256i *)xq)),
+                            _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16))));
 }
 
-void quantize_act(const float *x, const quantized_act *a, int64_t k) {
-    for (int64_t g = 0; g < k / GROUP; g++) {
+void quantize_act(const float *x, const quantized_act *a) {
+    const int64_t k = a->k, ng = k / GROUP;
+    for (int64_t g = 0; g < a->rows * ng; g++) {
         const float *xg = x + g * GROUP;
         float amax = 0.0f, sum = 0.0f;
         for (int j = 0; j < GROUP; j++) {
@@ -50,18 +53,30 @@ void quantize_act(const float *x, const quantized_act *a, int64_t k) {
     }
 }
 
-/* One group's int32 dot product q . xq as 8 partial sums, for either kind. */
-static inline __attribute__((always_inline)) __m256i group_dot(const int kind, const packed_linear *w,
-                                                               const quantized_act *a, int64_t row, int64_t g) {
-    return kind == KIND_Q4 ? q4_dot(w->codes + row * (w->k / 2) + g * 16, a->xq + g * GROUP)
-                           : q8_dot((const int8_t *)w->codes + row * w->k + g * GROUP, a->xq + g * GROUP);
+int64_t packed_row_bytes(int64_t kind, int64_t k) {
+    switch (kind) {
+        case KIND_Q4: return k / 2;
+        case KIND_Q8: return k;
+        case KIND_Q8_0: return k / 32 * 34;
+        case KIND_Q5_0: return k / 32 * 22;
+        case KIND_Q4_K: return k / 256 * 144;
+        case KIND_Q5_K: return k / 256 * 176;
+        case KIND_Q6_K: return k / 256 * 210;
+        default: return -1;
+    }
+}
+
+/* Whether kind is known and k fits its blocks. */
+static int valid(int64_t kind, int64_t k) {
+    const int64_t block = kind == KIND_Q4 || kind == KIND_Q8 ? GROUP : block_values(kind);
+    return block > 0 && k > 0 && k % block == 0;
 }
 
 /* For one row and groups g0..g1: ds[g - g0] = d[g] * scale[g], and the sum of m[g] * xsum[g] added to *offset
  * (eight groups per vector: the fp16 (d, m) pairs are converted and de-interleaved together). */
-static inline __attribute__((always_inline)) void row_scales(const packed_linear *w, const quantized_act *a,
-                                                             int64_t row, int64_t g0, int64_t g1, float *ds,
-                                                             float *offset) {
+static inline __attribute__((always_inline)) void row_scales(const packed_linear *w, const float *scale,
+                                                             const float *xsum, int64_t row, int64_t g0, int64_t g1,
+                                                             float *ds, float *offset) {
     const uint16_t *dm = w->groups + row * (w->k / GROUP) * 2;
     __m256 off = _mm256_setzero_ps();
     int64_t g = g0;
@@ -74,13 +89,13 @@ static inline __attribute__((always_inline)) void row_scales(const packed_linear
             _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0))), _MM_SHUFFLE(3, 1, 2, 0)));
         const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(
             _mm256_castps_pd(_mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1))), _MM_SHUFFLE(3, 1, 2, 0)));
-        _mm256_storeu_ps(ds + g - g0, _mm256_mul_ps(d, _mm256_loadu_ps(a->scale + g)));
-        off = _mm256_add_ps(off, _mm256_mul_ps(m, _mm256_loadu_ps(a->xsum + g)));
+        _mm256_storeu_ps(ds + g - g0, _mm256_mul_ps(d, _mm256_loadu_ps(scale + g)));
+        off = _mm256_add_ps(off, _mm256_mul_ps(m, _mm256_loadu_ps(xsum + g)));
     }
     float tail = hsum8(off);
     for (; g < g1; g++) {
-        ds[g - g0] = _cvtsh_ss(dm[g * 2]) * a->scale[g];
-        tail += _cvtsh_ss(dm[g * 2 + 1]) * a->xsum[g];
+        ds[g - g0] = _cvtsh_ss(dm[g * 2]) * scale[g];
+        tail += _cvtsh_ss(dm[g * 2 + 1]) * xsum[g];
     }
     *offset += tail;
 }
@@ -99,60 +114,104 @@ static inline __attribute__((always_inline)) void prefetch_ahead(const int kind,
 
 #define SCALE_CHUNK 64  /* groups whose scales are computed ahead of their dot products */
 
-/* y[row..row+R) for R (1 or 4) rows: R independent accumulation chains; d * scale per group comes from
- * row_scales, so the loop over groups is dot, convert, and one fused multiply-add per row. */
-static inline __attribute__((always_inline)) void rows(const int kind, const int R, const packed_linear *w,
-                                                       const quantized_act *a, float *y, int64_t row) {
+/* y[t * ys + row + i] for R weight rows from row and T activation rows (R * T <= 8): an accumulation chain for each;
+ * d * scale per group comes from row_scales, so the loop over groups is dot, convert, and one fused multiply-add
+ * per chain. Each chain's operations do not depend on R or T: one row at a time gives the same bits. */
+static inline __attribute__((always_inline)) void rows(const int kind, const int R, const int T, const packed_linear *w,
+                                                       const quantized_act *a, float *y, int64_t ys, int64_t row) {
     const int64_t ng = w->k / GROUP;
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-    float offset[4] = {0.0f, 0.0f, 0.0f, 0.0f}, ds[4][SCALE_CHUNK];
+    __m256 acc[8];
+    float offset[8], ds[8][SCALE_CHUNK];
+    for (int c = 0; c < R * T; c++) {
+        acc[c] = _mm256_setzero_ps();
+        offset[c] = 0.0f;
+    }
     for (int64_t g0 = 0; g0 < ng; g0 += SCALE_CHUNK) {
         const int64_t g1 = g0 + SCALE_CHUNK < ng ? g0 + SCALE_CHUNK : ng;
-        for (int i = 0; i < R; i++) row_scales(w, a, row + i, g0, g1, ds[i], &offset[i]);
+        for (int i = 0; i < R; i++)
+            for (int t = 0; t < T; t++)
+                row_scales(w, a->scale + t * ng, a->xsum + t * ng, row + i, g0, g1, ds[i * T + t], &offset[i * T + t]);
         for (int64_t g = g0; g < g1; g++) {
             if (g % 4 == 0)
                 for (int i = 0; i < R; i++) prefetch_ahead(kind, w, row + i, g);
-            for (int i = 0; i < R; i++)
-                acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(ds[i][g - g0]),
-                                         _mm256_cvtepi32_ps(group_dot(kind, w, a, row + i, g)), acc[i]);
+            for (int i = 0; i < R; i++) {
+                __m256i lo, hi;
+                group_codes(kind, w, row + i, g, &lo, &hi);
+                for (int t = 0; t < T; t++)
+                    acc[i * T + t] = _mm256_fmadd_ps(_mm256_set1_ps(ds[i * T + t][g - g0]),
+                                                     _mm256_cvtepi32_ps(group_dot(lo, hi, a->xq + t * w->k + g * GROUP)),
+                                                     acc[i * T + t]);
+            }
         }
     }
-    for (int i = 0; i < R; i++) y[row + i] = hsum8(acc[i]) + offset[i] + (w->bias ? w->bias[row + i] : 0.0f);
+    for (int i = 0; i < R; i++)
+        for (int t = 0; t < T; t++)
+            y[t * ys + row + i] = hsum8(acc[i * T + t]) + offset[i * T + t] + (w->bias ? w->bias[row + i] : 0.0f);
 }
 
-/* y[row] for rows n0..n1, four at a time. */
+/* y rows n0..n1 for every activation row: four weight rows at a time for one activation row, two for two, else one. */
 static inline __attribute__((always_inline)) void row_block(const int kind, const packed_linear *w,
-                                                            const quantized_act *a, float *y, int64_t n0, int64_t n1) {
+                                                            const quantized_act *a, float *y, int64_t ys, int64_t n0,
+                                                            int64_t n1) {
     int64_t row = n0;
-    for (; row + 4 <= n1; row += 4) rows(kind, 4, w, a, y, row);
-    for (; row < n1; row++) rows(kind, 1, w, a, y, row);
-}
-
-static void q4_block(const packed_linear *w, const quantized_act *a, float *y, int64_t n0, int64_t n1) {
-    row_block(KIND_Q4, w, a, y, n0, n1);
-}
-
-static void q8_block(const packed_linear *w, const quantized_act *a, float *y, int64_t n0, int64_t n1) {
-    row_block(KIND_Q8, w, a, y, n0, n1);
-}
-
-void packed_rows(const packed_linear *w, const quantized_act *a, float *y) {
-    const int64_t block = 16, blocks = (w->n + block - 1) / block;
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < blocks; b++) {
-        const int64_t n0 = b * block, n1 = n0 + block < w->n ? n0 + block : w->n;
-        if (w->kind == KIND_Q4)
-            q4_block(w, a, y, n0, n1);
-        else
-            q8_block(w, a, y, n0, n1);
+    switch (a->rows) {
+#define ONE_ROW_AT_A_TIME(T) \
+    case T: for (; row < n1; row++) rows(kind, 1, T, w, a, y, ys, row); break;
+        case 1:
+            for (; row + 4 <= n1; row += 4) rows(kind, 4, 1, w, a, y, ys, row);
+            for (; row < n1; row++) rows(kind, 1, 1, w, a, y, ys, row);
+            break;
+        case 2:
+            for (; row + 2 <= n1; row += 2) rows(kind, 2, 2, w, a, y, ys, row);
+            for (; row < n1; row++) rows(kind, 1, 2, w, a, y, ys, row);
+            break;
+        ONE_ROW_AT_A_TIME(3)
+        ONE_ROW_AT_A_TIME(4)
+        ONE_ROW_AT_A_TIME(5)
+        ONE_ROW_AT_A_TIME(6)
+        ONE_ROW_AT_A_TIME(7)
+        ONE_ROW_AT_A_TIME(8)
+#undef ONE_ROW_AT_A_TIME
+        default: break;
     }
 }
 
-/* y (M, N) = x (M, K) @ W.T (bias excluded); 0, or < 0 on bad sizes or no memory. */
+static void q4_block(const packed_linear *w, const quantized_act *a, float *y, int64_t ys, int64_t n0, int64_t n1) {
+    row_block(KIND_Q4, w, a, y, ys, n0, n1);
+}
+
+static void q8_block(const packed_linear *w, const quantized_act *a, float *y, int64_t ys, int64_t n0, int64_t n1) {
+    row_block(KIND_Q8, w, a, y, ys, n0, n1);
+}
+
+#define ROW_BLOCK 16  /* weight rows a thread takes at a time */
+
+void fused_rows(const fused_linear *f, const quantized_act *a, float *y, int64_t ys) {
+    int64_t first[MAX_PARTS + 1] = {0}, out[MAX_PARTS] = {0};  /* each part's first block and first output */
+    for (int64_t p = 0; p < f->n_parts; p++) {
+        first[p + 1] = first[p] + (f->part[p].n + ROW_BLOCK - 1) / ROW_BLOCK;
+        if (p + 1 < MAX_PARTS) out[p + 1] = out[p] + f->part[p].n;
+    }
+#pragma omp for schedule(static)
+    for (int64_t b = 0; b < first[f->n_parts]; b++) {
+        int64_t p = 0;
+        while (b >= first[p + 1]) p++;
+        const packed_linear *w = &f->part[p];
+        const int64_t n0 = (b - first[p]) * ROW_BLOCK, n1 = n0 + ROW_BLOCK < w->n ? n0 + ROW_BLOCK : w->n;
+        if (w->kind == KIND_Q4)
+            q4_block(w, a, y + out[p], ys, n0, n1);
+        else if (w->kind == KIND_Q8)
+            q8_block(w, a, y + out[p], ys, n0, n1);
+        else
+            block_rows(w, n0, n1, a, y + out[p], ys);
+    }
+}
+
+/* y (M, N) = x (M, K) @ W.T (bias excluded), MAX_ACT_ROWS rows per pass over W; 0, or < 0 on bad sizes or no memory. */
 int packed_matmul(int64_t kind, const uint8_t *codes, const uint16_t *groups, const float *x, float *y, int64_t m,
                   int64_t n, int64_t k, int threads) {
-    if (m < 1 || k % GROUP != 0 || (kind != KIND_Q4 && kind != KIND_Q8)) return -1;
-    const packed_linear w = {kind, codes, groups, NULL, n, k};
+    if (m < 1 || !valid(kind, k)) return -1;
+    const fused_linear w = {1, {{kind, codes, groups, NULL, n, k}}};
     const int64_t ng = k / GROUP;
     int16_t *xq = malloc(sizeof(int16_t) * m * k);
     float *scales = malloc(sizeof(float) * m * ng * 2);
@@ -161,27 +220,31 @@ int packed_matmul(int64_t kind, const uint8_t *codes, const uint16_t *groups, co
         free(scales);
         return -2;
     }
-    for (int64_t r = 0; r < m; r++) {
-        const quantized_act a = {xq + r * k, scales + r * ng, scales + (m + r) * ng};
-        quantize_act(x + r * k, &a, k);
-    }
+    const quantized_act all = {xq, scales, scales + m * ng, m, k};
+    quantize_act(x, &all);
 #pragma omp parallel num_threads(threads)
-    for (int64_t r = 0; r < m; r++) {
-        const quantized_act a = {xq + r * k, scales + r * ng, scales + (m + r) * ng};
-        packed_rows(&w, &a, y + r * n);
+    for (int64_t r = 0; r < m; r += MAX_ACT_ROWS) {
+        const int64_t rows = m - r < MAX_ACT_ROWS ? m - r : MAX_ACT_ROWS;
+        const quantized_act a = {xq + r * k, all.scale + r * ng, all.xsum + r * ng, rows, k};
+        fused_rows(&w, &a, y + r * n, n);
     }
     free(xq);
     free(scales);
     return 0;
 }
 
-/* w (N, K) fp32, the dequantised weight, each product rounded before the sum as numpy does (-ffp-contract=off). */
+/* w (N, K) fp32, the dequantised weight, each value computed as the reference does (-ffp-contract=off): q * d + m
+ * for the repacked kinds (as numpy did), gguf.quants' operations for the block kinds. */
 int packed_dequantize(int64_t kind, const uint8_t *codes, const uint16_t *groups, float *w, int64_t n, int64_t k,
                       int threads) {
-    if (k % GROUP != 0 || (kind != KIND_Q4 && kind != KIND_Q8)) return -1;
-    const int64_t ng = k / GROUP;
+    if (!valid(kind, k)) return -1;
+    const int64_t ng = k / GROUP, row_bytes = packed_row_bytes(kind, k);
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t row = 0; row < n; row++) {
+        if (kind != KIND_Q4 && kind != KIND_Q8) {
+            block_row_dequantize(kind, codes + row * row_bytes, w + row * k, k);
+            continue;
+        }
         for (int64_t g = 0; g < ng; g++) {
             float *out = w + row * k + g * GROUP;
             const float d = _cvtsh_ss(groups[(row * ng + g) * 2]), m = _cvtsh_ss(groups[(row * ng + g) * 2 + 1]);

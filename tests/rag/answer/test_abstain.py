@@ -1,7 +1,8 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.answer.abstain import Coverage, Vocabulary, decide, question_subject, question_terms, refusal
+from rag.answer.abstain import Coverage, decide, question_subject, question_terms, refusal
+from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
 
@@ -11,6 +12,14 @@ def test_vocabulary_is_prefix_tolerant():
     assert vocab.knows("backprop")                   # an abbreviation of a longer word in the notes
     assert vocab.knows("backpropagating") and vocab.knows("convnets") and vocab.knows("gradient")
     assert not vocab.knows("hnsw")
+
+
+def test_vocabulary_knows_plurals_both_ways_abbreviations_and_compounds():
+    vocab = Vocabulary(["# GANs", "Convolutional networks use pooling.", "We use fine tuning here, and F1-score."])
+    assert vocab.knows_term("gan") and vocab.knows_term("gans")
+    assert vocab.knows_term("convnets") and vocab.knows_term("finetuning")   # two adjacent words, shortened
+    assert vocab.knows_term("f1-score") and vocab.knows_term("5-fold") == vocab.knows_term("fold")
+    assert not vocab.knows_term("wasserstein") and not vocab.knows_term("level-wise")
 
 
 def test_question_subject_is_the_multi_word_thing_asked_about():
@@ -28,8 +37,9 @@ def test_phrases_are_known_only_when_their_words_occur_together():
     assert vocab.knows_phrase("maximum likelihood estimation")  # inflections match on the first letters
 
 
-def test_question_terms_drop_question_words():
+def test_question_terms_drop_question_and_meta_words():
     assert question_terms("How does an HNSW index speed up search?") == ["hnsw", "index", "speed", "search"]
+    assert question_terms("What do my GenAI slides say about CLIP?") == ["genai", "clip"]
 
 
 def test_decide_uses_settings_thresholds():
@@ -48,12 +58,22 @@ def test_decide_uses_settings_thresholds():
     assert decide(replace(unknown_phrase, top_dense=0.6), s) is None  # strong retrieval overrides
 
 
+def test_structural_reasons_refuse_whatever_the_scores():
+    s = AnswerSettings()
+    strong = Coverage(top_dense=0.9, top_evidence=0.95)
+    assert "wasserstein" in decide(replace(strong, unknown_focus=["wasserstein"]), s)
+    assert "do not explain" in decide(replace(strong, unexplained_focus=["f1-score"]), s)
+    assert "connects" in decide(replace(strong, unconnected=["google + clip"]), s)
+    assert replace(strong, unconnected=["google + clip"]).finding() == "No note of yours connects google with clip."
+    assert "never mention wasserstein" in refusal([], replace(strong, unknown_focus=["wasserstein"]).finding())
+
+
 def test_refusal_names_closest_notes():
     hits = [SearchResult(Chunk(src, head, "t", 1, 1, 0, 1), 0.1) for src, head in
             [("a.md", "Intro"), ("a.md", "Intro"), ("b.txt", "")]]
     text = refusal(hits)
     assert "a.md (Intro)" in text and "b.txt" in text and text.count("a.md") == 1
-    assert "could not find" in refusal([])
+    assert "could not find" in refusal([]) and "nothing close" in refusal([])
 
 
 def test_chain_abstains_on_uncovered_question(make_chain):
@@ -66,3 +86,27 @@ def test_chain_abstains_on_uncovered_question(make_chain):
 def test_chain_answers_covered_question(make_chain):
     ans = make_chain("extractive").answer("What is EMA in diffusion models?")
     assert not ans.abstained and ans.citations
+
+
+def test_chain_refuses_a_subject_that_is_only_listed(make_chain_for):
+    chain = make_chain_for({"metrics.md": "# Metrics\n\nKeep an eye on metrics like accuracy, precision, recall, "
+                                          "F1-score, etc., on both training and test data.\n\nAccuracy is the share "
+                                          "of correct predictions among all predictions made by the model.\n"})
+    ans = chain.answer("How is the F1-score computed from precision and recall?")
+    assert ans.abstained and "do not explain" in ans.diagnostics["abstain_reason"]
+    assert not chain.answer("How is accuracy computed?").abstained
+
+
+def test_chain_refuses_a_false_premise(make_chain_for):
+    chain = make_chain_for({"clip.md": "# CLIP\n\nCLIP was released by OpenAI in 2021 to match images and text.\n",
+                            "search.md": "# Search\n\nGoogle ranks web pages with many signals.\n"})
+    ans = chain.answer("Why did Google release CLIP?")
+    assert ans.abstained and "connects" in ans.diagnostics["abstain_reason"]
+    assert not chain.answer("Who released CLIP?").abstained
+
+
+def test_chain_refuses_a_term_the_notes_never_use_whatever_the_similarity(make_chain_for):
+    chain = make_chain_for({"gan.md": "# GANs\n\nGAN training minimises a divergence between the data and the "
+                                      "generator distributions; the discriminator estimates it.\n"})
+    ans = chain.answer("How does the Wasserstein GAN training minimise the divergence?")
+    assert ans.abstained and "wasserstein" in ans.diagnostics["abstain_reason"]

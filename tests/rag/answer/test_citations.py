@@ -34,3 +34,8 @@ def test_render_puts_markers_before_final_punctuation():
 def test_parse_render_round_trip():
     text = "EMA smooths weights [1]. The decay is 0.9999 [2]."
     assert render(parse_answer(text, 2)) == text
+
+
+def test_every_sentence_of_a_cited_quote_carries_the_marker():
+    assert render([Claim("EMA keeps an average. It is used at sampling time", [1]), Claim("Second one.", [2])]) == \
+        "EMA keeps an average [1]. It is used at sampling time [1]. Second one [2]."

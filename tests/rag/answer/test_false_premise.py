@@ -22,5 +22,8 @@ def test_extractive_answer_to_a_false_premise_quotes_the_notes(make_chain):
 def test_premise_with_a_term_absent_from_the_notes_is_corrected_or_refused(make_chain, scripted):
     llm = scripted("Batch normalization uses a sigmoid gate over the mini-batch [1].")
     ans = make_chain("local", llm=llm).answer("Why does batch normalization use a sigmoid gate over the mini-batch?")
-    assert "sigmoid" not in ans.answer
-    assert ans.abstained or "normalizes each feature over the mini-batch" in " ".join(c.quote for c in ans.citations)
+    if ans.abstained:   # the refusal may name what the notes lack, never assert it
+        assert "never mention sigmoid" in ans.answer
+    else:
+        assert "sigmoid" not in ans.answer
+        assert "normalizes each feature over the mini-batch" in " ".join(c.quote for c in ans.citations)

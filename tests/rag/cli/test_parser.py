@@ -16,6 +16,6 @@ def test_choices_come_from_the_settings_types():
     assert choices(["serve"], "--backend") == get_args(Backend) and choices(["eval"], "--mode") == get_args(Mode)
 
 
-def test_store_flag_reaches_the_settings(capsys):
-    assert main(["search", "ema", "--store", "qdrant"]) == 2
-    assert "not implemented yet" in capsys.readouterr().err
+def test_store_flag_reaches_the_settings(capsys, tmp_path):
+    assert main(["search", "ema", "--store", "qdrant", "--index", str(tmp_path / "index")]) == 2
+    assert "no index in Qdrant collection 'notes'" in capsys.readouterr().err

@@ -35,10 +35,12 @@ def test_explicit_changes_are_checked_and_named_by_their_path():
     assert get_args(RetrievalMode) == ("hybrid", "dense", "bm25")
 
 
-def test_store_faiss_is_the_default_and_qdrant_is_not_implemented_yet():
-    assert load_settings(env={"RAG_STORE": "faiss"}).store == "faiss"
-    with pytest.raises(ConfigError, match="store 'qdrant' .* not implemented yet"):
-        load_settings(env={"RAG_STORE": "qdrant"})
+def test_store_faiss_is_the_default_and_qdrant_reads_its_location_from_the_environment():
+    assert load_settings(env={}).store == "faiss" and load_settings(env={"RAG_STORE": "faiss"}).store == "faiss"
+    s = load_settings(env={"RAG_STORE": "qdrant", "RAG_QDRANT_URL": "http://qdrant:6333", "RAG_QDRANT_API_KEY": "k",
+                           "RAG_QDRANT_PATH": "/q", "RAG_QDRANT_COLLECTION": "team"})
+    assert (s.store, s.qdrant.url, s.qdrant.api_key, s.qdrant.path, s.qdrant.collection) == \
+        ("qdrant", "http://qdrant:6333", "k", "/q", "team")
     with pytest.raises(ConfigError, match="RAG_STORE='milvus': choose one of faiss, qdrant"):
         load_settings(env={"RAG_STORE": "milvus"})
 

@@ -17,8 +17,16 @@ def test_sentences_end_at_punctuation_before_a_capital_digit_or_opening():
 
 def test_abbreviations_and_initials_do_not_end_a_sentence():
     assert sentences("Smith et al. This holds.") == ["Smith et al. This holds."]
+    assert sentences("(Ho et al. 2020) and U. S. Steel agree.") == ["(Ho et al. 2020) and U. S. Steel agree."]
     assert sentences("Use a decay, e.g. 0.9999. See Fig. 3 and J. Smith.") == [
         "Use a decay, e.g. 0.9999.", "See Fig. 3 and J. Smith."]
+
+
+def test_a_lower_case_variable_ends_a_sentence_and_a_product_sign_opens_none():
+    assert sentences("Evaluate on partition i. The score is the mean.") == [
+        "Evaluate on partition i.", "The score is the mean."]
+    assert sentences("E[L] = Const. * (Variance + Bias). Done. *Emphasis* opens one.") == [
+        "E[L] = Const. * (Variance + Bias).", "Done.", "*Emphasis* opens one."]
 
 
 def test_math_code_and_wiki_links_are_never_cut():
@@ -51,3 +59,11 @@ def test_words_parts_and_content_terms():
 def test_squash_is_the_form_hashes_are_taken_of():
     assert squash("  a\n\tb   c ") == "a b c"
     assert text_hash("a\n b") == text_hash("a b") == text_hash(squash(" a  b "))
+
+
+def test_plain_drops_markdown_but_not_math():
+    from rag.core.text import plain
+    assert plain("- **Advancement:** SVMs were <mark>introduced</mark> as a *powerful* `tf.keras` tool.") == \
+        "Advancement: SVMs were introduced as a powerful tf.keras tool."
+    assert plain(r"The rule $w_{n+1} = w_{n} - \alpha_{n}$ uses snake_case and 2*3.") == \
+        r"The rule $w_{n+1} = w_{n} - \alpha_{n}$ uses snake_case and 2*3."

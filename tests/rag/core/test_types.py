@@ -1,7 +1,9 @@
 """The answer JSON and search JSON are defined once (rag.core.types) and what the records write matches it."""
+from dataclasses import fields
+
 from pydantic import TypeAdapter
 
-from rag.core.types import Answer, AnswerJSON, Chunk, Citation, SearchResult, SearchResultJSON
+from rag.core.types import Answer, AnswerJSON, Chunk, Citation, CitationJSON, SearchResult, SearchResultJSON
 
 
 def _answer() -> Answer:
@@ -25,3 +27,7 @@ def test_search_result_to_dict_is_exactly_a_search_json_row():
     assert TypeAdapter(SearchResultJSON).validate_python(row) == row
     assert set(row) == set(SearchResultJSON.__annotations__)
 
+
+
+def test_the_citation_record_and_its_json_list_the_same_fields_in_the_same_order():
+    assert [f.name for f in fields(Citation)] == list(CitationJSON.__annotations__)

@@ -1,10 +1,6 @@
 """HybridRetriever: fusion, BM25 tokenisation, modes, dense_score always filled, LangChain interface."""
 from __future__ import annotations
 
-import hashlib
-import re
-
-import numpy as np
 import pytest
 from langchain_core.documents import Document
 
@@ -15,30 +11,6 @@ from rag.index.bm25 import BM25Index, tokenize
 from rag.index.fusion import rrf, top_with_leaders
 from rag.index.retrieve import HybridRetriever
 from rag.index.store import DocRecord, IndexLock, IndexWriter, text_hash
-
-DIM = 64
-
-
-class HashEmbedder:
-    """Bag-of-words hashing embedder: deterministic, instant, good enough to rank word overlap."""
-
-    model_id = "test/hash"
-    dim = DIM
-    max_tokens = 256
-
-    def encode(self, texts, batch_size=64, progress=False):
-        out = np.zeros((len(texts), DIM), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for w in re.findall(r"[a-z]+", text.lower()):
-                out[row, int(hashlib.md5(w.encode()).hexdigest(), 16) % DIM] += 1.0
-        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
-
-    def encode_query(self, text):
-        return self.encode([text])[0]
-
-    def count_tokens(self, text):
-        return len(text.split()) + 2
-
 
 NOTES = {
     "diffusion.md": ["Diffusion models keep an exponential moving average of the weights.",
@@ -52,10 +24,10 @@ NOTES = {
 
 
 @pytest.fixture
-def retriever(tmp_path):
-    emb = HashEmbedder()
+def retriever(tmp_path, hash_embedder):
+    emb = hash_embedder
     with IndexLock(tmp_path):
-        w = IndexWriter(tmp_path, emb.model_id, DIM, RetrievalSettings())
+        w = IndexWriter(tmp_path, emb.model_id, emb.dim, RetrievalSettings())
         for source, texts in NOTES.items():
             chunks = [Chunk(source, "Notes > " + source, t, i + 1, i + 1, 0, len(t)) for i, t in enumerate(texts)]
             vecs = {text_hash(t): v for t, v in zip(texts, emb.encode(texts))}
@@ -119,10 +91,10 @@ def test_langchain_invoke_returns_documents(retriever):
     assert set(docs[0].metadata) >= {"chunk_id", "source", "heading", "start_line", "end_line", "score"}
 
 
-def test_bad_mode_and_model_mismatch(retriever, tmp_path):
+def test_bad_mode_and_model_mismatch(retriever, tmp_path, hash_embedder):
     with pytest.raises(ConfigError, match="mode"):
         retriever.search("x", mode="fuzzy")
-    other = HashEmbedder()
+    other = type(hash_embedder)()
     other.model_id = "other/model"
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         HybridRetriever.open(load_settings(index_dir=str(tmp_path)), embedder=other)

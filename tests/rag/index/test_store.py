@@ -1,16 +1,19 @@
 """IndexStore / IndexWriter: round trip, stable ids, duplicate locations, atomic versions, lock, HNSW."""
 from __future__ import annotations
 
+import os
+import random
 import sqlite3
+import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rag.core.errors import IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
+from rag.core.errors import IndexBusyError, IndexMismatchError, IndexNotFoundError, NotFoundError, RagError
 from rag.core.settings import RetrievalSettings
 from rag.core.types import Chunk
-from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, text_hash
+from rag.index.store import DocRecord, IndexLock, IndexStore, IndexWriter, layout, slices, text_hash
 
 DIM = 8
 
@@ -138,11 +141,60 @@ def test_aborted_and_crashed_writes_leave_previous_version(tmp_path, monkeypatch
 
 def test_lock_excludes_a_second_writer(tmp_path):
     with IndexLock(tmp_path):
-        with pytest.raises(RagError, match="another ingest"):
+        with pytest.raises(IndexBusyError, match="another ingest") as busy:
             with IndexLock(tmp_path):
                 pass
+    assert busy.value.http_status == 409 and busy.value.retry_after > 0
     with IndexLock(tmp_path):
         pass
+
+
+def test_index_files_are_private_whatever_the_umask(tmp_path):
+    index = tmp_path / "index"
+    old = os.umask(0)
+    try:
+        _commit(index, {"a.md": ["alpha one"]})
+        _commit(index, {"b.md": ["beta"]})
+    finally:
+        os.umask(old)
+    version = layout.current_version(index)
+    modes = {p.relative_to(index).as_posix(): stat.S_IMODE(p.stat().st_mode) for p in [index, *index.rglob("*")]}
+    assert modes.pop(".") == modes.pop(version.name) == 0o700
+    assert modes and set(modes.values()) == {0o600}, modes
+    assert {"LOCK", "CURRENT", f"{version.name}/store.sqlite", f"{version.name}/vectors.faiss"} <= set(modes)
+
+
+def test_an_existing_open_index_folder_is_tightened(tmp_path):
+    index = tmp_path / "index"
+    index.mkdir(mode=0o755)
+    os.chmod(index, 0o755)
+    (index / "LOCK").touch()
+    os.chmod(index / "LOCK", 0o644)
+    _commit(index, {"a.md": ["alpha"]})
+    assert stat.S_IMODE(index.stat().st_mode) == 0o700 and stat.S_IMODE((index / "LOCK").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("checkpoints", ["every 5 characters", "every 4096 characters", "none (older index)"])
+def test_document_slice_agrees_with_slicing_the_text(tmp_path, monkeypatch, checkpoints):
+    rng = random.Random(7)
+    monkeypatch.setattr(slices, "CHECKPOINT_CHARS", 5 if checkpoints.startswith("every 5 ") else 4096)
+    alphabets = ["ab \n\x00é€😀\u0301\ufffd漢", "plain ascii text\n"]
+    docs = {f"n{i}.md": ["".join(rng.choice(alphabets[i % 2]) for _ in range(rng.randint(1, 9000)))]
+            for i in range(10)}
+    _commit(tmp_path, docs)
+    if checkpoints.startswith("none"):
+        version = layout.current_version(tmp_path) / layout.DB_FILE
+        with sqlite3.connect(version) as conn:
+            conn.execute("DROP TABLE document_offsets")
+    store = IndexStore.open(tmp_path)
+    for source in docs:
+        text = store.document_text(source)
+        for _ in range(60):
+            a, b = sorted(rng.randint(0, len(text) + 3) for _ in range(2))
+            assert store.document_slice(source, a, b) == text[a:b], (source, a, b)
+        assert store.document_slice(source, 7, 2) == "" and store.document_slice(source, -3, 4) == text[:4]
+    with pytest.raises(NotFoundError):
+        store.document_slice("missing.md", 0, 3)
 
 
 def test_inconsistent_version_is_reported(tmp_path):

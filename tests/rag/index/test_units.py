@@ -45,3 +45,18 @@ def test_a_pronoun_among_the_first_words_joins_the_unit_before():
     assert [text[a:b] for a, b in spans] == [
         "Non-recurrent networks have no memory at all. Each input shown to them is processed independently. "
         "With such networks, a sequence must be shown at once.", "Recurrent networks keep a state between steps."]
+
+
+def test_unit_kinds_and_the_label_a_list_line_sits_under():
+    from rag.index.units import chunk_units
+    text = ("4. **1980s - Support Vector Machines:**\n"
+            "   - **Advancement:** SVMs were introduced for classification.\n\n"
+            "9 min · Jane Doe\n\nParametric Modeling\n\nIn this note we will first talk about estimators.\n"
+            "Given a set, the perceptron uses the following update rule (x): ...\n\n"
+            "Method\tDefinition\tUse case\nPrompting\tCrafting prompts\tQuick guidance\n\nPlain prose closes it.")
+    got = [(u.kind, u.context, text[u.start:u.end].split()[0]) for u in chunk_units(text)]
+    assert got == [("item", "1980s - Support Vector Machines", "**Advancement:**"), ("byline", "", "9"),
+                   ("intro", "", "Parametric"), ("truncated", "", "Given"), ("table", "", "Method"),
+                   ("table", "", "Prompting"), ("prose", "", "Plain")]
+    from rag.index.units import evidence_units
+    assert [text[a:b].split()[0] for a, b in evidence_units(text)] == ["**Advancement:**", "Parametric", "Plain"]

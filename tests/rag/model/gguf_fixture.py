@@ -126,11 +126,13 @@ def write_tiny_gguf(
     context_length: int = 256,
     rope_freqs: np.ndarray | None = None,
     metadata: dict[str, str | float | int] | None = None,
+    qtypes: dict[str, str] | None = None,
 ) -> TinyGGUF:
     """Write a random model of the given shape; 2-D weights stored as qtype, norms and biases as F32.
 
     rope_freqs (head_dim/2 values) is written as Llama 3's rope_freqs.weight; metadata adds keys
-    (str, float or int values) after the standard ones.
+    (str, float or int values) after the standard ones; qtypes maps a tensor kind ("attn_v", "ffn_down",
+    "output" ...) to the type it is stored as instead (Q4_K_M keeps attn_v and ffn_down in Q6_K).
     """
     rng = np.random.default_rng(seed)
     tokens, merges = train_vocab(vocab_size, pre)
@@ -175,6 +177,7 @@ def write_tiny_gguf(
         permuted = arch == "llama" and (".attn_q." in name or ".attn_k." in name)
         w_file = llama_cpp_permute(w, n_head) if permuted else w
         t = (embd_qtype or qtype) if name in ("token_embd.weight", "output.weight") else qtype
+        t = next((v for kind, v in (qtypes or {}).items() if f"{kind}.weight" in name), t)
         raw, held = _encode(w_file, t, rng)
         writer.add_tensor(name, raw, raw_dtype=gguf.GGMLQuantizationType[t] if t != "F32" else None)
         # expected HF-layout values: undo the permutation with transformers' reverse_permute formula

@@ -16,7 +16,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from gguf_fixture import finish, llama_cpp_permute, smollm_path, write_tiny_gguf  # noqa: E402,F401
 
 from rag.model import weight_cache  # noqa: E402
-from rag.model.dequant import dequantize  # noqa: E402
 from rag.model.errors import (  # noqa: E402
     BadMagicError,
     GGUFError,
@@ -24,7 +23,7 @@ from rag.model.errors import (  # noqa: E402
     UnsupportedArchitectureError,
     UnsupportedQuantError,
 )
-from rag.model.gguf import permute_rows, read_gguf, unpermute_rows  # noqa: E402
+from rag.model.gguf import dequantize, ggml_type_name, permute_rows, qtype_for, read_gguf, unpermute_rows  # noqa: E402
 
 K_SHAPES = dict(dim=256, hidden_dim=512, n_heads=4, n_kv_heads=2)  # K-quants need rows of 256
 
@@ -71,7 +70,7 @@ def test_tiny_gguf_round_trips(tmp_path, arch, qtype, extra):
             q = model.quantized(name)
             assert q.qtype == model.info(name).qtype.name and q.shape == expected.shape
             assert q.data.dtype == np.uint8 and q.data.shape[0] == expected.shape[0]
-            np.testing.assert_array_equal(dequantize(q.data, q.qtype).reshape(q.shape), expected, err_msg=name)
+            np.testing.assert_array_equal(dequantize(q.data, model.info(name).qtype).reshape(q.shape), expected, err_msg=name)
 
 
 def test_permutation_is_undone_for_llama_only(tmp_path):
@@ -237,13 +236,15 @@ def test_unsupported_architecture(tmp_path):
 
 
 def test_unsupported_quant_type(tmp_path):
-    path = tmp_path / "tq2.gguf"
+    path = tmp_path / "q8k.gguf"
     writer = gguf.GGUFWriter(str(path), "llama")
-    raw = gguf.quants.quantize(np.ones((4, 256), np.float32), gguf.GGMLQuantizationType.TQ2_0)
-    writer.add_tensor("blk.0.ffn_up.weight", raw, raw_dtype=gguf.GGMLQuantizationType.TQ2_0)
+    writer.add_tensor("blk.0.ffn_up.weight", np.zeros((4, 292), np.uint8), raw_dtype=gguf.GGMLQuantizationType.Q8_K)
     finish(writer)
-    with pytest.raises(UnsupportedQuantError, match=r"tq2\.gguf.*blk\.0\.ffn_up\.weight.*TQ2_0"):
+    with pytest.raises(UnsupportedQuantError, match=r"q8k\.gguf.*blk\.0\.ffn_up\.weight.*Q8_K"):
         read_gguf(path)
+    with pytest.raises(UnsupportedQuantError, match=r"/x/model\.gguf.*'t'.*type id 9999"):
+        qtype_for(9999, tensor="t", path="/x/model.gguf")
+    assert ggml_type_name(9999) == "type id 9999" and qtype_for(12).name == "Q4_K"
 
 
 def test_weight_cache_converts_once(tmp_path, monkeypatch):

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 import pytest
 import torch
 
 from rag.model import native
-from rag.model.dequant import dequantize
-from rag.model.quantize import Int4Linear, Int8Linear, dequantize_q4_1
+from rag.model.quantize import Int4Linear, Int8Linear
 
-from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1
+from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1, gguf_weight
 
 KERNELS = native.kernels()
 needs_kernels = pytest.mark.skipif(KERNELS is None, reason="no C compiler or no AVX2/FMA/F16C here")
@@ -30,7 +28,7 @@ def test_matmul_matches_fp32_reference(m, n, k):
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)) * 3
     got = KERNELS.matmul(layer.kind, layer.codes, layer.groups, x)
     assert got.shape == (m, n) and got.dtype == torch.float32
-    assert _relative_error(got, x, dequantize_q4_1(raw, k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
+    assert _relative_error(got, x, gguf_weight(raw, "Q4_1", k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
 
 
 @needs_kernels
@@ -46,7 +44,7 @@ def test_matmul_handles_zero_and_outlier_groups():
 def test_dequantize_is_bit_identical_to_the_gguf_reader():
     raw = _random_q4_1(33, 608, seed=4)
     layer = Int4Linear.from_q4_1(raw, 608)
-    assert torch.equal(KERNELS.dequantize(layer.kind, layer.codes, layer.groups), dequantize_q4_1(raw, 608))
+    assert torch.equal(KERNELS.dequantize(layer.kind, layer.codes, layer.groups), gguf_weight(raw, "Q4_1", 608))
 
 
 @needs_kernels
@@ -64,41 +62,12 @@ def test_int4_layer_uses_the_kernels_for_few_rows():
     assert _relative_error(layer(x), x, layer.dequantize()) < 1e-4
 
 
-def _random_q8_0(n: int, k: int, seed: int = 0) -> np.ndarray:
-    """Random but well-formed Q8_0 blocks: (N, K/32 * 34) bytes."""
-    rng = np.random.default_rng(seed)
-    blocks = np.zeros((n, k // 32, 34), dtype=np.uint8)
-    blocks[..., 0:2] = rng.uniform(0.001, 0.02, (n, k // 32)).astype(np.float16)[..., None].view(np.uint8)
-    blocks[..., 2:] = rng.integers(-127, 128, (n, k // 32, 32)).astype(np.int8).view(np.uint8)
-    return blocks.reshape(n, -1)
-
-
-@needs_kernels
-@pytest.mark.parametrize("m,n,k", [(1, 3, 32), (1, 37, 576), (5, 64, 1536)])
-def test_q8_0_matmul_and_dequantize_match_the_gguf_reader(m, n, k):
-    raw = _random_q8_0(n, k, seed=n)
-    layer = Int8Linear.from_q8_0(raw, k)
-    w = torch.from_numpy(dequantize(raw.reshape(-1), "Q8_0").reshape(n, k))
-    assert torch.equal(layer.dequantize(), w)
-    x = torch.randn(m, k, generator=torch.Generator().manual_seed(k))
-    assert _relative_error(layer(x), x, w) < 1e-4
-
-
-def test_int8_layer_falls_back_to_torch_int8_per_row_without_the_kernels():
-    layer = Int8Linear.from_q8_0(_random_q8_0(48, 128, seed=8), 128)
-    exact = layer.dequantize()
-    layer.kernels = None
-    assert torch.equal(layer.dequantize(), exact)
-    x = torch.randn(2, 128)
-    assert _relative_error(layer(x), x, exact) < 0.02  # per-row int8 and bf16 activations
-
-
 def test_int4_layer_falls_back_to_torch_int4_without_the_kernels():
     raw = _random_q4_1(48, 128, seed=6)
     layer = Int4Linear.from_q4_1(raw, 128)
     layer.kernels = None
     assert layer.act_dtype == torch.bfloat16
-    assert torch.equal(layer.dequantize(), dequantize_q4_1(raw, 128))  # the torch unpacking is exact too
+    assert torch.equal(layer.dequantize(), gguf_weight(raw, "Q4_1", 128))  # the torch unpacking is exact too
     x = torch.randn(2, 128)
     _close_at_bf16(layer(x), layer.reference(x))
 
@@ -149,7 +118,7 @@ def test_kernels_reject_weights_in_another_layout():
 
 def test_int8_holds_q4_1_blocks_exactly():
     raw = _random_q4_1(40, 96, seed=9)
-    layer, w = Int8Linear.from_q4_1(raw, 96), dequantize_q4_1(raw, 96)
+    layer, w = Int8Linear.from_q4_1(raw, 96), gguf_weight(raw, "Q4_1", 96)
     assert torch.equal(layer.dequantize(), w)
     x = torch.randn(3, 96, generator=torch.Generator().manual_seed(10))
     assert _relative_error(layer(x), x, w) < (1e-4 if layer.kernels is not None else 0.02)
@@ -175,3 +144,59 @@ def test_prefill_gemm_reuses_one_buffer_per_shape_and_stays_exact():
     assert torch.allclose(ya, a.reference(x), atol=1e-5) and torch.allclose(yb, b.reference(x), atol=1e-5)
     with pytest.raises(ValueError, match="does not fit"):
         KERNELS.dequantize(native.Q4, a.codes, a.groups, out=torch.empty(48, 32))
+
+
+IMPOSTOR_C = """
+#include <stdio.h>
+__attribute__((constructor)) static void mark(void) { FILE *f = fopen(MARKER, "w"); if (f) fclose(f); }
+int packed_cpu_ok(void) { return 1; }
+"""
+
+
+@pytest.fixture
+def library(monkeypatch, tmp_path):
+    """This process's trusted build copied into a fresh cache folder (no compile), RAG_CACHE_DIR pointing there."""
+    built = native._library_path(native.c_compiler())
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path))
+    copy = native._library_path(native.c_compiler())
+    copy.parent.mkdir(mode=0o700)
+    for src, dst in ((built, copy), (native._digest_path(built), native._digest_path(copy))):
+        dst.write_bytes(src.read_bytes())
+        dst.chmod(0o700)
+    native.kernels.cache_clear()
+    yield copy
+    native.kernels.cache_clear()
+
+
+@needs_kernels
+def test_a_replaced_library_is_rebuilt_not_loaded(library, tmp_path):
+    """Someone who writes the cache path gets their code rebuilt over, never run in our process."""
+    assert native.trusted(library) and native.kernels() is not None
+    good = library.read_bytes()
+    marker = tmp_path / "impostor-ran"
+    source = tmp_path / "impostor.c"
+    source.write_text(IMPOSTOR_C.replace("MARKER", f'"{marker}"'))
+    native.subprocess.run([native.c_compiler(), "-shared", "-fPIC", str(source), "-o", str(library)], check=True)
+    assert not native.trusted(library)  # same owner and mode, another sha256
+    native.kernels.cache_clear()
+    assert native.kernels() is not None
+    assert not marker.exists() and library.read_bytes() == good and native.trusted(library)
+
+
+@needs_kernels
+def test_a_writable_library_or_a_loose_folder_is_not_trusted(library, tmp_path):
+    library.chmod(0o766)  # world-writable: anyone could have changed it after the digest was taken
+    assert not native.trusted(library)
+    library.chmod(0o700)
+    (tmp_path / "native").chmod(0o777)
+    assert native.kernels() is not None and native.trusted(library)
+    assert (tmp_path / "native").stat().st_mode & 0o777 == 0o700  # made private again before loading
+    native._digest_path(library).unlink()  # no record of what we built: not ours
+    assert not native.trusted(library)
+
+
+def test_a_cache_folder_owned_by_someone_else_is_refused(monkeypatch, tmp_path):
+    real_uid = native.os.getuid()
+    monkeypatch.setattr(native.os, "getuid", lambda: real_uid + 1)
+    with pytest.raises(PermissionError, match="not a folder owned by this user"):
+        native._private_folder(tmp_path)

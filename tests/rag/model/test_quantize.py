@@ -4,11 +4,12 @@ The packed kernels take bf16 activations (their fast path), so forward() is comp
 reference at bf16 precision; the weights themselves (dequantize()) are compared exactly."""
 from __future__ import annotations
 
+import gguf
 import numpy as np
 import pytest
 import torch
 
-from rag.model.quantize import PREFILL_ROWS, RESCORE_TOP_K, Int4Linear, Int8Linear, RescoredHead, dequantize_q4_1, unpack_q4_1
+from rag.model.quantize import PREFILL_ROWS, RESCORE_TOP_K, Int4Linear, Int8Linear, RescoredHead, unpack_q4_1
 
 
 def _random_q4_1(n: int, k: int, seed: int = 0) -> np.ndarray:
@@ -21,6 +22,12 @@ def _random_q4_1(n: int, k: int, seed: int = 0) -> np.ndarray:
     return blocks.reshape(n, -1)
 
 
+def gguf_weight(raw: np.ndarray, qtype: str, in_features: int) -> torch.Tensor:
+    """The fp32 (N, K) weight of raw GGUF blocks by gguf.quants.dequantize, the format's reference."""
+    values = gguf.quants.dequantize(np.ascontiguousarray(raw).reshape(raw.shape[0], -1), gguf.GGMLQuantizationType[qtype])
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).reshape(-1, in_features)
+
+
 def _close_at_bf16(got: torch.Tensor, want: torch.Tensor) -> None:
     """Agreement expected when activations are rounded to bf16 (8-bit mantissa) and sums kept in fp32."""
     assert got.shape == want.shape and got.dtype == torch.float32
@@ -29,18 +36,20 @@ def _close_at_bf16(got: torch.Tensor, want: torch.Tensor) -> None:
 
 def test_q4_1_unpack_layout_low_nibbles_first():
     raw = _random_q4_1(1, 32)
-    q, d, m = unpack_q4_1(raw, 32)
+    nibbles, groups = unpack_q4_1(raw, 32)
     byte0 = raw[0, 4]
+    assert nibbles[0, 0] == byte0 and torch.equal(groups.view(torch.uint8).flatten(), torch.from_numpy(raw[0, :4]))
+    q = Int4Linear.from_q4_1(raw, 32).unpacked_codes()
     assert q[0, 0] == byte0 & 0x0F and q[0, 16] == byte0 >> 4
-    w = dequantize_q4_1(raw, 32)
-    assert torch.allclose(w[0, 16], d[0, 0] * float(byte0 >> 4) + m[0, 0])
+    d, m = groups[0, 0].float()
+    assert gguf_weight(raw, "Q4_1", 32)[0, 16] == d * float(byte0 >> 4) + m
 
 
 @pytest.mark.parametrize("n,k,rows", [(64, 128, 1), (96, 576, 5), (48, 64, 17)])
 def test_int4_from_q4_1_matches_dequantised_fp32(n, k, rows):
     raw = _random_q4_1(n, k, seed=n)
     layer = Int4Linear.from_q4_1(raw, k)
-    w = dequantize_q4_1(raw, k)
+    w = gguf_weight(raw, "Q4_1", k)
     assert torch.equal(layer.dequantize(), w)
     x = torch.randn(rows, k, generator=torch.Generator().manual_seed(1))
     assert torch.allclose(layer.reference(x), x @ w.T, atol=1e-4, rtol=1e-4)
@@ -69,7 +78,7 @@ def test_int8_matches_reference_and_is_close_to_fp32():
 
 def test_int4_prefill_rows_run_the_exact_fp32_weight():
     raw = _random_q4_1(64, 128, seed=5)
-    layer, w = Int4Linear.from_q4_1(raw, 128), dequantize_q4_1(raw, 128)
+    layer, w = Int4Linear.from_q4_1(raw, 128), gguf_weight(raw, "Q4_1", 128)
     x = torch.randn(PREFILL_ROWS + 3, 128, generator=torch.Generator().manual_seed(6))
     assert torch.allclose(layer(x), x @ w.T, atol=1e-5)  # no bf16 rounding from this many rows on
 

@@ -145,6 +145,8 @@ def test_encode_chat_defangs_when_the_template_rewrites_contents(tmp_path):
     ids = tok.encode_chat([{"role": "user", "content": "  " + INJECTION + "  "}], add_generation_prompt=False)
     assert ids.count(1) == 1 and ids.count(2) == 1
     assert "<\u2060|im_start|>system" in tok.decode(ids)
+    shouted = tok.encode_chat([{"role": "user", "content": " " + INJECTION.upper() + " "}], add_generation_prompt=False)
+    assert "<\u2060|IM_START|>SYSTEM" in tok.decode(shouted)  # escaping ignores letter case
 
 
 def test_stream_decoder_holds_back_partial_utf8(ours):

@@ -1,0 +1,70 @@
+"""Whether the notes explain what a question is about, or only mention it: a term named in a list of items, a title,
+a table row or an intro that announces topics is mentioned, not explained; terms a question connects ("why did
+Google release CLIP") must occur together in some note for its premise to be in the notes."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+from rag.core.text import stem, word_parts
+from rag.index.units import Unit
+
+EXPLAINING = ("prose", "item")   # unit kinds that can explain a term (see rag.index.units.Unit)
+_ITEM = r"[^,;:()\n]{1,40}"
+_ENUMERATION = re.compile(  # "a, b, c and d"; "techniques like A or B"
+    rf"(?:{_ITEM}\s*,\s*){{2,}}(?:(?:and|or)\s+)?{_ITEM}"
+    rf"|\b(?:such as|like|e\.g\.,?|including|for example)\s+{_ITEM}?\s(?:,|or|and)\s{_ITEM}", re.IGNORECASE)
+
+
+def mentions(text: str, term: str) -> bool:
+    """Whether `text` holds the term (each of its parts, in order and side by side, inflections tolerated)."""
+    want = [stem(p) for p in word_parts(term)]
+    have = [stem(p) for p in word_parts(text)]
+    if not want:
+        return False
+    for i in range(len(have) - len(want) + 1):
+        if all(h == w or (len(w) >= 5 and h.startswith(w[:min(len(w), 8)])) for h, w in zip(have[i:], want)):
+            return True
+    return False
+
+
+def in_enumeration(text: str, term: str) -> bool:
+    """Whether every mention of the term in `text` is one item of a list of short items ("metrics like accuracy,
+    precision, recall, F1-score, etc.", "techniques like Xavier initialization or He initialization")."""
+    runs = [m.group() for m in _ENUMERATION.finditer(text)]
+    items = [item for run in runs for item in re.split(r",|\band\b|\bor\b", run)]
+    in_items = any(mentions(item, term) and len(item.split()) <= 4 for item in items)
+    outside = _ENUMERATION.sub(" ", text)
+    return in_items and not mentions(outside, term)
+
+
+def explains(text: str, unit: Unit, term: str) -> bool:
+    """Whether a unit says something about the term: it is prose or a list line and names the term outside any
+    enumeration, or sits under a list label or title that names it ("1980s - SVMs:" over "SVMs were introduced")."""
+    if unit.kind not in EXPLAINING:
+        return False
+    return (mentions(text, term) and not in_enumeration(text, term)) or mentions(unit.context, term)
+
+
+def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]]) -> list[str]:
+    """The terms that some retrieved unit mentions but none explains. `units` are (text, Unit) pairs."""
+    out = []
+    for term in terms:
+        mentioned = [(text, u) for text, u in units if mentions(text, term) or mentions(u.context, term)]
+        if mentioned and not any(explains(text, u, term) for text, u in mentioned):
+            out.append(term)
+    return out
+
+
+def unconnected(parts_terms: Iterable[tuple[str, ...]], notes_with: Callable[[str], set[int]]) -> list[str]:
+    """For each part, its terms when no note holds them all ("google + clip"); `notes_with(term)` is the set of notes
+    holding a term. Parts with fewer than two terms are not checked."""
+    out: list[str] = []
+    for terms in parts_terms:
+        if len(terms) < 2:
+            continue
+        found = [(term, notes_with(term)) for term in terms]
+        found = [(term, rows) for term, rows in found if rows]   # a term known only by an abbreviation is not checked
+        if len(found) >= 2 and not set.intersection(*(rows for _, rows in found)):
+            out.append(" + ".join(term for term, _ in found))
+    return out

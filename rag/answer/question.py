@@ -1,0 +1,139 @@
+"""What a question asks: its parts (a multi-part or comparison question asks several things), its content terms,
+and its focus terms (the specific words it is about, which the notes must hold for it to be answerable)."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rag.core.text import STOPWORDS, content_terms, stem, word_parts
+
+# Words that point at the notes themselves or ask for an answer, never at the subject ("my GenAI slides say").
+META_WORDS = frozenset("""note notes slide slides blog blogs post summary summaries review reviews page pages author
+series digest lecture lectures file files document chapter section according mention mentioned mentions say says
+said give gives list lists describe describes explain explains call called name names""".split())
+QUESTION_WORDS = frozenset("""what which who whom whose how why when where does do did is are was were can could
+should would will difference differ differs between compare versus vs explain describe mean meaning define
+definition""".split())
+_CLAUSE = re.compile(  # ", and which ...", "; how ...", " and what ...": where a new question begins
+    r"\s*(?:[,;]\s*(?:and\s+|or\s+|but\s+)?|\s+and\s+|\s+or\s+)"
+    r"(?=(?:what|which|who|whom|whose|how|why|when|where|does|do|did|is|are|can|should)\b)", re.IGNORECASE)
+_VERSUS = re.compile(r"(?P<a>[\w\-]+(?: [\w\-]+)?)\s+(?:vs\.?|versus)\s+(?P<b>[\w\-]+(?: [\w\-]+){0,3})", re.IGNORECASE)
+_BETWEEN = re.compile(r"\b(?:between|compare|comparing)\s+(?P<a>.+?)\s+(?:and|with|to)\s+(?P<b>.+?)(?=[?,.;:]|$)",
+                      re.IGNORECASE)
+_DIFFER = re.compile(  # "how does A differ from B", "how is A different from B"
+    r"\b(?:does|do|is|are)\s+(?P<a>[\w\-']+(?: [\w\-']+){0,3})\s+"
+    r"(?P<cmp>(?:differs?|different)\s+from\s+(?P<b>.+?))(?=[?,.;:]|$)", re.IGNORECASE)
+_DIFFERENTLY = re.compile(  # "how does A treat X differently from B"
+    r"\b(?:does|do|is|are)\s+(?P<a>(?:(?:the|a|an)\s+)?[\w\-']+)(?:\s+[\w\-']+){1,4}?\s+"
+    r"(?P<cmp>differently\s+from\s+(?P<b>.+?))(?=[?,.;:]|$)", re.IGNORECASE)
+_PRONOUN = re.compile(r"^(?:it|they|this|that|these|those|them|each|each one|the two|both)$", re.IGNORECASE)
+_SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|while|since|for|in|according|as)\b",
+                          re.IGNORECASE)
+_LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
+_DESCRIBED = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
+    r"(?P<words>(?:[\w.\-']+\s+){1,3}?)(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|"
+    r"series|timeline|notebook)\b", re.IGNORECASE)
+_SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the chain reads it."""
+
+    text: str
+    parts: tuple[str, ...]          # what it asks, in the order asked; one part for a simple question
+    terms: frozenset[str]           # stemmed content terms, meta words left out
+    focus: tuple[str, ...]          # the specific words it is about ("xlnet", "f1-score"), as written, lowercased
+    names: tuple[str, ...] = ()     # the focus words written as names, acronyms or numbers ("google", "clip", "2019")
+
+    def part_terms(self, i: int) -> frozenset[str]:
+        """Stemmed content terms of part i."""
+        return frozenset(content_terms(self.parts[i])) - _META_STEMS
+
+
+_META_STEMS = frozenset(stem(w) for w in META_WORDS | QUESTION_WORDS)
+
+
+def _compared(clause: str) -> tuple[str, ...]:
+    """A comparison clause as one clause per compared thing ("L1 vs L2 weight regularization" -> "L1 weight
+    regularization ...", "L2 weight regularization ..."); any other clause as itself."""
+    for pattern in (_VERSUS, _BETWEEN, _DIFFER, _DIFFERENTLY):
+        m = pattern.search(clause)
+        if not m or _PRONOUN.match(m.group("a").strip()) or _PRONOUN.match(m.group("b").strip()):
+            continue
+        a, b = m.group("a").strip(), m.group("b").strip()
+        if pattern in (_VERSUS, _BETWEEN) and len(b.split()) > len(a.split()):
+            a = " ".join([a, *b.split()[len(a.split()):]])   # "L1 vs L2 weight decay": both are weight decay
+        if pattern in (_DIFFER, _DIFFERENTLY):   # "how does A treat X differently from B" -> "how does A treat X",
+                                                 # "how does B treat X"
+            shared = clause[m.end("a"):m.start("cmp")].rstrip() + clause[m.end("cmp"):]
+            return (clause[:m.end("a")] + shared, clause[:m.start("a")] + b + shared)
+        head, tail = clause[:m.start("a")], clause[m.end("b"):]
+        return (f"{head}{a}{tail}".strip(), f"{head}{b}{tail}".strip())
+    return (clause,)
+
+
+def split_parts(question: str) -> tuple[str, ...]:
+    """The sub-questions of a multi-part or comparison question in the order asked, each carrying the question's
+    leading context ("In the slides, what ... and why ..." -> "In the slides, what ...", "In the slides, why ...")."""
+    q = " ".join(question.split())
+    lead = _LEAD.match(q)
+    prefix = lead.group("lead") + ", " if lead else ""
+    body = q[lead.end():] if lead else q
+    clauses: list[str] = []
+    for piece in (p.strip(" ,;") for p in _CLAUSE.split(body)):
+        if len(word_parts(piece)) < 2:
+            continue
+        if clauses and _SUBORDINATE.match(clauses[-1]) and not clauses[-1].endswith("?"):
+            clauses[-1] = f"{clauses[-1]}, {piece}"   # "When tokens are indexed, how large ...": one question
+        else:
+            clauses.append(piece)
+    parts = [prefix + p for clause in clauses for p in _compared(clause)]
+    return tuple(parts) if len(parts) > 1 else (q,)
+
+
+def is_name(word: str) -> bool:
+    """A word written as a name, acronym or number: digits or capitals past its first letter ("XLNet", "F1", "2019",
+    "U-Net"); a capitalised word counts where it is not the first of the question (the caller decides)."""
+    return bool(_SPECIAL.search(word.strip("-'.")))
+
+
+def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
+    """A word specific enough that notes which never use it cannot be about it: a name, acronym or number as written,
+    or a word the embedder's vocabulary only knows in pieces ("perceptron", "lightgbm"); a hyphenated word is specific
+    when one of its parts is ("f1-score" yes, "step-size" no)."""
+    bare = word.strip("-'.")
+    if bare.lower() in STOPWORDS or bare.lower() in META_WORDS or bare.lower() in QUESTION_WORDS or len(bare) < 2:
+        return False
+    if is_name(bare):
+        return True
+    return any(count_pieces(p.lower()) > 1 for p in word_parts(bare) if p.lower() not in STOPWORDS)
+
+
+def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The specific words of a question and the names among them, lowercased, in order; a capitalised first word
+    counts only by its pieces, bare numbers other than years are left out (a question may compute with them), and
+    so are the words naming a note ("the GenAI slides", "my ML summary")."""
+    described = {w.lower() for m in _DESCRIBED.finditer(question) for w in m.group("words").split()}
+    out: list[str] = []
+    names: list[str] = []
+    for i, m in enumerate(re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question)):
+        word = re.sub(r"'s$", "", m.group())
+        if word.replace(",", "").isdigit() and not re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word):
+            continue
+        probe = word.lower() if i == 0 else word
+        if word.lower() in described:   # it names the note the question points at, not what it asks about
+            continue
+        name = is_name(probe) or (i > 0 and word[:1].isupper() and word.lower() not in STOPWORDS)
+        if (name or is_specific(probe, count_pieces)) and word.lower() not in out:
+            out.append(word.lower())
+            if name:
+                names.append(word.lower())
+    return tuple(out), tuple(names)
+
+
+def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
+    """The parts, terms and focus of a question; `count_pieces(word)` is the embedder's word-piece count."""
+    specific, names = focus_terms(question, count_pieces)
+    return Question(question, split_parts(question), frozenset(content_terms(question)) - _META_STEMS, specific, names)

@@ -1,0 +1,76 @@
+"""The words of the indexed notes, note by note, for telling question words the notes never use (inflections,
+word families and abbreviations of two notes words tolerated) and which notes hold a word."""
+from __future__ import annotations
+
+from rag.core.text import stem, word_parts
+
+PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)
+MIN_PIECE = 3    # an abbreviation's pieces ("conv" + "nets") are at least this long
+FAMILY = (4, 8)  # a word's stem, cut to at most 8 letters and at least 4, opens the words of its family
+
+
+class Vocabulary:
+    """The words of the indexed notes: which occur, which occur side by side, and in which notes."""
+
+    def __init__(self, texts):
+        self.words: set[str] = set()
+        self._pairs: set[tuple[str, str]] = set()
+        self._docs: dict[str, set[int]] = {}   # a prefix of FAMILY length, or a whole word -> the notes holding it
+        for i, t in enumerate(texts):
+            seq = [w.lower() for w in word_parts(t)]
+            self.words.update(seq)
+            self._pairs.update((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) for a, b in zip(seq, seq[1:]))
+            for w in set(seq):
+                for key in {w, *(w[:k] for k in range(FAMILY[0], min(len(w), FAMILY[1]) + 1))}:
+                    self._docs.setdefault(key, set()).add(i)
+        self._by_head: dict[str, list[tuple[str, str]]] = {}
+        for a, b in self._pairs:
+            self._by_head.setdefault(a[:MIN_PIECE], []).append((a, b))
+
+    def _keys(self, word: str) -> list[str]:
+        """The lookups of a word's family: itself, its plural and singular, and its stem as a prefix."""
+        w = word.lower()
+        root = stem(w)[:FAMILY[1]]
+        return [w, w.rstrip("s"), w + "s", w + "es", *([root] if len(root) >= FAMILY[0] else [])]
+
+    def notes_with(self, term: str) -> set[int]:
+        """The notes (by position in the texts given) holding every word of `term`, word families tolerated."""
+        common: set[int] | None = None
+        for part in word_parts(term):
+            found = set().union(*(self._docs.get(key, set()) for key in self._keys(part)))
+            common = found if common is None else common & found
+        return common or set()
+
+    def knows(self, word: str) -> bool:
+        """Whether the word or one of its family ("encode": "encoder", "encoding") occurs in the notes."""
+        return any(key in self._docs for key in self._keys(word))
+
+    def knows_phrase(self, phrase: str) -> bool:
+        """Whether every adjacent word pair of the phrase occurs adjacently somewhere in the notes."""
+        seq = [w.lower() for w in word_parts(phrase)]
+        return all((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) in self._pairs for a, b in zip(seq, seq[1:]))
+
+    def knows_compound(self, word: str) -> bool:
+        """Whether the word reads as two adjacent notes words run together or shortened ("convnets" from
+        "convolutional networks", "finetuning" from "fine tuning"): a first piece opening one word and a second
+        opening the next."""
+        w = word.lower().replace("-", "")
+        if w.endswith("s"):
+            w = w[:-1]
+        for i in range(MIN_PIECE, len(w) - MIN_PIECE + 1):
+            a, b = w[:i], w[i:i + PAIR_PREFIX]
+            if any(x.startswith(a[:PAIR_PREFIX]) and y.startswith(b) for x, y in self._by_head.get(a[:MIN_PIECE], ())):
+                return True
+        return False
+
+    def knows_term(self, term: str) -> bool:
+        """Whether a question term (a word, or a hyphenated compound such as "f1-score") occurs in the notes: as
+        itself, its parts side by side, or an abbreviation of two notes words; the number in "5-fold" is left out
+        (the notes may say "k-fold")."""
+        parts = word_parts(term)
+        if len(parts) > 1 and any(not p.isdigit() for p in parts):
+            parts = [p for p in parts if not p.isdigit()]
+        term = " ".join(parts)
+        if len(parts) > 1:
+            return self.knows_phrase(term) or self.knows("".join(parts)) or self.knows_compound(term)
+        return self.knows(term) or self.knows_compound(term)

@@ -1,0 +1,100 @@
+"""QdrantBackend: the Qdrant store's location (server URL or local-mode folder, and the alias readers follow)."""
+from __future__ import annotations
+
+from rag.core.errors import IndexMismatchError
+from rag.core.settings import RetrievalSettings
+from rag.index.qdrant import client as qc
+from rag.index.qdrant import points
+from rag.index.store.base import DenseSpec
+from rag.index.store.db import DocRecord
+from rag.index.store.layout import IndexLock
+from rag.index.store.marker import write_marker
+
+
+class QdrantBackend:
+    """A Qdrant collection alias and its version collections; the index folder keeps STORE.json and the ingest lock."""
+
+    kind = "qdrant"
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.index_dir = settings.index_path
+        self.alias = settings.qdrant.collection
+        self.server = bool(settings.qdrant.url)
+        self.client = qc.client_for(settings)
+
+    def where(self) -> str:
+        """Human-readable location (no API key)."""
+        return f"Qdrant collection {self.alias!r} at {qc.location(self.settings)}"
+
+    def exists(self) -> bool:
+        """Whether a version has been published."""
+        return qc.alias_target(self.client, self.alias) is not None
+
+    def version(self) -> str | None:
+        """The collection the alias points at (one alias lookup)."""
+        return qc.alias_target(self.client, self.alias)
+
+    def lock(self) -> IndexLock:
+        """The ingest lock in the index folder (one writer per machine; a cluster's writers must share the folder)."""
+        return IndexLock(self.index_dir)
+
+    def read_meta(self, collection: str | None) -> dict:
+        """The meta point's payload of a version ({} when absent)."""
+        if not collection:
+            return {}
+        found = self.client.retrieve(collection, [points.META_ID], with_payload=True)
+        return dict(found[0].payload) if found else {}
+
+    def clean_stale(self) -> None:
+        """Delete version collections other than the live one and the one before it (kept for readers still on
+        it); what an interrupted write left goes too."""
+        live = self.version()
+        keep = {live, self.read_meta(live).get("previous")}
+        for name in qc.versions(self.client, self.alias):
+            if name not in keep:
+                self.client.delete_collection(name)
+
+    def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, DocRecord], int]:
+        """Manifest and chunk count of the live version; checks the embedder fingerprint."""
+        live = self.version()
+        if rebuild or live is None:
+            return {}, 0
+        meta = self.read_meta(live)
+        held = meta.get("dense", {}).get(dense.name)
+        if held is None or (held["model_id"], held["dim"]) != (dense.model_id, dense.dim):
+            have = f"{held['model_id']} (dim {held['dim']})" if held else "no such vector set"
+            raise IndexMismatchError(f"{self.where()} was built with {have} for vector set {dense.name!r} but the "
+                                     f"embedder is {dense.model_id} (dim {dense.dim}); re-run rag ingest with "
+                                     f"--rebuild")
+        return {d.source: d for d in self.docs(live)}, int(meta.get("chunks", 0))
+
+    def docs(self, collection: str, with_text: bool = False) -> list[DocRecord]:
+        """Every note point of a version (manifest rows; texts only when asked)."""
+        m = qc.models()
+        selector = True if with_text else m.PayloadSelectorExclude(exclude=["text", "pages"])
+        out, offset = [], None
+        while True:
+            page, offset = self.client.scroll(collection, scroll_filter=points.kind_is("doc"), limit=1024,
+                                              offset=offset, with_payload=selector)
+            out += [points.doc_from(p.payload) for p in page]
+            if offset is None:
+                return out
+
+    def open_reader(self, ef_search: int = 128):
+        """The published version (IndexNotFoundError when there is none)."""
+        from rag.index.qdrant.reader import QdrantStore
+
+        return QdrantStore.open(self, ef_search)
+
+    def writer(self, dense: list[DenseSpec], retrieval: RetrievalSettings, rebuild: bool = False):
+        """A writer for the next version collection. Call under the lock."""
+        from rag.index.qdrant.writer import QdrantWriter
+
+        return QdrantWriter(self, dense, retrieval, rebuild)
+
+    def published(self, collection: str, meta: dict) -> None:
+        """After an alias swap: record the store in the index folder and drop versions older than the previous."""
+        write_marker(self.index_dir, {"store": self.kind, "location": qc.location(self.settings),
+                                      "collection": self.alias, "version": collection, "dense": meta["dense"]})
+        self.clean_stale()

@@ -1,0 +1,67 @@
+"""The default backend: FAISS vectors + SQLite rows in versioned folders under the index folder."""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from rag.core.settings import RetrievalSettings
+from rag.index.store import db, layout
+from rag.index.store.base import DenseSpec
+
+
+class FaissBackend:
+    """An index folder holding FAISS + SQLite versions (layout.py)."""
+
+    kind = "faiss"
+
+    def __init__(self, index_dir: Path):
+        self.index_dir = Path(index_dir)
+
+    def exists(self) -> bool:
+        """Whether a version has been published."""
+        return layout.current_version(self.index_dir) is not None
+
+    def version(self) -> str | None:
+        """The published version folder's name."""
+        live = layout.current_version(self.index_dir)
+        return live.name if live is not None else None
+
+    def lock(self) -> layout.IndexLock:
+        """The flock on index_dir/LOCK."""
+        return layout.IndexLock(self.index_dir)
+
+    def clean_stale(self) -> None:
+        """Remove temp folders and old versions."""
+        layout.clean_stale(self.index_dir)
+
+    def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, db.DocRecord], int]:
+        """Manifest and chunk count of the live version (empty when rebuilding or new); checks the model. An index
+        from before note metadata lists every note as changed, so the next ingest re-reads each once (its chunks
+        are reused by text hash, nothing is re-embedded)."""
+        version = layout.current_version(self.index_dir)
+        if rebuild or version is None:
+            return {}, 0
+        conn = db.connect(version / layout.DB_FILE, readonly=True)
+        try:
+            meta = db.read_meta(conn)
+            db.check_model(meta, dense.model_id, dense.dim, self.index_dir, dense.name)
+            known = db.manifest(conn)
+            if meta.get("version", "1") < db.SCHEMA_VERSION:
+                known = {s: replace(d, sha256="", mtime_ns=-1) for s, d in known.items()}
+            return known, conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        finally:
+            conn.close()
+
+    def open_reader(self, ef_search: int = 128):
+        """The live version (IndexNotFoundError when there is none)."""
+        from rag.index.store.reader import IndexStore
+
+        return IndexStore.open(self.index_dir, ef_search=ef_search)
+
+    def writer(self, dense: list[DenseSpec], retrieval: RetrievalSettings, rebuild: bool = False):
+        """An IndexWriter for the next version; dense[0] fills the default set. Call under the lock."""
+        from rag.index.store.writer import IndexWriter
+
+        first, *others = dense
+        return IndexWriter(self.index_dir, first.model_id, first.dim, retrieval, rebuild=rebuild,
+                           other_sets=[(d.name, d.model_id, d.dim) for d in others])

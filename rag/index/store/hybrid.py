@@ -1,0 +1,48 @@
+"""In-process hybrid search of the FAISS store: dense (FAISS) + BM25, fused with weighted reciprocal rank fusion.
+
+Filters restrict both sides inside the search: FAISS gets an IDSelector of the allowed chunk ids, BM25 scores only
+the allowed rows (IDF stays corpus-wide, as in Qdrant's sparse search), so k results come back when k chunks match.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from rag.core.types import SearchResult
+from rag.index.fusion import rrf, top_with_leaders
+from rag.index.store.base import SearchRequest
+
+
+def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
+    """Top-k chunks of `store` for `request`, deduplicated by chunk; dense_score is always the cosine."""
+    s, k, mode = request.settings, request.k, request.mode
+    n = max(s.candidates, k)
+    allowed = store.allowed(request.filters)
+    dense = store.search_vectors(request.vector, n, filters=request.filters, name=request.dense) \
+        if mode != "bm25" else []
+    bm25_all = bm25.scores(request.text)
+    if allowed is not None and bm25_all is not None:
+        bm25_all = bm25.restrict(bm25_all, allowed[0])
+    sparse = bm25.top(bm25_all, n) if mode != "dense" else []
+    if mode == "hybrid":
+        ranked = rrf([([i for i, _ in dense], s.dense_weight), ([i for i, _ in sparse], s.bm25_weight)], k=s.rrf_k)
+        top = top_with_leaders(ranked, [[i for i, _ in dense], [i for i, _ in sparse]], k, s.fusion_leaders)
+    else:
+        ranked = dense if mode == "dense" else sparse
+        top = [i for i, _ in ranked[:k]]
+    fused = dict(ranked)
+    cos = _cosines(store, request, top, dict(dense))
+    bm = bm25.lookup(bm25_all, top)
+    chunks = store.by_vector_ids(top)
+    return [SearchResult(chunk=chunks[i] if allowed is None else chunks[i].located_in(allowed[1]),
+                         score=float(fused[i]), dense_score=cos[i], bm25_score=bm[i])
+            for i in top if i in chunks]
+
+
+def _cosines(store, request: SearchRequest, vids: list[int], known: dict[int, float]) -> dict[int, float]:
+    """Cosine of query and each chunk; stored vectors are reconstructed where search did not score them."""
+    missing = [i for i in vids if i not in known]
+    out = {i: float(known[i]) for i in vids if i in known}
+    if missing:
+        sims = store.vectors_for(missing, request.dense) @ request.vector.astype(np.float32)
+        out.update({i: float(s) for i, s in zip(missing, sims)})
+    return out

@@ -1,0 +1,31 @@
+"""Mentioned or explained: enumerations, labels, cut-off units; terms that must occur together."""
+from rag.answer.focus import explains, in_enumeration, mentions, unconnected, unexplained
+from rag.index.units import Unit
+
+
+def test_mentions_match_inflections_and_compounds_in_order():
+    assert mentions("The F1-score balances precision and recall", "f1-score")
+    assert mentions("regularization of the weights", "regularized")
+    assert not mentions("score of the F1 car", "f1-score")
+
+
+def test_a_term_in_a_list_of_short_items_is_only_mentioned():
+    text = "Keep an eye on metrics like accuracy, precision, recall, F1-score, etc., on both training and test data."
+    assert in_enumeration(text, "f1-score")
+    assert not in_enumeration("The F1-score is the harmonic mean of precision and recall.", "f1-score")
+    assert in_enumeration("Using techniques like Xavier/Glorot initialization or He initialization can help.", "xavier")
+
+
+def test_explaining_units_are_prose_or_list_lines_naming_the_term_or_listed_under_it():
+    assert explains("The F1-score is the harmonic mean of precision and recall.", Unit(0, 1, "prose"), "f1-score")
+    assert not explains("the perceptron uses the following update rule: ...", Unit(0, 1, "truncated"), "perceptron")
+    assert explains("SVMs were introduced for classification.", Unit(0, 1, "item", "1980s - SVMs"), "1980s")
+    units = [("metrics like accuracy, precision, recall, F1-score, etc.", Unit(0, 1, "prose")),
+             ("Accuracy is the share of correct predictions.", Unit(0, 1, "prose"))]
+    assert unexplained(["f1-score", "accuracy", "wasserstein"], units) == ["f1-score"]
+
+
+def test_names_of_a_part_must_share_a_chunk_unless_one_is_nowhere():
+    rows = {"google": {1}, "clip": {2, 3}, "openai": {2}, "2019": set()}.get
+    assert unconnected([("google", "clip")], rows) == ["google + clip"]
+    assert unconnected([("openai", "clip"), ("clip",), ("clip", "2019")], rows) == []

@@ -1,0 +1,40 @@
+"""Question analysis: parts of multi-part and comparison questions, focus words, names, words naming a note."""
+from rag.answer.question import analyse, split_parts
+
+
+def pieces(word):
+    """Stands in for the embedder's word-piece count: long or odd words come in pieces."""
+    return 1 if word.isalpha() and len(word) <= 8 else 2
+
+
+def test_a_simple_question_is_one_part():
+    assert split_parts("What is EMA in diffusion?") == ("What is EMA in diffusion?",)
+
+
+def test_clauses_that_start_a_new_question_are_parts_in_order_with_the_leading_context():
+    assert split_parts("According to the timeline, what was introduced in the 1980s, and which methods gained "
+                       "popularity in the 1990s?") == (
+        "According to the timeline, what was introduced in the 1980s",
+        "According to the timeline, which methods gained popularity in the 1990s?")
+    assert len(split_parts("What is the Naive Bayes assumption, why is it useful and when does it not hold?")) == 3
+
+
+def test_a_subordinate_clause_stays_with_its_question():
+    assert split_parts("When tokens are indexed, how large is the vocabulary?") == (
+        "When tokens are indexed, how large is the vocabulary?",)
+
+
+def test_comparisons_split_into_one_part_per_compared_thing():
+    assert split_parts("L1 vs L2 weight decay: what is the difference?") == (
+        "L1 weight decay: what is the difference?", "L2 weight decay: what is the difference?")
+    a, b = split_parts("What is the difference between stemming and lemmatization?")
+    assert "stemming" in a and "lemmatization" not in a and "lemmatization" in b and "stemming" not in b
+
+
+def test_focus_words_are_specific_names_numbers_and_rare_words_not_the_notes_name():
+    q = analyse("Why did Google release CLIP in 2019, according to my GenAI slides?", pieces)
+    assert q.focus == ("google", "clip", "2019") and q.names == ("google", "clip", "2019")
+    q = analyse("If I use mini-batches of 64, how many iterations make an epoch?", pieces)
+    assert "64" not in q.focus and "iterations" in q.focus and q.names == ()
+    assert analyse("How does the perceptron update its weights?", pieces).focus == ("perceptron",)
+    assert "step-size" not in analyse("Which step-size conditions hold?", pieces).focus
