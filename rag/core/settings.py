@@ -17,6 +17,7 @@ Mode = Literal["grounded", "constrained", "free"]       # verified sentences, co
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 Weights = Literal["fp32", "int8", "int4"]               # the local model's linear layers
 Store = Literal["faiss", "qdrant"]                      # the index store: FAISS + SQLite in index_dir, or Qdrant
+EmbedderName = Literal["minilm", "e5"]                  # dense sets: English MiniLM, multilingual e5 (rag.index.embed)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class RetrievalSettings:
     dense_weight: float = 1.0      # weight of the dense ranking in fusion
     bm25_weight: float = 1.0       # weight of the BM25 ranking in fusion
     fusion_leaders: int = 2        # each retriever's best few always reach the top k (0: plain RRF)
+    embedders: tuple[EmbedderName, ...] = ("minilm", "e5")  # dense sets ingest fills and retrieval fuses (RRF);
+                                   # "minilm" is always filled: evidence, grounding and every dense threshold read it
     mode: RetrievalMode = "hybrid"
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32
@@ -154,6 +157,7 @@ PRESETS: dict[str, dict] = {
 ENV_VARS = {
     "RAG_INDEX": ("index_dir",),
     "RAG_STORE": ("store",),
+    "RAG_EMBEDDERS": ("retrieval", "embedders"),
     "RAG_NOTES": ("notes_dir",),
     "RAG_BACKEND": ("answer", "backend"),
     "RAG_MODE": ("answer", "mode"),
@@ -184,7 +188,11 @@ def _coerce(value, current, hint, name: str):
             return value
         return str(value).lower() in ("1", "true", "yes", "on")
     if isinstance(current, tuple):
-        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+        items = tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+        item_hint = get_args(hint)[0] if get_args(hint) else None
+        if get_origin(item_hint) is Literal:
+            return tuple(dict.fromkeys(_coerce(v, None, item_hint, name) for v in items))
+        return items
     try:
         return type(current)(value)
     except (TypeError, ValueError) as exc:

