@@ -11,40 +11,44 @@ from rag.index.store.base import SearchRequest
 
 
 def run_search(store, request: SearchRequest) -> list[SearchResult]:
-    """Top-k chunks of `store` for `request`: fused in the engine (hybrid), or one side alone."""
+    """Top-k chunks of `store` for `request`: fused in the engine (hybrid, or dense over several sets), or one side
+    alone."""
     m = qc.models()
     s, k, name = request.settings, request.k, request.dense
     n = max(s.candidates, k)
     flt = points.scope(request.filters, store.notes())
     params = qc.search_params(store.backend.server, store.ef_search)
-    dense_q = np.asarray(request.vector, dtype=np.float32).tolist()
+    dense_qs = {} if request.mode == "bm25" else {
+        set_name: np.asarray(v, dtype=np.float32).tolist() for set_name, v in {name: request.vector,
+                                                                               **request.more_dense}.items()}
     idx, vals = sparse.query_vector(request.text)
-    sparse_q = m.SparseVector(indices=idx, values=vals) if idx else None
+    sparse_q = m.SparseVector(indices=idx, values=vals) if idx and request.mode != "dense" else None
 
     def side(query, using, limit, payload=False):
         return m.QueryRequest(query=query, using=using, filter=flt, limit=limit, params=params,
                               with_payload=payload, with_vector=[name] if payload else False)
 
+    sides = [(q, using, s.dense_weight) for using, q in dense_qs.items()]
+    sides += [(sparse_q, qc.SPARSE, s.bm25_weight)] if sparse_q is not None else []
     leaders = s.fusion_leaders
-    if request.mode == "dense":
-        batch = [side(dense_q, name, k, payload=True)]
-    elif request.mode == "bm25":
-        if sparse_q is None:
-            return []
-        batch = [side(sparse_q, qc.SPARSE, k, payload=True)]
+    fusing = len(sides) > 1 or (request.mode == "hybrid" and bool(sides))   # hybrid ranks by RRF even with one side
+    if not sides:
+        return []
+    if not fusing:
+        (query, using, _), = sides
+        batch = [side(query, using, k, payload=True)]
     else:
-        prefetch = [m.Prefetch(query=dense_q, using=name, filter=flt, limit=n, params=params)]
-        if sparse_q is not None:
-            prefetch.append(m.Prefetch(query=sparse_q, using=qc.SPARSE, filter=flt, limit=n))
-        weights = None if s.dense_weight == s.bm25_weight == 1.0 else [s.dense_weight, s.bm25_weight][:len(prefetch)]
-        fused = m.QueryRequest(prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(k=s.rrf_k + 1, weights=weights)),
-                               limit=n, with_payload=True, with_vector=[name])
-        batch = [fused] + ([side(dense_q, name, leaders)] + ([side(sparse_q, qc.SPARSE, leaders)] if sparse_q else [])
-                           if leaders else [])
+        prefetch = [m.Prefetch(query=q, using=using, filter=flt, limit=n, params=params if using != qc.SPARSE
+                               else None) for q, using, _ in sides]
+        weights = [w for _, _, w in sides]
+        fused = m.QueryRequest(prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(
+            k=s.rrf_k + 1, weights=None if set(weights) == {1.0} else weights)),
+            limit=n, with_payload=True, with_vector=[name])
+        batch = [fused] + ([side(q, using, leaders) for q, using, _ in sides] if leaders else [])
     responses = store.client.query_batch_points(store.collection, batch)
     hits = sorted(responses[0].points, key=lambda p: (-p.score, int(p.id)))  # ties by id, as rag.index.fusion.rrf
     ranked = [int(p.id) for p in hits]
-    if request.mode == "hybrid" and leaders:
+    if fusing and leaders:
         top = top_with_leaders([(i, 0.0) for i in ranked], [[int(p.id) for p in r.points] for r in responses[1:]],
                                k, leaders)
     else:

@@ -1,4 +1,5 @@
-"""In-process hybrid search of the FAISS store: dense (FAISS) + BM25, fused with weighted reciprocal rank fusion.
+"""In-process hybrid search of the FAISS store: dense (FAISS, one ranking per dense set asked for) + BM25, fused with
+weighted reciprocal rank fusion.
 
 Filters restrict both sides inside the search: FAISS gets an IDSelector of the allowed chunk ids, BM25 scores only
 the allowed rows (IDF stays corpus-wide, as in Qdrant's sparse search), so k results come back when k chunks match.
@@ -13,19 +14,22 @@ from rag.index.store.base import SearchRequest
 
 
 def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
-    """Top-k chunks of `store` for `request`, deduplicated by chunk; dense_score is always the cosine."""
+    """Top-k chunks of `store` for `request`, deduplicated by chunk; dense_score is always set `dense`'s cosine."""
     s, k, mode = request.settings, request.k, request.mode
     n = max(s.candidates, k)
     allowed = store.allowed(request.filters)
-    dense = store.search_vectors(request.vector, n, filters=request.filters, name=request.dense) \
-        if mode != "bm25" else []
+    sets = {request.dense: request.vector, **request.more_dense} if mode != "bm25" else {}
+    rankings = [store.search_vectors(v, n, filters=request.filters, name=name) for name, v in sets.items()]
+    dense = rankings[0] if rankings else []
     bm25_all = bm25.scores(request.text)
     if allowed is not None and bm25_all is not None:
         bm25_all = bm25.restrict(bm25_all, allowed[0])
     sparse = bm25.top(bm25_all, n) if mode != "dense" else []
-    if mode == "hybrid":
-        ranked = rrf([([i for i, _ in dense], s.dense_weight), ([i for i, _ in sparse], s.bm25_weight)], k=s.rrf_k)
-        top = top_with_leaders(ranked, [[i for i, _ in dense], [i for i, _ in sparse]], k, s.fusion_leaders)
+    weighted = [([i for i, _ in r], s.dense_weight) for r in rankings]
+    weighted += [([i for i, _ in sparse], s.bm25_weight)] if mode == "hybrid" else []
+    if len(weighted) > 1:
+        ranked = rrf(weighted, k=s.rrf_k)
+        top = top_with_leaders(ranked, [ids for ids, _ in weighted], k, s.fusion_leaders)
     else:
         ranked = dense if mode == "dense" else sparse
         top = [i for i, _ in ranked[:k]]
