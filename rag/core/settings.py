@@ -50,6 +50,10 @@ class RetrievalSettings:
     fusion_leaders: int = 2        # each retriever's best few always reach the top k (0: plain RRF)
     embedders: tuple[EmbedderName, ...] = ("minilm", "e5")  # dense sets ingest fills and retrieval fuses (RRF);
                                    # "minilm" is always filled: evidence, grounding and every dense threshold read it
+    foreign_pieces_per_word: float = 1.5  # a chunk whose words MiniLM cuts into this many word pieces on average is
+                                   # in a language it does not read (../shared/notes: English chunks 1.0-1.6, lists
+                                   # of names the highest; Italian 1.6-2.1): its evidence units also get vectors of
+                                   # the other dense sets (e5 on every unit would triple ingest time)
     mode: RetrievalMode = "hybrid"
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32
