@@ -54,6 +54,8 @@ class Coverage:
     unknown_focus: list[str] = field(default_factory=list)      # specific words the notes never use
     unexplained_focus: list[str] = field(default_factory=list)  # specific words the passages only mention
     unconnected: list[str] = field(default_factory=list)        # a part's names no note holds together
+    foreign_terms: dict[str, float] = field(default_factory=dict)  # unknown focus word -> best mapped e5 score of a
+                                                                   # retrieved unit in another language
 
     def finding(self) -> str | None:
         """What the notes lack, in a sentence for the reader, when a structural rule found it."""
@@ -70,12 +72,15 @@ class Coverage:
         return {"top_dense": round(self.top_dense, 4), "top_evidence": round(self.top_evidence, 4),
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
                 "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
-                "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected}
+                "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
+                "foreign_terms": self.foreign_terms}
 
 
 def measure(query: Question, results: list[SearchResult], evidence_scores: list[float], vocab: Vocabulary | None,
-            units: list[tuple[str, Unit]] = ()) -> Coverage:
-    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks."""
+            units: list[tuple[str, Unit]] = (), foreign_match=None) -> Coverage:
+    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks;
+    `foreign_match(terms, texts) -> {term: score}` scores focus words the notes never use against the units in another
+    language (rag.answer.foreign.ForeignScores.term_matches)."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max(evidence_scores, default=0.0)
     terms = question_terms(query.text)
@@ -86,9 +91,16 @@ def measure(query: Question, results: list[SearchResult], evidence_scores: list[
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
+    foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained(known, list(units)),
-                    focus.unconnected(parts, vocab.notes_with) if vocab is not None else [])
+                    focus.unconnected(parts, vocab.notes_with) if vocab is not None else [], foreign)
+
+
+def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
+    """The focus words the notes never use, in any language: a word some retrieved unit in another language matches
+    at least foreign_term_min_e5 is there in translation ("reconstruction" where the note says "ricostruzione")."""
+    return [t for t in cov.unknown_focus if cov.foreign_terms.get(t, float("-inf")) < s.foreign_term_min_e5]
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:
@@ -97,8 +109,9 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     Words or phrases the notes never use count only while no evidence sentence matches strongly: a question
     may say "store" or "advantage" where the notes say "stored" in other words.
     """
-    if cov.unknown_focus:
-        return f"the notes never mention {', '.join(cov.unknown_focus)}"
+    unknown_focus = never_mentioned(cov, s)
+    if unknown_focus:
+        return f"the notes never mention {', '.join(unknown_focus)}"
     if cov.top_dense < s.min_retrieval_score:
         return f"best passage similarity {cov.top_dense:.2f} < {s.min_retrieval_score:.2f}"
     if cov.top_evidence < s.min_evidence_score:

@@ -14,6 +14,7 @@ from langchain_core.runnables import RunnableLambda
 from rag.answer import abstain
 from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.answer.evidence import Evidence, select_evidence
+from rag.answer.foreign import ForeignScores
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
@@ -72,6 +73,7 @@ class AnswerChain:
         self.llm = llm
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
+        self.foreign = ForeignScores(retriever, settings.answer)
         self._vocab: Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
@@ -153,11 +155,12 @@ class AnswerChain:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
+        foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
-                                        a.context_tokens)
+                                        a.context_tokens, foreign=foreign and foreign.unit_scores)
         units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
         turn.coverage = abstain.measure(turn.query, turn.results, [e.score for e in turn.evidence], self.vocabulary(),
-                                        units)
+                                        units, foreign_match=foreign and foreign.term_matches)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
         turn.diagnostics["parts"] = list(turn.query.parts)

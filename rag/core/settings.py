@@ -99,6 +99,11 @@ class AnswerSettings:
     extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback (each part
                                         # beyond the first adds two; max_evidence caps them)
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
+    e5_scale: float = 4.62              # an e5 cosine on MiniLM's scale: e5_scale * cos + e5_shift (the map that
+    e5_shift: float = -3.49             # matches mean and spread of both cosines over question/unit pairs of English
+                                        # units, fitted on dev fold 0: 4.62 / -3.49, fold 1 gives 4.69 / -3.55)
+    foreign_term_min_e5: float = 1.0    # a focus word the notes never use counts as known when a unit in another
+                                        # language matches it this well (mapped e5 score); rag eval fits it
 
 
 @dataclass(frozen=True)
