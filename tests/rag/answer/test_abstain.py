@@ -110,3 +110,15 @@ def test_chain_refuses_a_term_the_notes_never_use_whatever_the_similarity(make_c
                                       "generator distributions; the discriminator estimates it.\n"})
     ans = chain.answer("How does the Wasserstein GAN training minimise the divergence?")
     assert ans.abstained and "wasserstein" in ans.diagnostics["abstain_reason"]
+
+
+def test_an_unknown_focus_word_found_in_another_language_is_known():
+    """A focus word the notes never use counts as mentioned once a retrieved unit in another language matches it at
+    foreign_term_min_e5 or more; below that, or with no such unit, it is still refused."""
+    s = AnswerSettings(foreign_term_min_e5=0.5)
+    base = Coverage(top_dense=0.9, top_evidence=0.95, unknown_focus=["reconstruction"])
+    assert "reconstruction" in decide(base, s)
+    assert "reconstruction" in decide(replace(base, foreign_terms={"reconstruction": 0.49}), s)
+    assert decide(replace(base, foreign_terms={"reconstruction": 0.62}), s) is None
+    assert "wasserstein" in decide(replace(base, unknown_focus=["reconstruction", "wasserstein"],
+                                           foreign_terms={"reconstruction": 0.62}), s)
