@@ -25,8 +25,9 @@ ITALIAN = ("# Autoencoder\n\n"
            "musica e simili. Qualunque cosa che noi possiamo rappresentare in modo digitale può essere compressa.\n")
 ENGLISH = ("# Autoencoders\n\nAutoencoders are neural networks with an encoder and a decoder. The encoder maps the "
            "input to a latent code and the decoder reconstructs the input from it. Variational autoencoders learn a "
-           "distribution over the latent space.\n\n# Gradient descent\n\nGradient descent updates the weights against the gradient of the loss. The learning "
-           "rate sets the size of each step, and a rate that is too large makes the loss diverge.\n\n"
+           "distribution over the latent space.\n\n# Gradient descent\n\nGradient descent updates the weights against "
+           "the gradient of the loss. The learning rate sets the size of each step, and a rate that is too large "
+           "makes the loss diverge.\n\n"
            "# Batch norm\n\nBatch normalization rescales each feature with the statistics of the mini-batch, then "
            "applies a learned scale and shift.\n")
 QUESTION = "Is an autoencoder only meant for images, or which kinds of data can it handle?"
