@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from rag.core.types import SearchResult
-from rag.index.fusion import top_with_leaders
+from rag.index.fusion import rrf, top_with_leaders
 from rag.index.qdrant import client as qc
 from rag.index.qdrant import points, sparse
 from rag.index.store.base import SearchRequest
@@ -28,6 +28,8 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
         return m.QueryRequest(query=query, using=using, filter=flt, limit=limit, params=params,
                               with_payload=payload, with_vector=[name] if payload else False)
 
+    if s.foreign_boost and len(dense_qs) > 1:
+        return _fused_here(store, request, flt, params, dense_qs, sparse_q, n)
     sides = [(q, using, s.dense_weight) for using, q in dense_qs.items()]
     sides += [(sparse_q, qc.SPARSE, s.bm25_weight)] if sparse_q is not None else []
     leaders = s.fusion_leaders
@@ -53,7 +55,44 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
                                k, leaders)
     else:
         top = ranked[:k]
-    by_id = {int(p.id): p for p in hits}
+    return _results(store, request, top, {int(p.id): p for p in hits}, {int(p.id): float(p.score) for p in hits})
+
+
+def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, sparse_q, n: int) -> list[SearchResult]:
+    """Several dense sets with the foreign boost: every side ranked in one batch (plus, per set other than the default
+    one, its chunks holding unit vectors: those MiniLM does not read), fused here with rag.index.fusion as the FAISS
+    store does (rag.index.store.hybrid), so both stores rank alike."""
+    m = qc.models()
+    s = request.settings
+    batch = [m.QueryRequest(query=q, using=using, filter=flt, limit=n, params=params) for using, q in dense_qs.items()]
+    boosted = [using for using in dense_qs if using != request.dense]
+    for using in boosted:
+        foreign = m.Filter(must=[*([flt] if flt is not None else []),
+                                 m.HasVectorCondition(has_vector=using + qc.UNITS_SUFFIX)])
+        batch.append(m.QueryRequest(query=dense_qs[using], using=using, filter=foreign, limit=n, params=params))
+    if sparse_q is not None:
+        batch.append(m.QueryRequest(query=sparse_q, using=qc.SPARSE, filter=flt, limit=n))
+    responses = store.client.query_batch_points(store.collection, batch)
+    ranked = {using: {int(p.id): float(p.score) for p in r.points} for using, r in zip(dense_qs, responses)}
+    for using, r in zip(boosted, responses[len(dense_qs):]):
+        ranked[using].update((int(p.id), float(p.score) + s.foreign_boost) for p in r.points)
+    rankings = [([i for i, _ in sorted(sc.items(), key=lambda kv: (-kv[1], kv[0]))[:n]], s.dense_weight)
+                for sc in ranked.values()]
+    if sparse_q is not None:
+        rankings.append(([int(p.id) for p in responses[-1].points], s.bm25_weight))
+    elif request.mode == "hybrid":
+        rankings.append(([], s.bm25_weight))
+    fused = rrf(rankings, k=s.rrf_k)
+    top = top_with_leaders(fused, [ids for ids, _ in rankings], request.k, s.fusion_leaders)
+    found = store.client.retrieve(store.collection, top, with_payload=True, with_vectors=[request.dense])
+    by_id = {int(p.id): p for p in found}
+    return _results(store, request, [i for i in top if i in by_id], by_id, dict(fused))
+
+
+def _results(store, request: SearchRequest, top: list[int], by_id: dict, scores: dict[int, float],
+             ) -> list[SearchResult]:
+    """SearchResults for the ranked vector ids from their points (payload and the default set's vector)."""
+    name = request.dense
     allowed = store.allowed_sources(request.filters)
     qvec = np.asarray(request.vector, dtype=np.float32)
     out = []
@@ -61,6 +100,6 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
         p = by_id[vid]
         chunk = points.chunk_from(p.payload)
         cosine = float(np.dot(qvec, np.asarray(p.vector[name], dtype=np.float32)))
-        out.append(SearchResult(chunk=chunk if allowed is None else chunk.located_in(allowed), score=float(p.score),
-                                dense_score=cosine, bm25_score=float(p.score) if request.mode == "bm25" else None))
+        out.append(SearchResult(chunk=chunk if allowed is None else chunk.located_in(allowed), score=scores[vid],
+                                dense_score=cosine, bm25_score=scores[vid] if request.mode == "bm25" else None))
     return out

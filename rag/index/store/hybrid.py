@@ -19,7 +19,7 @@ def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
     n = max(s.candidates, k)
     allowed = store.allowed(request.filters)
     sets = {request.dense: request.vector, **request.more_dense} if mode != "bm25" else {}
-    rankings = [store.search_vectors(v, n, filters=request.filters, name=name) for name, v in sets.items()]
+    rankings = [_ranking(store, request, name, v, n) for name, v in sets.items()]
     dense = rankings[0] if rankings else []
     bm25_all = bm25.scores(request.text)
     if allowed is not None and bm25_all is not None:
@@ -40,6 +40,23 @@ def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
     return [SearchResult(chunk=chunks[i] if allowed is None else chunks[i].located_in(allowed[1]),
                          score=float(fused[i]), dense_score=cos[i], bm25_score=bm[i])
             for i in top if i in chunks]
+
+
+def _ranking(store, request: SearchRequest, name: str, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """Top-n (vector id, score) of dense set `name`: the cosine, plus settings.foreign_boost for the chunks a set other
+    than the default one holds unit vectors for (those in a language MiniLM does not read)."""
+    hits = store.search_vectors(vector, n, filters=request.filters, name=name)
+    boost = request.settings.foreign_boost
+    foreign = store.foreign_ids(name) if name != request.dense and boost else np.zeros(0, dtype=np.int64)
+    allowed = store.allowed(request.filters)
+    if allowed is not None:
+        foreign = np.intersect1d(foreign, allowed[0])
+    if not len(foreign):
+        return hits
+    scores = dict(hits)
+    sims = store.vectors_for([int(i) for i in foreign], name) @ np.asarray(vector, dtype=np.float32)
+    scores.update((int(i), float(s) + boost) for i, s in zip(foreign, sims))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def _cosines(store, request: SearchRequest, vids: list[int], known: dict[int, float]) -> dict[int, float]:

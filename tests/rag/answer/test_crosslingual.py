@@ -64,7 +64,8 @@ def test_english_question_quotes_the_italian_note(bilingual, tmp_path, store):
 
 
 def test_fused_retrieval_agrees_across_stores(bilingual, tmp_path):
-    """MiniLM + e5 + BM25 fused in process (FAISS) and in the engine (Qdrant) give the same ranking; e5 changes it."""
+    """MiniLM + e5 + BM25 fused in process on both stores (Qdrant ranks each side in the engine) give the same
+    ranking; e5 changes it."""
     rankings = {}
     for store in STORES:
         settings = _settings(tmp_path, store)
@@ -75,6 +76,17 @@ def test_fused_retrieval_agrees_across_stores(bilingual, tmp_path):
                            for q in (QUESTION, "learning rate too large", "scale and shift")
                            for mode in ("hybrid", "dense")]
     assert rankings["faiss"] == rankings["qdrant"]
+    boosted = {}   # a large foreign boost lifts the chunks MiniLM does not read in e5's ranking, alike on both stores
+    for store in STORES:
+        for boost in (0.0, 1.0):
+            retriever = HybridRetriever.open(load_settings(
+                env={}, index_dir=str(tmp_path / f"index-{store}"), store=store, retrieval={"foreign_boost": boost}))
+            boosted[store, boost] = [r.chunk.chunk_id for r in retriever.search("scale and shift", k=4, mode="dense")]
+        if store == "faiss":   # the Italian note is among the chunks e5 holds unit vectors for
+            foreign = retriever.store.by_vector_ids([int(i) for i in retriever.store.foreign_ids("e5")])
+            assert "autoencoder.md" in {c.source for c in foreign.values()}
+    assert boosted["faiss", 1.0] == boosted["qdrant", 1.0] and boosted["faiss", 0.0] == boosted["qdrant", 0.0]
+    assert boosted["faiss", 1.0] != boosted["faiss", 0.0]
     minilm_only = HybridRetriever.open(_settings(tmp_path, "faiss", ("minilm",)))
     assert minilm_only.others == {}
     assert [[r.score for r in minilm_only.search(QUESTION, k=3, mode="dense")]] != \
