@@ -32,12 +32,13 @@ PARITY_TOKENS = 256
 
 def prompt_ids(n: int) -> list[int]:
     """n token ids of real notes text (../shared/notes, else examples/notes), tokenised by the GGUF's tokenizer."""
-    from rag.model.tokenizer import GGUFTokenizer
     from rag.core.resources import default_gguf_path
+    from rag.model.tokenizer import GGUFTokenizer
 
     folder = ROOT.parent / "shared" / "notes"
     folder = folder if folder.is_dir() else ROOT / "examples" / "notes"
-    text = "\n".join(p.read_text(encoding="utf-8", errors="replace") for p in sorted(folder.glob("*.*")) if p.suffix in (".txt", ".md"))
+    text = "\n".join(p.read_text(encoding="utf-8", errors="replace")
+                     for p in sorted(folder.glob("*.*")) if p.suffix in (".txt", ".md"))
     ids = GGUFTokenizer.from_gguf(default_gguf_path()).encode(text, parse_special=False)
     return ids[:n]
 
@@ -100,7 +101,8 @@ def run_ours(weights: str, ids: list[int], new: int, compiled: bool, logits_out:
     end = time.perf_counter()
     bytes_per_token = sum(decode_bytes(m) for m in lm.model.modules())
     return {"load_s": load_s, "prefill_tok_s": len(ids) / prefill_s, "ttft_s": first - t,
-            "decode_tok_s": (n - 1) / (end - first), "weight_bytes_per_token": int(bytes_per_token), "decoder": lm.decoder,
+            "decode_tok_s": (n - 1) / (end - first), "weight_bytes_per_token": int(bytes_per_token),
+            "decoder": lm.decoder,
             **ops_overhead(lm, len(ids) + n)}
 
 
@@ -221,7 +223,8 @@ def run_spec(new: int, gguf: str, weights: str = "int4") -> dict:
             for _ in range(10):
                 lm._steps(ids[:rows], len(ids))
             step_ms[rows] = (time.perf_counter() - t) / 10 * 1000
-    return {"prompt_tokens": len(ids), "step_ms_by_rows": step_ms, "spec_plain_tok_s": runs[False][1], "spec_effective_tok_s": runs[True][1],
+    return {"prompt_tokens": len(ids), "step_ms_by_rows": step_ms,
+            "spec_plain_tok_s": runs[False][1], "spec_effective_tok_s": runs[True][1],
             "spec_identical": runs[False][0] == runs[True][0], "spec_acceptance_rate": stats.acceptance_rate,
             "spec_tokens_per_step": len(runs[True][0]) / (stats.steps + 1), "decoder": lm.decoder,
             "answer": lm.tokenizer.decode(runs[True][0][:60], skip_special=True)}
@@ -266,9 +269,11 @@ def worker(a: argparse.Namespace) -> None:
     print(json.dumps(res))
 
 
-def spawn(engine: str, a: argparse.Namespace, env: dict, logits_out: str | None = None, gguf: str | None = None) -> dict:
+def spawn(engine: str, a: argparse.Namespace, env: dict, logits_out: str | None = None,
+          gguf: str | None = None) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, "--threads", str(a.threads), "--new-tokens",
-           str(a.new_tokens), "--prompt-tokens", str(a.prompt_tokens)] + (["--logits-out", logits_out] if logits_out else [])
+           str(a.new_tokens), "--prompt-tokens", str(a.prompt_tokens)]
+    cmd += ["--logits-out", logits_out] if logits_out else []
     cmd += ["--gguf", gguf] if gguf else []
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -351,18 +356,21 @@ def main() -> int:
     if a.json:
         print(json.dumps(summary))
         sys.stdout = sys.stderr  # the table goes to stderr beside the JSON
-    print(f"threads={a.threads} prompt={a.prompt_tokens} tokens, {a.new_tokens} new tokens greedy; copy bandwidth {bw:.1f} GB/s")
-    print(f"{'engine':22s}{'decode tok/s':>13s}{'prefill tok/s':>14s}{'TTFT s':>8s}{'load s':>8s}{'cold s':>8s}{'peak MB':>9s}")
+    print(f"threads={a.threads} prompt={a.prompt_tokens} tokens, {a.new_tokens} new tokens greedy;"
+          f" copy bandwidth {bw:.1f} GB/s")
+    print(f"{'engine':22s}{'decode tok/s':>13s}{'prefill tok/s':>14s}{'TTFT s':>8s}"
+          f"{'load s':>8s}{'cold s':>8s}{'peak MB':>9s}")
     for e, r in res.items():
         if "error" in r:
             print(f"{e:22s} unavailable: {r['error']}")
             continue
-        f = lambda k, fmt: format(r[k], fmt) if r.get(k) is not None else "-".rjust(int(fmt.split(".")[0]))  # noqa: E731
+        f = lambda k, fmt, r=r: format(r[k], fmt) if r.get(k) is not None else "-".rjust(int(fmt.split(".")[0]))  # noqa: E731
         print(f"{e:22s}{f('decode_tok_s', '13.1f')}{f('prefill_tok_s', '14.1f')}{f('ttft_s', '8.3f')}"
               f"{f('load_s', '8.2f')}{f('cold_load_s', '8.2f')}{f('peak_rss_mb', '9.0f')}")
     for e, r in ours.items():
         bound = bw / 2 * 1e9 / r["weight_bytes_per_token"]  # copy bandwidth counts read+write; decode only reads
-        print(f"  {e} ({r['decoder']}): {r['weight_bytes_per_token'] / 1e6:.0f} MB weights/token -> bandwidth bound ~{bound:.0f} tok/s;"
+        print(f"  {e} ({r['decoder']}): {r['weight_bytes_per_token'] / 1e6:.0f} MB weights/token"
+              f" -> bandwidth bound ~{bound:.0f} tok/s;"
               f" {r['aten_ops_per_step']} aten ops/step x {r['us_per_tiny_op']} us = {r['op_floor_ms']} ms op floor")
     if best:
         d = ours[best]["decode_tok_s"]
@@ -395,8 +403,8 @@ def ratio(a: float | None, b: float | None) -> float | None:
 
 def linear_params() -> int:
     """Weights of the bundled model's Linear layers and head: half the FLOPs a prefill token costs."""
-    from rag.model.gguf import read_gguf
     from rag.core.resources import default_gguf_path
+    from rag.model.gguf import read_gguf
 
     with read_gguf(default_gguf_path()) as g:
         c = g.config
@@ -407,8 +415,8 @@ def linear_params() -> int:
 
 def q4k_file() -> tuple[str | None, str | None]:
     """The bundled model requantised to Q4_K_M by llama.cpp (cached), or None and why not."""
-    from rag.model.requantize import requantized
     from rag.core.resources import default_gguf_path
+    from rag.model.requantize import requantized
 
     try:
         return str(requantized(default_gguf_path(), "Q4_K_M")), None

@@ -1,15 +1,17 @@
 """Abstention: decide whether the notes cover the question, from what it is about and from retrieval scores.
 
 Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a word the
-retrieved passages only mention (in a list, a title, a cut-off intro), or specific words the question connects but
-no passage holds together (a false premise). Dense-score thresholds then catch questions nothing relevant matches.
+retrieved passages only mention (in a list, a title, a cut-off intro), specific words the question connects but
+no passage holds together (a false premise), or a phrase of the question that the best evidence says otherwise
+(another false premise). Dense-score thresholds then catch questions nothing relevant matches.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from rag.answer import focus
+from rag.answer import focus, premise
+from rag.answer.evidence import Evidence
 from rag.answer.question import META_WORDS, QUESTION_WORDS, Question
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
@@ -56,11 +58,14 @@ class Coverage:
     unconnected: list[str] = field(default_factory=list)        # a part's names no note holds together
     foreign_terms: dict[str, float] = field(default_factory=dict)  # unknown focus word -> best mapped e5 score of a
                                                                    # retrieved unit in another language
+    contradicted: list[str] = field(default_factory=list)       # '"what the notes say", not "what was asked"'
 
     def finding(self) -> str | None:
         """What the notes lack, in a sentence for the reader, when a structural rule found it."""
         if self.unknown_focus:
             return f"Your notes never mention {', '.join(self.unknown_focus)}."
+        if self.contradicted:
+            return f"Your notes say {'; '.join(self.contradicted)}."
         if self.unexplained_focus:
             return f"Your notes mention {', '.join(self.unexplained_focus)} but do not explain it."
         if self.unconnected:
@@ -73,16 +78,33 @@ class Coverage:
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
                 "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
-                "foreign_terms": self.foreign_terms}
+                "foreign_terms": self.foreign_terms, "contradicted": self.contradicted}
 
 
-def measure(query: Question, results: list[SearchResult], evidence_scores: list[float], vocab: Vocabulary | None,
+def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
+        -> list[str]:
+    """For each part whose best evidence sentence swaps a word of one of its terms, '"the note's phrase", not "the
+    question's"'; the term is looked for in the retrieved passages of that sentence's note."""
+    out = []
+    for i, part in enumerate(query.parts):
+        best = max((e for e in evidence if e.part == i), key=lambda e: e.score, default=None)
+        if best is None:
+            continue
+        note = best.result.chunk.source
+        passages = (r.chunk.text for r in results if r.chunk.source == note)
+        found = premise.swapped(part, best.text, passages, vocab.knows_phrase)
+        if found:
+            out.append(f'"{found[1]}", not "{found[0]}"')
+    return out
+
+
+def measure(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary | None,
             units: list[tuple[str, Unit]] = (), foreign_match=None) -> Coverage:
     """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks;
     `foreign_match(terms, texts) -> {term: score}` scores focus words the notes never use against the units in another
     language (rag.answer.foreign.ForeignScores.term_matches)."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
-    top_ev = max(evidence_scores, default=0.0)
+    top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t)]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
@@ -93,8 +115,10 @@ def measure(query: Question, results: list[SearchResult], evidence_scores: list[
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained(known, list(units)),
-                    focus.unconnected(parts, vocab.notes_with) if vocab is not None else [], foreign)
+                    focus.unexplained(known, list(units), query.names),
+                    focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
+                    foreign_terms=foreign,
+                    contradicted=contradicted(query, results, evidence, vocab) if vocab is not None else [])
 
 
 def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
@@ -112,6 +136,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     unknown_focus = never_mentioned(cov, s)
     if unknown_focus:
         return f"the notes never mention {', '.join(unknown_focus)}"
+    if cov.contradicted:
+        return f"the notes say {'; '.join(cov.contradicted)}"
     if cov.top_dense < s.min_retrieval_score:
         return f"best passage similarity {cov.top_dense:.2f} < {s.min_retrieval_score:.2f}"
     if cov.top_evidence < s.min_evidence_score:

@@ -5,7 +5,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import get_args
 
 import numpy as np
@@ -158,8 +158,9 @@ class AnswerChain:
         foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, foreign=foreign and foreign.unit_scores)
-        units = [(squash(r.chunk.text[u.start:u.end]), u) for r in turn.results for u in chunk_units(r.chunk.text)]
-        turn.coverage = abstain.measure(turn.query, turn.results, [e.score for e in turn.evidence], self.vocabulary(),
+        units = [(squash(r.chunk.text[u.start:u.end]), replace(u, context=f"{u.context} {r.chunk.heading}".strip()))
+                 for r in turn.results for u in chunk_units(r.chunk.text)]   # a unit sits under its chunk's titles too
+        turn.coverage = abstain.measure(turn.query, turn.results, turn.evidence, self.vocabulary(),
                                         units, foreign_match=foreign and foreign.term_matches)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)

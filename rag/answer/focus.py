@@ -46,12 +46,18 @@ def explains(text: str, unit: Unit, term: str) -> bool:
     return (mentions(text, term) and not in_enumeration(text, term)) or mentions(unit.context, term)
 
 
-def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]]) -> list[str]:
-    """The terms that some retrieved unit mentions but none explains. `units` are (text, Unit) pairs."""
+def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]], names: Iterable[str] = ()) -> list[str]:
+    """The terms that some retrieved unit mentions but none explains, and the `names` (terms the notes hold) that no
+    retrieved unit mentions at all: what the passages found say is then about something else. Names with fewer than
+    three letters ("1-D", "F1") are left out of the second test: notes write them in too many ways ("1D", "one-
+    dimensional"). `units` are (text, Unit) pairs."""
+    names = {n for n in names if sum(c.isalpha() for c in n) >= 3}
     out = []
     for term in terms:
         mentioned = [(text, u) for text, u in units if mentions(text, term) or mentions(u.context, term)]
         if mentioned and not any(explains(text, u, term) for text, u in mentioned):
+            out.append(term)
+        elif not mentioned and term in names:
             out.append(term)
     return out
 

@@ -83,8 +83,9 @@ class LLMSettings:
 class AnswerSettings:
     """Evidence selection, grounding and abstention; thresholds calibrated on dev_qa.jsonl."""
 
-    backend: Backend = "local"
-    mode: Mode = "grounded"
+    backend: Backend = "extractive"  # rag eval, dev set: keyword recall 0.80 vs 0.74 local grounded, 0.71 constrained,
+                                     # 0.40 free; support hit 0.88 vs 0.86; p50 first token 0.05 s vs 1.7 s
+    mode: Mode = "grounded"        # for the local and openai backends
     evidence_sentences: int = 4    # numbered evidence sentences in the prompt (6 -> 4: dev p50 first token
                                    # 1.01 -> 0.89 s, examples 0.88 -> 0.61 s; recall, support hit, unsupported same)
     max_evidence: int = 8          # cap on evidence units and quotes however many parts a question has

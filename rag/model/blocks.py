@@ -38,7 +38,7 @@ class BlockLinear(PackedLinear):
         self.register_buffer("block_kind", torch.tensor(self.kind))  # kept in converted weights: the codes' layout
 
     @classmethod
-    def from_state(cls, codes: Tensor, block_kind: Tensor, bias: Tensor | None = None) -> "BlockLinear":
+    def from_state(cls, codes: Tensor, block_kind: Tensor, bias: Tensor | None = None) -> BlockLinear:
         """Rebuild from the buffers of a converted state dict."""
         names = {kind: name for name, kind in native.BLOCK_KINDS.items()}
         return cls(codes, names[int(block_kind)], bias)

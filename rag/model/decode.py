@@ -11,8 +11,8 @@ weights, NativeDecoder (native_decode.py, our C step) replaces this path whereve
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

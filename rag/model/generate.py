@@ -11,8 +11,8 @@ import importlib.util
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -67,7 +67,7 @@ class LocalLM:
 
     @classmethod
     def load(cls, gguf_path: str | Path, weights: str = "int8", threads: int = 0,
-             max_context: int = DEFAULT_MAX_CONTEXT, use_cache: bool = True, compile: bool = False) -> "LocalLM":
+             max_context: int = DEFAULT_MAX_CONTEXT, use_cache: bool = True, compile: bool = False) -> LocalLM:
         """Load a GGUF (converted weights cached on disk); threads > 0 sets torch's intra-op thread count."""
         if threads > 0:
             torch.set_num_threads(threads)

@@ -20,7 +20,7 @@ import mmap
 import re
 import struct
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import gguf
@@ -42,7 +42,8 @@ _PERMUTED = re.compile(r"^blk\.\d+\.attn_(q|k)\.(weight|bias)$")
 
 # GGUF metadata value types: id -> struct format (scalars); 8 = string, 9 = array
 _SCALAR_FMT = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
-_ARRAY_DTYPE = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?", 10: "<u8", 11: "<i8", 12: "<f8"}
+_ARRAY_DTYPE = {0: "<u1", 1: "<i1", 2: "<u2", 3: "<i2", 4: "<u4", 5: "<i4", 6: "<f4", 7: "?",
+                10: "<u8", 11: "<i8", 12: "<f8"}
 _STRING, _ARRAY = 8, 9
 _U64 = struct.Struct("<Q")
 
@@ -61,7 +62,7 @@ class QType:
         return n_cols // self.block_size * self.type_size
 
 
-@lru_cache(maxsize=None)
+@cache
 def _qtype(type_id: int) -> QType | None:
     """The QType of a type id when gguf.quants can dequantise it (tried on one zero block), else None."""
     try:
@@ -168,7 +169,8 @@ class _Cursor:
             pos = end
         self.pos = pos
         if len(out) < count:
-            raise TruncatedFileError(self.path, f"file ends inside the header while reading {what}[{len(out)}] (offset {pos})")
+            raise TruncatedFileError(
+                self.path, f"file ends inside the header while reading {what}[{len(out)}] (offset {pos})")
         return out
 
     def value(self, vtype: int, what: str):
@@ -250,7 +252,7 @@ class GGUFModel:
         """Release the memory map (tensors already returned stay valid: they are copies)."""
         self._buf.close()
 
-    def __enter__(self) -> "GGUFModel":
+    def __enter__(self) -> GGUFModel:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -265,7 +267,8 @@ def _architecture(path: Path, fields: dict) -> str:
     if arch is None:
         raise GGUFError(path, "no general.architecture in the metadata")
     if arch not in SUPPORTED_ARCHS:
-        raise UnsupportedArchitectureError(path, f"architecture {arch!r} is not supported; supported: {', '.join(SUPPORTED_ARCHS)}")
+        raise UnsupportedArchitectureError(
+            path, f"architecture {arch!r} is not supported; supported: {', '.join(SUPPORTED_ARCHS)}")
     return arch
 
 
@@ -324,7 +327,8 @@ def _refuse_unsupported(model: GGUFModel, head_dim: int) -> None:
     for key, (plain, meaning) in _UNSUPPORTED.items():
         value = m.get(f"{a}.{key}", plain)
         if value != plain:
-            raise UnsupportedArchitectureError(model.path, f"metadata {a}.{key} = {value!r}: {meaning} is not supported")
+            raise UnsupportedArchitectureError(
+                model.path, f"metadata {a}.{key} = {value!r}: {meaning} is not supported")
     for key in ("rope.dimension_count", "attention.value_length"):
         value = m.get(f"{a}.{key}", head_dim)
         if value != head_dim:
@@ -343,7 +347,8 @@ def expected_shapes(config: dict) -> dict[str, tuple[int, ...]]:
         p = f"blk.{i}."
         shapes.update({
             p + "attn_norm.weight": (dim,), p + "ffn_norm.weight": (dim,),
-            p + "attn_q.weight": (q_rows, dim), p + "attn_k.weight": (kv_rows, dim), p + "attn_v.weight": (kv_rows, dim),
+            p + "attn_q.weight": (q_rows, dim), p + "attn_k.weight": (kv_rows, dim),
+            p + "attn_v.weight": (kv_rows, dim),
             p + "attn_output.weight": (dim, q_rows), p + "ffn_gate.weight": (c["hidden_dim"], dim),
             p + "ffn_up.weight": (c["hidden_dim"], dim), p + "ffn_down.weight": (dim, c["hidden_dim"]),
         })
@@ -410,7 +415,8 @@ def _parse(path: Path, buf: mmap.mmap) -> tuple[dict, dict[str, TensorInfo]]:
         if not 1 <= n_dims <= MAX_DIMS:
             raise GGUFError(path, f"tensor {name!r} claims {n_dims} dimensions (corrupt header?)")
         dims = [cur.scalar("<Q", f"the dims of {name}") for _ in range(n_dims)]
-        raw_infos.append((name, dims, cur.scalar("<I", f"the type of {name}"), cur.scalar("<Q", f"the offset of {name}")))
+        raw_infos.append((name, dims, cur.scalar("<I", f"the type of {name}"),
+                          cur.scalar("<Q", f"the offset of {name}")))
     align = fields.get("general.alignment", 32)
     if not isinstance(align, int) or align <= 0:
         raise GGUFError(path, f"general.alignment is {align!r} (corrupt header?)")
@@ -420,11 +426,13 @@ def _parse(path: Path, buf: mmap.mmap) -> tuple[dict, dict[str, TensorInfo]]:
         qtype = qtype_for(type_id, tensor=name, path=str(path))
         n_values = math.prod(dims)
         if dims[0] % qtype.block_size:
-            raise GGUFError(path, f"tensor {name!r}: row length {dims[0]} is not a multiple of {qtype.name}'s block size")
+            raise GGUFError(
+                path, f"tensor {name!r}: row length {dims[0]} is not a multiple of {qtype.name}'s block size")
         nbytes = n_values // qtype.block_size * qtype.type_size
         offset = data_start + rel
         if offset + nbytes > len(buf):
-            raise TruncatedFileError(path, f"tensor {name!r} needs bytes {offset}..{offset + nbytes} but the file has {len(buf)}")
+            raise TruncatedFileError(
+                path, f"tensor {name!r} needs bytes {offset}..{offset + nbytes} but the file has {len(buf)}")
         tensors[name] = TensorInfo(name, tuple(int(d) for d in reversed(dims)), qtype, offset, nbytes)
     return fields, tensors
 

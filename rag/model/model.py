@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from rag.model.attention import attention
 
+
 @dataclass
 class ModelArgs:
     """Hyper-parameters of one model; the field names are those of GGUFModel.config."""
@@ -35,7 +36,7 @@ class ModelArgs:
             raise ValueError(f"RoPE scaling type {kind!r} is not supported (linear and llama3 freq_factors are)")
 
     @classmethod
-    def from_config(cls, config: dict) -> "ModelArgs":
+    def from_config(cls, config: dict) -> ModelArgs:
         """Build from a GGUFModel.config dict, ignoring keys that are not fields."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in config.items() if k in names})
@@ -109,7 +110,7 @@ class Attention(nn.Module):
         self.kv_cache: KVCache | None = None
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int, last_only: bool = False) -> Tensor:
-        """(B, T, dim) -> (B, T, dim), or (B, 1, dim) for the last row alone (keys and values still cached for all T)."""
+        """(B, T, dim) -> (B, T, dim), or (B, 1, dim) for the last row only (keys and values still cached for all T)."""
         bsz, t, _ = x.shape  # (B, T, dim)
         hq, hkv = self.n_heads, self.n_kv_heads
         qkv = self.attn_qkv(x).view(bsz, t, hq + 2 * hkv, self.head_dim)  # (B, T, Hq+2Hkv, D)
@@ -186,7 +187,8 @@ class Transformer(nn.Module):
     def forward(self, tokens: Tensor, input_pos: int = 0, last_only: bool = False) -> Tensor:
         t = tokens.shape[1]
         if self.max_seq_len < input_pos + t:
-            raise ValueError(f"positions up to {input_pos + t} exceed the cache size {self.max_seq_len}; call setup_caches")
+            raise ValueError(
+                f"positions up to {input_pos + t} exceed the cache size {self.max_seq_len}; call setup_caches")
         cos = self.rope_cos[input_pos:input_pos + t, None]  # (T, 1, D)
         sin = self.rope_sin[input_pos:input_pos + t, None]
         x = self.token_embd(tokens)  # (B, T, dim)

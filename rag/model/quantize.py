@@ -12,7 +12,8 @@ from rag.model import native
 
 GROUP = 32  # Q4_1 block size and the int4pack group size
 PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run an fp32 GEMM (MKL beats the packed kernels)
-ACT_DTYPE = torch.bfloat16  # torch's packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
+# torch's packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
+ACT_DTYPE = torch.bfloat16
 Q4_1_BLOCK_BYTES = 20  # GGUF Q4_1: f16 d, f16 m, 16 bytes of nibbles (element j low, j + 16 high); w = d * q + m
 RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
@@ -112,7 +113,7 @@ class Int8Linear(PackedLinear):
     kind = native.Q8
 
     @classmethod
-    def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> "Int8Linear":
+    def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> Int8Linear:
         """Asymmetric min/max quantisation to 256 levels in groups of 32, d and m kept as fp16."""
         n, k = weight.shape
         g = weight.float().view(n, k // GROUP, GROUP)
@@ -123,7 +124,7 @@ class Int8Linear(PackedLinear):
         return cls(q, torch.stack([d, m], dim=-1), bias)
 
     @classmethod
-    def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int8Linear":
+    def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> Int8Linear:
         """Exact repacking of GGUF Q4_1 blocks, one byte per code."""
         nibbles = Int4Linear.from_q4_1(raw, in_features)
         return cls(nibbles.unpacked_codes().to(torch.int8), nibbles.groups, bias)
@@ -149,7 +150,7 @@ class Int4Linear(PackedLinear):
     kind = native.Q4
 
     @classmethod
-    def from_codes(cls, q: Tensor, d: Tensor, m: Tensor, bias: Tensor | None = None) -> "Int4Linear":
+    def from_codes(cls, q: Tensor, d: Tensor, m: Tensor, bias: Tensor | None = None) -> Int4Linear:
         """q (N, K) ints in 0..15, d and m (N, K/32) fp16 values: W = q * d + m groupwise."""
         n, k = q.shape
         g = q.to(torch.uint8).view(n, k // GROUP, GROUP)
@@ -157,12 +158,12 @@ class Int4Linear(PackedLinear):
         return cls(nibbles, torch.stack([d, m], dim=-1), bias)
 
     @classmethod
-    def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> "Int4Linear":
+    def from_q4_1(cls, raw: np.ndarray | Tensor, in_features: int, bias: Tensor | None = None) -> Int4Linear:
         """Exact repacking of GGUF Q4_1 blocks (N rows of K/32 blocks of 20 bytes): our Q4 layout is theirs."""
         return cls(*unpack_q4_1(raw, in_features), bias)
 
     @classmethod
-    def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> "Int4Linear":
+    def from_float(cls, weight: Tensor, bias: Tensor | None = None) -> Int4Linear:
         """Asymmetric min/max quantisation in groups of 32 (for weights that are not stored as Q4_1)."""
         n, k = weight.shape
         g = weight.float().view(n, k // GROUP, GROUP)

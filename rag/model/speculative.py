@@ -13,8 +13,8 @@ change the tokens.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 from torch import Tensor
 

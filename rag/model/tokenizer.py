@@ -14,10 +14,10 @@ from __future__ import annotations
 import codecs
 import json
 import re
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 
@@ -107,7 +107,8 @@ class GGUFTokenizer:
         vocab = {(_respell(tok) if raw_text else tok): i for i, tok in enumerate(tokens)}
         pairs = [tuple(m.split(" ", 1)) for m in merges]
         try:
-            bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, ignore_merges=compat == "llama.cpp" and self.pre in _IGNORE_MERGES)
+            bpe = models.BPE(vocab=vocab, merges=pairs, fuse_unk=False,
+                             ignore_merges=compat == "llama.cpp" and self.pre in _IGNORE_MERGES)
         except Exception as exc:  # tokenizers raises its own Exception subclass for bad merges
             raise TokenizerError(source, f"cannot build the BPE model: {exc}") from exc
         self._special = {i for i, t in enumerate(types) if t == CONTROL and set(tokens[i]) <= spelled}
@@ -120,7 +121,8 @@ class GGUFTokenizer:
         self.add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False))
         for name, i in (("bos", self.bos_id), ("eos", self.eos_id), ("padding", self.pad_id)):
             if i is not None and not 0 <= i < len(tokens):
-                raise TokenizerError(source, f"tokenizer.ggml.{name}_token_id {i} is outside the vocabulary of {len(tokens)}")
+                raise TokenizerError(
+                    source, f"tokenizer.ggml.{name}_token_id {i} is outside the vocabulary of {len(tokens)}")
         self.bos_token = tokens[self.bos_id] if self.bos_id is not None else None
         self.eos_token = tokens[self.eos_id] if self.eos_id is not None else None
         self.eos_ids = self._end_ids(meta)
@@ -133,7 +135,8 @@ class GGUFTokenizer:
         tok = Tokenizer(bpe)
         tok.pre_tokenizer = _pre_tokenizer(self.pre, self.compat)
         tok.decoder = decoders.ByteLevel()
-        tok.add_special_tokens([AddedToken(self.tokens[i], normalized=False, special=True) for i in sorted(self._special)])
+        tok.add_special_tokens([AddedToken(self.tokens[i], normalized=False, special=True)
+                                for i in sorted(self._special)])
         user = [AddedToken(t, normalized=False, special=False)
                 for t, k in zip(self.tokens, types) if k == USER_DEFINED and set(t) <= spelled]
         if user:
@@ -149,13 +152,14 @@ class GGUFTokenizer:
         return ids
 
     @classmethod
-    def from_gguf(cls, source: str | Path | GGUFModel, compat: str = "transformers") -> "GGUFTokenizer":
+    def from_gguf(cls, source: str | Path | GGUFModel, compat: str = "transformers") -> GGUFTokenizer:
         """Tokenizer of a GGUF path or an already opened GGUFModel, in the given dialect (see module doc)."""
         model = source if isinstance(source, GGUFModel) else read_gguf(source)
         meta = model.metadata
         kind = meta.get("tokenizer.ggml.model")
         if kind != "gpt2":
-            raise TokenizerError(model.path, f"tokenizer.ggml.model is {kind!r}; only byte-level BPE ('gpt2') is supported")
+            raise TokenizerError(
+                model.path, f"tokenizer.ggml.model is {kind!r}; only byte-level BPE ('gpt2') is supported")
         tokens, merges = model.array("tokenizer.ggml.tokens"), model.array("tokenizer.ggml.merges")
         if not isinstance(tokens, list) or not tokens or not isinstance(merges, list):
             raise TokenizerError(model.path, "tokenizer.ggml.tokens or tokenizer.ggml.merges is missing or not strings")
@@ -230,7 +234,8 @@ class GGUFTokenizer:
         # parts alternate: template text, message index, template text, ..., template text
         pieces = [contents[int(p)] if j % 2 else p for j, p in enumerate(parts)]
         if "".join(pieces) != rendered:  # the template rewrote a content (trim, ...): defang it instead
-            defanged = [dict(m, content=self._defang(c)) if isinstance(c, str) else m for m, c in zip(messages, contents)]
+            defanged = [dict(m, content=self._defang(c)) if isinstance(c, str) else m
+                        for m, c in zip(messages, contents)]
             return self.encode(self.apply_chat_template(defanged, add_generation_prompt, **kwargs))
         ids: list[int] = []
         for j, piece in enumerate(pieces):
@@ -247,7 +252,7 @@ class GGUFTokenizer:
         """Special-token strings, in any letter case, broken by a word joiner after their first character."""
         return self._special_text().sub(lambda m: m.group(0)[0] + "\u2060" + m.group(0)[1:], text)
 
-    def stream_decoder(self, skip_special: bool = True) -> "StreamDecoder":
+    def stream_decoder(self, skip_special: bool = True) -> StreamDecoder:
         """A fresh incremental detokenizer over this vocabulary."""
         return StreamDecoder(self, skip_special=skip_special)
 

@@ -71,7 +71,7 @@ def _decode_split(Q, K, V, M, L, A,
 
 
 @triton.jit
-def _decode_combine(M, L, A, O, stride_ob, stride_oh, stride_od, n_heads, n_splits,
+def _decode_combine(M, L, A, Out, stride_ob, stride_oh, stride_od, n_heads, n_splits,
                     HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_S: tl.constexpr):
     """Merge the per-split partials of one (batch, query head) into the output row."""
     pid = tl.program_id(0)
@@ -82,16 +82,16 @@ def _decode_combine(M, L, A, O, stride_ob, stride_oh, stride_od, n_heads, n_spli
     s_ok = offs_s < n_splits
     base = pid * n_splits
     m = tl.load(M + base + offs_s, mask=s_ok, other=-1.0e30)
-    l = tl.load(L + base + offs_s, mask=s_ok, other=0.0)
+    sums = tl.load(L + base + offs_s, mask=s_ok, other=0.0)
     a = tl.load(A + (base + offs_s)[:, None] * BLOCK_D + offs_d[None, :], mask=s_ok[:, None], other=0.0)
     w = tl.exp2(m - tl.max(m, 0))
-    total = tl.sum(w * l, 0)
+    total = tl.sum(w * sums, 0)
     out = tl.sum(a * w[:, None], 0) / tl.where(total > 0.0, total, 1.0)
-    tl.store(O + b * stride_ob + h * stride_oh + offs_d * stride_od, out.to(O.dtype.element_ty),
+    tl.store(Out + b * stride_ob + h * stride_oh + offs_d * stride_od, out.to(Out.dtype.element_ty),
              mask=offs_d < HEAD_DIM)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sm_count(index: int) -> int:
     """Streaming multiprocessors of a CUDA device."""
     return torch.cuda.get_device_properties(index).multi_processor_count
@@ -129,10 +129,10 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causa
     bd = block_d(d)
     group = hq // hkv
     m = torch.empty((b, hq, splits), device=q.device, dtype=torch.float32)
-    l = torch.empty_like(m)
+    sums = torch.empty_like(m)
     a = torch.empty((b, hq, splits, bd), device=q.device, dtype=torch.float32)
     _decode_split[(splits, b * hkv)](
-        q, k, v, m, l, a,
+        q, k, v, m, sums, a,
         q.stride(0), q.stride(1), q.stride(3), *k.stride(), *v.stride(),
         hkv, group, n_valid, split_size, splits, scale * LOG2E,
         HEAD_DIM=d, BLOCK_D=bd, BLOCK_H=max(16, triton.next_power_of_2(group)), BLOCK_N=bn,
@@ -140,7 +140,7 @@ def decode_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causa
         num_warps=1 if interpret else 4,
     )
     _decode_combine[(b * hq,)](
-        m, l, a, out, out.stride(0), out.stride(1), out.stride(3), hq, splits,
+        m, sums, a, out, out.stride(0), out.stride(1), out.stride(3), hq, splits,
         HEAD_DIM=d, BLOCK_D=bd, BLOCK_S=max(2, triton.next_power_of_2(splits)),
         num_warps=1 if interpret else 4,
     )

@@ -46,7 +46,7 @@ def _attend_block(acc, l_i, m_i, q, k_ptrs, v_ptrs, start_n, offs_m, offs_n, d_o
 
 
 @triton.jit
-def _flash_fwd(Q, K, V, O,
+def _flash_fwd(Q, K, V, Out,
                stride_qb, stride_qh, stride_qm, stride_qd,
                stride_kb, stride_kh, stride_kn, stride_kd,
                stride_vb, stride_vh, stride_vn, stride_vd,
@@ -94,8 +94,8 @@ def _flash_fwd(Q, K, V, O,
 
     l_safe = tl.where(l_i > 0.0, l_i, 1.0)  # rows that saw no key keep acc = 0
     out = acc / l_safe[:, None]
-    o_ptrs = O + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :] * stride_od
-    tl.store(o_ptrs, out.to(O.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
+    o_ptrs = Out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_om + offs_d[None, :] * stride_od
+    tl.store(o_ptrs, out.to(Out.dtype.element_ty), mask=row_ok[:, None] & d_ok[None, :])
 
 
 def _config(d: int, dtype: torch.dtype, interpret: bool) -> tuple[int, int, int, int]:

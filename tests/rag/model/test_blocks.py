@@ -10,7 +10,6 @@ import torch
 from rag.model import native
 from rag.model.blocks import BlockLinear, ConcatLinear, reference_weight
 from rag.model.quantize import Int4Linear, Int8Linear
-
 from tests.rag.model.test_quantize import _random_q4_1
 
 KERNELS = native.kernels()

@@ -13,7 +13,7 @@ import torch
 from gguf.quants import dequantize as ref_dequantize
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gguf_fixture import finish, llama_cpp_permute, smollm_path, write_tiny_gguf  # noqa: E402,F401
+from gguf_fixture import finish, llama_cpp_permute, write_tiny_gguf  # noqa: E402
 
 from rag.model import weight_cache  # noqa: E402
 from rag.model.errors import (  # noqa: E402
@@ -60,7 +60,8 @@ def test_tiny_gguf_round_trips(tmp_path, arch, qtype, extra):
     assert [t.name for t in reader.tensors] == model.tensor_names
     for t in reader.tensors:
         info = model.info(t.name)
-        assert (info.qtype.type_id, info.shape, info.offset) == (t.tensor_type, tuple(int(d) for d in t.shape[::-1]), t.data_offset)
+        assert (info.qtype.type_id, info.shape, info.offset) == (
+            t.tensor_type, tuple(int(d) for d in t.shape[::-1]), t.data_offset)
     assert model.metadata == {k: f.contents() for k, f in reader.fields.items() if k in model.metadata}
     for name, expected in tiny.weights.items():
         got = model.tensor(name)
@@ -70,7 +71,8 @@ def test_tiny_gguf_round_trips(tmp_path, arch, qtype, extra):
             q = model.quantized(name)
             assert q.qtype == model.info(name).qtype.name and q.shape == expected.shape
             assert q.data.dtype == np.uint8 and q.data.shape[0] == expected.shape[0]
-            np.testing.assert_array_equal(dequantize(q.data, model.info(name).qtype).reshape(q.shape), expected, err_msg=name)
+            np.testing.assert_array_equal(dequantize(q.data, model.info(name).qtype).reshape(q.shape), expected,
+                                          err_msg=name)
 
 
 def test_permutation_is_undone_for_llama_only(tmp_path):
@@ -85,8 +87,8 @@ def test_permutation_is_undone_for_llama_only(tmp_path):
         assert torch.equal(llama.tensor(name), qwen.tensor(name)), name
         raw_llama = np.frombuffer(llama._raw(llama.info(name)), np.float32).reshape(llama.info(name).shape)
         assert not np.array_equal(raw_llama, llama.tensor(name).numpy())
-    np.testing.assert_array_equal(llama.tensor("blk.0.attn_v.weight").numpy(),
-                                  np.frombuffer(llama._raw(llama.info("blk.0.attn_v.weight")), np.float32).reshape(32, 64))
+    raw_v = np.frombuffer(llama._raw(llama.info("blk.0.attn_v.weight")), np.float32).reshape(32, 64)
+    np.testing.assert_array_equal(llama.tensor("blk.0.attn_v.weight").numpy(), raw_v)
 
 
 @pytest.mark.parametrize("rows,heads", [(576, 9), (192, 3), (64, 4), (8, 1)])
@@ -118,8 +120,9 @@ def test_real_smollm2_matches_reference_readers(smollm_path):
             t.shape, t.ggml_type, header.data_start + t.offset, t.nbytes), t.name
     metadata, _ = reader.read_gguf_metadata(str(smollm_path))
     assert model.metadata == {k: v for k, v in metadata.items() if k in model.metadata}
-    assert set(model.metadata) | {"tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
-                                  "general.languages"} >= set(metadata) - {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"}
+    known = set(model.metadata) | {"tokenizer.ggml.tokens", "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+                                   "general.languages"}
+    assert known >= set(metadata) - {"GGUF.version", "GGUF.tensor_count", "GGUF.kv_count"}
     raw = np.memmap(smollm_path, dtype=np.uint8, mode="r")
     for name, heads in [("token_embd.weight", 0), ("blk.0.attn_q.weight", 9), ("blk.29.attn_k.weight", 3),
                         ("blk.7.ffn_down.weight", 0), ("blk.7.attn_v.weight", 0), ("output_norm.weight", 0)]:
@@ -203,7 +206,8 @@ def test_missing_or_misshapen_tensors_are_named(tmp_path):
     assert read_gguf(write("ok.gguf")).config["tie_embeddings"]
     with pytest.raises(GGUFError, match=r"nov\.gguf.*'blk\.0\.attn_v\.weight' is missing"):
         read_gguf(write("nov.gguf", skip="blk.0.attn_v.weight"))
-    with pytest.raises(GGUFError, match=r"down\.gguf.*'blk\.0\.ffn_down\.weight' has shape \(16, 8\), expected \(8, 16\)"):
+    with pytest.raises(GGUFError,
+                       match=r"down\.gguf.*'blk\.0\.ffn_down\.weight' has shape \(16, 8\), expected \(8, 16\)"):
         read_gguf(write("down.gguf", wrong="blk.0.ffn_down.weight"))
 
 
@@ -298,4 +302,5 @@ def test_weight_cache_survives_corrupt_and_unwritable(tmp_path, monkeypatch):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("x")
     monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))
-    assert torch.equal(weight_cache.load_or_convert(tiny.path, lambda: {"w": torch.zeros(2)}, "fp32")["w"], torch.zeros(2))
+    converted = weight_cache.load_or_convert(tiny.path, lambda: {"w": torch.zeros(2)}, "fp32")
+    assert torch.equal(converted["w"], torch.zeros(2))

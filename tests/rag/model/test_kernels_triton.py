@@ -159,13 +159,13 @@ def compile_for(arch: int) -> list[str]:
     for dtype, tl_type, d in ((torch.float16, "fp16", 64), (torch.bfloat16, "bf16", 128), (torch.float32, "fp32", 64)):
         bm, bn, warps, stages = _config(d, dtype, interpret=False)
         prec = "ieee" if tl_type == "fp32" else "tf32"
-        io = {n: "*" + tl_type for n in ("Q", "K", "V", "O")}
+        io = {n: "*" + tl_type for n in ("Q", "K", "V", "Out")}
         done.append(build(_flash_fwd, io, dict(HEAD_DIM=d, BLOCK_D=d, BLOCK_M=bm, BLOCK_N=bn, CAUSAL=True,
                                                DOT_PRECISION=prec), num_warps=warps, num_stages=stages))
         part = {"M": "*fp32", "L": "*fp32", "A": "*fp32"}
         done.append(build(_decode_split, {**io, **part}, dict(HEAD_DIM=d, BLOCK_D=d, BLOCK_H=16, BLOCK_N=64,
                                                               DOT_PRECISION=prec), num_warps=4))
-        done.append(build(_decode_combine, {**part, "O": io["O"]}, dict(HEAD_DIM=d, BLOCK_D=d, BLOCK_S=64),
+        done.append(build(_decode_combine, {**part, "Out": io["Out"]}, dict(HEAD_DIM=d, BLOCK_D=d, BLOCK_S=64),
                           num_warps=4))
     return done
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from rag.model.loader import build, convert, load_transformer
 from rag.model.gguf import read_gguf
+from rag.model.loader import build, convert, load_transformer
 from rag.model.model import ModelArgs
 from rag.model.quantize import Int4Linear, Int8Linear
 from tests.rag.model.gguf_fixture import write_tiny_gguf
@@ -51,7 +51,8 @@ def _hf_pair(arch: str):
         for p in hf.parameters():
             p.normal_(0, 0.2)
     sd = {k.removeprefix("model."): v for k, v in hf.state_dict().items()}
-    ours: dict[str, torch.Tensor] = {"token_embd.weight": sd["embed_tokens.weight"], "output_norm.weight": sd["norm.weight"]}
+    ours: dict[str, torch.Tensor] = {"token_embd.weight": sd["embed_tokens.weight"],
+                                     "output_norm.weight": sd["norm.weight"]}
     for i in range(2):
         p, a = f"layers.{i}.", f"blk.{i}."
         ours[a + "attn_norm.weight"] = sd[p + "input_layernorm.weight"]
@@ -113,5 +114,6 @@ def test_llama3_rope_freq_factors_change_the_rotation(tmp_path):
     a, b = load_transformer(plain.path, use_cache=False), load_transformer(scaled.path, use_cache=False)
     a.setup_caches(1, 16), b.setup_caches(1, 16)
     inv_a = 1.0 / (10000.0 ** (torch.arange(0, 16, 2, dtype=torch.float64) / 16))
-    assert torch.allclose(b.rope_cos[5, :8], torch.cos(5 * inv_a / torch.from_numpy(factors).double()).float(), atol=1e-6)
+    assert torch.allclose(b.rope_cos[5, :8], torch.cos(5 * inv_a / torch.from_numpy(factors).double()).float(),
+                          atol=1e-6)
     assert not torch.allclose(a.rope_cos, b.rope_cos)

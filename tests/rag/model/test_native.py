@@ -8,7 +8,6 @@ import torch
 
 from rag.model import native
 from rag.model.quantize import Int4Linear, Int8Linear
-
 from tests.rag.model.test_quantize import _close_at_bf16, _random_q4_1, gguf_weight
 
 KERNELS = native.kernels()
@@ -28,7 +27,8 @@ def test_matmul_matches_fp32_reference(m, n, k):
     x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)) * 3
     got = KERNELS.matmul(layer.kind, layer.codes, layer.groups, x)
     assert got.shape == (m, n) and got.dtype == torch.float32
-    assert _relative_error(got, x, gguf_weight(raw, "Q4_1", k)) < 1e-4  # int16 activations: ~100x tighter than torch's bf16 kernel
+    # int16 activations: ~100x tighter than torch's bf16 kernel
+    assert _relative_error(got, x, gguf_weight(raw, "Q4_1", k)) < 1e-4
 
 
 @needs_kernels

@@ -7,18 +7,17 @@ import pytest
 import torch
 
 from rag.model.generate import LocalLM
-from tests.rag.model.gguf_fixture import smollm_path  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def ours(smollm_path) -> LocalLM:  # noqa: F811
+def ours(smollm_path) -> LocalLM:
     return LocalLM.load(smollm_path, weights="fp32", max_context=1024)
 
 
 @pytest.fixture(scope="module")
-def hf(smollm_path):  # noqa: F811
+def hf(smollm_path):
     transformers = pytest.importorskip("transformers")
     pytest.importorskip("accelerate")
     return transformers.AutoModelForCausalLM.from_pretrained(

@@ -24,7 +24,8 @@ def _random_q4_1(n: int, k: int, seed: int = 0) -> np.ndarray:
 
 def gguf_weight(raw: np.ndarray, qtype: str, in_features: int) -> torch.Tensor:
     """The fp32 (N, K) weight of raw GGUF blocks by gguf.quants.dequantize, the format's reference."""
-    values = gguf.quants.dequantize(np.ascontiguousarray(raw).reshape(raw.shape[0], -1), gguf.GGMLQuantizationType[qtype])
+    values = gguf.quants.dequantize(np.ascontiguousarray(raw).reshape(raw.shape[0], -1),
+                                    gguf.GGMLQuantizationType[qtype])
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).reshape(-1, in_features)
 
 

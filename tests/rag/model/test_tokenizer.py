@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gguf_fixture import SPECIALS, smollm_path, write_tiny_gguf  # noqa: E402,F401
+from gguf_fixture import SPECIALS, write_tiny_gguf  # noqa: E402
 
 from rag.model.errors import TokenizerError  # noqa: E402
 from rag.model.gguf import read_gguf  # noqa: E402
@@ -76,7 +76,8 @@ def test_chat_template_matches_reference(ours, reference):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch,pre", [("llama", "llama-bpe"), ("qwen2", "qwen2"), ("llama", "gpt2"), ("llama", "smollm")])
+@pytest.mark.parametrize("arch,pre", [("llama", "llama-bpe"), ("qwen2", "qwen2"), ("llama", "gpt2"),
+                                      ("llama", "smollm")])
 def test_pre_tokenizer_types_match_reference(tmp_path, reference, notes, arch, pre):
     """Each split regex gives transformers' ids (a tiny vocabulary; `reference` only pays the imports)."""
     from transformers import AutoTokenizer
@@ -181,7 +182,8 @@ def test_tiny_gguf_tokenizer(tiny):
     assert all(tok.is_special(i) for i in range(3)) and not tok.is_special(3)
     assert tok.decode(tok.encode("Year 2024 and 0.9999")) == "Year 2024 and 0.9999"
     prompt = tok.apply_chat_template([{"role": "user", "content": "hi"}])
-    assert prompt == "<|im_start|>system\nYou are a tiny test model.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    assert prompt == ("<|im_start|>system\nYou are a tiny test model.<|im_end|>\n"
+                      "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n")
     model = read_gguf(tiny.path)
     assert GGUFTokenizer.from_gguf(model).encode(text) == ids
 
@@ -204,7 +206,8 @@ def test_chat_template_is_sandboxed_and_can_raise(tmp_path):
 
     with pytest.raises(SecurityError):
         tok.apply_chat_template([{"role": "user", "content": "x"}])
-    strict = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('first message must be the user') }}{% endif %}ok"
+    strict = ("{% if messages[0]['role'] != 'user' %}{{ raise_exception('first message must be the user') }}"
+              "{% endif %}ok")
     tok = GGUFTokenizer.from_gguf(write_tiny_gguf(tmp_path / "strict.gguf", chat_template=strict).path)
     assert tok.apply_chat_template([{"role": "user", "content": "x"}]) == "ok"
     with pytest.raises(TemplateError, match="first message must be the user"):
