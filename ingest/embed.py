@@ -1,12 +1,12 @@
 """Corpus embedding: the text each chunk is embedded as, and batched encoding with a progress bar."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 from tqdm import tqdm
 
-from rag.core.text import squash
+from rag.core.text import squash, word_parts
 from rag.core.types import Chunk
 from rag.index.store.db import text_hash
 from rag.index.units import evidence_units
@@ -38,12 +38,44 @@ def embed_texts(embedder, texts: list[str], batch_size: int = 64, progress: bool
 UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
 
 
-def embed_units(embedder, chunk_texts: dict[str, str],
-                progress: bool = True) -> dict[str, list[tuple[str, np.ndarray]]]:
+def embed_units(embedder, chunk_texts: dict[str, str], progress: bool = True,
+                label: str = "") -> dict[str, list[tuple[str, np.ndarray]]]:
     """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
-    (rag.index.units.evidence_units); answering then embeds only the question."""
+    (rag.index.units.evidence_units); answering then embeds only the question. `label` names the embedder on the
+    progress bar."""
     units = {h: [squash(text[a:b]) for a, b in evidence_units(text)] for h, text in chunk_texts.items()}
     distinct = sorted(dict.fromkeys(u for us in units.values() for u in us), key=len)  # similar lengths batch
     vecs = dict(zip(distinct, embed_texts(embedder, distinct, batch_size=UNIT_BATCH, progress=progress,
-                                          what="sentence")))
+                                          what=f"{label} sentence".strip())))
     return {h: [(text_hash(u), vecs[u]) for u in us] for h, us in units.items()}
+
+
+def embed_chunks(embedder, chunks: Mapping[str, Chunk], progress: bool = True, label: str = "",
+                 unit_chunks: Mapping[str, Chunk] | None = None,
+                 ) -> tuple[dict[str, np.ndarray], dict[str, list[tuple[str, np.ndarray]]]]:
+    """text_hash -> vector of each chunk (its heading path and text, trimmed to the embedder's limit), and text_hash
+    -> its evidence units' vectors (of `unit_chunks` only, when given), with one embedder."""
+    texts = [embedding_text(c, embedder.count_tokens, embedder.max_tokens) for c in chunks.values()]
+    vecs = embed_texts(embedder, texts, progress=progress, what=f"{label} chunk".strip())
+    with_units = chunks if unit_chunks is None else unit_chunks
+    units = embed_units(embedder, {h: c.text for h, c in with_units.items()}, progress=progress, label=label)
+    return dict(zip(chunks, vecs)), units
+
+
+def foreign_chunks(chunks: Mapping[str, Chunk], word_pieces: Callable[[str], int],
+                   limit: float) -> dict[str, Chunk]:
+    """The chunks whose alphabetic words `word_pieces` (MiniLM's tokenizer) cuts into at least `limit` pieces on
+    average: text in a language MiniLM's vocabulary does not hold."""
+    memo: dict[str, int] = {}
+
+    def pieces(word: str) -> int:
+        if word not in memo:
+            memo[word] = word_pieces(word)
+        return memo[word]
+
+    out = {}
+    for h, c in chunks.items():
+        words = [w.lower() for w in word_parts(c.text) if w.isalpha()]
+        if words and sum(map(pieces, words)) / len(words) >= limit:
+            out[h] = c
+    return out

@@ -168,7 +168,7 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
     Sources are named relative to `root` when given (every path must lie inside it), else relative to
     each folder argument (a file argument: its folder).
     """
-    from rag.index.embed import model_identity
+    from rag.index.embed import model_identity, named_identity
 
     started = time.perf_counter()
     paths = [Path(p) for p in paths]
@@ -182,20 +182,31 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
         backend.clean_stale()
         model_id, dim = model_identity(embedder_path)
         known, count = backend.read_state(DenseSpec(DEFAULT_DENSE, model_id, dim), rebuild)
+        held = {} if rebuild else backend.dense_sets()
+        specs = [DenseSpec(DEFAULT_DENSE, model_id, dim)] + [
+            DenseSpec(name, *named_identity(name)) for name in _other_sets(settings, held)]
         limits = settings.ingest
         files, scopes = _scan(paths, report, limits.max_file_bytes, root)
         todo, unreadable = _changed(files, known, report, limits.max_file_bytes)
         notes, failed = _load(todo, known, report, progress, limits)
         vanished = {s for s, d in known.items() for scope in scopes if scope.covers(d) and s not in scope.found}
         gone = sorted(set(unreadable + failed) | vanished)
-        if notes or gone or rebuild or not backend.exists():
+        if notes or gone or rebuild or not backend.exists() or any(s.name not in held for s in specs):
             roots = sorted({scope.root for scope in scopes})
-            _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path)
+            _write(backend, settings, specs, held, notes, gone, known, roots, report, progress, rebuild,
+                   embedder_path)
         else:
             report.chunks_total = count
         report.seconds = time.perf_counter() - started
         record_outcome(index_dir, paths, report)
     return report
+
+
+def _other_sets(settings: Settings, held: dict) -> list[str]:
+    """The dense sets besides the default one that ingest fills: those settings.retrieval.embedders names, and those
+    the index already holds (a set is only dropped by a rebuild)."""
+    names = [n for n in settings.retrieval.embedders if n != DEFAULT_DENSE] + [n for n in held if n != DEFAULT_DENSE]
+    return list(dict.fromkeys(names))
 
 
 def ensure_index(settings: Settings, progress: bool) -> bool:
@@ -236,17 +247,34 @@ def _load(todo: list[_File], known: dict, report: IngestReport, progress: bool,
     return notes, failed
 
 
-def _write(backend, settings, notes, gone, known, roots, report, progress, rebuild, embedder_path) -> None:
-    """Chunk and embed the loaded notes into a new version, drop `gone` sources, and publish it."""
+def _write(backend, settings, specs, held, notes, gone, known, roots, report, progress, rebuild,
+           embedder_path) -> None:
+    """Chunk and embed the loaded notes (with every dense set's embedder) into a new version, fill the sets the live
+    version lacks, drop `gone` sources, and publish it."""
     from ingest.chunking import chunk_note
-    from ingest.embed import embed_texts, embed_units, embedding_text
+    from ingest.embed import embed_chunks, foreign_chunks
     from rag.core.notemeta import note_meta
     from rag.index.embed import Embedder
 
-    embedder = Embedder.load(embedder_path)
-    writer = backend.writer([DenseSpec(DEFAULT_DENSE, embedder.model_id, embedder.dim)], settings.retrieval,
+    embedders = {s.name: Embedder.load(embedder_path) if s.name == DEFAULT_DENSE else Embedder.load_named(s.name)
+                 for s in specs}
+    embedder = embedders[DEFAULT_DENSE]   # chunks must fit MiniLM's window
+
+    def embed(name: str, chunks: dict) -> tuple[dict, dict]:
+        """A set's chunk vectors, and its unit vectors: every unit in the default set, else only those of chunks
+        MiniLM does not read (answering reads MiniLM's unit scores; the others serve other languages)."""
+        foreign = None if name == DEFAULT_DENSE else foreign_chunks(
+            chunks, embedder.word_pieces, settings.retrieval.foreign_pieces_per_word)
+        return embed_chunks(embedders[name], chunks, progress=progress,
+                            label="" if len(embedders) == 1 else name, unit_chunks=foreign)
+
+    writer = backend.writer([DenseSpec(n, e.model_id, e.dim) for n, e in embedders.items()], settings.retrieval,
                             rebuild=rebuild)
     try:
+        for name in embedders:
+            missing = writer.missing_vectors(name) if held and name not in held else {}
+            if missing:
+                writer.add_vectors(name, *embed(name, missing))
         docs = []
         for f, note in notes:
             try:
@@ -267,15 +295,16 @@ def _write(backend, settings, notes, gone, known, roots, report, progress, rebui
                 new.setdefault(text_hash(c.text), c)
         for h in writer.existing(list(new)):
             new.pop(h)
-        texts = [embedding_text(c, embedder.count_tokens, embedder.max_tokens) for c in new.values()]
-        vecs = embed_texts(embedder, texts, progress=progress)
-        new_vectors = dict(zip(new, vecs))
-        new_units = embed_units(embedder, {h: c.text for h, c in new.items()}, progress=progress)
+        vectors, units = {}, {}
+        for name in embedders:
+            vectors[name], units[name] = embed(name, new)
         for source in gone:
             writer.remove_document(source)
             report.removed.append(source)
+        others = [n for n in embedders if n != DEFAULT_DENSE]
         for doc, chunks in docs:
-            writer.put_document(doc, chunks, new_vectors, new_units)
+            writer.put_document(doc, chunks, vectors[DEFAULT_DENSE], units[DEFAULT_DENSE],
+                                other_sets={n: vectors[n] for n in others}, other_units={n: units[n] for n in others})
         writer.add_roots(roots)
         report.chunks_embedded = writer.embedded
         writer.commit()

@@ -96,6 +96,9 @@ class HashEmbedder:
     def count_tokens(self, text):
         return len(text.split()) + 2
 
+    def word_pieces(self, word):
+        return 1
+
 
 @pytest.fixture
 def hash_embedder() -> HashEmbedder:
@@ -105,9 +108,13 @@ def hash_embedder() -> HashEmbedder:
 
 @pytest.fixture
 def fake_embedding_model(monkeypatch, hash_embedder) -> HashEmbedder:
-    """The ingest pipeline embeds with HashEmbedder instead of loading MiniLM (fast pipeline tests)."""
+    """The ingest pipeline embeds with HashEmbedder instead of loading MiniLM or e5 (fast pipeline tests): every
+    dense set is filled by it."""
     from rag.index import embed
 
-    monkeypatch.setattr(embed, "model_identity", lambda path=None: (hash_embedder.model_id, hash_embedder.dim))
+    identity = (hash_embedder.model_id, hash_embedder.dim)
+    monkeypatch.setattr(embed, "model_identity", lambda path=None: identity)
+    monkeypatch.setattr(embed, "named_identity", lambda name: identity)
     monkeypatch.setattr(embed.Embedder, "load", classmethod(lambda cls, path=None: hash_embedder))
+    monkeypatch.setattr(embed.Embedder, "load_named", classmethod(lambda cls, name: hash_embedder))
     return hash_embedder

@@ -56,6 +56,8 @@ class Coverage:
     unknown_focus: list[str] = field(default_factory=list)      # specific words the notes never use
     unexplained_focus: list[str] = field(default_factory=list)  # specific words the passages only mention
     unconnected: list[str] = field(default_factory=list)        # a part's names no note holds together
+    foreign_terms: dict[str, float] = field(default_factory=dict)  # unknown focus word -> best mapped e5 score of a
+                                                                   # retrieved unit in another language
     contradicted: list[str] = field(default_factory=list)       # '"what the notes say", not "what was asked"'
 
     def finding(self) -> str | None:
@@ -76,7 +78,7 @@ class Coverage:
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
                 "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
-                "contradicted": self.contradicted}
+                "foreign_terms": self.foreign_terms, "contradicted": self.contradicted}
 
 
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
@@ -97,8 +99,10 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
 
 
 def measure(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary | None,
-            units: list[tuple[str, Unit]] = ()) -> Coverage:
-    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks."""
+            units: list[tuple[str, Unit]] = (), foreign_match=None) -> Coverage:
+    """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks;
+    `foreign_match(terms, texts) -> {term: score}` scores focus words the notes never use against the units in another
+    language (rag.answer.foreign.ForeignScores.term_matches)."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
@@ -109,10 +113,18 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
+    foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained(known, list(units), query.names),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
-                    contradicted(query, results, evidence, vocab) if vocab is not None else [])
+                    foreign_terms=foreign,
+                    contradicted=contradicted(query, results, evidence, vocab) if vocab is not None else [])
+
+
+def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
+    """The focus words the notes never use, in any language: a word some retrieved unit in another language matches
+    at least foreign_term_min_e5 is there in translation ("reconstruction" where the note says "ricostruzione")."""
+    return [t for t in cov.unknown_focus if cov.foreign_terms.get(t, float("-inf")) < s.foreign_term_min_e5]
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:
@@ -121,8 +133,9 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     Words or phrases the notes never use count only while no evidence sentence matches strongly: a question
     may say "store" or "advantage" where the notes say "stored" in other words.
     """
-    if cov.unknown_focus:
-        return f"the notes never mention {', '.join(cov.unknown_focus)}"
+    unknown_focus = never_mentioned(cov, s)
+    if unknown_focus:
+        return f"the notes never mention {', '.join(unknown_focus)}"
     if cov.contradicted:
         return f"the notes say {'; '.join(cov.contradicted)}"
     if cov.top_dense < s.min_retrieval_score:

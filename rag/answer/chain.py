@@ -15,6 +15,7 @@ from rag.answer import abstain, conversation, followup_search
 from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
+from rag.answer.foreign import ForeignScores
 from rag.answer.gaps import GAPS_FILE, GapLog
 from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
@@ -78,6 +79,7 @@ class AnswerChain:
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
         self.gaps: GapLog | None = GapLog(settings.index_path / GAPS_FILE)   # refused questions; None: not logged
+        self.foreign = ForeignScores(retriever, settings.answer)
         self._vocab: Vocabulary | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
@@ -170,14 +172,16 @@ class AnswerChain:
         a = self.settings.answer
         cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
         penalty = followup_search.evidence_penalty(turn.followup, turn.results) if turn.followup else None
+        foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
-                                        a.context_tokens, penalty)
+                                        a.context_tokens, penalty, foreign=foreign and foreign.unit_scores)
         units = [(squash(r.chunk.text[u.start:u.end]), replace(u, context=f"{u.context} {r.chunk.heading}".strip()))
                  for r in turn.results for u in chunk_units(r.chunk.text)]   # a unit sits under its chunk's titles too
         raw = turn.evidence   # abstention reads relevance before the follow-up's penalty
         if penalty:
             raw = [replace(e, score=e.score + penalty(e.text, e.result)) for e in turn.evidence]
-        turn.coverage = abstain.measure(turn.query, turn.results, raw, self.vocabulary(), units)
+        turn.coverage = abstain.measure(turn.query, turn.results, raw, self.vocabulary(), units,
+                                        foreign_match=foreign and foreign.term_matches)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
         repeats_only = turn.followup is not None and followup_search.nothing_new(turn.followup, units, turn.query.focus)

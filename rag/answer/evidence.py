@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from rag.answer.question import Question
 from rag.core.text import content_terms, squash
 from rag.core.types import SearchResult
@@ -75,17 +77,28 @@ def candidates(results: list[SearchResult]) -> list[Candidate]:
     return out
 
 
-def score(question: Question, cands: list[Candidate], embed, max_candidates: int = 60) -> list[Candidate]:
+def score(question: Question, cands: list[Candidate], embed, max_candidates: int = 60,
+          foreign=None) -> list[Candidate]:
     """Fill each candidate's per-part scores: w_dense * cosine + w_lex * coverage of the part's terms (unit, its
     list context and heading) + w_rank * chunk prior. Only the `max_candidates` best by the cheap part are embedded.
-    `embed(texts) -> (n, dim)` unit vectors."""
+    `embed(texts) -> (n, dim)` unit vectors. `foreign(parts, texts) -> (texts, parts)` scores of units in a language
+    MiniLM does not read (NaN elsewhere): the cosine is the better of both, and since the question's words cannot
+    occur in another language, that score also stands in for term coverage where it is higher."""
     w_dense, w_lex, w_rank = WEIGHTS
     parts = question.parts
     terms = [question.part_terms(i) | question.terms if len(parts) > 1 else question.terms for i in range(len(parts))]
     part_terms = [question.part_terms(i) if len(parts) > 1 else question.terms for i in range(len(parts))]
+    other = foreign(list(parts), [c.text for c in cands]) if foreign is not None else None
+    rows = {id(c): row for c, row in zip(cands, other)} if other is not None else {}
+
+    def alt(c: Candidate, i: int) -> float:
+        """The unit's foreign-language score for part i (-inf where it has none)."""
+        value = float(rows[id(c)][i]) if id(c) in rows else float("nan")
+        return float("-inf") if np.isnan(value) else value
 
     def lexical(c: Candidate, i: int) -> float:
-        return (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
+        lex = (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
+        return max(lex, alt(c, i))
 
     if len(cands) > max_candidates:
         cands = sorted(cands, key=lambda c: -max(w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))))
@@ -93,7 +106,8 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     vecs = embed(list(parts) + [c.text for c in cands])
     cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, parts)
     for c, row in zip(cands, cos):
-        c.scores = [w_dense * float(row[i]) + w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))]
+        c.scores = [w_dense * max(float(row[i]), alt(c, i)) + w_lex * lexical(c, i) + w_rank * c.prior
+                    for i in range(len(parts))]
     return cands
 
 
@@ -128,15 +142,16 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
                     max_units: int, token_budget: int,
-                    penalty: Callable[[str, SearchResult], float] | None = None) -> list[Evidence]:
+                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None) -> list[Evidence]:
     """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
     part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
     back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
-    `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's)."""
+    `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's);
+    `foreign`: see `score`."""
     cands = candidates(results)
     if not cands:
         return []
-    cands = score(question, cands, embed)
+    cands = score(question, cands, embed, foreign=foreign)
     if penalty is not None:
         for c in cands:
             cost = penalty(c.text, c.result)

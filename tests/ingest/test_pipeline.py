@@ -164,3 +164,17 @@ def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_co
     (tiny_corpus / "gan.md").unlink()
     ingest_paths([tiny_corpus], settings, progress=False)
     assert 0 < _unit_rows(_consistent(settings)) < before  # the deleted note's units went with its chunks
+
+
+def test_foreign_chunks_are_those_minilm_cuts_into_many_pieces():
+    """Chunks whose words the tokenizer cuts into many pieces on average (another language) get unit vectors of the
+    other dense sets; English chunks do not."""
+    from ingest.embed import foreign_chunks
+    from rag.core.types import Chunk
+
+    english = Chunk("a.md", "", "the model learns the weights", 1, 1, 0, 10)
+    italian = Chunk("b.md", "", "qualunque tipologia rappresentare", 1, 1, 0, 10)
+    pieces = {"qualunque": 3, "tipologia": 2, "rappresentare": 3}
+    found = foreign_chunks({"e": english, "i": italian}, lambda w: pieces.get(w, 1), 1.5)
+    assert list(found) == ["i"]
+    assert foreign_chunks({"e": english, "i": italian}, lambda w: pieces.get(w, 1), 3.0) == {}

@@ -41,6 +41,11 @@ class QdrantBackend:
         """The ingest lock in the index folder (one writer per machine; a cluster's writers must share the folder)."""
         return IndexLock(self.index_dir)
 
+    def dense_sets(self) -> dict[str, DenseSpec]:
+        """The named dense sets of the published version ({} when there is none)."""
+        held = self.read_meta(self.version()).get("dense", {})
+        return {n: DenseSpec(n, s["model_id"], int(s["dim"])) for n, s in held.items()}
+
     def read_meta(self, collection: str | None) -> dict:
         """The meta point's payload of a version ({} when absent)."""
         if not collection:

@@ -4,52 +4,95 @@ from __future__ import annotations
 import numpy as np
 
 from rag.core.types import SearchResult
-from rag.index.fusion import top_with_leaders
+from rag.index.fusion import rrf, top_with_leaders
 from rag.index.qdrant import client as qc
 from rag.index.qdrant import points, sparse
 from rag.index.store.base import SearchRequest
 
 
 def run_search(store, request: SearchRequest) -> list[SearchResult]:
-    """Top-k chunks of `store` for `request`: fused in the engine (hybrid), or one side alone."""
+    """Top-k chunks of `store` for `request`: fused in the engine (hybrid, or dense over several sets), or one side
+    alone."""
     m = qc.models()
     s, k, name = request.settings, request.k, request.dense
     n = max(s.candidates, k)
     flt = points.scope(request.filters, store.notes())
     params = qc.search_params(store.backend.server, store.ef_search)
-    dense_q = np.asarray(request.vector, dtype=np.float32).tolist()
+    dense_qs = {} if request.mode == "bm25" else {
+        set_name: np.asarray(v, dtype=np.float32).tolist() for set_name, v in {name: request.vector,
+                                                                               **request.more_dense}.items()}
     idx, vals = sparse.query_vector(request.text)
-    sparse_q = m.SparseVector(indices=idx, values=vals) if idx else None
+    sparse_q = m.SparseVector(indices=idx, values=vals) if idx and request.mode != "dense" else None
 
     def side(query, using, limit, payload=False):
         return m.QueryRequest(query=query, using=using, filter=flt, limit=limit, params=params,
                               with_payload=payload, with_vector=[name] if payload else False)
 
+    if s.foreign_boost and len(dense_qs) > 1:
+        return _fused_here(store, request, flt, params, dense_qs, sparse_q, n)
+    sides = [(q, using, s.dense_weight) for using, q in dense_qs.items()]
+    sides += [(sparse_q, qc.SPARSE, s.bm25_weight)] if sparse_q is not None else []
     leaders = s.fusion_leaders
-    if request.mode == "dense":
-        batch = [side(dense_q, name, k, payload=True)]
-    elif request.mode == "bm25":
-        if sparse_q is None:
-            return []
-        batch = [side(sparse_q, qc.SPARSE, k, payload=True)]
+    fusing = len(sides) > 1 or (request.mode == "hybrid" and bool(sides))   # hybrid ranks by RRF even with one side
+    if not sides:
+        return []
+    if not fusing:
+        (query, using, _), = sides
+        batch = [side(query, using, k, payload=True)]
     else:
-        prefetch = [m.Prefetch(query=dense_q, using=name, filter=flt, limit=n, params=params)]
-        if sparse_q is not None:
-            prefetch.append(m.Prefetch(query=sparse_q, using=qc.SPARSE, filter=flt, limit=n))
-        weights = None if s.dense_weight == s.bm25_weight == 1.0 else [s.dense_weight, s.bm25_weight][:len(prefetch)]
-        fused = m.QueryRequest(prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(k=s.rrf_k + 1, weights=weights)),
-                               limit=n, with_payload=True, with_vector=[name])
-        batch = [fused] + ([side(dense_q, name, leaders)] + ([side(sparse_q, qc.SPARSE, leaders)] if sparse_q else [])
-                           if leaders else [])
+        prefetch = [m.Prefetch(query=q, using=using, filter=flt, limit=n, params=params if using != qc.SPARSE
+                               else None) for q, using, _ in sides]
+        weights = [w for _, _, w in sides]
+        fused = m.QueryRequest(prefetch=prefetch, query=m.RrfQuery(rrf=m.Rrf(
+            k=s.rrf_k + 1, weights=None if set(weights) == {1.0} else weights)),
+            limit=n, with_payload=True, with_vector=[name])
+        batch = [fused] + ([side(q, using, leaders) for q, using, _ in sides] if leaders else [])
     responses = store.client.query_batch_points(store.collection, batch)
     hits = sorted(responses[0].points, key=lambda p: (-p.score, int(p.id)))  # ties by id, as rag.index.fusion.rrf
     ranked = [int(p.id) for p in hits]
-    if request.mode == "hybrid" and leaders:
+    if fusing and leaders:
         top = top_with_leaders([(i, 0.0) for i in ranked], [[int(p.id) for p in r.points] for r in responses[1:]],
                                k, leaders)
     else:
         top = ranked[:k]
-    by_id = {int(p.id): p for p in hits}
+    return _results(store, request, top, {int(p.id): p for p in hits}, {int(p.id): float(p.score) for p in hits})
+
+
+def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, sparse_q, n: int) -> list[SearchResult]:
+    """Several dense sets with the foreign boost: every side ranked in one batch (plus, per set other than the default
+    one, its chunks holding unit vectors: those MiniLM does not read), fused here with rag.index.fusion as the FAISS
+    store does (rag.index.store.hybrid), so both stores rank alike."""
+    m = qc.models()
+    s = request.settings
+    batch = [m.QueryRequest(query=q, using=using, filter=flt, limit=n, params=params) for using, q in dense_qs.items()]
+    boosted = [using for using in dense_qs if using != request.dense]
+    for using in boosted:
+        foreign = m.Filter(must=[*([flt] if flt is not None else []),
+                                 m.HasVectorCondition(has_vector=using + qc.UNITS_SUFFIX)])
+        batch.append(m.QueryRequest(query=dense_qs[using], using=using, filter=foreign, limit=n, params=params))
+    if sparse_q is not None:
+        batch.append(m.QueryRequest(query=sparse_q, using=qc.SPARSE, filter=flt, limit=n))
+    responses = store.client.query_batch_points(store.collection, batch)
+    ranked = {using: {int(p.id): float(p.score) for p in r.points} for using, r in zip(dense_qs, responses)}
+    for using, r in zip(boosted, responses[len(dense_qs):]):
+        ranked[using].update((int(p.id), float(p.score) + s.foreign_boost) for p in r.points)
+    rankings = [([i for i, _ in sorted(sc.items(), key=lambda kv: (-kv[1], kv[0]))[:n]], s.dense_weight)
+                for sc in ranked.values()]
+    if sparse_q is not None:
+        rankings.append(([int(p.id) for p in responses[-1].points], s.bm25_weight))
+    elif request.mode == "hybrid":
+        rankings.append(([], s.bm25_weight))
+    fused = rrf(rankings, k=s.rrf_k)
+    top = top_with_leaders(fused, [ids for ids, _ in rankings], request.k, s.fusion_leaders)
+    found = store.client.retrieve(store.collection, top, with_payload=True, with_vectors=[request.dense])
+    by_id = {int(p.id): p for p in found}
+    return _results(store, request, [i for i in top if i in by_id], by_id, dict(fused))
+
+
+def _results(store, request: SearchRequest, top: list[int], by_id: dict, scores: dict[int, float],
+             ) -> list[SearchResult]:
+    """SearchResults for the ranked vector ids from their points (payload and the default set's vector)."""
+    name = request.dense
     allowed = store.allowed_sources(request.filters)
     qvec = np.asarray(request.vector, dtype=np.float32)
     out = []
@@ -57,6 +100,6 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
         p = by_id[vid]
         chunk = points.chunk_from(p.payload)
         cosine = float(np.dot(qvec, np.asarray(p.vector[name], dtype=np.float32)))
-        out.append(SearchResult(chunk=chunk if allowed is None else chunk.located_in(allowed), score=float(p.score),
-                                dense_score=cosine, bm25_score=float(p.score) if request.mode == "bm25" else None))
+        out.append(SearchResult(chunk=chunk if allowed is None else chunk.located_in(allowed), score=scores[vid],
+                                dense_score=cosine, bm25_score=scores[vid] if request.mode == "bm25" else None))
     return out

@@ -109,9 +109,11 @@ class QdrantWriter:
 
     def put_document(self, doc: DocRecord, chunks: list[Chunk], new_vectors: dict[str, np.ndarray],
                      new_units: dict[str, list[tuple[str, np.ndarray]]] | None = None,
-                     other_sets: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+                     other_sets: dict[str, dict[str, np.ndarray]] | None = None,
+                     other_units: dict[str, dict[str, list[tuple[str, np.ndarray]]]] | None = None) -> None:
         """Store a note and its chunks (see rag.index.store.base.StoreWriter.put_document)."""
         per_set = {self._default(): new_vectors, **(other_sets or {})}
+        units_per_set = {self._default(): new_units or {}, **(other_units or {})}
         self.remove_document(doc.source)
         self.docs_gone.discard(doc.source)
         self.docs[doc.source] = doc
@@ -128,7 +130,7 @@ class QdrantWriter:
                 self.meta["next_id"] += 1
                 self.hash_to_vid[thash] = vid
                 self.locations[vid] = []
-                units = (new_units or {}).get(thash, [])
+                units = {n: units_per_set[n].get(thash, []) for n in self.sets if n in units_per_set}
                 self.new[vid] = {"vectors": {n: per_set[n][thash] for n in self.sets}, "units": units,
                                  "chunk_id": make_chunk_id(doc.source, chunk.text, ordinal), "text_hash": thash,
                                  "text": chunk.text, "terms": sparse.doc_terms(f"{chunk.heading}\n{chunk.text}")}
@@ -153,11 +155,14 @@ class QdrantWriter:
                 out[text_hash(chunk.text)] = chunk
         return out
 
-    def add_vectors(self, name: str, by_hash: dict[str, np.ndarray]) -> None:
-        """Fill set `name` for stored chunks (text_hash -> vector)."""
+    def add_vectors(self, name: str, by_hash: dict[str, np.ndarray],
+                    units: dict[str, list[tuple[str, np.ndarray]]] | None = None) -> None:
+        """Fill set `name` for stored chunks (text_hash -> vector, and their evidence units' vectors in that set, in
+        the order of the point's unit_hashes)."""
         m = qc.models()
         ids = self.existing(list(by_hash))
-        vecs = [m.PointVectors(id=ids[h], vector={name: np.asarray(v, dtype=np.float32).tolist()})
+        vecs = [m.PointVectors(id=ids[h], vector={name: np.asarray(v, dtype=np.float32).tolist(),
+                                                  **_unit_vectors({name: (units or {}).get(h, [])})})
                 for h, v in by_hash.items() if h in ids and ids[h] not in self.new]
         for start in range(0, len(vecs), BATCH):
             self.client.update_vectors(self.name, vecs[start:start + BATCH], wait=True)
@@ -206,13 +211,12 @@ class QdrantWriter:
             idx, vals = sparse.doc_vector(p["terms"], self.meta["avgdl"])
             vector = {n: np.asarray(v, dtype=np.float32).tolist() for n, v in p["vectors"].items()}
             vector[qc.SPARSE] = m.SparseVector(indices=idx, values=vals)
-            if p["units"]:
-                vector[self._default() + qc.UNITS_SUFFIX] = [np.asarray(v, dtype=np.float32).tolist()
-                                                            for _, v in p["units"]]
+            vector.update(_unit_vectors(p["units"]))
             locs = self.locations[vid]
+            hashes = [h for h, _ in p["units"].get(self._default(), [])]   # every set's units are in this order
             batch.append(m.PointStruct(id=vid, vector=vector, payload={
                 "kind": "chunk", "chunk_id": p["chunk_id"], "text_hash": p["text_hash"], "text": p["text"],
-                "heading": locs[0]["heading"], "unit_hashes": [h for h, _ in p["units"]], "locations": locs}))
+                "heading": locs[0]["heading"], "unit_hashes": hashes, "locations": locs}))
             if len(batch) >= BATCH:
                 self.client.upsert(self.name, batch, wait=True)
                 batch = []
@@ -236,3 +240,8 @@ class QdrantWriter:
         except Exception:  # noqa: BLE001 - nothing to clean when the collection was never created or is gone
             pass
 
+
+def _unit_vectors(units: dict[str, list[tuple[str, np.ndarray]]]) -> dict[str, list[list[float]]]:
+    """The evidence-unit multivectors of a point: "<set>_units" -> one vector per unit (sets without units left out)."""
+    return {name + qc.UNITS_SUFFIX: [np.asarray(v, dtype=np.float32).tolist() for _, v in pairs]
+            for name, pairs in units.items() if pairs}

@@ -36,7 +36,10 @@ class DenseSpec:
 
 @dataclass(frozen=True)
 class SearchRequest:
-    """One retrieval: the query text (sparse side), its embedding in set `dense`, k, mode, fusion settings, filters."""
+    """One retrieval: the query text (sparse side), its embedding in set `dense`, k, mode, fusion settings, filters.
+    `more_dense` (set name -> the query's embedding in that set) adds further dense rankings to the fusion (hybrid:
+    RRF of every dense ranking and BM25; dense: RRF of the dense rankings); scores that read a cosine
+    (`dense_score`) stay set `dense`'s."""
 
     text: str
     vector: np.ndarray
@@ -45,6 +48,7 @@ class SearchRequest:
     settings: RetrievalSettings = field(default_factory=RetrievalSettings)
     filters: Filters = field(default_factory=Filters)
     dense: str = DEFAULT_DENSE
+    more_dense: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class StoreReader(Protocol):
@@ -101,10 +105,19 @@ class StoreWriter(Protocol):
     def remove_document(self, source: str) -> None: ...
     def put_document(self, doc: DocRecord, chunks: list[Chunk], new_vectors: dict[str, np.ndarray],
                      new_units: dict[str, list[tuple[str, np.ndarray]]] | None = None,
-                     other_sets: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+                     other_sets: dict[str, dict[str, np.ndarray]] | None = None,
+                     other_units: dict[str, dict[str, list[tuple[str, np.ndarray]]]] | None = None) -> None:
         """Store a note and its chunks. `new_vectors`: text_hash -> default-set vector for chunks not stored yet;
         `new_units`: text_hash -> (unit hash, vector) of their evidence units; `other_sets`: set name ->
-        text_hash -> vector for the writer's other dense sets."""
+        text_hash -> vector for the writer's other dense sets; `other_units`: set name -> the units' vectors in it
+        (same units, same order)."""
+
+    def missing_vectors(self, name: str) -> dict[str, Chunk]:
+        """text_hash -> stored chunk without a vector in set `name` (what a newly added set must backfill)."""
+
+    def add_vectors(self, name: str, by_hash: dict[str, np.ndarray],
+                    units: dict[str, list[tuple[str, np.ndarray]]] | None = None) -> None:
+        """Fill set `name` for stored chunks: text_hash -> vector, and text_hash -> its units' vectors in the set."""
 
     def add_roots(self, roots: list[str]) -> None: ...
     def count(self) -> int: ...
@@ -131,6 +144,9 @@ class StoreBackend(Protocol):
     def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, DocRecord], int, bool]:
         """(manifest, chunk count, whether notes must be re-read to fill metadata the index predates) of the live
         version; checks the embedder fingerprint. Call under the lock."""
+
+    def dense_sets(self) -> dict[str, DenseSpec]:
+        """The named dense sets of the published version ({} when there is none): cheap, no vectors read."""
 
     def open_reader(self, ef_search: int = 128) -> StoreReader: ...
 

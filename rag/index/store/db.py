@@ -235,6 +235,14 @@ def insert_unit_vectors(conn: sqlite3.Connection, vid: int, units: list[tuple[st
                      [(vid, h, np.asarray(v, dtype=np.float32).tobytes(), name) for h, v in units])
 
 
+def chunks_with_units(conn: sqlite3.Connection, name: str) -> list[int]:
+    """Vector ids of the chunks holding unit vectors of set `name`, ascending."""
+    if "vector_set" not in columns(conn, "unit_vectors"):
+        return []
+    rows = conn.execute("SELECT DISTINCT chunk FROM unit_vectors WHERE vector_set = ? ORDER BY chunk", (name,))
+    return [vid for (vid,) in rows]
+
+
 def unit_vectors(conn: sqlite3.Connection, hashes: list[str], name: str = DEFAULT_DENSE) -> dict[str, np.ndarray]:
     """text hash -> stored unit vector of set `name`, for the hashes found (none in an index built before unit
     vectors; an index from before named sets holds the default set only)."""

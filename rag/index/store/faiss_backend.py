@@ -52,6 +52,18 @@ class FaissBackend:
         finally:
             conn.close()
 
+    def dense_sets(self) -> dict[str, DenseSpec]:
+        """The named dense sets of the published version ({} when there is none)."""
+        version = layout.current_version(self.index_dir)
+        if version is None:
+            return {}
+        conn = db.connect(version / layout.DB_FILE, readonly=True)
+        try:
+            sets = db.dense_sets(db.read_meta(conn))
+        finally:
+            conn.close()
+        return {n: DenseSpec(n, m, d) for n, (m, d) in sets.items()}
+
     def open_reader(self, ef_search: int = 128):
         """The live version (IndexNotFoundError when there is none)."""
         from rag.index.store.reader import IndexStore

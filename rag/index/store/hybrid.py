@@ -1,4 +1,5 @@
-"""In-process hybrid search of the FAISS store: dense (FAISS) + BM25, fused with weighted reciprocal rank fusion.
+"""In-process hybrid search of the FAISS store: dense (FAISS, one ranking per dense set asked for) + BM25, fused with
+weighted reciprocal rank fusion.
 
 Filters restrict both sides inside the search: FAISS gets an IDSelector of the allowed chunk ids, BM25 scores only
 the allowed rows (IDF stays corpus-wide, as in Qdrant's sparse search), so k results come back when k chunks match.
@@ -13,19 +14,22 @@ from rag.index.store.base import SearchRequest
 
 
 def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
-    """Top-k chunks of `store` for `request`, deduplicated by chunk; dense_score is always the cosine."""
+    """Top-k chunks of `store` for `request`, deduplicated by chunk; dense_score is always set `dense`'s cosine."""
     s, k, mode = request.settings, request.k, request.mode
     n = max(s.candidates, k)
     allowed = store.allowed(request.filters)
-    dense = store.search_vectors(request.vector, n, filters=request.filters, name=request.dense) \
-        if mode != "bm25" else []
+    sets = {request.dense: request.vector, **request.more_dense} if mode != "bm25" else {}
+    rankings = [_ranking(store, request, name, v, n) for name, v in sets.items()]
+    dense = rankings[0] if rankings else []
     bm25_all = bm25.scores(request.text)
     if allowed is not None and bm25_all is not None:
         bm25_all = bm25.restrict(bm25_all, allowed[0])
     sparse = bm25.top(bm25_all, n) if mode != "dense" else []
-    if mode == "hybrid":
-        ranked = rrf([([i for i, _ in dense], s.dense_weight), ([i for i, _ in sparse], s.bm25_weight)], k=s.rrf_k)
-        top = top_with_leaders(ranked, [[i for i, _ in dense], [i for i, _ in sparse]], k, s.fusion_leaders)
+    weighted = [([i for i, _ in r], s.dense_weight) for r in rankings]
+    weighted += [([i for i, _ in sparse], s.bm25_weight)] if mode == "hybrid" else []
+    if len(weighted) > 1:
+        ranked = rrf(weighted, k=s.rrf_k)
+        top = top_with_leaders(ranked, [ids for ids, _ in weighted], k, s.fusion_leaders)
     else:
         ranked = dense if mode == "dense" else sparse
         top = [i for i, _ in ranked[:k]]
@@ -36,6 +40,23 @@ def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
     return [SearchResult(chunk=chunks[i] if allowed is None else chunks[i].located_in(allowed[1]),
                          score=float(fused[i]), dense_score=cos[i], bm25_score=bm[i])
             for i in top if i in chunks]
+
+
+def _ranking(store, request: SearchRequest, name: str, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
+    """Top-n (vector id, score) of dense set `name`: the cosine, plus settings.foreign_boost for the chunks a set other
+    than the default one holds unit vectors for (those in a language MiniLM does not read)."""
+    hits = store.search_vectors(vector, n, filters=request.filters, name=name)
+    boost = request.settings.foreign_boost
+    foreign = store.foreign_ids(name) if name != request.dense and boost else np.zeros(0, dtype=np.int64)
+    allowed = store.allowed(request.filters)
+    if allowed is not None:
+        foreign = np.intersect1d(foreign, allowed[0])
+    if not len(foreign):
+        return hits
+    scores = dict(hits)
+    sims = store.vectors_for([int(i) for i in foreign], name) @ np.asarray(vector, dtype=np.float32)
+    scores.update((int(i), float(s) + boost) for i, s in zip(foreign, sims))
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 
 def _cosines(store, request: SearchRequest, vids: list[int], known: dict[int, float]) -> dict[int, float]:

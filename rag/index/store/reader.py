@@ -31,6 +31,7 @@ class IndexStore:
         self._bm25 = None
         self._notes: list[NoteMeta] | None = None
         self._allowed: dict[Filters, tuple[np.ndarray, set[str]]] = {}
+        self._foreign: dict[str, np.ndarray] = {}
 
     @classmethod
     def open(cls, index_dir: Path, ef_search: int = 128) -> IndexStore:
@@ -212,6 +213,13 @@ class IndexStore:
         if allowed is None:
             return vectors.search(index, query, n)
         return vectors.search(index, query, min(n, len(allowed[0])), allowed[0])
+
+    def foreign_ids(self, name: str) -> np.ndarray:
+        """Vector ids of the chunks set `name` holds evidence-unit vectors for (read once)."""
+        if name not in self._foreign:
+            with self._lock:
+                self._foreign[name] = np.asarray(db.chunks_with_units(self.conn, name), dtype=np.int64)
+        return self._foreign[name]
 
     def vectors_for(self, vids: list[int], name: str = db.DEFAULT_DENSE) -> np.ndarray:
         """Stored vectors of set `name` for these vector ids."""

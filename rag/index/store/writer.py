@@ -77,11 +77,13 @@ class IndexWriter:
 
     def put_document(self, doc: db.DocRecord, chunks: list[Chunk], new_vectors: dict[str, np.ndarray],
                      new_units: dict[str, list[tuple[str, np.ndarray]]] | None = None,
-                     other_sets: dict[str, dict[str, np.ndarray]] | None = None) -> None:
+                     other_sets: dict[str, dict[str, np.ndarray]] | None = None,
+                     other_units: dict[str, dict[str, list[tuple[str, np.ndarray]]]] | None = None) -> None:
         """Store a note and its chunks; `new_vectors` maps text_hash -> default-set vector for chunks not stored yet,
         `new_units` text_hash -> (unit text hash, vector) of their evidence units, `other_sets` name -> text_hash ->
-        vector for the other dense sets."""
+        vector for the other dense sets and `other_units` name -> their units' vectors in that set."""
         per_set = {db.DEFAULT_DENSE: new_vectors, **(other_sets or {})}
+        units_per_set = {db.DEFAULT_DENSE: new_units or {}, **(other_units or {})}
         db.delete_document(self.conn, doc.source)
         db.insert_document(self.conn, doc)
         for ordinal, chunk in enumerate(chunks):
@@ -96,7 +98,8 @@ class IndexWriter:
                 vid = db.insert_chunk(self.conn, db.make_chunk_id(doc.source, chunk.text, ordinal), thash, chunk.text)
                 for name, index in self.dense.items():
                     vectors.add(index, np.array([vid]), per_set[name][thash].reshape(1, -1))
-                db.insert_unit_vectors(self.conn, vid, (new_units or {}).get(thash, []))
+                for name, units in units_per_set.items():
+                    db.insert_unit_vectors(self.conn, vid, units.get(thash, []), name)
                 self.embedded += 1
             db.insert_location(self.conn, vid, chunk)
 
@@ -106,12 +109,16 @@ class IndexWriter:
         todo = [vid for (vid,) in self.conn.execute("SELECT id FROM chunks") if vid not in have]
         return {db.text_hash(c.text): c for c in db.chunk_rows(self.conn, todo).values()}
 
-    def add_vectors(self, name: str, by_hash: dict[str, np.ndarray]) -> None:
-        """Fill set `name` for stored chunks (text_hash -> vector), e.g. after `missing_vectors`."""
+    def add_vectors(self, name: str, by_hash: dict[str, np.ndarray],
+                    units: dict[str, list[tuple[str, np.ndarray]]] | None = None) -> None:
+        """Fill set `name` for stored chunks (text_hash -> vector, and their evidence units' vectors in that set),
+        e.g. after `missing_vectors`."""
         ids = self.existing(list(by_hash))
         hashes = [h for h in by_hash if h in ids]
         if hashes:
             vectors.add(self.dense[name], np.array([ids[h] for h in hashes]), np.stack([by_hash[h] for h in hashes]))
+        for h in hashes:
+            db.insert_unit_vectors(self.conn, ids[h], (units or {}).get(h, []), name)
 
     def add_roots(self, roots: list[str]) -> None:
         """Remember which folders were ingested."""

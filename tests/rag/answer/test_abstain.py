@@ -121,3 +121,15 @@ def test_chain_refuses_a_premise_the_evidence_says_otherwise(make_chain_for):
     assert ans.abstained and '"mean absolute error", not "mean squared error"' in ans.answer
     assert not chain.answer("Which loss does the training loop calculate between the predicted and the true "
                             "noise?").abstained
+
+
+def test_an_unknown_focus_word_found_in_another_language_is_known():
+    """A focus word the notes never use counts as mentioned once a retrieved unit in another language matches it at
+    foreign_term_min_e5 or more; below that, or with no such unit, it is still refused."""
+    s = AnswerSettings(foreign_term_min_e5=0.5)
+    base = Coverage(top_dense=0.9, top_evidence=0.95, unknown_focus=["reconstruction"])
+    assert "reconstruction" in decide(base, s)
+    assert "reconstruction" in decide(replace(base, foreign_terms={"reconstruction": 0.49}), s)
+    assert decide(replace(base, foreign_terms={"reconstruction": 0.62}), s) is None
+    assert "wasserstein" in decide(replace(base, unknown_focus=["reconstruction", "wasserstein"],
+                                           foreign_terms={"reconstruction": 0.62}), s)

@@ -100,3 +100,21 @@ def test_bylines_labels_and_table_rows_are_never_evidence():
             "Random sampling gives every member an equal chance of selection.")
     ev = select_evidence(q("what is random sampling"), [result(text)], bag_embed, lambda t: 1, 5, 100)
     assert [e.text for e in ev] == ["Random sampling gives every member an equal chance of selection."]
+
+
+def test_a_unit_in_another_language_ranks_by_its_foreign_score():
+    """An Italian sentence shares no word with the English question: without its e5 score the English one wins, with
+    it (scores mapped onto MiniLM's scale, NaN for units that hold none) the Italian sentence is quoted first."""
+    english = result("Autoencoders are neural networks. Training uses a reconstruction loss on the images.", rank=0)
+    italian = result("Qualunque dato digitale, come immagini, testi e musica, si può comprimere.", source="it.md",
+                     rank=1)
+    question = q("which kinds of data can an autoencoder handle")
+    plain = select_evidence(question, [english, italian], bag_embed, lambda t: 1, 1, 100)
+    assert plain[0].chunk.source == "n.md"
+
+    def foreign(parts, texts):
+        return np.array([[0.8 if "Qualunque" in t else np.nan] * len(parts) for t in texts], dtype=np.float32)
+
+    chosen = select_evidence(question, [english, italian], bag_embed, lambda t: 1, 1, 100, foreign=foreign)
+    assert chosen[0].chunk.source == "it.md" and chosen[0].text.startswith("Qualunque")
+    assert chosen[0].score > plain[0].score

@@ -37,3 +37,10 @@ def test_a_name_no_retrieved_unit_mentions_is_not_explained_by_them():
     assert unexplained(["xgboost", "regularized"], units, names=["xgboost"]) == ["xgboost"]
     assert unexplained(["1-d", "gradient"], units, names=["1-d"]) == []   # too short to be looked for as written
     assert unexplained(["xgboost"], units) == []                         # not a name: the vocabulary rules decide
+
+
+def test_a_list_item_with_its_abbreviation_is_still_a_list_item():
+    """"Gradient Boosting Machines (GBM)" is one item: XGBoost named after it is only listed, not explained."""
+    text = "Examples include AdaBoost, Gradient Boosting Machines (GBM), and XGBoost, often used for classification."
+    assert in_enumeration(text, "xgboost")
+    assert not in_enumeration("XGBoost (extreme gradient boosting) adds a regularized objective.", "xgboost")

@@ -49,3 +49,13 @@ def test_weights_are_the_ones_the_local_model_loads():
     from rag.model.loader import WEIGHTS  # rag.model imports nothing of the project, so it keeps its own tuple
 
     assert set(get_args(Weights)) == set(WEIGHTS)
+
+
+def test_embedders_setting_names_dense_sets():
+    """The dense sets are a typed tuple: RAG_EMBEDDERS picks them, a name outside EmbedderName is an error naming
+    the variable, repeats collapse."""
+    assert load_settings(env={}).retrieval.embedders == ("minilm", "e5")
+    assert load_settings(env={"RAG_EMBEDDERS": "minilm"}).retrieval.embedders == ("minilm",)
+    assert load_settings(env={"RAG_EMBEDDERS": "minilm,e5,e5"}).retrieval.embedders == ("minilm", "e5")
+    with pytest.raises(ConfigError, match="RAG_EMBEDDERS='e6'"):
+        load_settings(env={"RAG_EMBEDDERS": "minilm,e6"})
