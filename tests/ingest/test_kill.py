@@ -24,6 +24,11 @@ from rag.index.store import IndexStore
 pytestmark = pytest.mark.slow
 
 
+def _settings(index: Path):
+    """MiniLM alone: the test is about the store's writes, and a forked child runs fewer torch models safely."""
+    return load_settings(index_dir=str(index), env={"RAG_EMBEDDERS": "minilm"})
+
+
 def _fork_ingest(corpus: Path, index: Path) -> int:
     """Start `ingest_paths` in a child process; returns its pid."""
     pid = os.fork()
@@ -33,7 +38,7 @@ def _fork_ingest(corpus: Path, index: Path) -> int:
             import torch
 
             torch.set_num_threads(1)    # OpenMP pools do not survive fork; one thread needs none
-            ingest_paths([corpus], load_settings(index_dir=str(index)), progress=False)
+            ingest_paths([corpus], _settings(index), progress=False)
             code = 0
         finally:
             os._exit(code)
@@ -53,7 +58,7 @@ def _state(index: Path) -> tuple[list[str], int]:
 def test_kill_at_random_points_leaves_a_loadable_index(tiny_corpus, tmp_path):
     Embedder.load().encode(["load the model before forking"])
     base = tmp_path / "base-index"
-    ingest_paths([tiny_corpus], load_settings(index_dir=str(base)), progress=False)
+    ingest_paths([tiny_corpus], _settings(base), progress=False)
     old = _state(base)
     (tiny_corpus / "diffusion.md").write_text("# Diffusion\n\nEMA weights are averaged with decay 0.999.\n")
     (tiny_corpus / "gan.md").unlink()
@@ -80,7 +85,7 @@ def test_kill_at_random_points_leaves_a_loadable_index(tiny_corpus, tmp_path):
         state = _state(index)
         assert state in (old, new)
         outcomes.append("new" if state == new else "old")
-        settings = load_settings(index_dir=str(index))
+        settings = _settings(index)
         assert HybridRetriever.open(settings).search("autoencoder KL prior", k=3)
         ingest_paths([tiny_corpus], settings, progress=False)   # the lock died with the process
         assert _state(index) == new
