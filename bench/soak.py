@@ -65,14 +65,17 @@ def build_index(index: Path, note_mb: int, chunks: int = 16) -> list[str]:
         span = f"{PARAGRAPH.strip()} (part {i})"
         text = text[:start] + span + text[start + len(span):]
         spans.append((start, span))
+    others = {name: Embedder.load_named(name) for name in settings.retrieval.embedders if name != "minilm"}
     with IndexLock(index):
-        writer = IndexWriter(index, embedder.model_id, embedder.dim, settings.retrieval)
+        writer = IndexWriter(index, embedder.model_id, embedder.dim, settings.retrieval,
+                             other_sets=[(name, e.model_id, e.dim) for name, e in others.items()])
         vectors = dict(zip((text_hash(s) for _, s in spans), embedder.encode([s for _, s in spans])))
         units = {h: [(h, v)] for h, v in vectors.items()}
+        other_vectors = {name: dict(zip(vectors, e.encode([s for _, s in spans]))) for name, e in others.items()}
         doc = DocRecord(BIG_SOURCE, str(ROOT), "synthetic", 0, len(text), "markdown", text, [])
         chunk_list = [Chunk(BIG_SOURCE, "Huge note", s, 1 + text.count("\n", 0, a), 1 + text.count("\n", 0, a),
                             a, a + len(s)) for a, s in spans]
-        writer.put_document(doc, chunk_list, vectors, units)
+        writer.put_document(doc, chunk_list, vectors, units, other_sets=other_vectors)
         writer.commit()
     store = IndexStore.open(index)
     try:
