@@ -8,15 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.watch import NotesWatcher
-
-
-def wait_for(predicate, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
+from tests.waiting import wait_for
 
 
 @pytest.fixture

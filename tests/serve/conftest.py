@@ -5,12 +5,19 @@ import json
 import socket
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from rag.core.errors import NotFoundError
 from rag.core.settings import load_settings, override
 from rag.core.types import Answer, Chunk, Citation, NoteMeta, SearchResult
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+NEEDS_CHROMIUM = pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (run `make browser`)")
+_CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"]
 
 EMA_TEXT = ("Diffusion models keep an exponential moving average (EMA) of the network weights.\n"
             "Samples are drawn from the EMA weights because they are smoother than the raw weights.\n")
@@ -222,3 +229,19 @@ def live_server():
         server.__exit__(None, None, None)
 
 
+
+
+@pytest.fixture
+def page():
+    """A page in real headless Chromium; the test fails on any page error or console error."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=_CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 820})
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
+        yield page
+        browser.close()
+        assert errors == [], errors

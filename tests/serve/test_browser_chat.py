@@ -13,32 +13,12 @@ from rag.answer.gaps import GAPS_FILE, GapLog
 from rag.core.settings import load_settings, override
 from rag.core.types import Answer, Filters
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
 _spec = importlib.util.spec_from_file_location("serve_fakes", Path(__file__).with_name("conftest.py"))
 fakes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fakes)
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is absent (run `make browser`)")]
-
-
-@pytest.fixture
-def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 820})
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.on("console", lambda msg: msg.type == "error" and errors.append(msg.text))
-        yield page
-        browser.close()
-        assert errors == [], errors
+ARTIFACTS = fakes.ARTIFACTS
+pytestmark = [pytest.mark.slow, fakes.NEEDS_CHROMIUM]
 
 
 class Ingested:

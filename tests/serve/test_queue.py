@@ -8,20 +8,14 @@ from pathlib import Path
 
 import httpx
 
+from tests.waiting import wait_for
+
 _spec = importlib.util.spec_from_file_location("serve_fakes", Path(__file__).with_name("conftest.py"))
 fakes = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fakes)
 
 EMA = {"question": "what is EMA"}
 
-
-def _wait_for(predicate, timeout=5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def test_full_queue_answers_429_with_retry_after(live_server):
@@ -50,12 +44,12 @@ def test_time_limit_gives_504_and_cancels(live_server, parse_sse):
     with httpx.Client(base_url=server.url, timeout=10) as http:
         response = http.post("/chat", json=EMA)
         assert response.status_code == 504 and "time limit" in response.json()["error"]["message"]
-        assert _wait_for(lambda: chain.closed == 1)
+        assert wait_for(lambda: chain.closed == 1)
         streamed = http.post("/chat", json={**EMA, "stream": True})
         events = parse_sse(streamed.text)
         assert events[0][0] == "token" and events[-1][0] == "error"
         assert events[-1][1]["error"]["code"] == 504
-        assert _wait_for(lambda: chain.closed == 2)
+        assert wait_for(lambda: chain.closed == 2)
         assert chain.finished == 0
 
 
@@ -66,9 +60,9 @@ def test_stream_disconnect_cancels_generation(live_server):
         with http.stream("POST", "/chat", json={**EMA, "stream": True}) as response:
             first = next(response.iter_lines())
             assert first == "event: token"
-        assert _wait_for(lambda: chain.closed == 1), "generator not closed after disconnect"
+        assert wait_for(lambda: chain.closed == 1), "generator not closed after disconnect"
         assert chain.finished == 0
-        assert _wait_for(lambda: http.get("/health").json()["queue"]["in_flight"] == 0)
+        assert wait_for(lambda: http.get("/health").json()["queue"]["in_flight"] == 0)
 
 
 def test_plain_request_disconnect_cancels_generation(live_server):
@@ -78,7 +72,7 @@ def test_plain_request_disconnect_cancels_generation(live_server):
         httpx.post(f"{server.url}/chat", json=EMA, timeout=0.5)
     except httpx.ReadTimeout:
         pass
-    assert _wait_for(lambda: chain.closed == 1), "generator not closed after the client went away"
+    assert wait_for(lambda: chain.closed == 1), "generator not closed after the client went away"
     assert chain.finished == 0
 
 
