@@ -55,9 +55,8 @@ def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]], names: Iter
     out = []
     for term in terms:
         mentioned = [(text, u) for text, u in units if mentions(text, term) or mentions(u.context, term)]
-        if mentioned and not any(explains(text, u, term) for text, u in mentioned):
-            out.append(term)
-        elif not mentioned and term in names:
+        explained = any(explains(text, u, term) for text, u in mentioned)
+        if not explained and (mentioned or term in names):
             out.append(term)
     return out
 

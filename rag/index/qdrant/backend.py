@@ -59,7 +59,8 @@ class QdrantBackend:
         it); what an interrupted write left goes too."""
         existing = set(qc.versions(self.client, self.alias))
         horizon = time.time() - self.settings.server.request_timeout_s
-        keep, current = {self.version()}, self.version()
+        current = self.version()
+        keep = {current}
         while current in existing:
             previous = self.read_meta(current).get("previous")
             if previous not in existing or previous in keep:
