@@ -26,7 +26,7 @@ _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smooth
     re.IGNORECASE)
 
 
-def question_subject(question: str) -> str | None:
+def compound_subject(question: str) -> str | None:
     """The compound term a "what is X" question asks about ("label smoothing"), or None: single words are
     checked as terms, and subjects with function words ("difference between A") are no compound."""
     m = _SUBJECT.match(question)
@@ -108,7 +108,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     terms = question_terms(query.text)
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t)]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
-    subject = question_subject(query.text)
+    subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
     known = [t for t in query.focus if t not in unknown_focus]

@@ -1,7 +1,7 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.answer.abstain import Coverage, decide, question_subject, question_terms, refusal
+from rag.answer.abstain import Coverage, compound_subject, decide, question_terms, refusal
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
@@ -23,12 +23,12 @@ def test_vocabulary_knows_plurals_both_ways_abbreviations_and_compounds():
 
 
 def test_question_subject_is_the_multi_word_thing_asked_about():
-    assert question_subject("What is label smoothing and why does it help classifiers?") == "label smoothing"
-    assert question_subject("What is the maximum likelihood estimation?") == "maximum likelihood estimation"
-    assert question_subject("What are residual connections for?") == "residual connections"
-    assert question_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
-    assert question_subject("How does YOLO work?") is None
-    assert question_subject("What is the difference between stemming and lemmatization?") is None
+    assert compound_subject("What is label smoothing and why does it help classifiers?") == "label smoothing"
+    assert compound_subject("What is the maximum likelihood estimation?") == "maximum likelihood estimation"
+    assert compound_subject("What are residual connections for?") == "residual connections"
+    assert compound_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
+    assert compound_subject("How does YOLO work?") is None
+    assert compound_subject("What is the difference between stemming and lemmatization?") is None
 
 
 def test_phrases_are_known_only_when_their_words_occur_together():
