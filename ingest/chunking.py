@@ -124,11 +124,14 @@ class _Doc:
             if i in dropped:
                 continue
             line, (offset, _) = self.lines[i], self.spans[i]
-            spans = [(0, len(line))] if is_list_item(line) and len(line) < 400 else sentence_spans(line)
+            whole_item = is_list_item(line) and len(line) < 400
+            spans = [(0, len(line))] if whole_item else sentence_spans(line)
             for a, b in spans:
                 text = clean_prose(line[a:b])
                 if not text:
                     continue
+                if whole_item:   # a list line keeps its indent: it says which line it sits under (rag.index.outline)
+                    text = " " * (len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())) + text
                 unit_brk = brk if not units else (1 if a == spans[0][0] else 0)
                 t = self.tokens(text)
                 if t > self.budget:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from rag.core.text import EMPHASIS, sentence_spans
+from rag.index.outline import ListLine, outline
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
 _MARKER = re.compile(r"(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")  # a list or heading marker opening a unit
@@ -31,7 +32,7 @@ _INTRO = re.compile(
     r"\b(?:in this (?:note|section|post|article|chapter|series)\b[^.]{0,60}\bwe (?:will|are going to)"
     r"|in (?:this|the following) (?:note|section|post|article|chapter)s?,? we (?:will )?(?:first )?"
     r"(?:talk|discuss|analy[sz]e|present|explain|see|look|introduce|describe|cover))", re.IGNORECASE)
-QUOTABLE = ("prose", "item", "intro")
+QUOTABLE = ("prose", "item", "intro", "list")
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
 
@@ -72,18 +73,43 @@ def _sentences_in(text: str, a: int, b: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in pieces if text[s:e].strip()]
 
 
+def _list_line(text: str, at: int, lines: dict[int, ListLine]) -> ListLine | None:
+    """The list line a unit starting at `at` opens, or None when it opens no list line."""
+    start = text.rfind("\n", 0, at) + 1
+    return lines.get(start) if not text[start:at].strip() else None
+
+
+def _opens_next(text: str, span: tuple[int, int], after: tuple[int, int] | None, lines: dict[int, ListLine]) -> bool:
+    """Whether a unit is no sentence of its own but the start of the next one: the title of the list lines under it,
+    a stub before a sibling line (a run of item names, or "- Stacking" over "- Uses a meta-classifier" in a flat
+    list), or another short line without a sentence end."""
+    a, b = span
+    if _HEADING.match(text, text.rfind("\n", 0, a) + 1):
+        return False                      # a heading is a unit of its own: the context of what follows
+    item = _list_line(text, a, lines)
+    if item is not None and item.title is not None and not item.label:
+        return True
+    if item is not None and item.stub(MIN_WORDS):   # into a sibling: a stub, or what a flat list says of it
+        follow = _list_line(text, after[0], lines) if after else None
+        return follow is not None and follow.indent == item.indent and follow.title is None
+    return len(_MARKER.sub("", text[a:b], count=1).split()) < MIN_WORDS and not _END.search(text[a:b])
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
-    """Sentence spans [start, end) in `text`; short title-like units are merged into the next one."""
+    """Sentence spans [start, end) in `text`; short title-like units are merged into the next one (a list title into
+    its first line: "Stacking - Uses a meta-classifier ..."; a stub only into a sibling stub)."""
     spans = [s for a, b in _line_units(text) for s in _sentences_in(text, a, b)]
     spans = [(a + len(text[a:b]) - len(text[a:b].lstrip()), b - (len(text[a:b]) - len(text[a:b].rstrip())))
              for a, b in spans]
+    lines = outline(text)
     merged: list[tuple[int, int]] = []
     carry = None
-    for a, b in spans:
+    for i, (a, b) in enumerate(spans):
+        opens = _opens_next(text, (a, b), spans[i + 1] if i + 1 < len(spans) else None, lines)
         if carry is not None:
             a = carry
             carry = None
-        if len(text[a:b].split()) < MIN_WORDS and not _END.search(text[a:b]):
+        if opens:
             carry = a
             continue
         merged.append((a, b))
@@ -99,8 +125,10 @@ def attach_anaphora(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, 
     """Join a sentence with a pronoun among its first words ("It can ...", "Each input shown to them ...") to the
     unit before it, unless that unit is no answer text (a label, a byline, a table row...)."""
     out: list[tuple[int, int]] = []
+    lines = outline(text)
     for a, b in spans:
-        if out and _ANAPHOR.match(text[a:b]) and b - out[-1][0] <= MAX_CHARS and kind_of(text, out[-1]) in QUOTABLE:
+        if (out and _ANAPHOR.match(text[a:b]) and b - out[-1][0] <= MAX_CHARS
+                and kind_of(text, out[-1], lines) in QUOTABLE):
             out[-1] = (out[-1][0], b)
         else:
             out.append((a, b))
@@ -114,9 +142,17 @@ def unmarked(text: str, span: tuple[int, int]) -> tuple[int, int]:
     return (m.end(), b) if m and m.end() < b else span
 
 
-def kind_of(text: str, span: tuple[int, int]) -> str:
-    """What a unit of `text` is: one of KINDS (see Unit)."""
+def _stubs_only(text: str, a: int, b: int, lines: dict[int, ListLine]) -> bool:
+    """Whether text[a:b] is list stubs only: item names with nothing said of them."""
+    starts = [text.rfind("\n", 0, a) + 1] + [m.end() for m in re.finditer(r"\n", text[:b]) if m.end() > a]
+    found = [lines.get(start) for start in starts if text[start:b].strip()]
+    return bool(found) and all(item is not None and item.stub(MIN_WORDS) for item in found)
+
+
+def kind_of(text: str, span: tuple[int, int], lines: dict[int, ListLine] | None = None) -> str:
+    """What a unit of `text` is: one of KINDS (see Unit); `lines` is outline(text) when the caller holds it."""
     a, b = span
+    lines = outline(text) if lines is None else lines
     unit = text[a:b]
     line_start = text.rfind("\n", 0, a) + 1
     line_end = text.find("\n", b)
@@ -134,6 +170,8 @@ def kind_of(text: str, span: tuple[int, int]) -> str:
         return "truncated"
     if _INTRO.search(bare):
         return "intro"
+    if _stubs_only(text, a, b, lines):
+        return "list"
     return "item" if _BULLET.match(line) else "prose"
 
 
@@ -141,8 +179,9 @@ def kind_of(text: str, span: tuple[int, int]) -> str:
 class Unit:
     """One unit of a chunk: text[start:end], its kind, and the label or title line it sits under in the chunk.
 
-    Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics) may be quoted but
-    explains nothing; label (a list stub, title or sentence ending in a colon: it introduces what follows),
+    Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics) and list (item names
+    with nothing said of them, "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence
+    ending in a colon: it introduces what follows),
     heading, table (a row of cells), byline (reading time, author) and truncated (a sentence whose content after a
     colon was cut off, "...: ...") are never quoted.
     """
@@ -162,17 +201,21 @@ def chunk_units(text: str) -> list[Unit]:
     """Every unit of a chunk's text with its kind and context; instructions to the assistant are dropped."""
     spans = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
     out: list[Unit] = []
+    lines = outline(text)
     context, previous_end = "", 0
     for span in attach_anaphora(text, spans):
-        kind = kind_of(text, span)
+        kind = kind_of(text, span, lines)
         a, b = unmarked(text, span)
-        if kind not in ("item", "label") and "\n\n" in text[previous_end:span[0]]:
+        if kind not in ("item", "list", "label") and "\n\n" in text[previous_end:span[0]]:
             context = ""   # a new paragraph that is no list item leaves the list it followed
         previous_end = b
+        item = _list_line(text, span[0], lines)
         if kind in ("label", "heading"):
-            context = EMPHASIS.sub("", text[a:b]).strip(" :#")
+            if item is None or not item.parent:   # a list title is the context of the lines under it only
+                context = EMPHASIS.sub("", text[a:b]).strip(" :#")
             continue
-        out.append(Unit(a, b, kind, context))
+        under = item.under if item is not None else None   # the titles of the list lines it sits under
+        out.append(Unit(a, b, kind, context if under is None else under))
     return out
 
 

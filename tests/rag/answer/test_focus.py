@@ -1,6 +1,6 @@
 """Mentioned or explained: enumerations, labels, cut-off units; terms that must occur together."""
 from rag.answer.focus import explains, in_enumeration, mentions, unconnected, unexplained
-from rag.index.units import Unit
+from rag.index.units import Unit, chunk_units
 
 
 def test_mentions_match_inflections_and_compounds_in_order():
@@ -44,3 +44,16 @@ def test_a_list_item_with_its_abbreviation_is_still_a_list_item():
     text = "Examples include AdaBoost, Gradient Boosting Machines (GBM), and XGBoost, often used for classification."
     assert in_enumeration(text, "xgboost")
     assert not in_enumeration("XGBoost (extreme gradient boosting) adds a regularized objective.", "xgboost")
+
+
+
+def test_list_names_explain_nothing_but_may_be_quoted():
+    """A run of item names under a list title ("Examples:") is quotable but explains none of them; a line under the
+    title "Stacking" explains stacking."""
+    text = ("- Boosting\n  - Examples:\n    1. AdaBoost\n    2. Gradient Boosting Machines (GBM)\n    3. XGBoost\n"
+            "- Stacking\n  - Uses a meta-classifier to combine the model predictions.\n  - The meta-model learns from held-out predictions.\n")
+    units = chunk_units(text)
+    names = next(u for u in units if "XGBoost" in text[u.start:u.end])
+    assert names.kind == "list" and names.quotable and not explains(text[names.start:names.end], names, "xgboost")
+    last = units[-1]
+    assert last.context == "Stacking" and explains(text[last.start:last.end], last, "stacking")

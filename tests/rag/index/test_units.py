@@ -60,3 +60,44 @@ def test_unit_kinds_and_the_label_a_list_line_sits_under():
                    ("table", "", "Prompting"), ("prose", "", "Plain")]
     from rag.index.units import evidence_units
     assert [text[a:b].split()[0] for a, b in evidence_units(text)] == ["**Advancement:**", "Parametric", "Plain"]
+
+
+NESTED = ("3. **Ensemble Methods**\n"
+          "   - Combine predictions from several models to improve robustness.\n"
+          "     1. Bagging (Bootstrap Aggregating)\n"
+          "        - Improves stability by combining many models' predictions.\n"
+          "        - Example: Random Forest\n"
+          "     2. Boosting\n"
+          "        - Sequentially applies weak classifiers to enhance performance.\n"
+          "        - Examples:\n"
+          "          1. AdaBoost\n"
+          "          2. Gradient Boosting Machines (GBM)\n"
+          "          3. XGBoost\n"
+          "     3. Stacking\n"
+          "        - Uses a meta-classifier to combine the model predictions.\n"
+          "4. **Neural Networks**\n"
+          "   - Deep learning stacks many layers that learn abstract features.\n")
+
+
+def test_a_list_title_opens_its_first_line_and_is_the_context_of_the_lines_under_it():
+    from rag.index.units import chunk_units
+    got = [(u.kind, u.context, " ".join(NESTED[u.start:u.end].split())) for u in chunk_units(NESTED)]
+    assert got == [
+        ("item", "", "**Ensemble Methods** - Combine predictions from several models to improve robustness."),
+        ("item", "Ensemble Methods", "Bagging (Bootstrap Aggregating) - Improves stability by combining many models' "
+                                     "predictions."),
+        ("list", "Ensemble Methods > Bagging (Bootstrap Aggregating)", "Example: Random Forest"),
+        ("item", "Ensemble Methods", "Boosting - Sequentially applies weak classifiers to enhance performance."),
+        ("list", "Ensemble Methods > Boosting > Examples",
+         "AdaBoost 2. Gradient Boosting Machines (GBM) 3. XGBoost"),
+        ("item", "Ensemble Methods", "Stacking - Uses a meta-classifier to combine the model predictions."),
+        ("item", "", "**Neural Networks** - Deep learning stacks many layers that learn abstract features.")]
+
+
+def test_a_stub_opens_what_a_flat_list_says_of_it_and_never_a_heading_or_another_level():
+    flat = "# Methods\n- Stacking\n- Uses a meta-classifier to combine predictions.\n- AdaBoost\n- XGBoost\n\nProse here."
+    assert spans_text(flat) == ["# Methods", "- Stacking\n- Uses a meta-classifier to combine predictions.",
+                                "- AdaBoost\n- XGBoost", "Prose here."]
+    deeper = "- Boosting\n  - Examples:\n    - CatBoost\n- Stacking\n  - Uses a meta-classifier to combine predictions."
+    assert spans_text(deeper)[-2:] == ["- CatBoost", "- Stacking\n  - Uses a meta-classifier to combine predictions."]
+
