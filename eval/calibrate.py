@@ -48,7 +48,7 @@ def fit(covs: list[abstain.Coverage], answerable: list[bool], answer: AnswerSett
         if false > max_false:
             continue
         hit = sum(refused(pos, s)) / max(1, len(pos))
-        margin = min([abs(c.top_dense - t_dense) for c in covs] + [abs(c.top_evidence - t_ev) for c in covs])
+        margin = min([abs(c.similarity - t_dense) for c in covs] + [abs(c.top_evidence - t_ev) for c in covs])
         key = (hit, -false, margin)
         if best is None or key > best[0]:
             best = (key, (t_dense, t_ev, t_unknown))

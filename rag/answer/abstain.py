@@ -48,7 +48,7 @@ def question_terms(question: str) -> list[str]:
 class Coverage:
     """The signals abstention is decided from."""
 
-    top_dense: float
+    top_dense: float            # best dense cosine of a retrieved passage
     top_evidence: float
     unknown_terms: list[str] = field(default_factory=list)
     term_share: float = 1.0     # share of question terms known to the notes
@@ -59,6 +59,13 @@ class Coverage:
     foreign_terms: dict[str, float] = field(default_factory=dict)  # unknown focus word -> best mapped e5 score of a
                                                                    # retrieved unit in another language
     contradicted: list[str] = field(default_factory=list)       # '"what the notes say", not "what was asked"'
+    top_sentence: float = 0.0   # best dense cosine of an evidence sentence with its part of the question
+
+    @property
+    def similarity(self) -> float:
+        """How close anything in the notes comes to the question: its best passage or sentence. A short question
+        about one line of a long passage ("what does bagging do") matches the line, not the passage."""
+        return max(self.top_dense, self.top_sentence)
 
     def finding(self) -> str | None:
         """What the notes lack, in a sentence for the reader, when a structural rule found it."""
@@ -78,7 +85,8 @@ class Coverage:
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
                 "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
-                "foreign_terms": self.foreign_terms, "contradicted": self.contradicted}
+                "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
+                "top_sentence": round(self.top_sentence, 4)}
 
 
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
@@ -118,7 +126,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     focus.unexplained(known, list(units), query.names),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,
-                    contradicted=contradicted(query, results, evidence, vocab) if vocab is not None else [])
+                    contradicted=contradicted(query, results, evidence, vocab) if vocab is not None else [],
+                    top_sentence=max((e.similarity for e in evidence), default=0.0))
 
 
 def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
@@ -138,8 +147,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
         return f"the notes never mention {', '.join(unknown_focus)}"
     if cov.contradicted:
         return f"the notes say {'; '.join(cov.contradicted)}"
-    if cov.top_dense < s.min_retrieval_score:
-        return f"best passage similarity {cov.top_dense:.2f} < {s.min_retrieval_score:.2f}"
+    if cov.similarity < s.min_retrieval_score:
+        return f"best passage or sentence similarity {cov.similarity:.2f} < {s.min_retrieval_score:.2f}"
     if cov.top_evidence < s.min_evidence_score:
         return f"best evidence score {cov.top_evidence:.2f} < {s.min_evidence_score:.2f}"
     if cov.unexplained_focus:

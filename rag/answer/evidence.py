@@ -3,7 +3,7 @@ best of each part (diverse, within a token budget) in the order the question ask
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,7 @@ class Evidence:
     window_end: int = 0
     part: int = 0                              # the question part it was chosen for
     kind: str = "prose"                        # rag.index.units kind
+    similarity: float = 0.0                    # dense cosine with its part (a foreign unit's mapped e5 score)
 
     @property
     def chunk(self):
@@ -48,6 +49,7 @@ class Candidate:
     window: tuple[str, int, int]
     prior: float
     scores: list[float]
+    similarity: list[float] = field(default_factory=list)   # dense cosine with each part
 
     @property
     def described(self) -> str:
@@ -106,8 +108,8 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     vecs = embed(list(parts) + [c.text for c in cands])
     cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, parts)
     for c, row in zip(cands, cos):
-        c.scores = [w_dense * max(float(row[i]), alt(c, i)) + w_lex * lexical(c, i) + w_rank * c.prior
-                    for i in range(len(parts))]
+        c.similarity = [max(float(row[i]), alt(c, i)) for i in range(len(parts))]
+        c.scores = [w_dense * c.similarity[i] + w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))]
     return cands
 
 
@@ -136,7 +138,8 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                 picked.append((i, c))
                 break
     picked.sort(key=lambda pc: (pc[0], -pc[1].scores[pc[0]]))
-    return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind)
+    return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
+                     similarity=c.similarity[i] if c.similarity else 0.0)
             for n, (i, c) in enumerate(picked, start=1)]
 
 

@@ -91,7 +91,7 @@ class AnswerSettings:
     max_evidence: int = 8          # cap on evidence units and quotes however many parts a question has
                                    # (each part beyond the first adds two)
     context_tokens: int = 1024     # prompt budget for evidence
-    min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk)
+    min_retrieval_score: float = 0.30   # below: abstain (dense cosine of the best chunk or evidence sentence)
     min_evidence_score: float = 0.35    # below: abstain (best evidence sentence relevance)
     unknown_term_min_dense: float = 0.55  # a question term absent from the notes: abstain below this
     unknown_term_max_evidence: float = 0.70  # ... unless an evidence sentence scores this much: refused

@@ -58,6 +58,13 @@ def test_decide_uses_settings_thresholds():
     assert decide(replace(unknown_phrase, top_dense=0.6), s) is None  # strong retrieval overrides
 
 
+def test_a_sentence_close_to_the_question_counts_where_its_long_passage_does_not():
+    """"What does bagging do?" is far from the long list that holds it (0.27) but close to its line (0.48)."""
+    s = AnswerSettings()
+    assert decide(Coverage(0.27, 0.79, top_sentence=0.48), s) is None
+    assert "0.24 <" in decide(Coverage(0.23, 0.79, top_sentence=0.24), s)
+
+
 def test_structural_reasons_refuse_whatever_the_scores():
     s = AnswerSettings()
     strong = Coverage(top_dense=0.9, top_evidence=0.95)

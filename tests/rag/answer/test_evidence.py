@@ -37,6 +37,8 @@ def test_ranking_dedup_and_budget():
     assert ev[0].text == "The EMA copy is updated after every optimizer step."
     assert [e.n for e in ev] == list(range(1, len(ev) + 1))
     assert sum(e.text == ev[0].text for e in ev) == 1
+    cosine = float(bag_embed(["when is the EMA copy updated", ev[0].text]).prod(axis=0).sum())
+    assert abs(ev[0].similarity - cosine) < 1e-6   # the dense part of its score, kept for abstention
     few = select_evidence(q("when is the EMA copy updated"), [r1, r2], bag_embed, lambda t: len(t.split()),
                           max_units=5, token_budget=12)
     assert len(few) == 1
