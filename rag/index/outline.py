@@ -1,6 +1,6 @@
 """The outline of a chunk's lists: which list lines are titles of the lines indented under them ("3. Stacking" over
 "- Uses a meta-classifier ..."), which are stubs (a few words naming an item, nothing said of it: "4. LightGBM"),
-and the titles each list line sits under ("Boosting > Examples")."""
+and the topics each list line sits under ("Boosting > Examples")."""
 from __future__ import annotations
 
 import re
@@ -20,7 +20,7 @@ def _indent(line: str) -> int:
 @dataclass(frozen=True)
 class ListLine:
     """One list line: text[start:end], its indent, the words after its marker, whether lines are indented under it,
-    and the titles of the lines it sits under (None for a line at the top of its list)."""
+    and the topics of the lines it sits under (None for a line at the top of its list)."""
 
     start: int
     end: int
@@ -47,6 +47,14 @@ class ListLine:
             return None
         return EMPHASIS.sub("", self.body).strip(" :*_")
 
+    @property
+    def topic(self) -> str | None:
+        """What the lines under it are about: its title, or the line that introduces them ("Approaches to ML - NO
+        single algorithm works for all problems." over "1. supervised learning - ...")."""
+        if self.title is not None or not self.parent:
+            return self.title
+        return EMPHASIS.sub("", self.body).strip(" :*_")
+
     def stub(self, min_words: int) -> bool:
         """A name with nothing said of it and nothing indented under it: fewer than `min_words` words ("4. LightGBM",
         "Example: Random Forest") or a capitalised name ("Gradient Boosting Machines (GBM)")."""
@@ -59,7 +67,7 @@ def outline(text: str) -> dict[int, ListLine]:
     """The list lines of `text` by start offset. A line that is no list item and not indented ends the lists above."""
     lines = [m for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
     out: dict[int, ListLine] = {}
-    stack: list[tuple[int, str | None]] = []      # (indent, title) of the open list lines above
+    stack: list[tuple[int, str | None]] = []      # (indent, topic) of the open list lines above
     for i, m in enumerate(lines):
         line = m.group()
         marker = LIST_MARKER.match(line)
@@ -75,5 +83,5 @@ def outline(text: str) -> dict[int, ListLine]:
         under = " > ".join(t for _, t in stack if t) if stack else None
         item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under)
         out[m.start()] = item
-        stack.append((indent, item.title))
+        stack.append((indent, item.topic))
     return out

@@ -79,18 +79,17 @@ NESTED = ("3. **Ensemble Methods**\n"
           "   - Deep learning stacks many layers that learn abstract features.\n")
 
 
-def test_a_list_title_opens_its_first_line_and_is_the_context_of_the_lines_under_it():
+def test_a_list_title_opens_its_first_line_and_list_lines_are_the_context_of_the_lines_under_them():
     from rag.index.units import chunk_units
     got = [(u.kind, u.context, " ".join(NESTED[u.start:u.end].split())) for u in chunk_units(NESTED)]
+    ensemble = "Ensemble Methods > Combine predictions from several models to improve robustness."   # the lines above
     assert got == [
         ("item", "", "**Ensemble Methods** - Combine predictions from several models to improve robustness."),
-        ("item", "Ensemble Methods", "Bagging (Bootstrap Aggregating) - Improves stability by combining many models' "
-                                     "predictions."),
-        ("list", "Ensemble Methods > Bagging (Bootstrap Aggregating)", "Example: Random Forest"),
-        ("item", "Ensemble Methods", "Boosting - Sequentially applies weak classifiers to enhance performance."),
-        ("list", "Ensemble Methods > Boosting > Examples",
-         "AdaBoost 2. Gradient Boosting Machines (GBM) 3. XGBoost"),
-        ("item", "Ensemble Methods", "Stacking - Uses a meta-classifier to combine the model predictions."),
+        ("item", ensemble, "Bagging (Bootstrap Aggregating) - Improves stability by combining many models' predictions."),
+        ("list", f"{ensemble} > Bagging (Bootstrap Aggregating)", "Example: Random Forest"),
+        ("item", ensemble, "Boosting - Sequentially applies weak classifiers to enhance performance."),
+        ("list", f"{ensemble} > Boosting > Examples", "AdaBoost 2. Gradient Boosting Machines (GBM) 3. XGBoost"),
+        ("item", ensemble, "Stacking - Uses a meta-classifier to combine the model predictions."),
         ("item", "", "**Neural Networks** - Deep learning stacks many layers that learn abstract features.")]
 
 
