@@ -274,7 +274,7 @@ class AnswerChain:
             for queue in queues:
                 if queue and len(picked) < limit:
                     picked.append(queue.pop(0))
-        picked.sort(key=lambda e: (e.part, -e.score))
+        picked.sort(key=lambda e: (e.part, e.n))   # evidence is numbered part by part, best first
         return [Claim(plain(e.text), [e.n]) for e in picked]
 
     def _stream_llm(self, messages, **kwargs) -> Iterator[str]:

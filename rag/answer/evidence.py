@@ -2,6 +2,7 @@
 best of each part (diverse, within a token budget) in the order the question asks."""
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -14,6 +15,8 @@ from rag.index.units import Unit, chunk_units
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
+ENUMERATION = 3             # an announced list of at most this many lines is evidence whole (the extractive answer's
+                            # three quotes hold it)
 
 
 @dataclass
@@ -113,34 +116,58 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     return cands
 
 
-def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int) -> list[Evidence]:
+def enumeration(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, str], int]) -> list[Candidate]:
+    """The lines of the list a label announces that `c` is one of, in note order, when the whole list has at most
+    ENUMERATION lines ("Two ways to learn word embeddings:" over two lines): the answer is all of it. `sizes` counts
+    every line of each announced list, scored or not."""
+    key = (c.result.chunk.chunk_id, c.unit.context)
+    if not c.unit.announced or sizes.get(key, 0) > ENUMERATION:
+        return [c]
+    return sorted((x for x in cands if x.unit.announced and (x.result.chunk.chunk_id, x.unit.context) == key),
+                  key=lambda x: x.unit.start)
+
+
+def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
+           sizes: dict[tuple[str, str], int] | None = None) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
-    one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks."""
+    one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
+    short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
+    best right after it, in note order, so the list is quoted together."""
     ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
-    picked: list[tuple[int, Candidate]] = []
+    contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
+    picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
     seen: list[set[str]] = []
     used = 0
     position = [0] * n_parts
+
+    def take(i: int, c: Candidate, rank: float) -> bool:
+        nonlocal used
+        terms = content_terms(c.text) or {c.text.lower()}
+        if any(c is p for _, _, p in picked) or any(len(terms & t) / max(1, len(terms | t)) > REDUNDANT for t in seen):
+            return False
+        cost = count_tokens(c.text)
+        if picked and used + cost > token_budget:
+            return False
+        used += cost
+        seen.append(terms)
+        picked.append((i, rank, c))
+        return True
+
     while len(picked) < max_units and any(p < len(r) for p, r in zip(position, ranked)):
         for i in range(n_parts):
             while position[i] < len(ranked[i]) and len(picked) < max_units:
                 c = ranked[i][position[i]]
                 position[i] += 1
-                terms = content_terms(c.text) or {c.text.lower()}
-                if any(c is p for _, p in picked) or any(len(terms & t) / max(1, len(terms | t)) > REDUNDANT
-                                                         for t in seen):
-                    continue
-                cost = count_tokens(c.text)
-                if picked and used + cost > token_budget:
-                    continue
-                used += cost
-                seen.append(terms)
-                picked.append((i, c))
-                break
-    picked.sort(key=lambda pc: (pc[0], -pc[1].scores[pc[0]]))
+                if take(i, c, c.scores[i]):
+                    for line in enumeration(c, cands, sizes or {}):
+                        if line is not c and id(line) in contenders[i] and len(picked) < max_units:
+                            take(i, line, c.scores[i])
+                    break
+    order = {id(c): k for k, (_, _, c) in enumerate(picked)}
+    picked.sort(key=lambda p: (p[0], -p[1], p[2].unit.start if p[2].unit.announced else 0, order[id(p[2])]))
     return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
                      similarity=c.similarity[i] if c.similarity else 0.0)
-            for n, (i, c) in enumerate(picked, start=1)]
+            for n, (i, _, c) in enumerate(picked, start=1)]
 
 
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
@@ -154,9 +181,10 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
     cands = candidates(results)
     if not cands:
         return []
+    sizes = Counter((c.result.chunk.chunk_id, c.unit.context) for c in cands if c.unit.announced)
     cands = score(question, cands, embed, foreign=foreign)
     if penalty is not None:
         for c in cands:
             cost = penalty(c.text, c.result)
             c.scores = [s - cost for s in c.scores]
-    return choose(cands, len(question.parts), count_tokens, max_units, token_budget)
+    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes)

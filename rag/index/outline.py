@@ -28,6 +28,7 @@ class ListLine:
     body: str
     parent: bool
     under: str | None
+    announced: bool = False   # the line it sits under is a label announcing the list ("- Examples:")
 
     @property
     def words(self) -> int:
@@ -67,7 +68,7 @@ def outline(text: str) -> dict[int, ListLine]:
     """The list lines of `text` by start offset. A line that is no list item and not indented ends the lists above."""
     lines = [m for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
     out: dict[int, ListLine] = {}
-    stack: list[tuple[int, str | None]] = []      # (indent, topic) of the open list lines above
+    stack: list[tuple[int, str | None, bool]] = []   # (indent, topic, is a label) of the open list lines above
     for i, m in enumerate(lines):
         line = m.group()
         marker = LIST_MARKER.match(line)
@@ -80,8 +81,9 @@ def outline(text: str) -> dict[int, ListLine]:
         parent = bool(LIST_MARKER.match(after)) and _indent(after) > indent
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        under = " > ".join(t for _, t in stack if t) if stack else None
-        item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under)
+        under = " > ".join(t for _, t, _ in stack if t) if stack else None
+        item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under,
+                        announced=bool(stack) and stack[-1][2])
         out[m.start()] = item
-        stack.append((indent, item.topic))
+        stack.append((indent, item.topic, item.label))
     return out

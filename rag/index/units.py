@@ -190,6 +190,7 @@ class Unit:
     end: int
     kind: str
     context: str = ""
+    announced: bool = False   # a line of a list its context announces ("Two ways to learn word embeddings:")
 
     @property
     def quotable(self) -> bool:
@@ -202,20 +203,22 @@ def chunk_units(text: str) -> list[Unit]:
     spans = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
     out: list[Unit] = []
     lines = outline(text)
-    context, previous_end = "", 0
+    context, by_label, previous_end = "", False, 0
     for span in attach_anaphora(text, spans):
         kind = kind_of(text, span, lines)
         a, b = unmarked(text, span)
         if kind not in ("item", "list", "label") and "\n\n" in text[previous_end:span[0]]:
-            context = ""   # a new paragraph that is no list item leaves the list it followed
+            context, by_label = "", False   # a new paragraph that is no list item leaves the list it followed
         previous_end = b
         item = _list_line(text, span[0], lines)
         if kind in ("label", "heading"):
             if item is None or not item.parent:   # a list title is the context of the lines under it only
-                context = EMPHASIS.sub("", text[a:b]).strip(" :#")
+                context, by_label = EMPHASIS.sub("", text[a:b]).strip(" :#"), kind == "label"
             continue
-        under = item.under if item is not None else None   # the titles of the list lines it sits under
-        out.append(Unit(a, b, kind, context if under is None else under))
+        if item is not None and item.under is not None:   # the topics of the list lines it sits under
+            out.append(Unit(a, b, kind, item.under, item.announced))
+        else:
+            out.append(Unit(a, b, kind, context, by_label and kind in ("item", "list")))
     return out
 
 

@@ -97,6 +97,21 @@ def test_a_list_line_is_ranked_with_the_label_above_it():
     assert all(e.kind == "item" for e in ev)
 
 
+def test_a_short_announced_list_is_evidence_together_in_note_order():
+    """"How can a model get word embeddings?": the second way matches best, the first ranks third behind an unrelated
+    sentence; they are numbered together, the note's order kept. A list of four lines is not regrouped."""
+    two = ("Word vectors map words to points. Two ways to learn word embeddings:\n\n"
+           "  • Learn them jointly with the main task you care about\n"
+           "  • Load into your model word embeddings that were precomputed on another task.\n\n"
+           "A model gets tokens from a tokenizer that splits each word.")
+    ev = select_evidence(q("How can a model get word embeddings?"), [result(two)], bag_embed, lambda t: 1, 3, 100)
+    assert [e.text[:12] for e in ev] == ["Learn them j", "Load into yo", "A model gets"]
+    four = two.replace("another task.\n", "another task.\n  • Reuse the encoder of a language model\n"
+                                          "  • Count co-occurrences and factorise the matrix\n")
+    ev = select_evidence(q("How can a model get word embeddings?"), [result(four)], bag_embed, lambda t: 1, 3, 100)
+    assert ev[0].text.startswith("Load into your model")
+
+
 def test_bylines_labels_and_table_rows_are_never_evidence():
     text = ("9 min · Jane Doe\n\nSampling Techniques:\n\nMethod\tDefinition\tUse case\n"
             "Random sampling gives every member an equal chance of selection.")

@@ -100,3 +100,14 @@ def test_a_stub_opens_what_a_flat_list_says_of_it_and_never_a_heading_or_another
     deeper = "- Boosting\n  - Examples:\n    - CatBoost\n- Stacking\n  - Uses a meta-classifier to combine predictions."
     assert spans_text(deeper)[-2:] == ["- CatBoost", "- Stacking\n  - Uses a meta-classifier to combine predictions."]
 
+
+
+def test_lines_of_a_list_a_label_announces_are_marked():
+    from rag.index.units import chunk_units
+    text = ("Two ways to learn word embeddings:\n\n  • Learn them jointly with the main task\n"
+            "  • Load pretrained embeddings from another task.\n\nAfter the list comes prose.\n"
+            "- Boosting\n  - Examples:\n    - AdaBoost\n    - XGBoost\n")
+    got = [(u.announced, u.context, text[u.start:u.end].split()[0]) for u in chunk_units(text)]
+    assert got == [(True, "Two ways to learn word embeddings", "Learn"),
+                   (True, "Two ways to learn word embeddings", "Load"), (False, "", "After"),
+                   (True, "Boosting > Examples", "AdaBoost")]
