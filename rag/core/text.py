@@ -43,7 +43,7 @@ def plain(text: str) -> str:
 
 _PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]|`[^`\n]+`|\[\[.*?\]\]")  # math, code, wiki
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[$\\A-Z0-9]|\*\S)")  # "* (" is a product
-ABBREVIATIONS = frozenset("e.g i.e etc vs al fig figs eq eqs dr mr mrs ms cf approx no sec ch vol st jr sr "
+ABBREVIATIONS = frozenset("e.g i.e eg ie etc vs al fig figs eq eqs dr mr mrs ms cf approx no sec ch vol st jr sr "
                           "ref refs resp incl".split())
 
 

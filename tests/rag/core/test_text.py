@@ -18,6 +18,7 @@ def test_sentences_end_at_punctuation_before_a_capital_digit_or_opening():
 def test_abbreviations_and_initials_do_not_end_a_sentence():
     assert sentences("Smith et al. This holds.") == ["Smith et al. This holds."]
     assert sentences("(Ho et al. 2020) and U. S. Steel agree.") == ["(Ho et al. 2020) and U. S. Steel agree."]
+    assert sentences("Find structure in the data. Eg. VAE.") == ["Find structure in the data.", "Eg. VAE."]
     assert sentences("Use a decay, e.g. 0.9999. See Fig. 3 and J. Smith.") == [
         "Use a decay, e.g. 0.9999.", "See Fig. 3 and J. Smith."]
 
