@@ -32,6 +32,9 @@ _INTRO = re.compile(
     r"\b(?:in this (?:note|section|post|article|chapter|series)\b[^.]{0,60}\bwe (?:will|are going to)"
     r"|in (?:this|the following) (?:note|section|post|article|chapter)s?,? we (?:will )?(?:first )?"
     r"(?:talk|discuss|analy[sz]e|present|explain|see|look|introduce|describe|cover))", re.IGNORECASE)
+_SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be reviewed", "my jupyter-notebook notes"
+    r"\b(?:this|these|my|our)\s+(?:[\w/-]+\s+){0,5}?(?:notes?|notebooks?|posts?|pages?|articles?|blogs?)\b"
+    r"|\bthis is (?:a|an|my)\s+(?:[\w-]+\s+){0,3}?(?:note|post|page|article)\b", re.IGNORECASE)
 QUOTABLE = ("prose", "item", "intro", "list")
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
@@ -168,8 +171,9 @@ def kind_of(text: str, span: tuple[int, int], lines: dict[int, ListLine] | None 
         return "label"
     if _TRUNCATED.search(bare):
         return "truncated"
-    if _INTRO.search(bare):
-        return "intro"
+    first = next(iter(sentence_spans(bare)), (0, len(bare)))
+    if _INTRO.search(bare) or _SELF.search(bare[first[0]:first[1]]):
+        return "intro"   # announcing topics, or opening with the note speaking of itself
     if _stubs_only(text, a, b, lines):
         return "list"
     return "item" if _BULLET.match(line) else "prose"
@@ -179,7 +183,8 @@ def kind_of(text: str, span: tuple[int, int], lines: dict[int, ListLine] | None 
 class Unit:
     """One unit of a chunk: text[start:end], its kind, and the label or title line it sits under in the chunk.
 
-    Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics) and list (item names
+    Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics or speaking of itself:
+    "This is a very old note", "I will be re-reading my notes") and list (item names
     with nothing said of them, "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence
     ending in a colon: it introduces what follows),
     heading, table (a row of cells), byline (reading time, author) and truncated (a sentence whose content after a

@@ -111,3 +111,11 @@ def test_lines_of_a_list_a_label_announces_are_marked():
     assert got == [(True, "Two ways to learn word embeddings", "Learn"),
                    (True, "Two ways to learn word embeddings", "Load"), (False, "", "After"),
                    (True, "Boosting > Examples", "AdaBoost")]
+
+
+def test_a_unit_opening_with_the_note_speaking_of_itself_is_an_intro():
+    from rag.index.units import chunk_units
+    text = ("NOTE: this note should be reviewed after the NLP course. This is a very old note.\n\n"
+            "I will be re-reading my jupyter-notebook notes from August.\n\n"
+            "Deep learning systems are mostly neural networks. Much of this is covered in my review notes.")
+    assert [u.kind for u in chunk_units(text)] == ["intro", "intro", "prose"]
