@@ -2,8 +2,9 @@
 
 Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a word the
 retrieved passages only mention (in a list, a title, a cut-off intro), specific words the question connects but
-no passage holds together (a false premise), or a phrase of the question that the best evidence says otherwise
-(another false premise). Dense-score thresholds then catch questions nothing relevant matches.
+no passage holds together (a false premise), a phrase of the question that the best evidence says otherwise, or a
+category the notes file the asked thing beside, not under (more false premises). Dense-score thresholds then catch
+questions nothing relevant matches.
 """
 from __future__ import annotations
 
@@ -107,10 +108,11 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
 
 
 def measure(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary | None,
-            units: list[tuple[str, Unit]] = (), foreign_match=None) -> Coverage:
+            units: list[tuple[str, Unit]] = (), foreign_match=None, misfiled: list[str] = ()) -> Coverage:
     """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks;
     `foreign_match(terms, texts) -> {term: score}` scores focus words the notes never use against the units in another
-    language (rag.answer.foreign.ForeignScores.term_matches)."""
+    language (rag.answer.foreign.ForeignScores.term_matches); `misfiled`: '"the notes' heading", not "the asked
+    category"' for a thing the question files under a category the notes file it beside (rag.answer.category)."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
@@ -126,7 +128,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     focus.unexplained(known, list(units), query.names),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,
-                    contradicted=contradicted(query, results, evidence, vocab) if vocab is not None else [],
+                    contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])
+                    + list(misfiled),
                     top_sentence=max((e.similarity for e in evidence), default=0.0))
 
 

@@ -11,7 +11,7 @@ from typing import get_args
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
-from rag.answer import abstain, conversation, followup_search
+from rag.answer import abstain, category, conversation, followup_search
 from rag.answer.citations import MARKER, Claim, parse_answer, render
 from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
@@ -180,8 +180,10 @@ class AnswerChain:
         raw = turn.evidence   # abstention reads relevance before the follow-up's penalty
         if penalty:
             raw = [replace(e, score=e.score + penalty(e.text, e.result)) for e in turn.evidence]
+        misfiled = category.misfiled_parts(turn.query.parts, turn.results, lambda q: self.retriever.search(
+            q, k=category.SEARCH_K, filters=turn.filters))
         turn.coverage = abstain.measure(turn.query, turn.results, raw, self.vocabulary(), units,
-                                        foreign_match=foreign and foreign.term_matches)
+                                        foreign_match=foreign and foreign.term_matches, misfiled=misfiled)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
         repeats_only = turn.followup is not None and followup_search.nothing_new(turn.followup, units, turn.query.focus)

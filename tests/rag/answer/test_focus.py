@@ -51,7 +51,8 @@ def test_list_names_explain_nothing_but_may_be_quoted():
     """A run of item names under a list title ("Examples:") is quotable but explains none of them; a line under the
     title "Stacking" explains stacking."""
     text = ("- Boosting\n  - Examples:\n    1. AdaBoost\n    2. Gradient Boosting Machines (GBM)\n    3. XGBoost\n"
-            "- Stacking\n  - Uses a meta-classifier to combine the model predictions.\n  - The meta-model learns from held-out predictions.\n")
+            "- Stacking\n  - Uses a meta-classifier to combine the model predictions.\n"
+            "  - The meta-model learns from held-out predictions.\n")
     units = chunk_units(text)
     names = next(u for u in units if "XGBoost" in text[u.start:u.end])
     assert names.kind == "list" and names.quotable and not explains(text[names.start:names.end], names, "xgboost")

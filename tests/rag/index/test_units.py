@@ -85,7 +85,8 @@ def test_a_list_title_opens_its_first_line_and_list_lines_are_the_context_of_the
     ensemble = "Ensemble Methods > Combine predictions from several models to improve robustness."   # the lines above
     assert got == [
         ("item", "", "**Ensemble Methods** - Combine predictions from several models to improve robustness."),
-        ("item", ensemble, "Bagging (Bootstrap Aggregating) - Improves stability by combining many models' predictions."),
+        ("item", ensemble,
+         "Bagging (Bootstrap Aggregating) - Improves stability by combining many models' predictions."),
         ("list", f"{ensemble} > Bagging (Bootstrap Aggregating)", "Example: Random Forest"),
         ("item", ensemble, "Boosting - Sequentially applies weak classifiers to enhance performance."),
         ("list", f"{ensemble} > Boosting > Examples", "AdaBoost 2. Gradient Boosting Machines (GBM) 3. XGBoost"),
@@ -94,7 +95,8 @@ def test_a_list_title_opens_its_first_line_and_list_lines_are_the_context_of_the
 
 
 def test_a_stub_opens_what_a_flat_list_says_of_it_and_never_a_heading_or_another_level():
-    flat = "# Methods\n- Stacking\n- Uses a meta-classifier to combine predictions.\n- AdaBoost\n- XGBoost\n\nProse here."
+    flat = ("# Methods\n- Stacking\n- Uses a meta-classifier to combine predictions.\n- AdaBoost\n- XGBoost\n\n"
+            "Prose here.")
     assert spans_text(flat) == ["# Methods", "- Stacking\n- Uses a meta-classifier to combine predictions.",
                                 "- AdaBoost\n- XGBoost", "Prose here."]
     deeper = "- Boosting\n  - Examples:\n    - CatBoost\n- Stacking\n  - Uses a meta-classifier to combine predictions."
