@@ -127,12 +127,25 @@ def enumeration(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, str
                   key=lambda x: x.unit.start)
 
 
+def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """The prose unit right after `c` in the same paragraph of its chunk, when it was scored: a note's sentences go
+    on from one another ("We train the discriminator on ... The response would be 1 for the true images ...")."""
+    text = c.result.chunk.text
+    later = [x for x in cands if x.result is c.result and x.unit.start >= c.unit.end]
+    nxt = min(later, key=lambda x: x.unit.start, default=None)
+    if nxt is None or nxt.unit.kind != "prose" or "\n\n" in text[c.unit.end:nxt.unit.start]:
+        return None
+    return nxt
+
+
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
            sizes: dict[tuple[str, str], int] | None = None) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
-    best right after it, in note order, so the list is quoted together."""
+    best right after it, in note order, so the list is quoted together; a part's best prose unit brings the sentence
+    after it in its paragraph (see `successor`), which goes on with what it says. Neither takes the place of a part
+    yet to pick."""
     ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
@@ -153,15 +166,24 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
         picked.append((i, rank, c))
         return True
 
+    def room() -> bool:
+        """Whether a unit may join the one just picked and still leave a place for each part yet to pick."""
+        waiting = sum(1 for part in range(n_parts) if not any(p == part for p, _, _ in picked))
+        return len(picked) + waiting < max_units
+
     while len(picked) < max_units and any(p < len(r) for p, r in zip(position, ranked)):
         for i in range(n_parts):
             while position[i] < len(ranked[i]) and len(picked) < max_units:
                 c = ranked[i][position[i]]
                 position[i] += 1
+                first = not any(p == i for p, _, _ in picked)
                 if take(i, c, c.scores[i]):
                     for line in enumeration(c, cands, sizes or {}):
-                        if line is not c and id(line) in contenders[i] and len(picked) < max_units:
+                        if line is not c and id(line) in contenders[i] and room():
                             take(i, line, c.scores[i])
+                    after = successor(c, cands) if first and c.unit.kind == "prose" else None
+                    if after is not None and room():
+                        take(i, after, c.scores[i])
                     break
     order = {id(c): k for k, (_, _, c) in enumerate(picked)}
     picked.sort(key=lambda p: (p[0], -p[1], p[2].unit.start if p[2].unit.announced else 0, order[id(p[2])]))

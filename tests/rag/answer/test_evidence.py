@@ -112,6 +112,21 @@ def test_a_short_announced_list_is_evidence_together_in_note_order():
     assert ev[0].text.startswith("Load into your model")
 
 
+def test_the_best_sentence_brings_the_next_one_of_its_paragraph():
+    """"How is the discriminator trained?": the sentence after the best one shares no word with the question but
+    goes on with its answer; one in the next paragraph does not come along."""
+    text = ("The discriminator is trained on a set of real images and images from the generator. "
+            "The response would be 1 for the true images and 0 for the generated ones.\n\n"
+            "The generator learns through the frozen critic.")
+    other = result("The discriminator is a convolutional classifier trained with a binary loss.", "m.md", rank=1)
+    ask = q("How is the discriminator trained?")
+    ev = select_evidence(ask, [result(text), other], bag_embed, lambda t: 1, 2, 100)
+    assert [e.text[:16] for e in ev] == ["The discriminato", "The response wou"]
+    apart = result(text.replace("generator. The response", "generator.\n\nThe response"))
+    ev = select_evidence(ask, [apart, other], bag_embed, lambda t: 1, 2, 100)
+    assert [e.text[:16] for e in ev] == ["The discriminato", "The discriminato"]
+
+
 def test_bylines_labels_and_table_rows_are_never_evidence():
     text = ("9 min · Jane Doe\n\nSampling Techniques:\n\nMethod\tDefinition\tUse case\n"
             "Random sampling gives every member an equal chance of selection.")
