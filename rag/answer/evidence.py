@@ -143,9 +143,9 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
-    best right after it, in note order, so the list is quoted together; a part's best prose unit brings the sentence
-    after it in its paragraph (see `successor`), which goes on with what it says. Neither takes the place of a part
-    yet to pick."""
+    best right after it, in note order, so the list is quoted together; a part's best prose or intro unit brings the
+    sentence after it in its paragraph (see `successor`), which goes on with what it says or begins what it announces.
+    Neither takes the place of a part yet to pick."""
     ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
@@ -181,7 +181,7 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                     for line in enumeration(c, cands, sizes or {}):
                         if line is not c and id(line) in contenders[i] and room():
                             take(i, line, c.scores[i])
-                    after = successor(c, cands) if first and c.unit.kind == "prose" else None
+                    after = successor(c, cands) if first and c.unit.kind in ("prose", "intro") else None
                     if after is not None and room():
                         take(i, after, c.scores[i])
                     break

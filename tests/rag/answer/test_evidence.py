@@ -114,7 +114,8 @@ def test_a_short_announced_list_is_evidence_together_in_note_order():
 
 def test_the_best_sentence_brings_the_next_one_of_its_paragraph():
     """"How is the discriminator trained?": the sentence after the best one shares no word with the question but
-    goes on with its answer; one in the next paragraph does not come along."""
+    goes on with its answer (after an intro, it begins what the intro announces); one in the next paragraph does not
+    come along."""
     text = ("The discriminator is trained on a set of real images and images from the generator. "
             "The response would be 1 for the true images and 0 for the generated ones.\n\n"
             "The generator learns through the frozen critic.")
@@ -122,6 +123,10 @@ def test_the_best_sentence_brings_the_next_one_of_its_paragraph():
     ask = q("How is the discriminator trained?")
     ev = select_evidence(ask, [result(text), other], bag_embed, lambda t: 1, 2, 100)
     assert [e.text[:16] for e in ev] == ["The discriminato", "The response wou"]
+    intro = result("In this note we will see how the discriminator is trained. It learns from real images. "
+                   "Labels are 1 for the true images and 0 for the generated ones.")
+    ev = select_evidence(ask, [intro, other], bag_embed, lambda t: 1, 2, 100)
+    assert [e.kind for e in ev] == ["intro", "prose"] and ev[1].text.startswith("Labels are 1")
     apart = result(text.replace("generator. The response", "generator.\n\nThe response"))
     ev = select_evidence(ask, [apart, other], bag_embed, lambda t: 1, 2, 100)
     assert [e.text[:16] for e in ev] == ["The discriminato", "The discriminato"]
