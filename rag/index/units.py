@@ -147,7 +147,7 @@ def unmarked(text: str, span: tuple[int, int]) -> tuple[int, int]:
 
 def _stubs_only(text: str, a: int, b: int, lines: dict[int, ListLine]) -> bool:
     """Whether text[a:b] is list stubs only: item names with nothing said of them."""
-    starts = [text.rfind("\n", 0, a) + 1] + [m.end() for m in re.finditer(r"\n", text[:b]) if m.end() > a]
+    starts = [text.rfind("\n", 0, a) + 1] + [a + m.end() for m in re.finditer(r"\n", text[a:b])]
     found = [lines.get(start) for start in starts if text[start:b].strip()]
     return bool(found) and all(item is not None and item.stub(MIN_WORDS) for item in found)
 
@@ -184,11 +184,10 @@ class Unit:
     """One unit of a chunk: text[start:end], its kind, and the label or title line it sits under in the chunk.
 
     Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics or speaking of itself:
-    "This is a very old note", "I will be re-reading my notes") and list (item names
-    with nothing said of them, "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence
-    ending in a colon: it introduces what follows),
-    heading, table (a row of cells), byline (reading time, author) and truncated (a sentence whose content after a
-    colon was cut off, "...: ...") are never quoted.
+    "This is a very old note", "I will be re-reading my notes") and list (item names with nothing said of them,
+    "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence ending in a colon: it
+    introduces what follows), heading, table (a row of cells), byline (reading time, author) and truncated (a
+    sentence whose content after a colon was cut off, "...: ...") are never quoted.
     """
 
     start: int
