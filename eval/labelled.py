@@ -182,7 +182,8 @@ def calibration_set() -> list[Labelled]:
 
 def notes_set(notes_dir: Path, labels_file: Path | None = None, max_sentences: int | None = 80,
               seed: int = 0) -> list[Labelled]:
-    """Labelled set generated from a notes folder, with hand-written paraphrases/absent facts if given."""
+    """Labelled set generated from a notes folder, with the hand-written paraphrases and absent facts of
+    `labels_file` when they were written for these notes (every labelled note is in the folder)."""
     from ingest.loaders import SUPPORTED_SUFFIXES, load_note
 
     passages, by_source = [], {}
@@ -193,8 +194,8 @@ def notes_set(notes_dir: Path, labels_file: Path | None = None, max_sentences: i
         by_source[path.name] = len(passages)
         passages.extend(ps)
     paraphrases, absent = [], []
-    if labels_file is not None:
-        data = json.loads(Path(labels_file).read_text(encoding="utf-8"))
+    data = json.loads(Path(labels_file).read_text(encoding="utf-8")) if labels_file is not None else {}
+    if all(p["source"] in by_source for p in data.get("paraphrases", [])):   # labels for the notes they were written for
         for p in data.get("paraphrases", []):
             start = by_source[p["source"]]
             stop = start + len(note_passages(load_note(Path(notes_dir) / p["source"]).text))

@@ -92,3 +92,13 @@ def test_held_out_examples_auroc_and_paraphrases(examples_notes):
     for bad in ("negation", "number", "swap", "stitch", "absent"):
         assert kinds[bad]["accepted"] / kinds[bad]["n"] <= 0.15, bad
     assert kinds["substitute"]["accepted"] / kinds["substitute"]["n"] <= 0.25
+
+
+def test_labels_written_for_other_notes_are_left_out(tmp_path):
+    """`rag eval --notes` on a folder of one's own: the hand labels of ../shared/notes do not apply (they used to
+    raise KeyError on the first labelled note missing); the generated set still comes back."""
+    from eval.checker_eval import SHARED_LABELS
+    (tmp_path / "mine.md").write_text("# EMA\n\nThe EMA copy of the weights is updated after every optimizer step. "
+                                      "Samples are drawn from the EMA weights, which are smoother.\n", encoding="utf-8")
+    labelled = notes_set(tmp_path, SHARED_LABELS, max_sentences=10)
+    assert labelled and all(x.kind not in ("paraphrase", "absent") for x in labelled)
