@@ -195,7 +195,7 @@ def notes_set(notes_dir: Path, labels_file: Path | None = None, max_sentences: i
         passages.extend(ps)
     paraphrases, absent = [], []
     data = json.loads(Path(labels_file).read_text(encoding="utf-8")) if labels_file is not None else {}
-    if all(p["source"] in by_source for p in data.get("paraphrases", [])):   # labels for the notes they were written for
+    if all(p["source"] in by_source for p in data.get("paraphrases", [])):   # the notes the labels were written for
         for p in data.get("paraphrases", []):
             start = by_source[p["source"]]
             stop = start + len(note_passages(load_note(Path(notes_dir) / p["source"]).text))
