@@ -272,10 +272,14 @@ class AnswerChain:
         limit = min(a.max_evidence, a.extractive_sentences + 2 * (n_parts - 1)) if limit is None else limit
         queues = [[e for e in turn.evidence if e.part == i and e.n not in skip] for i in range(n_parts)]
         picked: list[Evidence] = []
-        while len(picked) < limit and any(queues):
+        slots = 0   # a list quoted together (Evidence.group) takes one
+        while slots < limit and any(queues):
             for queue in queues:
-                if queue and len(picked) < limit:
+                if queue and slots < limit:
                     picked.append(queue.pop(0))
+                    slots += 1
+                    while queue and picked[-1].group >= 0 and queue[0].group == picked[-1].group:
+                        picked.append(queue.pop(0))
         picked.sort(key=lambda e: (e.part, e.n))   # evidence is numbered part by part, best first
         return [Claim(plain(e.text), [e.n]) for e in picked]
 

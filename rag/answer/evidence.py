@@ -15,8 +15,8 @@ from rag.index.units import Unit, chunk_units
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
-ENUMERATION = 3             # an announced list of at most this many lines is evidence whole (the extractive answer's
-                            # three quotes hold it)
+ENUMERATION = 3             # a list of at most this many lines, announced by a label or introduced by a list line,
+                            # is evidence whole, in one place
 
 
 @dataclass
@@ -35,6 +35,7 @@ class Evidence:
     part: int = 0                              # the question part it was chosen for
     kind: str = "prose"                        # rag.index.units kind
     similarity: float = 0.0                    # dense cosine with its part (a foreign unit's mapped e5 score)
+    group: int = -1                            # the list it is quoted with (units of one group share it), or -1
 
     @property
     def chunk(self):
@@ -127,6 +128,21 @@ def enumeration(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, str
                   key=lambda x: x.unit.start)
 
 
+def line_start(c: Candidate) -> int:
+    """Where the line a candidate starts on begins, in its chunk's text."""
+    return c.result.chunk.text.rfind("\n", 0, c.unit.start) + 1
+
+
+def children(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, int], int]) -> list[Candidate]:
+    """The list lines right under `c`, in note order, when there are at most ENUMERATION of them: a line that
+    introduces a short list ("Approaches to ML - ..." over its three approaches) means what the list holds. `sizes`
+    counts the lines under each list line, scored or not."""
+    key = (c.result.chunk.chunk_id, line_start(c))
+    if not 0 < sizes.get(key, 0) <= ENUMERATION:
+        return []
+    return sorted((x for x in cands if (x.result.chunk.chunk_id, x.unit.parent_at) == key), key=lambda x: x.unit.start)
+
+
 def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
     """The prose unit right after `c` in the same paragraph of its chunk, when it was scored: a note's sentences go
     on from one another ("We train the discriminator on ... The response would be 1 for the true images ...")."""
@@ -139,16 +155,20 @@ def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
 
 
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
-           sizes: dict[tuple[str, str], int] | None = None) -> list[Evidence]:
+           sizes: dict[tuple[str, str], int] | None = None,
+           under: dict[tuple[str, int], int] | None = None) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
-    best right after it, in note order, so the list is quoted together; a part's best prose or intro unit brings the
-    sentence after it in its paragraph (see `successor`), which goes on with what it says or begins what it announces.
-    Neither takes the place of a part yet to pick."""
+    best, and a line that introduces a short list brings the list (see `children`): right after it, in note order,
+    one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best prose
+    or intro unit brings the sentence after it in its paragraph (see `successor`), which goes on with what it says
+    or begins what it announces, but not in the place of a part yet to pick. `under` counts the list lines under
+    each list line (see `children`)."""
     ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
+    groups: dict[int, int] = {}   # id(candidate) -> id of the unit whose list it is quoted with
     seen: list[set[str]] = []
     used = 0
     position = [0] * n_parts
@@ -166,29 +186,34 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
         picked.append((i, rank, c))
         return True
 
+    def filled() -> int:
+        """Places taken: a list quoted together takes one."""
+        return len(picked) - sum(1 for _, _, c in picked if id(c) in groups) + len(set(groups.values()))
+
     def room() -> bool:
         """Whether a unit may join the one just picked and still leave a place for each part yet to pick."""
         waiting = sum(1 for part in range(n_parts) if not any(p == part for p, _, _ in picked))
-        return len(picked) + waiting < max_units
+        return filled() + waiting < max_units
 
-    while len(picked) < max_units and any(p < len(r) for p, r in zip(position, ranked)):
+    while filled() < max_units and any(p < len(r) for p, r in zip(position, ranked)):
         for i in range(n_parts):
-            while position[i] < len(ranked[i]) and len(picked) < max_units:
+            while position[i] < len(ranked[i]) and filled() < max_units:
                 c = ranked[i][position[i]]
                 position[i] += 1
                 first = not any(p == i for p, _, _ in picked)
                 if take(i, c, c.scores[i]):
-                    for line in enumeration(c, cands, sizes or {}):
-                        if line is not c and id(line) in contenders[i] and room():
-                            take(i, line, c.scores[i])
+                    siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
+                    lines = [x for x in siblings + children(c, cands, under or {}) if take(i, x, c.scores[i])]
+                    groups.update((id(x), id(c)) for x in ([c, *lines] if lines else []))
                     after = successor(c, cands) if first and c.unit.kind in ("prose", "intro") else None
                     if after is not None and room():
                         take(i, after, c.scores[i])
                     break
     order = {id(c): k for k, (_, _, c) in enumerate(picked)}
-    picked.sort(key=lambda p: (p[0], -p[1], p[2].unit.start if p[2].unit.announced else 0, order[id(p[2])]))
+    number = {head: k for k, head in enumerate(dict.fromkeys(groups.values()))}
+    picked.sort(key=lambda p: (p[0], -p[1], p[2].unit.start if id(p[2]) in groups else 0, order[id(p[2])]))
     return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
-                     similarity=c.similarity[i] if c.similarity else 0.0)
+                     similarity=c.similarity[i] if c.similarity else 0.0, group=number.get(groups.get(id(c)), -1))
             for n, (i, _, c) in enumerate(picked, start=1)]
 
 
@@ -204,9 +229,10 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
     if not cands:
         return []
     sizes = Counter((c.result.chunk.chunk_id, c.unit.context) for c in cands if c.unit.announced)
+    under = Counter((c.result.chunk.chunk_id, c.unit.parent_at) for c in cands if c.unit.parent_at >= 0)
     cands = score(question, cands, embed, foreign=foreign)
     if penalty is not None:
         for c in cands:
             cost = penalty(c.text, c.result)
             c.scores = [s - cost for s in c.scores]
-    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes)
+    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under)

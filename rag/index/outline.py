@@ -29,6 +29,7 @@ class ListLine:
     parent: bool
     under: str | None
     announced: bool = False   # the line it sits under is a label announcing the list ("- Examples:")
+    parent_at: int = -1       # start of the list line it sits directly under (-1 at the top of its list)
 
     @property
     def words(self) -> int:
@@ -68,7 +69,7 @@ def outline(text: str) -> dict[int, ListLine]:
     """The list lines of `text` by start offset. A line that is no list item and not indented ends the lists above."""
     lines = [m for m in re.finditer(r"[^\n]+", text) if m.group().strip()]
     out: dict[int, ListLine] = {}
-    stack: list[tuple[int, str | None, bool]] = []   # (indent, topic, is a label) of the open list lines above
+    stack: list[tuple[int, str | None, bool, int]] = []   # (indent, topic, is a label, start) of the lines above
     for i, m in enumerate(lines):
         line = m.group()
         marker = LIST_MARKER.match(line)
@@ -81,9 +82,9 @@ def outline(text: str) -> dict[int, ListLine]:
         parent = bool(LIST_MARKER.match(after)) and _indent(after) > indent
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        under = " > ".join(t for _, t, _ in stack if t) if stack else None
+        under = " > ".join(t for _, t, _, _ in stack if t) if stack else None
         item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under,
-                        announced=bool(stack) and stack[-1][2])
+                        announced=bool(stack) and stack[-1][2], parent_at=stack[-1][3] if stack else -1)
         out[m.start()] = item
-        stack.append((indent, item.topic, item.label))
+        stack.append((indent, item.topic, item.label, m.start()))
     return out

@@ -195,6 +195,7 @@ class Unit:
     kind: str
     context: str = ""
     announced: bool = False   # a line of a list its context announces ("Two ways to learn word embeddings:")
+    parent_at: int = -1       # start of the list line it sits directly under (-1: none)
 
     @property
     def quotable(self) -> bool:
@@ -220,7 +221,7 @@ def chunk_units(text: str) -> list[Unit]:
                 context, by_label = EMPHASIS.sub("", text[a:b]).strip(" :#"), kind == "label"
             continue
         if item is not None and item.under is not None:   # the topics of the list lines it sits under
-            out.append(Unit(a, b, kind, item.under, item.announced))
+            out.append(Unit(a, b, kind, item.under, item.announced, item.parent_at))
         else:
             out.append(Unit(a, b, kind, context, by_label and kind in ("item", "list")))
     return out

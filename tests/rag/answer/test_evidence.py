@@ -105,11 +105,30 @@ def test_a_short_announced_list_is_evidence_together_in_note_order():
            "  • Load into your model word embeddings that were precomputed on another task.\n\n"
            "A model gets tokens from a tokenizer that splits each word.")
     ev = select_evidence(q("How can a model get word embeddings?"), [result(two)], bag_embed, lambda t: 1, 3, 100)
-    assert [e.text[:12] for e in ev] == ["Learn them j", "Load into yo", "A model gets"]
+    assert [e.text[:12] for e in ev] == ["Learn them j", "Load into yo", "A model gets", "Word vectors"]
+    assert ev[0].group == ev[1].group >= 0 and ev[2].group == ev[3].group == -1   # the list takes one of the 3 places
     four = two.replace("another task.\n", "another task.\n  • Reuse the encoder of a language model\n"
                                           "  • Count co-occurrences and factorise the matrix\n")
     ev = select_evidence(q("How can a model get word embeddings?"), [result(four)], bag_embed, lambda t: 1, 3, 100)
     assert ev[0].text.startswith("Load into your model")
+
+
+def test_a_line_that_introduces_a_short_list_brings_it_as_one_place():
+    """"Which approaches to ML does it list?": the line over the three approaches is picked, so the three follow it
+    in note order and take one of the places; a line over four lines brings none of them."""
+    three = ("- Approaches to ML - no single algorithm works for all problems.\n"
+             "  1. supervised learning - figure out input to output mapping.\n"
+             "  2. unsupervised learning - no labels here; find structure in the data.\n"
+             "  3. reinforcement learning - the machine interacts with an environment.\n"
+             "- Models are mathematical constructs with a set of parameters.")
+    other = result("Machine learning approaches are useful in speech and vision.", "m.md", rank=1)
+    ask = q("Which approaches to ML does my summary list?")
+    ev = select_evidence(ask, [result(three), other], bag_embed, lambda t: 1, 2, 100)
+    assert [e.text.split()[0] for e in ev] == ["Approaches", "supervised", "unsupervised", "reinforcement", "Machine"]
+    assert len({e.group for e in ev[:4]}) == 1 and ev[4].group == -1
+    four = three.replace("\n- Models", "\n  4. self-supervised learning - labels come from the data.\n- Models")
+    ev = select_evidence(ask, [result(four), other], bag_embed, lambda t: 1, 2, 100)
+    assert len(ev) == 2 and all(e.group == -1 for e in ev)
 
 
 def test_the_best_sentence_brings_the_next_one_of_its_paragraph():
