@@ -196,9 +196,7 @@ function fileList(title, files, describe) {
 async function showStatus(opener) {
   const body = openInfo("Your notes", opener || $("show-status"));
   try {
-    const res = await authFetch("/status");
-    if (!res.ok) throw new Error(await errorText(res));
-    const s = await res.json();
+    const s = await fetchJson("/status");
     const last = s.last_ingest;
     const lines = [
       `${s.counts.indexed} indexed · ${s.counts.skipped} skipped · ${s.counts.failed} failed · ${s.chunks} passages`,
@@ -219,9 +217,7 @@ async function showStatus(opener) {
 async function showGaps(opener) {
   const body = openInfo("Missing from your notes", opener || $("show-gaps"));
   try {
-    const res = await authFetch("/gaps");
-    if (!res.ok) throw new Error(await errorText(res));
-    const g = await res.json();
+    const g = await fetchJson("/gaps");
     if (!g.refused) {
       body.replaceChildren(el("p", "muted", "No question has been refused yet."));
       return;
@@ -283,6 +279,12 @@ function closePassage() {
   panel.hidden = true;
   if (lastOpener && document.body.contains(lastOpener)) lastOpener.focus();
   else question.focus();
+}
+
+async function fetchJson(url) {
+  const res = await authFetch(url);
+  if (!res.ok) throw new Error(await errorText(res));
+  return res.json();
 }
 
 async function errorText(res) {
