@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rag.core.text import EMPHASIS, sentence_spans
 from rag.index.outline import ListLine, outline
@@ -38,6 +39,7 @@ _SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be r
 QUOTABLE = ("prose", "item", "intro", "list")
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
+UNIT_MEMO = 2048       # chunk texts whose units are kept
 
 
 def _is_row(line: str) -> bool:
@@ -203,8 +205,10 @@ class Unit:
         return self.kind in QUOTABLE
 
 
-def chunk_units(text: str) -> list[Unit]:
-    """Every unit of a chunk's text with its kind and context; instructions to the assistant are dropped."""
+@lru_cache(maxsize=UNIT_MEMO)
+def chunk_units(text: str) -> tuple[Unit, ...]:
+    """Every unit of a chunk's text with its kind and context; instructions to the assistant are dropped. Memoised:
+    one question reads the units of each retrieved chunk for its evidence, its abstention and the category check."""
     spans = [sp for sp in split_sentences(text) if not looks_like_instruction(text[sp[0]:sp[1]])]
     out: list[Unit] = []
     lines = outline(text)
@@ -224,7 +228,7 @@ def chunk_units(text: str) -> list[Unit]:
             out.append(Unit(a, b, kind, item.under, item.announced, item.parent_at))
         else:
             out.append(Unit(a, b, kind, context, by_label and kind in ("item", "list")))
-    return out
+    return tuple(out)
 
 
 def evidence_units(text: str) -> list[tuple[int, int]]:
