@@ -4,7 +4,8 @@ One run, one prompt (800 tokens of notes text), one thread count; every engine r
 so its peak RSS is its own. With llama-cpp-python installed (the `peers` extra) the bundled model is also
 requantised to Q4_K_M by llama.cpp (rag/model/requantize.py) and both engines run that same file
 (q4k_* keys, parity against an fp32 model of the dequantised file). spec_* keys time prompt-lookup speculative
-decoding against plain greedy decoding on an answer that copies its evidence.
+decoding against plain greedy decoding on grounded mode's answers to four questions over their evidence sentences
+(they copy them), constrained_spec_* on constrained mode's copy-biased answers.
 Usage: python bench/decode.py [--threads 2] [--new-tokens 128] [--json]
 """
 from __future__ import annotations
@@ -185,36 +186,72 @@ def run_q4k_parity(ids: list[int], gguf: str) -> dict:
     return res
 
 
-def evidence_prompt(tokenizer) -> list[int]:
-    """A grounded prompt whose answer copies its evidence: the notes' paragraphs on EMA, then the question."""
+EVIDENCE = 6  # evidence sentences in a spec prompt, what the chain passes for a two-part question
+SPEC_QUESTIONS = (("EMA", "What is EMA in diffusion models and why is it used?"),
+                  ("batch normalization", "What does batch normalization do?"),
+                  ("overfitting", "How can overfitting be reduced?"),
+                  ("dropout", "What is dropout?"))  # (a word its evidence lines hold, the question)
+
+
+def evidence_prompt(tokenizer, word: str, question: str) -> tuple[list[int], list[str]]:
+    """A grounded prompt as the chain builds it, over the notes' first EVIDENCE sentences holding word (any case
+    when it is written in lower case), and those sentences."""
     from rag.answer.prompts import grounded_messages
+    from rag.core.text import sentence_spans
+
+    def holds(text: str) -> bool:
+        return word in (text.lower() if word.islower() else text)
 
     folder = ROOT.parent / "shared" / "notes"
     folder = folder if folder.is_dir() else ROOT / "examples" / "notes"
-    paragraphs = [p.strip() for f in sorted(folder.glob("*.*")) if f.suffix in (".txt", ".md")
-                  for p in f.read_text(encoding="utf-8", errors="replace").split("\n\n") if "EMA" in p]
-    messages = grounded_messages("What is EMA in diffusion models and why is it used?", paragraphs[:4])
-    return tokenizer.encode_chat([{"role": "system" if m.type == "system" else "user", "content": m.content}
-                                  for m in messages])
+    lines = [line.strip().lstrip("-* ") for f in sorted(folder.glob("*.*")) if f.suffix in (".txt", ".md")
+             for line in f.read_text(encoding="utf-8", errors="replace").splitlines() if holds(line)]
+    sentences = [line[a:b] for line in lines for a, b in sentence_spans(line) if holds(line[a:b])][:EVIDENCE]
+    messages = grounded_messages(question, sentences)
+    ids = tokenizer.encode_chat([{"role": "system" if m.type == "system" else "user", "content": m.content}
+                                 for m in messages])
+    return ids, sentences
 
 
 def run_spec(new: int, gguf: str, weights: str = "int4") -> dict:
-    """Plain greedy decoding against prompt-lookup speculative decoding on the same evidence-copying answer."""
+    """Plain greedy decoding against prompt-lookup speculative decoding on the chain's answers to SPEC_QUESTIONS
+    (each to its end or new tokens), summed: grounded mode's answers (spec_* keys: they copy their evidence
+    sentences) and constrained mode's copy-biased ones (constrained_spec_*)."""
     import torch
 
+    from rag.answer.backends.constrained import citing_copy_bias
+    from rag.core.settings import load_settings
     from rag.model.generate import LocalLM
 
     lm = LocalLM.load(gguf, weights=weights, max_context=2048)
-    ids = evidence_prompt(lm.tokenizer)
-    runs = {}
-    for speculate in (False, True, False, True):  # interleaved, the second of each kept (warm caches)
-        t = time.perf_counter()
-        first, out = None, []
-        for token in lm.generate_ids(ids, max_new_tokens=new + 1, stop_ids=set(), speculate=speculate):
-            first = first or time.perf_counter()
-            out.append(token)
-        runs[speculate] = (out, (len(out) - 1) / (time.perf_counter() - first))
-    stats = lm.speculation
+    prompts = [evidence_prompt(lm.tokenizer, word, question) for word, question in SPEC_QUESTIONS]
+    bias = load_settings().answer.copy_bias
+    res: dict = {"prompt_tokens": [len(ids) for ids, _ in prompts], "decoder": lm.decoder}
+    for mode, prefix in (("grounded", "spec_"), ("constrained", "constrained_spec_")):
+        tokens, seconds, answers = {False: [], True: []}, {False: 0.0, True: 0.0}, []
+        stats = {"steps": 0, "drafted": 0, "accepted": 0}
+        for ids, evidence in prompts:
+            kept = {}
+            for speculate in (False, True, False, True):  # interleaved, the second of each kept (warm caches)
+                process = citing_copy_bias(lm.tokenizer, evidence, bias) if mode == "constrained" else None
+                first, out = None, []
+                for token in lm.generate_ids(ids, max_new_tokens=new, speculate=speculate, logits_processor=process):
+                    first = first or time.perf_counter()
+                    out.append(token)
+                kept[speculate] = (out, time.perf_counter() - first if first else 0.0)
+            for key in stats:  # of the last, speculative, run
+                stats[key] += getattr(lm.speculation, key)
+            for speculate, (out, took) in kept.items():
+                tokens[speculate].append(out)
+                seconds[speculate] += took
+            answers.append(lm.tokenizer.decode(kept[True][0], skip_special=True))
+        rate = {s: sum(max(len(o) - 1, 0) for o in tokens[s]) / seconds[s] for s in (False, True)}
+        res.update({f"{prefix}plain_tok_s": rate[False], f"{prefix}effective_tok_s": rate[True],
+                    f"{prefix}identical": tokens[False] == tokens[True],
+                    f"{prefix}acceptance_rate": stats["accepted"] / max(stats["drafted"], 1),
+                    f"{prefix}tokens_per_step": sum(map(len, tokens[True])) / (stats["steps"] + len(prompts)),
+                    f"{prefix}answers": answers})
+    ids = prompts[0][0]
     step_ms = {}
     with torch.inference_mode():
         for rows in (1, 2, 4, 8):  # what verifying a draft costs: one batched step of 1 + draft tokens
@@ -223,11 +260,8 @@ def run_spec(new: int, gguf: str, weights: str = "int4") -> dict:
             for _ in range(10):
                 lm._steps(ids[:rows], len(ids))
             step_ms[rows] = (time.perf_counter() - t) / 10 * 1000
-    return {"prompt_tokens": len(ids), "step_ms_by_rows": step_ms,
-            "spec_plain_tok_s": runs[False][1], "spec_effective_tok_s": runs[True][1],
-            "spec_identical": runs[False][0] == runs[True][0], "spec_acceptance_rate": stats.acceptance_rate,
-            "spec_tokens_per_step": len(runs[True][0]) / (stats.steps + 1), "decoder": lm.decoder,
-            "answer": lm.tokenizer.decode(runs[True][0][:60], skip_special=True)}
+    res["step_ms_by_rows"] = step_ms
+    return res
 
 
 def gemm_gflops() -> float:
@@ -349,8 +383,8 @@ def main() -> int:
         "q4k_llamacpp_prefill_tok_s": get("llamacpp-q4k", "prefill_tok_s"),
         "q4k_parity_max_abs_logit_diff": get("parity-q4k", "int8_max_abs_logit_diff"),
         "q4k_int4_top4_max_abs_logit_diff": get("parity-q4k", "int4_top4_max_abs_logit_diff"),
-        **{k: get("spec", k) for k in ("spec_plain_tok_s", "spec_effective_tok_s", "spec_identical",
-                                        "spec_acceptance_rate", "spec_tokens_per_step")},
+        **{f"{p}{k}": get("spec", f"{p}{k}") for p in ("spec_", "constrained_spec_")
+           for k in ("plain_tok_s", "effective_tok_s", "identical", "acceptance_rate", "tokens_per_step")},
         "engines": res,
     }
     if a.json:
@@ -391,9 +425,11 @@ def main() -> int:
           f"{summary['q4k_llamacpp_decode_tok_s']} (ratio {summary['q4k_decode_ratio']}); parity against its fp32 "
           f"twin: int8 {summary['q4k_parity_max_abs_logit_diff']} (all logits), int4 "
           f"{summary['q4k_int4_top4_max_abs_logit_diff']} (top 4; its tied head is requantised)")
-    print(f"speculative: plain {summary['spec_plain_tok_s']} tok/s, speculative {summary['spec_effective_tok_s']}, "
-          f"identical {summary['spec_identical']}, acceptance {summary['spec_acceptance_rate']}, "
-          f"tokens per step {summary['spec_tokens_per_step']}; ms per step by rows {get('spec', 'step_ms_by_rows')}")
+    for label, p in (("grounded", "spec_"), ("constrained", "constrained_spec_")):
+        print(f"speculative ({label} answers): plain {summary[p + 'plain_tok_s']} tok/s, speculative "
+              f"{summary[p + 'effective_tok_s']}, identical {summary[p + 'identical']}, acceptance "
+              f"{summary[p + 'acceptance_rate']}, tokens per step {summary[p + 'tokens_per_step']}")
+    print(f"ms per verifying step by rows {get('spec', 'step_ms_by_rows')}")
     return 0
 
 

@@ -1,8 +1,8 @@
 """LocalLM: load a GGUF into our Transformer and generate (prefill + decode loop, greedy / temperature / top-p).
 
 Greedy generation on the native decoder is speculative by default (rag/model/speculative.py: drafts looked up in
-the prompt, verified in one batched step, the same tokens as plain greedy decoding). Sampling, a logits processor
-or the torch decoder decode one token per step.
+the prompt, verified in one batched step, the same tokens as plain greedy decoding), with or without a logits
+processor. Sampling or the torch decoder decode one token per step.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class LocalLM:
         stepper = decoder(model)
         self._step: Callable[[int, int], Tensor] = stepper.step
         self._steps: Callable[[list[int], int], Tensor] | None = getattr(stepper, "steps", None)
-        self.speculative = self._steps is not None  # the default for greedy generation without a logits processor
+        self.speculative = self._steps is not None  # the default for greedy generation
         self.speculation = speculative.SpeculationStats()  # of the last speculative generation
         self.clock: Callable[[], float] = time.perf_counter  # times steps for speculative.Pacer
         self.decoder = decoder.__name__
@@ -129,8 +129,8 @@ class LocalLM:
         generator = torch.Generator().manual_seed(seed)
         generated: list[int] = []
         speculate = self.speculative if speculate is None else speculate
-        if speculate and temperature <= 0 and logits_processor is None and self._steps is not None:
-            yield from self._speculative(list(prompt_ids), budget, stops)
+        if speculate and temperature <= 0 and self._steps is not None:
+            yield from self._speculative(list(prompt_ids), budget, stops, logits_processor)
             return
         with self._lock, torch.inference_mode():
             logits = self.prefill(list(prompt_ids))
@@ -148,14 +148,15 @@ class LocalLM:
                 logits = self._step(token, pos)
                 pos += 1
 
-    def _speculative(self, prompt_ids: list[int], budget: int, stops: set[int]) -> Iterator[int]:
+    def _speculative(self, prompt_ids: list[int], budget: int, stops: set[int],
+                     logits_processor: LogitsProcessor | None) -> Iterator[int]:
         """Greedy tokens, drafts from the prompt verified in batches (speculative.greedy)."""
         self.speculation = speculative.SpeculationStats()
         with self._lock, torch.inference_mode():
             logits = self.prefill(prompt_ids)
             yield from speculative.greedy(self._steps, logits, prompt_ids, budget,
                                           self.context_length - len(prompt_ids), stops, self.speculation,
-                                          speculative.Pacer(self.clock))
+                                          speculative.Pacer(self.clock), logits_processor)
 
     def stream_chat(self, messages: list[dict], **kwargs) -> Iterator[str]:
         """Encode the conversation (injection-safe: special-token text in contents stays text), generate, and

@@ -4,7 +4,9 @@ After each token, the last trigram or bigram (NGRAMS) of prompt + answer so far 
 the tokens that followed its latest earlier occurrence are the draft. The model then runs the new token and the
 draft as one batch (NativeDecoder.steps: every weight read once for all rows) and keeps the longest prefix of the
 draft that greedy decoding would have produced, plus the model's own next token. Each row's logits are bit for bit
-those of a one-token step, so the output is plain greedy decoding token for token, only fewer weight passes.
+those of a one-token step, so the output is plain greedy decoding token for token, only fewer weight passes. A
+logits processor (constrained mode's copy bias) is applied to each row in order before its argmax, as plain decoding
+applies it; copy-biased answers repeat the evidence, so their drafts are accepted most.
 The draft length adapts: +2 after a fully accepted draft, down to what was accepted (at least 1) otherwise; and a
 Pacer stops drafting for a while whenever batched steps have cost more per token than one-token steps (a machine
 where extra rows are dear, a model that paraphrases), so it is on only where it wins. Drafting decisions never
@@ -97,44 +99,51 @@ class Pacer:
 
 
 def greedy(steps: Callable[[list[int], int], Tensor], logits: Tensor, prompt: list[int], budget: int, room: int,
-           stops: set[int], stats: SpeculationStats, pacer: Pacer | None = None) -> Iterator[int]:
+           stops: set[int], stats: SpeculationStats, pacer: Pacer | None = None,
+           process: Callable[[list[int], Tensor], Tensor] | None = None) -> Iterator[int]:
     """Greedy tokens after a prefilled prompt whose next-token logits are given, verified in batches.
 
     steps(tokens, pos) feeds tokens at positions pos.. and returns their logits (T, vocab); budget bounds the new
-    tokens, room the positions left in the cache after the prompt. A stop id ends it unyielded.
+    tokens, room the positions left in the cache after the prompt. A stop id ends it unyielded. process (a logits
+    processor) sees the tokens decided so far and the logits that decide the next one, called exactly as plain
+    decoding calls it: once per decided token, in order, never for a row after the first disagreeing one.
     """
     pacer = pacer or Pacer()
     lookup = PromptLookup(prompt)
-    pos, produced, draft_len = len(prompt), 0, FIRST_DRAFT
+    out: list[int] = []  # decided tokens, what process sees
+
+    def decide(row: Tensor) -> int:
+        return int((row if process is None else process(out, row)).argmax())
+
+    pos, draft_len, token = len(prompt), FIRST_DRAFT, decide(logits)  # token: decided, not yet fed (goes in at pos)
     while True:
-        token = int(logits.argmax())  # decided, not yet fed: it goes in at pos
         if token in stops:
             return
-        produced += 1
+        out.append(token)
         yield token
-        if produced == budget:
+        if len(out) == budget:
             return
         lookup.extend([token])
-        limit = min(draft_len, budget - produced, room - (pos - len(prompt)) - 1) if pacer.allow() else 0
+        limit = min(draft_len, budget - len(out), room - (pos - len(prompt)) - 1) if pacer.allow() else 0
         draft = lookup.draft(limit)
         start = pacer.clock()
         rows = steps([token] + draft, pos)  # row i: the logits after token and draft[:i]
-        accepted = 0
-        while accepted < len(draft) and int(rows[accepted].argmax()) == draft[accepted]:
+        seconds = pacer.clock() - start
+        accepted, token = 0, decide(rows[0])
+        while accepted < len(draft) and token == draft[accepted] and token not in stops:
+            out.append(token)  # fed with the batch: its keys and values are in the cache
             accepted += 1
-        pacer.record(pacer.clock() - start, 1 + len(draft), 1 + accepted)
+            if len(out) == budget:
+                break
+            token = decide(rows[accepted])
+        pacer.record(seconds, 1 + len(draft), 1 + accepted)
         stats.steps += 1
         stats.drafted += len(draft)
         stats.accepted += accepted
         if draft:
             draft_len = min(draft_len + 2, MAX_DRAFT) if accepted == len(draft) else max(accepted, 1)
-        for kept in draft[:accepted]:  # fed with the batch: their keys and values are in the cache
-            if kept in stops:
-                return
-            produced += 1
-            yield kept
-            if produced == budget:
-                return
-            lookup.extend([kept])
-        logits = rows[accepted]
+        lookup.extend(draft[:accepted])
+        yield from draft[:accepted]
+        if len(out) == budget:
+            return
         pos += 1 + accepted

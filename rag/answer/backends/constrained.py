@@ -54,6 +54,10 @@ def copy_biased_stream(llm: LocalChatModel, messages, texts: list[str], bias: fl
         yield from (str(c.content) for c in llm.stream(messages))
         return
     tok = llm.lm.tokenizer
-    markers = {i for s in ("[", "]", " [", ".", "1", "2", "3", "4", "5", "6") for i in tok.encode(s)[:1]}
-    proc = CopyBias(tok, texts, bias, markers | set(tok.eos_ids))
-    yield from tok.decode_stream(llm.stream_ids(messages, logits_processor=proc))
+    yield from tok.decode_stream(llm.stream_ids(messages, logits_processor=citing_copy_bias(tok, texts, bias)))
+
+
+def citing_copy_bias(tokenizer, texts: list[str], bias: float) -> CopyBias:
+    """The copy bias of constrained mode: evidence spans, citation markers and end of text boosted."""
+    markers = {i for s in ("[", "]", " [", ".", "1", "2", "3", "4", "5", "6") for i in tokenizer.encode(s)[:1]}
+    return CopyBias(tokenizer, texts, bias, markers | set(tokenizer.eos_ids))

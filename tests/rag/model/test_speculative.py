@@ -112,20 +112,51 @@ def test_stops_budget_and_context_end_hold_inside_accepted_drafts(tmp_path):
 
 
 @needs_kernels
-def test_sampling_and_logits_processors_decode_one_token_at_a_time(tmp_path, monkeypatch):
+def test_sampling_decodes_one_token_at_a_time(tmp_path, monkeypatch):
     lm = _lm(tmp_path, "q4_1-int4-llama")
     prompt = lm.tokenizer.encode(TEXT)
-    plain = list(lm.generate_ids(prompt, max_new_tokens=10, stop_ids=set(), speculate=False))
 
     def no_batches(tokens, pos):
-        raise AssertionError("a batched step while sampling or with a logits processor")
+        raise AssertionError("a batched step while sampling")
 
     monkeypatch.setattr(lm, "_steps", no_batches)
     assert len(list(lm.generate_ids(prompt, max_new_tokens=10, temperature=0.7, stop_ids=set()))) == 10
-    kept = list(lm.generate_ids(prompt, max_new_tokens=10, stop_ids=set(), logits_processor=lambda ids, logits: logits))
-    assert kept == plain
     with pytest.raises(AssertionError, match="batched step"):
         list(lm.generate_ids(prompt, max_new_tokens=10, stop_ids=set()))
+
+
+class CopyPrompt:
+    """A logits processor that pushes the token that followed the last one in the prompt, recording each call."""
+
+    def __init__(self, prompt: list[int]) -> None:
+        self.prompt, self.calls = prompt, []
+
+    def __call__(self, generated: list[int], logits: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(generated))
+        logits = logits.clone()
+        if generated and generated[-1] in self.prompt[:-1]:
+            logits[self.prompt[self.prompt.index(generated[-1]) + 1]] += 5.0
+        return logits
+
+
+@needs_kernels
+@pytest.mark.parametrize("budget", [1, 9, 60])
+def test_a_logits_processor_is_called_as_plain_decoding_calls_it(tmp_path, budget):
+    lm = _lm(tmp_path, "q4_1-int4-llama")
+    prompt = lm.tokenizer.encode(TEXT)
+    prompt += prompt[:5]
+    plain_proc, fast_proc = CopyPrompt(prompt), CopyPrompt(prompt)
+    plain = list(lm.generate_ids(prompt, max_new_tokens=budget, stop_ids=set(), speculate=False,
+                                 logits_processor=plain_proc))
+    assert plain != list(lm.generate_ids(prompt, max_new_tokens=budget, stop_ids=set(), speculate=False)) or budget == 1
+    fast = list(lm.generate_ids(prompt, max_new_tokens=budget, stop_ids=set(), logits_processor=fast_proc))
+    assert fast == plain and len(plain) == budget
+    assert fast_proc.calls == plain_proc.calls  # once per decided token, in order, none for rejected rows
+    if budget == 60:
+        assert lm.speculation.accepted > 0 and lm.speculation.steps < 59
+    stop = plain[-1]
+    assert list(lm.generate_ids(prompt, max_new_tokens=budget, stop_ids={stop},
+                                logits_processor=CopyPrompt(prompt))) == plain[:plain.index(stop)]
 
 
 def test_the_pacer_pauses_drafting_while_batches_cost_more_per_token():
