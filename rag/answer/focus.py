@@ -25,7 +25,21 @@ def mentions(text: str, term: str) -> bool:
     for i in range(len(have) - len(want) + 1):
         if all(h == w or (len(w) >= 5 and h.startswith(w[:min(len(w), 8)])) for h, w in zip(have[i:], want)):
             return True
-    return False
+    return _joined(term) in _runs(text)
+
+
+def _joined(words: str) -> str:
+    """Words run together, lowercased, without a plural s: the one spelling of "Conv2DTranspose", "Conv2d Transpose"
+    and "conv2d-transpose"."""
+    joined = "".join(word_parts(words)).lower()
+    return joined[:-1] if joined.endswith("s") else joined
+
+
+def _runs(text: str, longest: int = 3) -> set[str]:
+    """Every run of up to `longest` adjacent words of text, joined as _joined joins them."""
+    words = [w.lower() for w in word_parts(text)]
+    runs = {"".join(words[i:i + n]) for n in range(1, longest + 1) for i in range(len(words) - n + 1)}
+    return {r[:-1] if r.endswith("s") else r for r in runs}
 
 
 def in_enumeration(text: str, term: str) -> bool:
