@@ -93,17 +93,23 @@ class Coverage:
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
         -> list[str]:
     """For each part whose best evidence sentence swaps a word of one of its terms, '"the note's phrase", not "the
-    question's"'; the term is looked for in the retrieved passages of that sentence's note."""
+    question's"' (the term is looked for in the retrieved passages of that sentence's note); else the first of its
+    evidence sentences that affirms what it denies (premise.opposed), quoted."""
     out = []
     for i, part in enumerate(query.parts):
-        best = max((e for e in evidence if e.part == i), key=lambda e: e.score, default=None)
-        if best is None:
+        own = sorted((e for e in evidence if e.part == i), key=lambda e: -e.score)
+        if not own:
             continue
+        best = own[0]
         note = best.result.chunk.source
         passages = (r.chunk.text for r in results if r.chunk.source == note)
         found = premise.swapped(part, best.text, passages, vocab.knows_phrase)
         if found:
             out.append(f'"{found[1]}", not "{found[0]}"')
+            continue
+        clash = next((e for e in own if premise.opposed(part, e.text, [o.text for o in own if o is not e])), None)
+        if clash is not None:
+            out.append(f'"{clash.text}"')
     return out
 
 

@@ -1,16 +1,26 @@
-"""Whether the evidence contradicts a question's premise by one swapped word: asked why the slides use "mean squared
-error" between the predicted and the true noise, the best sentence says "mean absolute error" between them. The
-question's phrase must be a term the notes use elsewhere (so the note chose another term, and the question is no
-paraphrase: "the raw input" for "the original input"), missing from every retrieved passage of that sentence's note,
-and the sentence must share other words of the question, so it is about the same thing and not a neighbour topic."""
+"""Whether the evidence contradicts a question's premise.
+
+By one swapped word: asked why the slides use "mean squared error" between the predicted and the true noise, the best
+sentence says "mean absolute error" between them. The question's phrase must be a term the notes use elsewhere (so
+the note chose another term, and the question is no paraphrase: "the raw input" for "the original input"), missing
+from every retrieved passage of that sentence's note, and the sentence must share other words of the question, so it
+is about the same thing and not a neighbour topic.
+
+By polarity: asked why SVMs "don't need feature scaling", the best sentence on SVMs says "They require feature
+scaling"; asked why they are "non-parametric", it says "SVMs are parametric". Words one side denies the other
+affirms, in a sentence that shares another word of the question, and that no evidence sentence denies as well."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
 from rag.answer.question import META_WORDS
-from rag.core.text import STOPWORDS, stem, word_parts
+from rag.core.text import STOPWORDS, stem, word_parts, words
 
 MIN_SHARED = 2   # question words besides the phrase that the contradicting sentence must also hold
+NEGATORS = frozenset("""not never no without cannot neither nor""".split())
+QUESTION_OPENERS = frozenset("what which who whom whose how why when where".split())
+NEGATION_REACH = 3   # words after a negator that it denies ("don't need feature scaling")
+MIN_DENIED = 2       # content words one side denies and the other affirms; a "non-" word alone is enough
 
 
 def _content(word: str) -> bool:
@@ -55,3 +65,54 @@ def swapped(part: str, sentence: str, note_passages: Iterable[str], is_term: Cal
             if said_stems[j] == a and said_stems[j + 2] == c and x != b and _content(said[j + 1]):
                 return " ".join(triple), " ".join(said[j:j + 3])
     return None
+
+
+def _polar(text: str) -> tuple[set[str], set[str]]:
+    """(affirmed, denied) stems of the content words of text: a word is denied within NEGATION_REACH words after a
+    negator ("not", "never", "don't", ...), and the word after "non" is, marked "non:". A negator that opens a
+    question ("why don't decision trees ...", "isn't ...") is not read: its subject comes between, unmarked."""
+    affirmed, denied = set(), set()
+    reach = 0
+    tokens = words(text)
+    for i, token in enumerate(tokens):
+        low = token.lower()
+        if low in NEGATORS or low.endswith("n't"):
+            inverted = i == 0 or tokens[i - 1].lower() in QUESTION_OPENERS
+            reach = 0 if inverted else NEGATION_REACH
+            continue
+        after_non = i > 0 and tokens[i - 1].lower() == "non"
+        if _content(token) and low != "non":
+            word = ("non:" if after_non else "") + stem(low)
+            (denied if reach or after_non else affirmed).add(word)
+        reach = max(reach - 1, 0)
+    return affirmed, denied
+
+
+def _flipped(denied: set[str], affirmed: set[str]) -> set[str]:
+    """The words of denied's "non-" words that affirmed holds plain ("non-parametric" against "parametric")."""
+    return {w[4:] for w in denied if w.startswith("non:")} & affirmed
+
+
+def opposed(part: str, sentence: str, others: Iterable[str] = ()) -> set[str] | None:
+    """The words the question part denies and `sentence` affirms (at least MIN_DENIED, or one "non-" word either
+    way), when the sentence shares another content word of the part (it is about the same thing) and none of
+    `others` (the part's other evidence) that does so denies them too. A sentence that denies what the part affirms is
+    left alone: "dropout is not applied at test time" answers "what does dropout do at test time?"."""
+    asked, said = _polar(part), _polar(sentence)
+    both = {w for w in asked[1] if not w.startswith("non:")} & said[0]
+    clash = _flipped(asked[1], said[0]) | _flipped(said[1], asked[0]) | (both if len(both) >= MIN_DENIED else set())
+    if not clash:
+        return None
+    subject = _plain(asked) - clash
+
+    def about(polar: tuple[set[str], set[str]]) -> bool:
+        return bool(subject & _plain(polar))
+
+    if not about(said) or any(about(p) and clash & _plain((set(), p[1])) for p in map(_polar, others)):
+        return None
+    return clash
+
+
+def _plain(polar: tuple[set[str], set[str]]) -> set[str]:
+    """Every word of an (affirmed, denied) pair, "non:" marks dropped."""
+    return {w.removeprefix("non:") for w in polar[0] | polar[1]}

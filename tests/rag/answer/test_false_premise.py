@@ -27,3 +27,16 @@ def test_premise_with_a_term_absent_from_the_notes_is_corrected_or_refused(make_
     else:
         assert "sigmoid" not in ans.answer
         assert "normalizes each feature over the mini-batch" in " ".join(c.quote for c in ans.citations)
+
+
+def test_the_chain_refuses_a_question_denying_what_the_notes_affirm(make_chain_for):
+    chain = make_chain_for({"models.md": (
+        "# Decision trees versus SVMs\n\n"
+        "Decision trees are easy to interpret, and they do not require feature scaling.\n\n"
+        "SVMs maximise the margin between the closest points of different classes. "
+        "They require feature scaling for good performance.\n")})
+    chain.gaps = None
+    refused = chain.answer("Why do SVMs not need feature scaling?")
+    assert refused.abstained and "They require feature scaling" in refused.answer
+    answered = chain.answer("Why don't decision trees need feature scaling?")
+    assert not answered.abstained and "do not require feature scaling" in answered.citations[0].quote

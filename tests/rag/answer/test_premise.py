@@ -1,5 +1,6 @@
-"""A false premise by one swapped word: the best evidence says "a x c" where the question asks about "a b c"."""
-from rag.answer.premise import swapped
+"""A false premise by one swapped word (the best evidence says "a x c" where the question asks about "a b c"), or by
+polarity (the evidence affirms what the question denies)."""
+from rag.answer.premise import opposed, swapped
 
 TERMS = {"mean squared error", "mean absolute error"}.__contains__   # the notes' terms
 
@@ -24,3 +25,27 @@ def test_a_sentence_about_something_else_contradicts_nothing():
 def test_a_paraphrase_the_notes_never_use_as_a_term_contradicts_nothing():
     said = "We do not pass it all the way back to the original input data."
     assert swapped("Is the error pushed all the way back to the raw input data?", said, [said], TERMS) is None
+
+
+SVMS = "Why are SVMs described as non-parametric models that don't need feature scaling?"
+
+
+def test_evidence_affirming_what_the_question_denies_opposes_it():
+    assert opposed(SVMS, "SVMs aim to maximize the margin. - They require feature scaling for optimal performance.") \
+        == {"featur", "scal"}
+    assert opposed(SVMS, "SVMs are parametric, and choosing the right kernel is crucial.") == {"parametric"}
+    assert opposed("Why are decision trees parametric?", "Decision trees are non-parametric models.") == {"parametric"}
+
+
+def test_no_opposition_where_the_evidence_takes_the_question_side_or_answers_it():
+    said = "SVMs require feature scaling for optimal performance."
+    assert opposed(SVMS, said, ["Linear SVMs do not require feature scaling."]) is None   # the notes deny it too
+    assert opposed(SVMS, said, ["Decision trees do not require feature scaling."]) == {"featur", "scal"}  # not SVMs
+    assert opposed("What does dropout do at test time?", "Dropout is not applied at test time.") is None
+    assert opposed("Why can't a perceptron learn XOR?", "A single perceptron cannot learn XOR.") is None
+
+
+def test_a_negation_that_opens_a_question_or_a_sentence_on_another_subject_opposes_nothing():
+    assert opposed("Why don't decision trees need feature scaling?", "Trees need feature scaling rarely.") is None
+    assert opposed("Why can't a perceptron learn XOR?", "Multi-layer networks can learn XOR.") is None
+    assert opposed(SVMS, "Gradient boosting requires feature scaling.") is None   # shares nothing else with it
