@@ -24,6 +24,9 @@ _BETWEEN = re.compile(r"\b(?:between|compare|comparing)\s+(?P<a>.+?)\s+(?:and|wi
 _DIFFER = re.compile(  # "how does A differ from B", "how is A different from B"
     r"\b(?:does|do|is|are)\s+(?P<a>[\w\-']+(?: [\w\-']+){0,3})\s+"
     r"(?P<cmp>(?:differs?|different)\s+from\s+(?P<b>.+?))(?=[?,.;:]|$)", re.IGNORECASE)
+_BOTH_DIFFER = re.compile(  # "how do A and B differ ..."
+    r"\b(?:do|does|are|is)\s+(?P<a>[\w\-']+(?: [\w\-']+){0,3}?)\s+and\s+(?P<b>[\w\-']+(?: [\w\-']+){0,3}?)\s+"
+    r"(?:differ|compare)\b", re.IGNORECASE)
 _DIFFERENTLY = re.compile(  # "how does A treat X differently from B"
     r"\b(?:does|do|is|are)\s+(?P<a>(?:(?:the|a|an)\s+)?[\w\-']+)(?:\s+[\w\-']+){1,4}?\s+"
     r"(?P<cmp>differently\s+from\s+(?P<b>.+?))(?=[?,.;:]|$)", re.IGNORECASE)
@@ -58,7 +61,7 @@ _META_STEMS = frozenset(stem(w) for w in META_WORDS | QUESTION_WORDS)
 def _compared(clause: str) -> tuple[str, ...]:
     """A comparison clause as one clause per compared thing ("L1 vs L2 weight regularization" -> "L1 weight
     regularization ...", "L2 weight regularization ..."); any other clause as itself."""
-    for pattern in (_VERSUS, _BETWEEN, _DIFFER, _DIFFERENTLY):
+    for pattern in (_VERSUS, _BETWEEN, _BOTH_DIFFER, _DIFFER, _DIFFERENTLY):
         m = pattern.search(clause)
         if not m or _PRONOUN.match(m.group("a").strip()) or _PRONOUN.match(m.group("b").strip()):
             continue

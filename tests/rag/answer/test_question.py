@@ -29,6 +29,8 @@ def test_comparisons_split_into_one_part_per_compared_thing():
         "L1 weight decay: what is the difference?", "L2 weight decay: what is the difference?")
     a, b = split_parts("What is the difference between stemming and lemmatization?")
     assert "stemming" in a and "lemmatization" not in a and "lemmatization" in b and "stemming" not in b
+    assert split_parts("How do random forests and boosted trees differ in how they grow trees?") == (
+        "How do random forests differ in how they grow trees?", "How do boosted trees differ in how they grow trees?")
 
 
 def test_focus_words_are_specific_names_numbers_and_rare_words_not_the_notes_name():
