@@ -1,5 +1,8 @@
 """Quotes are exact substrings of the stored document text, found despite cleaning."""
 import json
+from pathlib import Path
+
+import pytest
 
 from rag.answer.quotes import line_of, locate, make_quote
 
@@ -37,8 +40,13 @@ def test_line_of():
     assert line_of("a\nb\nc", 4) == 3
 
 
-def test_dev_support_strings_quote_exactly(shared_notes, dev_qa):
-    rows = [json.loads(line) for line in dev_qa.read_text(encoding="utf-8").splitlines() if line.strip()]
+PROBE_QA = Path(__file__).resolve().parents[3] / "eval" / "data" / "shared_probe_qa.jsonl"
+
+
+@pytest.mark.parametrize("which", ["dev", "probe"])
+def test_support_strings_of_the_shared_sets_quote_exactly(shared_notes, dev_qa, which):
+    qa = dev_qa if which == "dev" else PROBE_QA
+    rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines() if line.strip()]
     for row in rows:
         if not row["source"]:
             continue
