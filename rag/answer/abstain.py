@@ -2,16 +2,16 @@
 
 Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a word the
 retrieved passages only mention (in a list, a title, a cut-off intro), specific words the question connects but
-no passage holds together (a false premise), a phrase of the question that the best evidence says otherwise, or a
-category the notes file the asked thing beside, not under (more false premises). Dense-score thresholds then catch
-questions nothing relevant matches.
+no passage holds together (a false premise), a phrase of the question that the best evidence says otherwise, a
+category the notes file the asked thing beside, not under (more false premises), or a count no retrieved sentence
+gives. Dense-score thresholds then catch questions nothing relevant matches.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 
-from rag.answer import focus, premise
+from rag.answer import focus, premise, quantity
 from rag.answer.evidence import Evidence
 from rag.answer.question import META_WORDS, QUESTION_WORDS, Question
 from rag.answer.vocabulary import Vocabulary
@@ -61,6 +61,7 @@ class Coverage:
                                                                    # retrieved unit in another language
     contradicted: list[str] = field(default_factory=list)       # '"what the notes say", not "what was asked"'
     top_sentence: float = 0.0   # best dense cosine of an evidence sentence with its part of the question
+    uncounted: str | None = None  # what a "how many" question counts when no retrieved sentence gives its number
 
     @property
     def similarity(self) -> float:
@@ -78,6 +79,8 @@ class Coverage:
             return f"Your notes mention {', '.join(self.unexplained_focus)} but do not explain it."
         if self.unconnected:
             return f"No note of yours connects {'; '.join(c.replace(' + ', ' with ') for c in self.unconnected)}."
+        if self.uncounted:
+            return f"Your notes give no number of {self.uncounted}."
         return None
 
     def to_dict(self) -> dict:
@@ -87,7 +90,7 @@ class Coverage:
                 "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
                 "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
-                "top_sentence": round(self.top_sentence, 4)}
+                "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted}
 
 
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
@@ -136,7 +139,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     foreign_terms=foreign,
                     contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])
                     + list(misfiled),
-                    top_sentence=max((e.similarity for e in evidence), default=0.0))
+                    top_sentence=max((e.similarity for e in evidence), default=0.0),
+                    uncounted=quantity.uncounted(query.text, [(text, u.context) for text, u in units], query.names))
 
 
 def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
@@ -164,6 +168,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
         return f"the notes mention {', '.join(cov.unexplained_focus)} but do not explain it"
     if cov.unconnected:
         return f"no note connects {'; '.join(cov.unconnected)}"
+    if cov.uncounted:
+        return f"no retrieved sentence gives a number of {cov.uncounted}"
     if cov.top_evidence >= s.unknown_term_max_evidence:  # a sentence answers it in other words
         return None
     if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:

@@ -1,0 +1,46 @@
+"""A "how many / how much" question asks for a quantity. When no retrieved sentence gives a number together with the
+thing counted, and with what the question names ("how many training tokens was GPT-4 trained on?" over notes that
+count GPT-3's tokens but no one's for GPT-4), the notes do not answer it, whatever else they say about it. A question
+that gives numbers itself ("1000 samples ... how many runs happen?") asks for a computation the notes' explanation
+supports, and is not checked."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from rag.answer.focus import mentions
+
+_COUNTED = re.compile(  # "how many <thing> was / does / in ...": the thing is the words before the verb or preposition
+    r"\bhow\s+(?:many|much)\s+(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|"
+    r"has|have|had|can|could|will|would|should|must|might|may|it|they|there|in|of|per|for|on|at|to|from|with|by|"
+    r"make|makes|made|happen|happens)\b|\s*[?.,;:!]|\s*$)", re.IGNORECASE)
+_NUMBER = re.compile(  # a standalone number ("175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5") or a number word
+    r"(?<![\w.-])\d[\d,.]*[kmbtx]?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+    r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|single|twice|double|"
+    r"half)\b", re.IGNORECASE)
+
+
+def counted(question: str) -> str | None:
+    """The thing a "how many / how much" question counts ("training tokens"), unless it gives numbers itself."""
+    m = _COUNTED.search(question)
+    if m is None or _NUMBER.search(re.sub(r"\b(?:one|single|half|double)\b", " ", question, flags=re.I)):
+        return None
+    return m.group("thing")
+
+
+def uncounted(question: str, sentences: Iterable[tuple[str, str]], names: Iterable[str] = ()) -> str | None:
+    """The thing the question counts when no sentence holds a number and the thing's head word, nor sits under a list
+    line or heading naming the thing (its lines can be counted), with, when the question names something ("GPT-4"),
+    that name in the sentence or its context (the headings and list lines above it); else None. `sentences` are
+    (text, context) pairs."""
+    thing = counted(question)
+    if thing is None:
+        return None
+    head, names = thing.split()[-1], list(names)
+
+    def counts(text: str, context: str) -> bool:
+        named = not names or any(mentions(text, n) or mentions(context, n) for n in names)
+        listed = mentions(context, head)   # under "Approaches to ML": the lines can be counted
+        return named and (listed or bool(_NUMBER.search(text)) and mentions(text, head))
+
+    return None if any(counts(text, context) for text, context in sentences) else thing

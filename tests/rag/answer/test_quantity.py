@@ -1,0 +1,38 @@
+"""A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts."""
+from rag.answer.quantity import counted, uncounted
+
+
+def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_not_checked():
+    assert counted("According to the slides, how many training tokens was GPT-4 trained on?") == "training tokens"
+    assert counted("How much memory does the KV cache use?") == "memory"
+    assert counted("How many layers?") == "layers"
+    assert counted("If I run 5-fold cross-validation on 1000 samples, how many train/test runs happen?") is None
+    assert counted("With 10,000 examples and batches of 64, how many iterations make up one epoch?") is None
+    assert counted("What is GPT-4?") is None
+
+
+def test_a_count_is_given_only_by_a_number_beside_the_thing_counted():
+    question = "How many parameters does the model have?"
+    assert uncounted(question, [("It has 175 billion parameters.", "")]) is None
+    assert uncounted(question, [("It has 175B parameters.", "")]) is None
+    assert uncounted(question, [("Three parameters matter most.", "")]) is None
+    assert uncounted(question, [("It is large.", ""), ("It has 12 layers.", "")]) == "parameters"
+    assert uncounted("How many approaches to ML are there?", [("Supervised learning", "Approaches to ML")]) is None
+
+
+def test_a_count_of_something_named_must_be_given_for_it():
+    question = "How many tokens was GPT-4 trained on?"
+    assert uncounted(question, [("Nuance put GPT-4 into its software.", "")], ["gpt-4"]) == "tokens"
+    assert uncounted(question, [("GPT-3 saw 300B tokens.", "")], ["gpt-4"]) == "tokens"
+    assert uncounted(question, [("It saw 13 trillion tokens.", "LLMs GPT-4")], ["gpt-4"]) is None   # under its heading
+
+
+def test_the_chain_refuses_a_count_its_notes_never_give(make_chain_for):
+    chain = make_chain_for({"llms.md": (
+        "# Large language models\n\nGPT-3 has 175 billion parameters and was trained on 300 billion tokens.\n\n"
+        "GPT-4 is used in clinical transcription software and in many chat assistants.\n")})
+    chain.gaps = None
+    refused = chain.answer("How many training tokens was GPT-4 trained on?")
+    assert refused.abstained and "no number of training tokens" in refused.answer
+    answered = chain.answer("How many parameters does GPT-3 have?")
+    assert not answered.abstained and "175 billion parameters" in answered.citations[0].quote
