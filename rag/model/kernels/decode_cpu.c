@@ -265,7 +265,8 @@ int packed_decode(const packed_model *m, const float *embeddings, int64_t T, con
     const int64_t shared_floats = T * (qkv + dim + 2 * m->hidden) + partial;
     const int64_t private_floats = T * (2 * dim + 2 * att + m->hidden) + n + 2 * T * (widest / GROUP + 1);
     float *buf = malloc(sizeof(float) * (shared_floats + threads * private_floats));
-    int16_t *xq = malloc(sizeof(int16_t) * threads * T * widest);
+    const int64_t wide = packed_avx512() ? wide_k(widest) : 0;  /* the AVX-512 kernels' copy of the activations */
+    int16_t *xq = malloc(sizeof(int16_t) * threads * T * (widest + wide));
     if (!buf || !xq) {
         free(buf);
         free(xq);
@@ -288,6 +289,7 @@ int packed_decode(const packed_model *m, const float *embeddings, int64_t T, con
         w.in.scale = w.scores + n;
         w.in.xsum = w.in.scale + T * (widest / GROUP + 1);
         w.in.xq = xq + tid * T * widest;
+        w.in.xw = wide ? xq + threads * T * widest + tid * T * wide : NULL;
         memcpy(w.x, embeddings, sizeof(float) * T * dim);
         for (int64_t i = 0; i < m->n_layers; i++) block(m, &m->layers[i], &s, &w, cos, sin, pos, tid, team);
         if (tid == 0)

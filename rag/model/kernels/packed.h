@@ -15,6 +15,10 @@
  * the dequantised weight to a relative ~1e-5 (bf16 activations, as in torch's packed kernels, give ~3e-3).
  * Every output is summed in the same order whatever the number of activation rows or threads, so a batch of
  * rows gives bit for bit the results of one row at a time (speculative decoding relies on it).
+ *
+ * On a CPU with AVX-512 VNNI, KIND_Q4 and KIND_Q8 run packed_avx512.c instead (its own summation order, as exact:
+ * it agrees with the AVX2 path to ~1e-7); it reads a second copy of the int16 activations, xw, in its own order
+ * (wide_index below). Whoever quantises sets xw to a buffer when packed_avx512() is on, else to NULL.
  */
 #ifndef RAG_PACKED_H
 #define RAG_PACKED_H
@@ -47,7 +51,29 @@ typedef struct {
     float *scale; /* (rows, K/32) */
     float *xsum;  /* (rows, K/32), exact fp32 group sums (for the offsets m) */
     int64_t rows, k;
+    int16_t *xw;  /* rows * wide_k(K) values: xq in the AVX-512 kernels' order, or NULL where they are off */
 } quantized_act;
+
+/* The AVX-512 kernels take groups four at a time (WIDE_GROUPS, a block of 128 values, zeros past the last group of a
+ * row). Their integer dot product puts group g0 + b of a block in int32 lanes b, 4 + b, 8 + b, 12 + b, so that one
+ * broadcast of four scales lines up with it: the block is four 32-value operands v, each holding two values of every
+ * group per 128-bit lane c. Element e of group b of a block sits at
+ *   v = (e & 1) + 2 * (e >= 16), c = (e & 15) / 4, h = (e / 2) & 1:  v * 32 + c * 8 + b * 2 + h,
+ * which is where the weight codes land after packed_avx512.c's dword transpose and nibble (or byte) split. The rows go
+ * in passes of MAX_ACT_ROWS, as the matmul takes them; a pass holds its first block for each of its rows, then its
+ * second, and so on, so that one pointer and constant offsets reach a block of every row. */
+#define WIDE_GROUPS 4
+#define WIDE_BLOCK (WIDE_GROUPS * GROUP)
+static inline int64_t wide_k(int64_t k) { return (k + WIDE_BLOCK - 1) / WIDE_BLOCK * WIDE_BLOCK; }
+
+/* Where element e of group g of row r (of rows rows of k values) goes in xw. */
+static inline int64_t wide_index(int64_t rows, int64_t k, int64_t r, int64_t g, int e) {
+    const int64_t first = r / MAX_ACT_ROWS * MAX_ACT_ROWS;
+    const int64_t pass = rows - first < MAX_ACT_ROWS ? rows - first : MAX_ACT_ROWS;  /* rows in r's pass */
+    const int v = (e & 1) + 2 * (e >= 16), c = (e & 15) / 4, h = (e / 2) & 1;
+    return first * wide_k(k) + (g / WIDE_GROUPS * pass + r - first) * WIDE_BLOCK + v * 32 + c * 8 +
+           (g % WIDE_GROUPS) * 2 + h;
+}
 
 /* The sum of a vector's 8 lanes. */
 static inline float hsum8(__m256 v) {
@@ -57,6 +83,20 @@ static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* Four weight rows are four streams far apart (768 bytes for K = 1536), too many for the hardware prefetcher:
+ * ask for each row's codes and groups PREFETCH_GROUPS groups ahead of use. */
+#define PREFETCH_GROUPS 16
+static inline __attribute__((always_inline)) void prefetch_ahead(const int kind, const packed_linear *w, int64_t row,
+                                                                 int64_t g) {
+    const int64_t ng = w->k / GROUP, ahead = row * ng + g + PREFETCH_GROUPS;  /* may run into the next rows */
+    const int64_t bytes = kind == KIND_Q4 ? GROUP / 2 : GROUP;
+    _mm_prefetch((const char *)(w->codes + ahead * bytes), _MM_HINT_T0);
+    if (kind == KIND_Q8) _mm_prefetch((const char *)(w->codes + ahead * bytes + 64), _MM_HINT_T0);
+    _mm_prefetch((const char *)(w->groups + ahead * 2), _MM_HINT_T0);
+}
+
+#define SCALE_CHUNK 64  /* groups whose scales are computed ahead of their dot products */
+
 /* x (rows, K) -> its int16 groups, scales and sums (a->rows, a->k set by the caller). */
 void quantize_act(const float *x, const quantized_act *a);
 
@@ -64,6 +104,13 @@ void quantize_act(const float *x, const quantized_act *a);
  * OpenMP worksharing loop over rows of W (call it inside a parallel region, or alone to run serially); adds
  * the biases. */
 void fused_rows(const fused_linear *f, const quantized_act *a, float *y, int64_t y_stride);
+
+/* The AVX-512 VNNI kernels (packed_avx512.c): whether they are on (packed_set_avx512 asks for them; they are
+ * off until it does, and on only where the CPU has them), and rows n0..n1 of a KIND_Q4 / KIND_Q8 weight for every
+ * activation row of a (a->xw set), as fused_rows' other kernels. */
+int packed_avx512(void);
+int packed_set_avx512(int on);
+void avx512_rows(const packed_linear *w, const quantized_act *a, float *y, int64_t ys, int64_t n0, int64_t n1);
 
 /* Bytes of one row of K values of a kind's codes. */
 int64_t packed_row_bytes(int64_t kind, int64_t k);

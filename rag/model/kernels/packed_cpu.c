@@ -38,6 +38,10 @@ static inline __m256i group_dot(__m256i lo, __m256i hi, const int16_t *xq) {
 
 void quantize_act(const float *x, const quantized_act *a) {
     const int64_t k = a->k, ng = k / GROUP;
+    if (a->xw && ng % WIDE_GROUPS)  /* zeros for the groups missing from each row's last block */
+        for (int64_t r = 0; r < a->rows; r++)
+            for (int64_t g = ng; g % WIDE_GROUPS; g++)
+                for (int j = 0; j < GROUP; j++) a->xw[wide_index(a->rows, k, r, g, j)] = 0;
     for (int64_t g = 0; g < a->rows * ng; g++) {
         const float *xg = x + g * GROUP;
         float amax = 0.0f, sum = 0.0f;
@@ -50,6 +54,8 @@ void quantize_act(const float *x, const quantized_act *a) {
         for (int j = 0; j < GROUP; j++) a->xq[g * GROUP + j] = (int16_t)lrintf(xg[j] * inv);
         a->scale[g] = amax / 32767.0f;
         a->xsum[g] = sum;
+        if (a->xw)
+            for (int j = 0; j < GROUP; j++) a->xw[wide_index(a->rows, k, g / ng, g % ng, j)] = a->xq[g * GROUP + j];
     }
 }
 
@@ -99,20 +105,6 @@ static inline __attribute__((always_inline)) void row_scales(const packed_linear
     }
     *offset += tail;
 }
-
-/* Four weight rows are four streams far apart (768 bytes for K = 1536), too many for the hardware prefetcher:
- * ask for each row's codes and groups PREFETCH_GROUPS groups ahead of use. */
-#define PREFETCH_GROUPS 16
-static inline __attribute__((always_inline)) void prefetch_ahead(const int kind, const packed_linear *w, int64_t row,
-                                                                 int64_t g) {
-    const int64_t ng = w->k / GROUP, ahead = row * ng + g + PREFETCH_GROUPS;  /* may run into the next rows */
-    const int64_t bytes = kind == KIND_Q4 ? GROUP / 2 : GROUP;
-    _mm_prefetch((const char *)(w->codes + ahead * bytes), _MM_HINT_T0);
-    if (kind == KIND_Q8) _mm_prefetch((const char *)(w->codes + ahead * bytes + 64), _MM_HINT_T0);
-    _mm_prefetch((const char *)(w->groups + ahead * 2), _MM_HINT_T0);
-}
-
-#define SCALE_CHUNK 64  /* groups whose scales are computed ahead of their dot products */
 
 /* y[t * ys + row + i] for R weight rows from row and T activation rows (R * T <= 8): an accumulation chain for each;
  * d * scale per group comes from row_scales, so the loop over groups is dot, convert, and one fused multiply-add
@@ -198,7 +190,9 @@ void fused_rows(const fused_linear *f, const quantized_act *a, float *y, int64_t
         while (b >= first[p + 1]) p++;
         const packed_linear *w = &f->part[p];
         const int64_t n0 = (b - first[p]) * ROW_BLOCK, n1 = n0 + ROW_BLOCK < w->n ? n0 + ROW_BLOCK : w->n;
-        if (w->kind == KIND_Q4)
+        if ((w->kind == KIND_Q4 || w->kind == KIND_Q8) && a->xw)
+            avx512_rows(w, a, y + out[p], ys, n0, n1);
+        else if (w->kind == KIND_Q4)
             q4_block(w, a, y + out[p], ys, n0, n1);
         else if (w->kind == KIND_Q8)
             q8_block(w, a, y + out[p], ys, n0, n1);
@@ -212,20 +206,21 @@ int packed_matmul(int64_t kind, const uint8_t *codes, const uint16_t *groups, co
                   int64_t n, int64_t k, int threads) {
     if (m < 1 || !valid(kind, k)) return -1;
     const fused_linear w = {1, {{kind, codes, groups, NULL, n, k}}};
-    const int64_t ng = k / GROUP;
-    int16_t *xq = malloc(sizeof(int16_t) * m * k);
+    const int64_t ng = k / GROUP, kw = packed_avx512() ? wide_k(k) : 0;
+    int16_t *xq = malloc(sizeof(int16_t) * m * (k + kw));
     float *scales = malloc(sizeof(float) * m * ng * 2);
     if (!xq || !scales) {
         free(xq);
         free(scales);
         return -2;
     }
-    const quantized_act all = {xq, scales, scales + m * ng, m, k};
+    const quantized_act all = {xq, scales, scales + m * ng, m, k, kw ? xq + m * k : NULL};
     quantize_act(x, &all);
 #pragma omp parallel num_threads(threads)
     for (int64_t r = 0; r < m; r += MAX_ACT_ROWS) {
         const int64_t rows = m - r < MAX_ACT_ROWS ? m - r : MAX_ACT_ROWS;
-        const quantized_act a = {xq + r * k, all.scale + r * ng, all.xsum + r * ng, rows, k};
+        const quantized_act a = {xq + r * k, all.scale + r * ng, all.xsum + r * ng, rows, k,
+                                 kw ? all.xw + r * kw : NULL};
         fused_rows(&w, &a, y + r * n, n);
     }
     free(xq);

@@ -16,3 +16,21 @@ def smollm_path() -> Path:
         return default_gguf_path()
     except ModelNotInstalledError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(params=["avx512", "avx2"])
+def kernel_path(request):
+    """Run the test on the int4 / int8 kernels' AVX-512 VNNI path (skipped where this CPU lacks it), then on their
+    AVX2 path; the library's choice is restored afterwards."""
+    from rag.model import native
+
+    kernels = native.kernels()
+    if kernels is None:
+        pytest.skip("no C compiler or no AVX2/FMA/F16C here")
+    before, want = kernels.avx512, request.param == "avx512"
+    try:
+        if kernels.use_avx512(want) != want:
+            pytest.skip("this CPU lacks AVX-512 VNNI")
+        yield request.param
+    finally:
+        kernels.use_avx512(before)

@@ -31,6 +31,54 @@ def test_matmul_matches_fp32_reference(m, n, k):
     assert _relative_error(got, x, gguf_weight(raw, "Q4_1", k)) < 1e-4
 
 
+def _paths_give(layer, x: torch.Tensor) -> dict[bool, torch.Tensor]:
+    """layer's matmul of x on the AVX-512 path (True) and on the AVX2 one (False); the library's choice restored."""
+    before = KERNELS.avx512
+    try:
+        return {on: KERNELS.matmul(layer.kind, layer.codes, layer.groups, x) for on in (True, False)
+                if KERNELS.use_avx512(on) == on}
+    finally:
+        KERNELS.use_avx512(before)
+
+
+@needs_kernels
+@pytest.mark.parametrize("cls", [Int4Linear, Int8Linear])
+@pytest.mark.parametrize("k", [32, 64, 96, 160, 576, 1536, 2080])  # 1 to 3 groups past the AVX-512 blocks of four
+def test_avx512_and_avx2_paths_agree_for_every_row_count(cls, k):
+    layer = cls.from_float(torch.randn(37, k, generator=torch.Generator().manual_seed(k)))
+    w = layer.dequantize()
+    for m in range(1, native.MAX_ACT_ROWS + 1):
+        x = torch.randn(m, k, generator=torch.Generator().manual_seed(m)) * 3
+        got = _paths_give(layer, x)
+        if True not in got:
+            pytest.skip("this CPU lacks AVX-512 VNNI")
+        assert _relative_error(got[True], x, w) < 1e-4 and _relative_error(got[False], x, w) < 1e-4
+        # the same exact integer dot products, scaled and summed in another order: ~1e-7 apart
+        assert float(((got[True] - got[False]).abs() / (x.abs() @ w.abs().T)).max()) < 1e-6, m
+
+
+@needs_kernels
+@pytest.mark.parametrize("cls", [Int4Linear, Int8Linear])
+def test_a_batch_of_rows_gives_the_bits_of_one_row_at_a_time(cls, kernel_path):
+    layer = cls.from_float(torch.randn(45, 608, generator=torch.Generator().manual_seed(1)))
+    x = torch.randn(19, 608, generator=torch.Generator().manual_seed(2))  # three passes over W: 8, 8 and 3 rows
+    rows = torch.cat([KERNELS.matmul(layer.kind, layer.codes, layer.groups, x[i:i + 1]) for i in range(19)])
+    for m in (2, 3, 8, 19):
+        assert torch.equal(KERNELS.matmul(layer.kind, layer.codes, layer.groups, x[:m]), rows[:m]), m
+
+
+def test_avx512_off_by_environment(monkeypatch):
+    monkeypatch.setenv("RAG_NATIVE_AVX512", "0")
+    native.kernels.cache_clear()
+    try:
+        kernels = native.kernels()
+        assert kernels is None or kernels.avx512 is False
+    finally:
+        monkeypatch.undo()
+        native.kernels.cache_clear()
+        native.kernels()  # the library's own choice again, for the tests after this one
+
+
 @needs_kernels
 def test_matmul_handles_zero_and_outlier_groups():
     layer = Int4Linear.from_q4_1(_random_q4_1(8, 96, seed=3), 96)

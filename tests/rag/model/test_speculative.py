@@ -70,9 +70,9 @@ def test_rejected_drafts_leave_nothing_behind(tmp_path):
 
 
 @needs_kernels
-@pytest.mark.parametrize("case", ["q4_1-int4-llama", "q4_k_m-qwen2-untied"])
+@pytest.mark.parametrize("case", ["q4_1-int4-llama", "q8_0-int8-qwen2", "q4_k_m-qwen2-untied"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_a_batched_step_gives_each_row_the_bits_of_a_single_step(tmp_path, case, threads):
+def test_a_batched_step_gives_each_row_the_bits_of_a_single_step(tmp_path, case, threads, kernel_path):
     lm = _lm(tmp_path, case)
     decoder = NativeDecoder(lm.model)
     tokens = lm.tokenizer.encode(TEXT)[:20]
