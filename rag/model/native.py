@@ -143,6 +143,9 @@ class PackedKernels:
         self._dequantize = lib.packed_dequantize
         self._dequantize.argtypes = [i64, ptr, ptr, ptr, i64, i64, ctypes.c_int]
         self._dequantize.restype = ctypes.c_int
+        self._quantize = lib.packed_quantize
+        self._quantize.argtypes = [ptr, ptr, ptr, ptr, i64, i64]
+        self._quantize.restype = ctypes.c_int
         self._exp = lib.packed_exp
         self._exp.argtypes = [ptr, ptr, i64]
         self._exp.restype = None
@@ -191,6 +194,15 @@ class PackedKernels:
             raise ValueError(f"packed_dequantize cannot take weight {tuple(codes.shape)}")
         return w
 
+
+    def quantize(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The kernels' int16 activations of x (M, K): codes (M, K), scales and exact sums (M, K/32), for tests."""
+        x = x.float().contiguous()
+        m, k = x.shape
+        xq, scale, xsum = torch.empty(m, k, dtype=torch.int16), torch.empty(m, k // GROUP), torch.empty(m, k // GROUP)
+        if self._quantize(x.data_ptr(), xq.data_ptr(), scale.data_ptr(), xsum.data_ptr(), m, k):
+            raise ValueError(f"packed_quantize takes rows of whole groups of {GROUP}, not {tuple(x.shape)}")
+        return xq, scale, xsum
 
     def exp(self, x: Tensor) -> Tensor:
         """e^x through the decode step's vectorised exp (softmax and SiLU), for tests against torch.exp."""

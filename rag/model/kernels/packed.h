@@ -18,7 +18,7 @@
  *
  * On a CPU with AVX-512 VNNI, KIND_Q4 and KIND_Q8 run packed_avx512.c instead (its own summation order, as exact:
  * it agrees with the AVX2 path to ~1e-7); it reads a second copy of the int16 activations, xw, in its own order
- * (wide_index below). Whoever quantises sets xw to a buffer when packed_avx512() is on, else to NULL.
+ * (wide_group and wide_slot below). Whoever quantises sets xw to a buffer when packed_avx512() is on, else to NULL.
  */
 #ifndef RAG_PACKED_H
 #define RAG_PACKED_H
@@ -66,14 +66,13 @@ typedef struct {
 #define WIDE_BLOCK (WIDE_GROUPS * GROUP)
 static inline int64_t wide_k(int64_t k) { return (k + WIDE_BLOCK - 1) / WIDE_BLOCK * WIDE_BLOCK; }
 
-/* Where element e of group g of row r (of rows rows of k values) goes in xw. */
-static inline int64_t wide_index(int64_t rows, int64_t k, int64_t r, int64_t g, int e) {
+/* Where group g of row r (of rows rows of k values) starts in xw, and where its element e sits from there. */
+static inline int64_t wide_group(int64_t rows, int64_t k, int64_t r, int64_t g) {
     const int64_t first = r / MAX_ACT_ROWS * MAX_ACT_ROWS;
     const int64_t pass = rows - first < MAX_ACT_ROWS ? rows - first : MAX_ACT_ROWS;  /* rows in r's pass */
-    const int v = (e & 1) + 2 * (e >= 16), c = (e & 15) / 4, h = (e / 2) & 1;
-    return first * wide_k(k) + (g / WIDE_GROUPS * pass + r - first) * WIDE_BLOCK + v * 32 + c * 8 +
-           (g % WIDE_GROUPS) * 2 + h;
+    return first * wide_k(k) + (g / WIDE_GROUPS * pass + r - first) * WIDE_BLOCK + (g % WIDE_GROUPS) * 2;
 }
+static inline int wide_slot(int e) { return ((e & 1) + 2 * (e >= 16)) * 32 + (e & 15) / 4 * 8 + (e / 2) % 2; }
 
 /* The sum of a vector's 8 lanes. */
 static inline float hsum8(__m256 v) {

@@ -5,7 +5,6 @@
  * Built by rag/model/native.py with -O3 -mavx2 -mfma -mf16c -ffp-contract=off; packed_cpu_ok() says whether
  * this CPU can run it.
  */
-#include <math.h>
 #include <stdlib.h>
 
 #include "packed.h"
@@ -36,27 +35,49 @@ static inline __m256i group_dot(__m256i lo, __m256i hi, const int16_t *xq) {
                             _mm256_madd_epi16(hi, _mm256_loadu_si256((const __m256i *)(xq + 16))));
 }
 
+/* The scale and the (sequential, exact) sum are scalar; the rounding is vectorised: cvtps2dq rounds to nearest even
+ * under the default MXCSR, as lrintf does, so xq is what (int16_t)lrintf(x * inv) gives. */
 void quantize_act(const float *x, const quantized_act *a) {
     const int64_t k = a->k, ng = k / GROUP;
     if (a->xw && ng % WIDE_GROUPS)  /* zeros for the groups missing from each row's last block */
         for (int64_t r = 0; r < a->rows; r++)
-            for (int64_t g = ng; g % WIDE_GROUPS; g++)
-                for (int j = 0; j < GROUP; j++) a->xw[wide_index(a->rows, k, r, g, j)] = 0;
+            for (int64_t g = ng; g % WIDE_GROUPS; g++) {
+                int16_t *wide = a->xw + wide_group(a->rows, k, r, g);
+                for (int e = 0; e < GROUP; e++) wide[wide_slot(e)] = 0;
+            }
+    const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int64_t g = 0; g < a->rows * ng; g++) {
         const float *xg = x + g * GROUP;
-        float amax = 0.0f, sum = 0.0f;
-        for (int j = 0; j < GROUP; j++) {
-            const float v = fabsf(xg[j]);
-            amax = v > amax ? v : amax;
-            sum += xg[j];
+        float sum = 0.0f;
+        for (int j = 0; j < GROUP; j++) sum += xg[j];
+        __m256 vmax = _mm256_setzero_ps();
+        for (int j = 0; j < GROUP; j += 8) vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, _mm256_loadu_ps(xg + j)));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        const float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 32767.0f / amax : 0.0f);
+        int16_t *xq = a->xq + g * GROUP;
+        for (int j = 0; j < GROUP; j += 16) {
+            const __m256i lo = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + j), inv));
+            const __m256i hi = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xg + j + 8), inv));
+            /* packs interleaves the 128-bit halves (lo0 hi0 lo1 hi1); the permute puts them back in order */
+            _mm256_storeu_si256((__m256i *)(xq + j), _mm256_permute4x64_epi64(_mm256_packs_epi32(lo, hi), 0xD8));
         }
-        const float inv = amax > 0.0f ? 32767.0f / amax : 0.0f;
-        for (int j = 0; j < GROUP; j++) a->xq[g * GROUP + j] = (int16_t)lrintf(xg[j] * inv);
         a->scale[g] = amax / 32767.0f;
         a->xsum[g] = sum;
-        if (a->xw)
-            for (int j = 0; j < GROUP; j++) a->xw[wide_index(a->rows, k, g / ng, g % ng, j)] = a->xq[g * GROUP + j];
+        if (a->xw) {
+            int16_t *wide = a->xw + wide_group(a->rows, k, g / ng, g % ng);
+            for (int e = 0; e < GROUP; e++) wide[wide_slot(e)] = xq[e];
+        }
     }
+}
+
+/* quantize_act exported for tests: x (rows, k) -> xq (rows, k), scale and xsum (rows, k / 32); -1 on a bad k. */
+int packed_quantize(const float *x, int16_t *xq, float *scale, float *xsum, int64_t rows, int64_t k) {
+    if (k < GROUP || k % GROUP) return -1;
+    const quantized_act a = {xq, scale, xsum, rows, k, NULL};
+    quantize_act(x, &a);
+    return 0;
 }
 
 int64_t packed_row_bytes(int64_t kind, int64_t k) {

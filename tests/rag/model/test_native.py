@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
@@ -170,6 +171,25 @@ def test_int8_holds_q4_1_blocks_exactly():
     assert torch.equal(layer.dequantize(), w)
     x = torch.randn(3, 96, generator=torch.Generator().manual_seed(10))
     assert _relative_error(layer(x), x, w) < (1e-4 if layer.kernels is not None else 0.02)
+
+
+@needs_kernels
+def test_activation_quantisation_matches_the_plain_reference():
+    x = torch.randn(5, 160, generator=torch.Generator().manual_seed(0)) * torch.logspace(-4, 4, 160)
+    x[0, :32] = 0.0  # a group of zeros
+    x[1, 40] = -1e4  # a negative outlier sets the scale
+    xq, scale, xsum = KERNELS.quantize(x)
+    groups = x.view(5, 5, 32).numpy()
+    amax = np.abs(groups).max(-1)
+    inv = np.where(amax > 0, np.float32(32767) / np.where(amax > 0, amax, 1), np.float32(0)).astype(np.float32)
+    want_q = np.rint(groups * inv[..., None]).astype(np.int16)  # x * inv in fp32, rounded half to even (lrintf)
+    want_sum = np.zeros((5, 5), dtype=np.float32)
+    for j in range(32):  # summed in order, one element at a time
+        want_sum += groups[..., j]
+    assert np.array_equal(xq.view(5, 5, 32).numpy(), want_q)
+    assert np.array_equal(scale.numpy(), amax / np.float32(32767)) and np.array_equal(xsum.numpy(), want_sum)
+    with pytest.raises(ValueError, match="whole groups"):
+        KERNELS.quantize(torch.randn(1, 48))
 
 
 @needs_kernels
