@@ -139,23 +139,60 @@ static void axpy(float p, const float *v, float *out, int64_t d) {
     for (; j < d; j++) out[j] += p * v[j];
 }
 
+/* scores[i] = (q . k_i) * scale for n rows of D fp16 values: dot_half's operations for each, with q held in
+ * registers and four rows' chains side by side. */
+static inline __attribute__((always_inline)) void score_rows(const int D, const float *q, const uint16_t *k,
+                                                             float *scores, int64_t n, float scale) {
+    __m256 qv[D / 8];
+    for (int c = 0; c < D / 8; c++) qv[c] = _mm256_loadu_ps(q + 8 * c);
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+        for (int c = 0; c < D / 8; c++)
+            for (int r = 0; r < 4; r++) {
+                const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + (i + r) * D + 8 * c)));
+                acc[r] = _mm256_fmadd_ps(qv[c], kv, acc[r]);
+            }
+        for (int r = 0; r < 4; r++) scores[i + r] = hsum8(acc[r]) * scale;
+    }
+    for (; i < n; i++) scores[i] = dot_half(q, k + i * D, D) * scale;
+}
+
+/* part (D) += sum_i w_i v_i in row order: axpy_half's operations for each row, the sums held in registers. */
+static inline __attribute__((always_inline)) void weigh_rows(const int D, const float *w, const uint16_t *v, int64_t n,
+                                                             float *part) {
+    __m256 acc[D / 8];
+    for (int c = 0; c < D / 8; c++) acc[c] = _mm256_loadu_ps(part + 8 * c);
+    for (int64_t i = 0; i < n; i++) {
+        const __m256 pv = _mm256_set1_ps(w[i]);
+        for (int c = 0; c < D / 8; c++) {
+            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i * D + 8 * c)));
+            acc[c] = _mm256_fmadd_ps(pv, vv, acc[c]);
+        }
+    }
+    for (int c = 0; c < D / 8; c++) _mm256_storeu_ps(part + 8 * c, acc[c]);
+}
+
 /* Partial attention of one head over positions t0..t1-1: part = (sum_t w_t V[t], max score, sum_t w_t),
- * w_t = exp(score_t - max); an empty range leaves max = -inf and sums 0. */
+ * w_t = exp(score_t - max); an empty range leaves max = -inf and sums 0. Head size 64 (SmolLM2, Llama 3.2 1B)
+ * takes the register-held loops, others dot_half / axpy_half; the operations on each score and sum are the same. */
 static void attend_range(const float *q, const uint16_t *k, const uint16_t *v, float *scores, float *part, int64_t t0,
                          int64_t t1, int64_t d, float scale) {
+    const int64_t n = t1 - t0;
     float best = -INFINITY, total = 0.0f;
     memset(part, 0, sizeof(float) * d);
-    for (int64_t t = t0; t < t1; t++) {
-        scores[t - t0] = dot_half(q, k + t * d, d) * scale;
-        best = scores[t - t0] > best ? scores[t - t0] : best;
-    }
-    const int64_t n = t1 - t0;
+    if (d == 64)
+        score_rows(64, q, k + t0 * d, scores, n, scale);
+    else
+        for (int64_t i = 0; i < n; i++) scores[i] = dot_half(q, k + (t0 + i) * d, d) * scale;
+    for (int64_t i = 0; i < n; i++) best = scores[i] > best ? scores[i] : best;
     for (int64_t i = 0; i < n; i++) scores[i] -= best;
     packed_exp(scores, scores, n);
-    for (int64_t i = 0; i < n; i++) {
-        total += scores[i];
-        axpy_half(scores[i], v + (t0 + i) * d, part, d);
-    }
+    for (int64_t i = 0; i < n; i++) total += scores[i];
+    if (d == 64)
+        weigh_rows(64, scores, v + t0 * d, n, part);
+    else
+        for (int64_t i = 0; i < n; i++) axpy_half(scores[i], v + (t0 + i) * d, part, d);
     part[d] = best;
     part[d + 1] = total;
 }

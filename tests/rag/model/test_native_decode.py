@@ -34,8 +34,9 @@ def _steps(model, decoder_cls, tokens: list[int], prefill: int) -> torch.Tensor:
 
 @pytest.mark.parametrize("arch,weights", [("llama", "int4"), ("qwen2", "int4"), ("llama", "int8"), ("qwen2", "int8")])
 @pytest.mark.parametrize("heads,kv_heads", [(4, 2), (4, 4), (2, 1)])
-def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, weights, heads, kv_heads):
-    model = _packed_model(tmp_path, arch, weights, dim=64, n_heads=heads, n_kv_heads=kv_heads)
+@pytest.mark.parametrize("dim", [64, 256])  # heads of 16 or 32 values, and of 64 (the C step's own attention loops)
+def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, weights, heads, kv_heads, dim):
+    model = _packed_model(tmp_path, arch, weights, dim=dim, n_heads=heads, n_kv_heads=kv_heads)
     tokens = list(range(3, 45))
     native_logits = _steps(model, NativeDecoder, tokens, prefill=9)
     fast = _steps(model, FastDecoder, tokens, prefill=9)
