@@ -1,8 +1,8 @@
-"""A "how many / how much" question asks for a quantity. When no retrieved sentence gives a number together with the
-thing counted, and with what the question names ("how many training tokens was GPT-4 trained on?" over notes that
-count GPT-3's tokens but no one's for GPT-4), the notes do not answer it, whatever else they say about it. A question
-that gives numbers itself ("1000 samples ... how many runs happen?") asks for a computation the notes' explanation
-supports, and is not checked."""
+"""A "how many / how much" question ("what is the number of ...") asks for a quantity. When no retrieved sentence
+gives a number together with the thing counted, and with what the question names ("how many training tokens was
+GPT-4 trained on?" over notes that count GPT-3's tokens but no one's for GPT-4), the notes do not answer it, whatever
+else they say about it. A question that gives numbers itself ("1000 samples ... how many runs happen?") asks for a
+computation the notes' explanation supports, and is not checked."""
 from __future__ import annotations
 
 import re
@@ -14,6 +14,10 @@ _COUNTED = re.compile(  # "how many <thing> was / does / in ...": the thing is t
     r"\bhow\s+(?:many|much)\s+(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|"
     r"has|have|had|can|could|will|would|should|must|might|may|it|they|there|in|of|per|for|on|at|to|from|with|by|"
     r"make|makes|made|happen|happens)\b|\s*[?.,;:!]|\s*$)", re.IGNORECASE)
+_NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
+    r"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+"
+    r"(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|has|have|had|can|could|will|"
+    r"would|should|in|of|per|for|on|at|to|from|with|by|used|that|which)\b|\s*[?.,;:!]|\s*$)", re.IGNORECASE)
 _NUMBER = re.compile(  # a standalone number ("175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5") or a number word
     r"(?<![\w.-])\d[\d,.]*[kmbtx]?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
     r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|single|twice|double|"
@@ -21,8 +25,9 @@ _NUMBER = re.compile(  # a standalone number ("175", "10,000", "1.5", "300B", "4
 
 
 def counted(question: str) -> str | None:
-    """The thing a "how many / how much" question counts ("training tokens"), unless it gives numbers itself."""
-    m = _COUNTED.search(question)
+    """The thing a "how many / how much" or "what is the number of" question counts ("training tokens"), unless it
+    gives numbers itself."""
+    m = _COUNTED.search(question) or _NUMBER_OF.search(question)
     if m is None or _NUMBER.search(re.sub(r"\b(?:one|single|half|double)\b", " ", question, flags=re.I)):
         return None
     return m.group("thing")

@@ -6,6 +6,8 @@ def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_n
     assert counted("According to the slides, how many training tokens was GPT-4 trained on?") == "training tokens"
     assert counted("How much memory does the KV cache use?") == "memory"
     assert counted("How many layers?") == "layers"
+    assert counted("What is the default number of leaves per tree in LightGBM?") == "leaves"
+    assert counted("How does DDIM cut the number of sampling steps?") is None
     assert counted("If I run 5-fold cross-validation on 1000 samples, how many train/test runs happen?") is None
     assert counted("With 10,000 examples and batches of 64, how many iterations make up one epoch?") is None
     assert counted("What is GPT-4?") is None
