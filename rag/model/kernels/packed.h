@@ -96,6 +96,28 @@ static inline __attribute__((always_inline)) void prefetch_ahead(const int kind,
 
 #define SCALE_CHUNK 64  /* groups whose scales are computed ahead of their dot products */
 
+/* The weight rows row..end tiled for `rows` activation rows (1..MAX_ACT_ROWS) so that each call of TILE(R, T) has
+ * R weight rows and T activation rows as compile-time constants: four weight rows at a time for one activation row,
+ * two for two, else one. TILE uses `row`. */
+#define FOR_ROW_TILES(rows, row, end, TILE)                              \
+    switch (rows) {                                                      \
+        case 1:                                                          \
+            for (; (row) + 4 <= (end); (row) += 4) TILE(4, 1);           \
+            for (; (row) < (end); (row)++) TILE(1, 1);                   \
+            break;                                                       \
+        case 2:                                                          \
+            for (; (row) + 2 <= (end); (row) += 2) TILE(2, 2);           \
+            for (; (row) < (end); (row)++) TILE(1, 2);                   \
+            break;                                                       \
+        case 3: for (; (row) < (end); (row)++) TILE(1, 3); break;        \
+        case 4: for (; (row) < (end); (row)++) TILE(1, 4); break;        \
+        case 5: for (; (row) < (end); (row)++) TILE(1, 5); break;        \
+        case 6: for (; (row) < (end); (row)++) TILE(1, 6); break;        \
+        case 7: for (; (row) < (end); (row)++) TILE(1, 7); break;        \
+        case 8: for (; (row) < (end); (row)++) TILE(1, 8); break;        \
+        default: break;                                                  \
+    }
+
 /* x (rows, K) -> its int16 groups, scales and sums (a->rows, a->k set by the caller). */
 void quantize_act(const float *x, const quantized_act *a);
 

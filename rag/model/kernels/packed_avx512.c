@@ -110,30 +110,13 @@ INLINE_AVX512 void wide_rows(const int kind, const int R, const int T, const pac
                                   (w->bias ? w->bias[row + i] : 0.0f);
 }
 
-/* Rows n0..n1 for every activation row: four weight rows at a time for one activation row, two for two, else one. */
+/* Rows n0..n1 for every activation row (FOR_ROW_TILES). */
 INLINE_AVX512 void wide_block(const int kind, const packed_linear *w, const quantized_act *a, float *y, int64_t ys,
                               int64_t n0, int64_t n1) {
     int64_t row = n0;
-    switch (a->rows) {
-#define ONE_ROW_AT_A_TIME(T) \
-    case T: for (; row < n1; row++) wide_rows(kind, 1, T, w, a, y, ys, row); break;
-        case 1:
-            for (; row + 4 <= n1; row += 4) wide_rows(kind, 4, 1, w, a, y, ys, row);
-            for (; row < n1; row++) wide_rows(kind, 1, 1, w, a, y, ys, row);
-            break;
-        case 2:
-            for (; row + 2 <= n1; row += 2) wide_rows(kind, 2, 2, w, a, y, ys, row);
-            for (; row < n1; row++) wide_rows(kind, 1, 2, w, a, y, ys, row);
-            break;
-        ONE_ROW_AT_A_TIME(3)
-        ONE_ROW_AT_A_TIME(4)
-        ONE_ROW_AT_A_TIME(5)
-        ONE_ROW_AT_A_TIME(6)
-        ONE_ROW_AT_A_TIME(7)
-        ONE_ROW_AT_A_TIME(8)
-#undef ONE_ROW_AT_A_TIME
-        default: break;
-    }
+#define TILE(R, T) wide_rows(kind, R, T, w, a, y, ys, row)
+    FOR_ROW_TILES(a->rows, row, n1, TILE)
+#undef TILE
 }
 
 __attribute__((target(AVX512_TARGET))) void avx512_rows(const packed_linear *w, const quantized_act *a, float *y,
