@@ -73,7 +73,7 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
     question ("why don't decision trees ...", "isn't ...") is not read: its subject comes between, unmarked."""
     affirmed, denied = set(), set()
     reach = 0
-    tokens = words(text)
+    tokens = words(text.replace("\u2019", "'"))   # "doesn’t" as typed in notes is "doesn't"
     for i, token in enumerate(tokens):
         low = token.lower()
         if low in NEGATORS or low.endswith("n't"):
