@@ -194,7 +194,6 @@ class PackedKernels:
             raise ValueError(f"packed_dequantize cannot take weight {tuple(codes.shape)}")
         return w
 
-
     def quantize(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The kernels' int16 activations of x (M, K): codes (M, K), scales and exact sums (M, K/32), for tests."""
         x = x.float().contiguous()
