@@ -25,7 +25,8 @@ def mentions(text: str, term: str) -> bool:
     for i in range(len(have) - len(want) + 1):
         if all(h == w or (len(w) >= 5 and h.startswith(w[:min(len(w), 8)])) for h, w in zip(have[i:], want)):
             return True
-    return _joined(term) in _runs(text)
+    joined = _joined(term)
+    return joined in "".join(word_parts(text)).lower() and joined in _runs(text)   # the cheap test first: it is hot
 
 
 def _joined(words: str) -> str:

@@ -10,14 +10,13 @@ from collections.abc import Iterable
 
 from rag.answer.focus import mentions
 
-_COUNTED = re.compile(  # "how many <thing> was / does / in ...": the thing is the words before the verb or preposition
-    r"\bhow\s+(?:many|much)\s+(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|"
-    r"has|have|had|can|could|will|would|should|must|might|may|it|they|there|in|of|per|for|on|at|to|from|with|by|"
-    r"make|makes|made|happen|happens)\b|\s*[?.,;:!]|\s*$)", re.IGNORECASE)
+_THING = (  # up to three words, as few as reach a verb, preposition or the end: "training tokens" in "... was"
+    r"(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|has|have|had|can|could|"
+    r"will|would|should|must|might|may|it|they|there|in|of|per|for|on|at|to|from|with|by|make|makes|made|happen|"
+    r"happens|used|that|which)\b|\s*[?.,;:!]|\s*$)")
+_COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
-    r"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+"
-    r"(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|has|have|had|can|could|will|"
-    r"would|should|in|of|per|for|on|at|to|from|with|by|used|that|which)\b|\s*[?.,;:!]|\s*$)", re.IGNORECASE)
+    rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
 _NUMBER = re.compile(  # a standalone number ("175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5") or a number word
     r"(?<![\w.-])\d[\d,.]*[kmbtx]?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
     r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|single|twice|double|"
