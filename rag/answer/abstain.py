@@ -20,20 +20,25 @@ from rag.core.text import STOPWORDS, word_parts
 from rag.core.types import SearchResult
 from rag.index.units import Unit
 
+_VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
-    r"^\s*(?:what|who)\s+(?:is|are|was|were|does|do)\s+(?:an?\s+|the\s+)?"
+    r"^\s*(?:what|who)\s+(?:is|are|was|were|(?P<aux>does|do))\s+(?:an?\s+|the\s+)?"
     r"(?P<subject>[a-z0-9][a-z0-9 -]*?)"
-    r"(?=\s+(?:in|of|for|and|as|according|when|used|on|mean|do|does|work)\b|\s*[,?.;:]|\s*$)",
+    rf"(?=\s+(?:in|of|for|and|as|according|when|on|{_VERB_AFTER})\b|\s*[,?.;:]|\s*$)",
     re.IGNORECASE)
 
 
 def compound_subject(question: str) -> str | None:
     """The compound term a "what is X" question asks about ("label smoothing"), or None: single words are
-    checked as terms, and subjects with function words ("difference between A") are no compound."""
+    checked as terms, and subjects with function words ("difference between A") are no compound. In "what does X
+    require" the last word is the verb, not part of X."""
     m = _SUBJECT.match(question)
     if not m:
         return None
     words = word_parts(m.group("subject"))
+    verb_next = re.match(rf"\s+(?:{_VERB_AFTER})\b", question[m.end("subject"):], re.IGNORECASE)
+    if m.group("aux") and not verb_next:
+        words = words[:-1]
     if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS for w in words):
         return None
     return " ".join(words)
@@ -62,6 +67,7 @@ class Coverage:
     contradicted: list[str] = field(default_factory=list)       # '"what the notes say", not "what was asked"'
     top_sentence: float = 0.0   # best dense cosine of an evidence sentence with its part of the question
     uncounted: str | None = None  # what a "how many" question counts when no retrieved sentence gives its number
+    unused_subject: str | None = None   # the unknown subject when no retrieved unit uses all its words in any order
 
     @property
     def similarity(self) -> float:
@@ -73,6 +79,8 @@ class Coverage:
         """What the notes lack, in a sentence for the reader, when a structural rule found it."""
         if self.unknown_focus:
             return f"Your notes never mention {', '.join(self.unknown_focus)}."
+        if self.unused_subject:
+            return f"Your notes never mention {self.unused_subject}."
         if self.contradicted:
             return f"Your notes say {'; '.join(self.contradicted)}."
         if self.unexplained_focus:
@@ -87,7 +95,8 @@ class Coverage:
         """JSON-ready form for diagnostics."""
         return {"top_dense": round(self.top_dense, 4), "top_evidence": round(self.top_evidence, 4),
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
-                "unknown_subject": self.unknown_subject, "unknown_focus": self.unknown_focus,
+                "unknown_subject": self.unknown_subject, "unused_subject": self.unused_subject,
+                "unknown_focus": self.unknown_focus,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
                 "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
                 "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted}
@@ -140,7 +149,9 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])
                     + list(misfiled),
                     top_sentence=max((e.similarity for e in evidence), default=0.0),
-                    uncounted=quantity.uncounted(query.text, [(text, u.context) for text, u in units], query.names))
+                    uncounted=quantity.uncounted(query.text, [(text, u.context) for text, u in units], query.names),
+                    unused_subject=unknown_subject if unknown_subject and not any(
+                        focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None)
 
 
 def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
@@ -158,6 +169,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     unknown_focus = never_mentioned(cov, s)
     if unknown_focus:
         return f"the notes never mention {', '.join(unknown_focus)}"
+    if cov.unused_subject:
+        return f"no retrieved passage uses the words of '{cov.unused_subject}' together"
     if cov.contradicted:
         return f"the notes say {'; '.join(cov.contradicted)}"
     if cov.similarity < s.min_retrieval_score:

@@ -23,10 +23,23 @@ def mentions(text: str, term: str) -> bool:
     if not want:
         return False
     for i in range(len(have) - len(want) + 1):
-        if all(h == w or (len(w) >= 5 and h.startswith(w[:min(len(w), 8)])) for h, w in zip(have[i:], want)):
+        if all(_same_word(h, w) for h, w in zip(have[i:], want)):
             return True
     joined = _joined(term)
     return joined in "".join(word_parts(text)).lower() and joined in _runs(text)   # the cheap test first: it is hot
+
+
+def _same_word(have: str, want: str) -> bool:
+    """Whether a stemmed text word is the stemmed wanted word, an inflection of a long one tolerated."""
+    return have == want or (len(want) >= 5 and have.startswith(want[:min(len(want), 8)]))
+
+
+def uses_all(text: str, phrase: str) -> bool:
+    """Whether `text` uses every word of the phrase, in any order: as itself, an inflection, or the longer word it
+    shortens ("batch norm" in "normalization of each batch")."""
+    have = {stem(p) for p in word_parts(text)}
+    return all(any(_same_word(h, w) or (len(w) >= 4 and h.startswith(w)) for h in have)
+               for w in (stem(p) for p in word_parts(phrase)))
 
 
 def _joined(words: str) -> str:

@@ -26,6 +26,8 @@ def test_question_subject_is_the_multi_word_thing_asked_about():
     assert compound_subject("What is label smoothing and why does it help classifiers?") == "label smoothing"
     assert compound_subject("What is the maximum likelihood estimation?") == "maximum likelihood estimation"
     assert compound_subject("What are residual connections for?") == "residual connections"
+    assert compound_subject("What does retrieval augmented generation require?") == "retrieval augmented generation"
+    assert compound_subject("What does batch norm do at test time?") == "batch norm"   # the verb is no part of it
     assert compound_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
     assert compound_subject("How does YOLO work?") is None
     assert compound_subject("What is the difference between stemming and lemmatization?") is None
@@ -73,6 +75,22 @@ def test_structural_reasons_refuse_whatever_the_scores():
     assert "connects" in decide(replace(strong, unconnected=["google + clip"]), s)
     assert replace(strong, unconnected=["google + clip"]).finding() == "No note of yours connects google with clip."
     assert "never mention wasserstein" in refusal([], replace(strong, unknown_focus=["wasserstein"]).finding())
+    unused = replace(strong, unknown_subject="label smoothing", unused_subject="label smoothing")
+    assert "label smoothing" in decide(unused, s)
+    assert unused.finding() == "Your notes never mention label smoothing."
+
+
+def test_a_subject_the_notes_never_phrase_is_refused_only_when_no_passage_uses_its_words(make_chain_for):
+    chain = make_chain_for({"training.md": (
+        "# Classifiers\n\nEach label is one-hot encoded before the cross-entropy loss is computed.\n\n"
+        "Regularization has a smoothing effect on the decision boundary of a classifier.\n\n"
+        "# Normalization\n\nBatch normalization rescales the activations of each batch to zero mean and unit "
+        "variance during training. At evaluation time it uses running averages instead of batch statistics.\n")})
+    chain.gaps = None
+    refused = chain.answer("What is label smoothing and why does it help classifiers?")
+    assert refused.abstained and "never mention label smoothing" in refused.answer
+    answered = chain.answer("What is batch norm used for at evaluation time?")
+    assert not answered.abstained and "running averages" in answered.answer
 
 
 def test_refusal_names_closest_notes():

@@ -1,5 +1,5 @@
 """Mentioned or explained: enumerations, labels, cut-off units; terms that must occur together."""
-from rag.answer.focus import explains, in_enumeration, mentions, unconnected, unexplained
+from rag.answer.focus import explains, in_enumeration, mentions, unconnected, unexplained, uses_all
 from rag.index.units import Unit, chunk_units
 
 
@@ -7,6 +7,12 @@ def test_mentions_match_inflections_and_compounds_in_order():
     assert mentions("The F1-score balances precision and recall", "f1-score")
     assert mentions("regularization of the weights", "regularized")
     assert not mentions("score of the F1 car", "f1-score")
+
+
+def test_uses_all_finds_every_word_of_a_phrase_in_any_order_or_longer_form():
+    assert uses_all("Normalization is applied to each batch", "batch norm")
+    assert uses_all("the labels are smoothed before training", "label smoothing")
+    assert not uses_all("Each label is one-hot encoded", "label smoothing")
 
 
 def test_a_term_in_a_list_of_short_items_is_only_mentioned():
