@@ -181,8 +181,29 @@ def run_q4k_parity(ids: list[int], gguf: str) -> dict:
         res[f"{weights}_decode_max_abs_logit_diff"] = float(diff[64:].max())
         res[f"{weights}_top4_max_abs_logit_diff"] = float(diff.gather(1, top).max())
         res[f"{weights}_argmax_agreement"] = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
+    peer = llamacpp_logits(ids, gguf)
+    if peer is not None:   # the peer on the same file and tokens, against the same twin (its cache is fp16 too)
+        res["llamacpp_max_abs_logit_diff"] = float((peer - ref).abs().max())
+        res["llamacpp_decode_max_abs_logit_diff"] = float((peer - ref)[64:].abs().max())
+        res["llamacpp_argmax_agreement"] = float((peer.argmax(-1) == ref.argmax(-1)).float().mean())
     res["logit_scale"] = float(ref.abs().max())
     return res
+
+
+def llamacpp_logits(ids: list[int], gguf: str):
+    """llama.cpp's logits (128, vocab) for the tokens run_q4k_parity feeds: a 64-token prefill, then 64 one-token
+    steps; None without llama-cpp-python."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None
+    import torch
+
+    llm = Llama(gguf, n_ctx=256, n_batch=64, n_threads=2, logits_all=True, verbose=False)
+    llm.eval(ids[:64])
+    for t in ids[64:128]:
+        llm.eval([t])
+    return torch.from_numpy(np.array(llm.scores[:128], dtype=np.float32))
 
 
 def gemm_gflops() -> float:
@@ -306,6 +327,7 @@ def main() -> int:
         "q4k_llamacpp_prefill_tok_s": get("llamacpp-q4k", "prefill_tok_s"),
         "q4k_parity_max_abs_logit_diff": get("parity-q4k", "int8_max_abs_logit_diff"),
         "q4k_int4_top4_max_abs_logit_diff": get("parity-q4k", "int4_top4_max_abs_logit_diff"),
+        "q4k_llamacpp_parity_max_abs_logit_diff": get("parity-q4k", "llamacpp_max_abs_logit_diff"),
         **{f"{p}{k}": get("spec", f"{p}{k}") for p in ("spec_", "constrained_spec_")
            for k in ("plain_tok_s", "effective_tok_s", "identical", "acceptance_rate", "tokens_per_step")},
         "engines": res,
@@ -347,7 +369,8 @@ def main() -> int:
     print(f"Q4_K_M ({q4k or q4k_error}): ours {summary['q4k_ours_decode_tok_s']} tok/s, llama.cpp "
           f"{summary['q4k_llamacpp_decode_tok_s']} (ratio {summary['q4k_decode_ratio']}); parity against its fp32 "
           f"twin: int8 {summary['q4k_parity_max_abs_logit_diff']} (all logits), int4 "
-          f"{summary['q4k_int4_top4_max_abs_logit_diff']} (top 4; its tied head is requantised)")
+          f"{summary['q4k_int4_top4_max_abs_logit_diff']} (top 4; its tied head is requantised), llama.cpp "
+          f"{summary['q4k_llamacpp_parity_max_abs_logit_diff']} (all logits)")
     for label, p in (("grounded", "spec_"), ("constrained", "constrained_spec_")):
         print(f"speculative ({label} answers): plain {summary[p + 'plain_tok_s']} tok/s, speculative "
               f"{summary[p + 'effective_tok_s']}, identical {summary[p + 'identical']}, acceptance "
