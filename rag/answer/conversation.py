@@ -5,7 +5,8 @@ A follow-up leans on the conversation in three general ways, each resolved from 
   turn (its question first, then its answer);
 - a pronoun ("it", "they", "its", "that" ending a clause) or a demonstrative ("those technologies") stands for
   the subject of the previous turn, itself resolved the same way, so a subject carries across turns;
-- an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question.
+- an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question, and so
+  does a condition ("and if I use a constant step size?"), which it then puts on that question.
 The subject of a question is the first run of content words after its question words, cut to the longest
 prefix the notes use as a phrase (`known_phrase`; without it, a do-question's trailing verb is dropped).
 What a follow-up adds and what the conversation already said (`Followup.new_terms`, `Followup.repeats`) steer its
@@ -27,6 +28,9 @@ MAX_TURNS = 6          # earlier turns read; older ones no longer change how a q
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.+-]*[A-Za-z0-9+]|[A-Za-z0-9]")
 CONNECTIVE = re.compile(r"^\s*(?:and|but|so|also|then|ok(?:ay)?|now|right)\b[\s,]*", re.IGNORECASE)
 WHAT_ABOUT = re.compile(r"^\s*(?:what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
+WHAT_IF = re.compile(  # "and if ...?", "what if ...?"; not "if ..., what is ...?", which asks a question of its own
+    r"^\s*(?:what\s+)?(?P<rest>(?:if|even\s+if|unless)\b(?:(?![,;]\s*(?:what|how|why|which|who|when|where|is|are|"
+    r"does|do|can|should|would)\b).)+?)\s*[?.!]*\s*$", re.IGNORECASE)
 FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
     r"\b(?:do|does|did)\s+my\s+(?:[\w/-]+\s+){0,4}?(?:say|says|claim|describe|mention|define)\b"
     r"|,?\s*\b(?:according\s+to|in|from)\s+(?:my|the)\s+notes\b,?", re.IGNORECASE)
@@ -363,6 +367,10 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase
     if at is not None:
         own = question_subject(text, known_phrase, skip_indefinite=True)
         return _capital(standalone), ctx.subject if own is None or own[1] > at else own[0], how, ctx.subject
+    supposed = WHAT_IF.match(text)
+    if supposed:    # "and if I use a constant step size?": the previous question, under that condition
+        how.append("a condition on the previous question")
+        return _capital(f"{ctx.standalone.rstrip(' ?.!')} {supposed.group('rest')}?"), ctx.subject, how, None
     joined = _fragment(asked, ctx, how)
     if joined is not None:
         return _capital(joined), ctx.subject, how, None

@@ -108,7 +108,8 @@ over own per quite rather really same she should since so some such than that th
 they this those though through thus to too under until up upon us use used uses using very via was we well were
 what when where whether which while who whom whose why will with within without would yet you your
 e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means way ways
-thing things something many kind kinds type types does""".split())
+thing things something many kind kinds type types does
+anyone anybody anything everyone everybody everything someone somebody nobody""".split())
 
 
 def words(text: str) -> list[str]:

@@ -47,6 +47,11 @@ def turns(*pairs):
     (turns(("What is dropout?", "")), "Why?", "Why: What is dropout?"),
     (turns(("What is dropout?", "")), "And the drawbacks?", "What about the drawbacks of dropout?"),
     (turns(("What is dropout?", "")), "What about at test time?", "What is dropout at test time?"),
+    # a condition puts the previous question under it
+    (turns(("How does SGD converge?", "")), "And if I use a constant learning rate like everyone does?",
+     "How does SGD converge if I use a constant learning rate like everyone does?"),
+    (turns(("What does L2 regularization do?", "")), "what if the weights are already small",
+     "What does L2 regularization do if the weights are already small?"),
     # a request that names nothing asks for more about the subject
     (turns(("What is dropout?", "")), "Can you give an example?", "Can you give an example about dropout?"),
     (turns(("What is dropout?", "")), "Explain in more detail", "Explain in more detail about dropout?"),
@@ -65,6 +70,7 @@ def test_follow_up_becomes_standalone(history, question, standalone):
     "What does the first layer of a CNN learn?",                          # an ordinal with no list behind it
     "Which models that use attention exist?",                             # a relative "that"
     "Dropout?",                                                           # a bare phrase is a new question
+    "If the data is small, which regulariser works best?",                # a condition with a question of its own
     "What is batch normalization?",
 ])
 def test_a_question_that_stands_alone_is_left_as_asked(question):
