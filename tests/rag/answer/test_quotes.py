@@ -40,12 +40,12 @@ def test_line_of():
     assert line_of("a\nb\nc", 4) == 3
 
 
-PROBE_QA = Path(__file__).resolve().parents[3] / "eval" / "data" / "shared_probe_qa.jsonl"
+DATA = Path(__file__).resolve().parents[3] / "eval" / "data"
 
 
-@pytest.mark.parametrize("which", ["dev", "probe"])
+@pytest.mark.parametrize("which", ["dev", "shared_probe_qa.jsonl", "shared_followups_probe.jsonl"])
 def test_support_strings_of_the_shared_sets_quote_exactly(shared_notes, dev_qa, which):
-    qa = dev_qa if which == "dev" else PROBE_QA
+    qa = dev_qa if which == "dev" else DATA / which
     rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines() if line.strip()]
     for row in rows:
         if not row["source"]:
