@@ -47,6 +47,8 @@ ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "forme
 ORDINAL = re.compile(r"\bthe\s+(?P<which>first|second|third|fourth|fifth|former|latter|last|final)"
                      r"(?:\s+(?P<noun>ones?\b|[A-Za-z][\w-]*))?", re.IGNORECASE)
 ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
+CHOICE = re.compile(r"\bwhich\s+(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b", re.IGNORECASE)
+SECOND = re.compile(r"\b(?:compared\s+(?:to|with)|vs\.?|versus|than|and|or)\s+", re.IGNORECASE)
 DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:[?.!,;:]|$|\s+(?P<next>[\w-]+)))",
                            re.IGNORECASE)
 CLAUSE = re.compile(r"[;:.?!()\n]+")
@@ -274,6 +276,23 @@ def _points_inside(question: str, start: int, possessive: bool, pronoun: str = "
     return any(_agrees(run, pronoun) for run, _, _ in _runs(earlier))
 
 
+def _choice(question: str, ctx: _Context, how: list[str], known_phrase: Callable[[str], bool] | None) -> str | None:
+    """"Which of them ...?" after a question that set its subject beside another thing ("How do boosted trees build
+    their trees compared to a random forest?"): both things in place of "them"; else None."""
+    m = CHOICE.search(question)
+    at = ctx.standalone.lower().find(ctx.subject.lower()) if m and ctx.subject else -1
+    if at < 0:
+        return None
+    rest = ctx.standalone[at + len(ctx.subject):]
+    joint = SECOND.search(rest)
+    runs = _runs(rest[joint.end():]) if joint else []
+    if not runs:
+        return None
+    pair = f"{ctx.subject} and {_trim(runs[0][0], known_phrase, False)}"
+    how.append(f"'{m.group('set')}' -> '{pair}'")
+    return question[:m.start("set")] + pair + question[m.end("set"):]
+
+
 def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, int | None]:
     """Put the previous subject in place of the first pronoun or demonstrative that points back out of the
     question; returns the question and where the pronoun was."""
@@ -363,6 +382,9 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase
     standalone, named = _ordinal(text, ctx, how)
     if named:
         return _capital(standalone), named, how, named
+    both = _choice(text, ctx, how, known_phrase)
+    if both is not None:
+        return _capital(both), ctx.subject, how, ctx.subject
     standalone, at = _pronoun(text, ctx.subject, how)
     if at is not None:
         own = question_subject(text, known_phrase, skip_indefinite=True)

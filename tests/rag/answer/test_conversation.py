@@ -41,6 +41,9 @@ def turns(*pairs):
      "What is the last family good at?", "What is the second-order methods good at?"),
     (turns(("In a VAE, what do the encoder and the decoder each output?", "")), "How is the former trained?",
      "How is the encoder trained?"),
+    # "which of them" after a question that set its subject beside another thing: both things
+    (turns(("How do boosted trees build their trees compared to a random forest?", "")),
+     "which of them is slower to train then?", "Which of boosted trees and random forest is slower to train then?"),
     # ellipsis reuses the previous standalone question
     (turns(("What is dropout?", "")), "What about weight decay?", "What is weight decay?"),
     (turns(("What is dropout?", "")), "And at test time?", "What is dropout at test time?"),
