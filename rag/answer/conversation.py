@@ -44,7 +44,7 @@ DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|d
 AUX = frozenset("does do did can could should would will is are was were has have had may might must".split())
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0,
             "latter": -1, "last": -1, "final": -1}
-ORDINAL = re.compile(r"\bthe\s+(?P<which>first|second|third|fourth|fifth|former|latter|last|final)"
+ORDINAL = re.compile(r"\bthe\s+(?P<which>first|second|third|fourth|fifth|former|latter|last|final|other)"
                      r"(?:\s+(?P<noun>ones?\b|[A-Za-z][\w-]*))?", re.IGNORECASE)
 ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
 CHOICE = re.compile(r"\bwhich\s+(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b", re.IGNORECASE)
@@ -54,6 +54,7 @@ DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:
 CLAUSE = re.compile(r"[;:.?!()\n]+")
 LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
+RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
 CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\s(?:and|or|but|vs\.?|versus|while|whereas)\s", re.IGNORECASE)
 CONTINUATIONS = frozenset("and but also at in for during with without on after before under compared than".split())
 GENERIC = frozenset("""example examples instance instances detail details detailed elaborate expand explain clarify
@@ -197,9 +198,10 @@ def _edge_phrase(part: str, last: bool) -> str | None:
 
 
 def enumerations(text: str) -> list[list[str]]:
-    """Lists of two or more noun phrases joined by commas and a final "and"/"or", clause by clause."""
+    """Lists of two or more noun phrases joined by commas and a final "and"/"or", clause by clause; a relative clause
+    after an item ("the generator, which turns noise into images, and the discriminator") is no item."""
     out = []
-    for clause in CLAUSE.split(text):
+    for clause in CLAUSE.split(RELATIVE.sub("", text)):
         conj = list(CONJUNCTION.finditer(clause))
         if not conj:
             continue
@@ -246,9 +248,14 @@ def _ordinal(question: str, ctx: _Context, how: list[str]) -> tuple[str, str | N
         if noun and _is_content(noun) and not related and which not in ("former", "latter"):
             continue  # "the first layer" in a fresh question points at no list of the previous turn
         head = bool(noun) and related  # "the last family", "the second one"; not "the former" + "trained"
-        index = ORDINALS[which]
-        pairs = [items for items in ctx.lists if len(items) == 2] if which in ("former", "latter") else []
-        fits = pairs or [items for items in ctx.lists if index < len(items)]
+        pairs = [items for items in ctx.lists if len(items) == 2] if which in ("former", "latter", "other") else []
+        if which == "other":   # the item of a pair the previous question did not ask about
+            asked = [[mentions(ctx.standalone, item) for item in items] for items in pairs]
+            fits = [items for items, hit in zip(pairs, asked) if sum(hit) == 1]
+            index = [hit for hit in asked if sum(hit) == 1][0].index(False) if fits else 0
+        else:
+            index = ORDINALS[which]
+            fits = pairs or [items for items in ctx.lists if index < len(items)]
         if not fits:
             continue
         end = m.end() if head else m.end("which")
@@ -256,6 +263,22 @@ def _ordinal(question: str, ctx: _Context, how: list[str]) -> tuple[str, str | N
         how.insert(0, f"'{question[m.start():end]}' -> '{named}'")
         question = question[:m.start()] + "the " + named + question[end:]
     return question, named
+
+
+def _swapped(question: str, named: str, ctx: _Context, how: list[str]) -> str | None:
+    """A bare item ("and the other one?" -> "the generator?") asks the previous question again about it: the item of
+    its list that the previous question named is swapped for it ("How is the discriminator trained?" -> "How is the
+    generator trained?"); None when the question asks something of its own or no such item is found."""
+    tokens = [t.lower() for t in TOKEN.findall(question)]
+    if any(t in QUESTION_WORDS or t in AUX for t in tokens):
+        return None
+    for items in ctx.lists:
+        asked = [item for item in items if item != named and item.lower() in ctx.standalone.lower()]
+        if named in items and asked:
+            at = ctx.standalone.lower().index(asked[0].lower())
+            how.append(f"the previous question, about '{named}'")
+            return ctx.standalone[:at] + named + ctx.standalone[at + len(asked[0]):]
+    return None
 
 
 def _agrees(phrase: str, pronoun: str) -> bool:
@@ -381,7 +404,7 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase
                                 flags=re.IGNORECASE)), about.group("rest"), how, None)
     standalone, named = _ordinal(text, ctx, how)
     if named:
-        return _capital(standalone), named, how, named
+        return _capital(_swapped(standalone, named, ctx, how) or standalone), named, how, named
     both = _choice(text, ctx, how, known_phrase)
     if both is not None:
         return _capital(both), ctx.subject, how, ctx.subject
@@ -402,10 +425,11 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase
     return asked, own[0] if own else ctx.subject, how, None
 
 
-def _context(standalone: str, answer: str, subject: str | None) -> _Context:
+def _context(standalone: str, answer: str, subject: str | None, earlier: _Context | None) -> _Context:
+    """What a turn leaves: its standalone question, subject, terms and lists (then the lists of the turns before)."""
     answer = MARKER.sub(" ", answer)
-    return _Context(standalone, subject, enumerations(standalone) + enumerations(answer),
-                    content_terms(standalone) | content_terms(answer))
+    return _Context(standalone, subject, enumerations(standalone) + enumerations(answer)
+                    + (earlier.lists if earlier else []), content_terms(standalone) | content_terms(answer))
 
 
 def understand(question: str, history, known_phrase: Callable[[str], bool] | None = None) -> Followup:
@@ -415,7 +439,7 @@ def understand(question: str, history, known_phrase: Callable[[str], bool] | Non
     said: set[str] = set()
     for turn in turns:
         standalone, subject, _, _ = _understand_one(turn.question, ctx, known_phrase)
-        ctx = _context(standalone, turn.answer, subject)
+        ctx = _context(standalone, turn.answer, subject, ctx)
         said |= content_terms(standalone) | content_terms(MARKER.sub(" ", turn.answer))
     question = " ".join(question.split())
     if ctx is None:

@@ -41,6 +41,14 @@ def turns(*pairs):
      "What is the last family good at?", "What is the second-order methods good at?"),
     (turns(("In a VAE, what do the encoder and the decoder each output?", "")), "How is the former trained?",
      "How is the encoder trained?"),
+    # "the other one" is the item of a pair (from any earlier turn, a relative clause left out) that the previous
+    # question did not ask about; a bare item asks the previous question again about it
+    (turns(("What are the two parts of a VAE?", "The encoder, which maps an input to a distribution, and the decoder, "
+            "which maps a latent sample back."), ("What does the encoder output?", "A mean and a variance.")),
+     "And the other one?", "What does the decoder output?"),
+    (turns(("Which regularisers do my notes list?", "Dropout, weight decay and early stopping."),
+           ("How does dropout work?", "It zeroes random units.")), "and the second one?",
+     "How does weight decay work?"),
     # "which of them" after a question that set its subject beside another thing: both things
     (turns(("How do boosted trees build their trees compared to a random forest?", "")),
      "which of them is slower to train then?", "Which of boosted trees and random forest is slower to train then?"),
