@@ -1,8 +1,9 @@
 """Follow-up questions without a language model: earlier turns -> a standalone question and a retrieval prior.
 
 A follow-up leans on the conversation in three general ways, each resolved from the earlier turns only:
-- an ordinal ("the second one", "the last family", "the latter") names an item of a list in the previous
-  turn (its question first, then its answer);
+- an ordinal ("the second one", "the last family", "the latter") names an item of a list in an earlier turn (the
+  latest first; its question, then its answer), "the other one" the item of a pair the previous question did not
+  ask about, and "which of them" the two things the previous question set side by side;
 - a pronoun ("it", "they", "its", "that" ending a clause) or a demonstrative ("those technologies") stands for
   the subject of the previous turn, itself resolved the same way, so a subject carries across turns;
 - an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question, and so
