@@ -8,8 +8,7 @@ A follow-up leans on the conversation in three general ways, each resolved from 
   the subject of the previous turn, itself resolved the same way, so a subject carries across turns;
 - an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question, and so
   does a condition ("and if I use a constant step size?"), which it then puts on that question.
-The subject of a question is the first run of content words after its question words, cut to the longest
-prefix the notes use as a phrase (`known_phrase`; without it, a do-question's trailing verb is dropped).
+Subjects and lists are read by rag.answer.phrases.
 What a follow-up adds and what the conversation already said (`Followup.new_terms`, `Followup.repeats`) steer its
 retrieval and evidence (rag.answer.followup_search).
 """
@@ -21,30 +20,26 @@ from dataclasses import dataclass, field
 
 from rag.answer.citations import MARKER
 from rag.answer.focus import mentions
+from rag.answer.phrases import (
+    AUX,
+    ORDINALS,
+    TOKEN,
+    content_runs,
+    enumerations,
+    is_content,
+    question_subject,
+    trim,
+)
 from rag.answer.question import QUESTION_WORDS
 from rag.core.errors import ConfigError
-from rag.core.text import STOPWORDS, content_terms, stem
+from rag.core.text import content_terms, stem
 
 MAX_TURNS = 6          # earlier turns read; older ones no longer change how a question is understood
-TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.+-]*[A-Za-z0-9+]|[A-Za-z0-9]")
 CONNECTIVE = re.compile(r"^\s*(?:and|but|so|also|then|ok(?:ay)?|now|right)\b[\s,]*", re.IGNORECASE)
 WHAT_ABOUT = re.compile(r"^\s*(?:what|how)\s+about\s+(?P<rest>.+?)\s*[?.!]*\s*$", re.IGNORECASE)
 WHAT_IF = re.compile(  # "and if ...?", "what if ...?"; not "if ..., what is ...?", which asks a question of its own
     r"^\s*(?:what\s+)?(?P<rest>(?:if|even\s+if|unless)\b(?:(?![,;]\s*(?:what|how|why|which|who|when|where|is|are|"
     r"does|do|can|should|would)\b).)+?)\s*[?.!]*\s*$", re.IGNORECASE)
-FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
-    r"\b(?:do|does|did)\s+my\s+(?:[\w/-]+\s+){0,4}?(?:say|says|claim|describe|mention|define)\b"
-    r"|,?\s*\b(?:according\s+to|in|from)\s+(?:my|the)\s+notes\b,?", re.IGNORECASE)
-COPULA_WHAT = re.compile(r"^\s*(?:what|who|which)\s+(?:is|are|was|were|'s)\b\s*", re.IGNORECASE)
-COPULA_SUBJECT = re.compile(r"\s*(?:an?\s+|the\s+)?(?P<x>.+?)(?=\s+(?:in|of|for|used|according|when|on|to|and\s+"
-                            r"(?:why|how|what|when|where|which))\b|\s*[,?.;:!]|\s*$)", re.IGNORECASE)
-PAIR = re.compile(r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}\s+(?:and|or|vs\.?|versus)\s+(?:the\s+|an?\s+)?"
-                  r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}", re.IGNORECASE)
-DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
-                         r"is|are|was|were|has|have)\b", re.IGNORECASE)
-AUX = frozenset("does do did can could should would will is are was were has have had may might must".split())
-ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0,
-            "latter": -1, "last": -1, "final": -1}
 ORDINAL = re.compile(r"\bthe\s+(?P<which>first|second|third|fourth|fifth|former|latter|last|final|other)"
                      r"(?:\s+(?P<noun>ones?\b|[A-Za-z][\w-]*))?", re.IGNORECASE)
 ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
@@ -52,15 +47,10 @@ CHOICE = re.compile(r"\bwhich\s+(?:one\s+)?of\s+(?P<set>them|these|those|the\s+t
 SECOND = re.compile(r"\b(?:compared\s+(?:to|with)|vs\.?|versus|than|and|or)\s+", re.IGNORECASE)
 DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:[?.!,;:]|$|\s+(?P<next>[\w-]+)))",
                            re.IGNORECASE)
-CLAUSE = re.compile(r"[;:.?!()\n]+")
-LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
-CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
-RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
 CLAUSE_BREAK = re.compile(r"[,;:()]|\s[-–—]\s|\s(?:and|or|but|vs\.?|versus|while|whereas)\s", re.IGNORECASE)
 CONTINUATIONS = frozenset("and but also at in for during with without on after before under compared than".split())
 GENERIC = frozenset("""example examples instance instances detail details detailed elaborate expand explain clarify
 give show tell summary summarize summarise overview intuition simply simpler simple words term terms further""".split())
-MAX_ITEM_WORDS = 6
 SINGULAR = frozenset("it its this that".split())
 REPEAT_PENALTY = 0.2   # evidence score lost by a passage that repeats earlier turns outright (linear from half)
 ASPECT_WEIGHT = 0.4    # evidence score for holding all of a follow-up's new words (the weight of question terms)
@@ -130,103 +120,6 @@ def parse_history(raw) -> list[Exchange]:
     return out
 
 
-# ---- words --------------------------------------------------------------------------------------------------------
-
-def _is_content(token: str) -> bool:
-    word = token.lower()
-    return word not in STOPWORDS and word not in QUESTION_WORDS and word not in AUX and word not in ORDINALS
-
-
-def _runs(text: str) -> list[tuple[str, str, int]]:
-    """(run of adjacent content words, the word before it, its offset) in order; punctuation ends a run."""
-    runs: list[tuple[list[str], str, int]] = []
-    prev_end, prev_word, prev_content = None, "", False
-    for m in TOKEN.finditer(text):
-        token = m.group()
-        adjacent = prev_end is not None and not text[prev_end:m.start()].strip()
-        if _is_content(token):
-            if runs and adjacent and prev_content:
-                runs[-1][0].append(token)
-            else:
-                runs.append(([token], prev_word, m.start()))
-        prev_end, prev_word, prev_content = m.end(), token, _is_content(token)
-    return [(" ".join(words), before, start) for words, before, start in runs]
-
-
-def _trim(run: str, known_phrase: Callable[[str], bool] | None, verb_last: bool) -> str:
-    """The longest prefix of a run the notes use as a phrase; else the run less a trailing verb."""
-    words = run.split()
-    if known_phrase is not None:
-        for n in range(len(words), 0, -1):
-            if known_phrase(" ".join(words[:n])):
-                return " ".join(words[:n])
-    return " ".join(words[:-1]) if verb_last and len(words) > 1 else run
-
-
-def question_subject(question: str, known_phrase: Callable[[str], bool] | None = None,
-                     skip_indefinite: bool = False) -> tuple[str, int] | None:
-    """What a question is about and where it starts: "what is X" -> X ("A and B" kept whole), else the first run of
-    content words, less a do-question's trailing verb. Runs owned by "my" (the user's own documents) are skipped,
-    and with `skip_indefinite` those after "a"/"an" too: an indefinite phrase introduces no topic to refer back to."""
-    text = FRAME.sub(lambda m: " " * len(m.group()), question)
-    copula = COPULA_WHAT.match(text)
-    if copula:
-        phrase = COPULA_SUBJECT.match(text, copula.end())
-        if phrase and PAIR.fullmatch(phrase.group("x")):
-            return " ".join(phrase.group("x").split()), phrase.start("x")
-    verb_last = not copula and bool(DO_QUESTION.match(text))
-    skip = {"my", "a", "an"} if skip_indefinite else {"my"}
-    for run, before, start in _runs(text):
-        if before.lower() not in skip:
-            return _trim(run, known_phrase, verb_last), start
-    return None
-
-
-# ---- lists --------------------------------------------------------------------------------------------------------
-
-def _edge_phrase(part: str, last: bool) -> str | None:
-    """The noun phrase at the end (last=True) or the start of a list part."""
-    runs = _runs(part)
-    if not runs:
-        return None
-    if last:
-        run = runs[-1][0]
-        return run if part.rstrip().endswith(run.split()[-1]) else None
-    run = runs[0][0]
-    head = part.strip().split()
-    lead = head[1] if head and head[0].lower() in ("the", "a", "an") and len(head) > 1 else head[0] if head else ""
-    return run if lead and run.startswith(lead) else None
-
-
-def enumerations(text: str) -> list[list[str]]:
-    """Lists of two or more noun phrases joined by commas and a final "and"/"or", clause by clause; a relative clause
-    after an item ("the generator, which turns noise into images, and the discriminator") is no item."""
-    out = []
-    for clause in CLAUSE.split(RELATIVE.sub("", text)):
-        conj = list(CONJUNCTION.finditer(clause))
-        if not conj:
-            continue
-        head, tail = clause[:conj[-1].start()], clause[conj[-1].end():]
-        parts = [p for p in LIST_SPLIT.split(head) if p.strip()]
-        last = _edge_phrase(tail, last=False)
-        if not parts or not last:
-            continue
-        items = [last]
-        for part in reversed(parts):
-            words = part.split()
-            whole = [w for w in words if w.lower() not in ("the", "a", "an")]
-            if len(whole) <= MAX_ITEM_WORDS and whole and all(_is_content(w) for w in whole):
-                items.append(" ".join(whole))
-                continue
-            edge = _edge_phrase(part, last=True)
-            if edge:
-                items.append(edge)
-            break
-        if len(items) >= 2:
-            out.append(list(reversed(items)))
-    return out
-
-
 # ---- rewriting ----------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -246,14 +139,15 @@ def _ordinal(question: str, ctx: _Context, how: list[str]) -> tuple[str, str | N
     for m in reversed(list(ORDINAL.finditer(question))):
         which, noun = m.group("which").lower(), m.group("noun") or ""
         related = noun.lower() in ("one", "ones") or bool({stem(noun), stem(noun + "s")} & ctx.mentions)
-        if noun and _is_content(noun) and not related and which not in ("former", "latter"):
+        if noun and is_content(noun) and not related and which not in ("former", "latter"):
             continue  # "the first layer" in a fresh question points at no list of the previous turn
         head = bool(noun) and related  # "the last family", "the second one"; not "the former" + "trained"
         pairs = [items for items in ctx.lists if len(items) == 2] if which in ("former", "latter", "other") else []
         if which == "other":   # the item of a pair the previous question did not ask about
             asked = [[mentions(ctx.standalone, item) for item in items] for items in pairs]
-            fits = [items for items, hit in zip(pairs, asked) if sum(hit) == 1]
-            index = [hit for hit in asked if sum(hit) == 1][0].index(False) if fits else 0
+            chosen = [(items, hit.index(False)) for items, hit in zip(pairs, asked) if sum(hit) == 1]
+            fits = [items for items, _ in chosen]
+            index = chosen[0][1] if chosen else 0
         else:
             index = ORDINALS[which]
             fits = pairs or [items for items in ctx.lists if index < len(items)]
@@ -297,7 +191,7 @@ def _points_inside(question: str, start: int, possessive: bool, pronoun: str = "
     before = question[:start]
     clauses = CLAUSE_BREAK.split(before)
     earlier = " ".join(clauses[:-1]) if not possessive else before
-    return any(_agrees(run, pronoun) for run, _, _ in _runs(earlier))
+    return any(_agrees(run, pronoun) for run, _, _ in content_runs(earlier))
 
 
 def _choice(question: str, ctx: _Context, how: list[str], known_phrase: Callable[[str], bool] | None) -> str | None:
@@ -309,10 +203,10 @@ def _choice(question: str, ctx: _Context, how: list[str], known_phrase: Callable
         return None
     rest = ctx.standalone[at + len(ctx.subject):]
     joint = SECOND.search(rest)
-    runs = _runs(rest[joint.end():]) if joint else []
+    runs = content_runs(rest[joint.end():]) if joint else []
     if not runs:
         return None
-    pair = f"{ctx.subject} and {_trim(runs[0][0], known_phrase, False)}"
+    pair = f"{ctx.subject} and {trim(runs[0][0], known_phrase, False)}"
     how.append(f"'{m.group('set')}' -> '{pair}'")
     return question[:m.start("set")] + pair + question[m.end("set"):]
 
@@ -337,7 +231,7 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
             break             # "... into a vocabulary, how large is that vocabulary": named in the question
         if nxt is None:       # "on top of that?": the pronoun ends its clause
             found.append((d.start(), d.end("word"), subject))
-        elif (not prev or not _is_content(prev)) and _is_content(nxt):   # "those technologies", not "models that use"
+        elif (not prev or not is_content(prev)) and is_content(nxt):   # "those technologies", not "models that use"
             found.append((d.start(), d.end("word"), "the " + subject))
         else:
             continue
@@ -354,7 +248,7 @@ def _fragment(question: str, ctx: _Context, how: list[str]) -> str | None:
     inference time?" joins the previous question, "and the drawbacks?" asks about the subject, "why?" repeats
     the previous question; else None. A bare phrase ("dropout?") is a new question."""
     tokens = [t.lower() for t in TOKEN.findall(question)]
-    has_content = any(_is_content(t) for t in tokens)
+    has_content = any(is_content(t) for t in tokens)
     asks = any(t in QUESTION_WORDS or t in AUX for t in tokens)
     if has_content and (asks or len(tokens) > 6 or not tokens or tokens[0] not in CONTINUATIONS):
         return None
@@ -373,7 +267,7 @@ def _fragment(question: str, ctx: _Context, how: list[str]) -> str | None:
 def _generic(question: str, subject: str | None, how: list[str]) -> str | None:
     """A request that names nothing but asks for more ("can you give an example?", "explain in more detail"),
     tied to the subject; else None."""
-    terms = [t.lower() for t in TOKEN.findall(question) if _is_content(t)]
+    terms = [t.lower() for t in TOKEN.findall(question) if is_content(t)]
     if not subject or not terms or any(t not in GENERIC for t in terms):
         return None
     how.append(f"a request for more about '{subject}'")

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.answer.conversation import (
-    Exchange,
-    Followup,
-    enumerations,
-    parse_history,
-    question_subject,
-    understand,
-)
+from rag.answer.conversation import Exchange, Followup, parse_history, understand
 from rag.answer.followup_search import search
+from rag.answer.phrases import enumerations, question_subject
 from rag.core.errors import ConfigError
 from rag.core.types import Chunk, SearchResult
 

@@ -1,0 +1,125 @@
+"""Phrases of questions and answers, read without a model: runs of content words, what a question is about, and
+the lists a text names ("dropout, weight decay and early stopping")."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from rag.answer.question import QUESTION_WORDS
+from rag.core.text import STOPWORDS
+
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.+-]*[A-Za-z0-9+]|[A-Za-z0-9]")
+FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
+    r"\b(?:do|does|did)\s+my\s+(?:[\w/-]+\s+){0,4}?(?:say|says|claim|describe|mention|define)\b"
+    r"|,?\s*\b(?:according\s+to|in|from)\s+(?:my|the)\s+notes\b,?", re.IGNORECASE)
+COPULA_WHAT = re.compile(r"^\s*(?:what|who|which)\s+(?:is|are|was|were|'s)\b\s*", re.IGNORECASE)
+COPULA_SUBJECT = re.compile(r"\s*(?:an?\s+|the\s+)?(?P<x>.+?)(?=\s+(?:in|of|for|used|according|when|on|to|and\s+"
+                            r"(?:why|how|what|when|where|which))\b|\s*[,?.;:!]|\s*$)", re.IGNORECASE)
+PAIR = re.compile(r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}\s+(?:and|or|vs\.?|versus)\s+(?:the\s+|an?\s+)?"
+                  r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}", re.IGNORECASE)
+DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
+                         r"is|are|was|were|has|have)\b", re.IGNORECASE)
+AUX = frozenset("does do did can could should would will is are was were has have had may might must".split())
+ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0,
+            "latter": -1, "last": -1, "final": -1}
+CLAUSE = re.compile(r"[;:.?!()\n]+")
+LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
+CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
+RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
+MAX_ITEM_WORDS = 6
+
+
+def is_content(token: str) -> bool:
+    """Whether a token is a content word: no stop word, question word, auxiliary or ordinal."""
+    word = token.lower()
+    return word not in STOPWORDS and word not in QUESTION_WORDS and word not in AUX and word not in ORDINALS
+
+
+def content_runs(text: str) -> list[tuple[str, str, int]]:
+    """(run of adjacent content words, the word before it, its offset) in order; punctuation ends a run."""
+    runs: list[tuple[list[str], str, int]] = []
+    prev_end, prev_word, prev_content = None, "", False
+    for m in TOKEN.finditer(text):
+        token = m.group()
+        adjacent = prev_end is not None and not text[prev_end:m.start()].strip()
+        if is_content(token):
+            if runs and adjacent and prev_content:
+                runs[-1][0].append(token)
+            else:
+                runs.append(([token], prev_word, m.start()))
+        prev_end, prev_word, prev_content = m.end(), token, is_content(token)
+    return [(" ".join(words), before, start) for words, before, start in runs]
+
+
+def trim(run: str, known_phrase: Callable[[str], bool] | None, verb_last: bool) -> str:
+    """The longest prefix of a run the notes use as a phrase; else the run less a trailing verb."""
+    words = run.split()
+    if known_phrase is not None:
+        for n in range(len(words), 0, -1):
+            if known_phrase(" ".join(words[:n])):
+                return " ".join(words[:n])
+    return " ".join(words[:-1]) if verb_last and len(words) > 1 else run
+
+
+def question_subject(question: str, known_phrase: Callable[[str], bool] | None = None,
+                     skip_indefinite: bool = False) -> tuple[str, int] | None:
+    """What a question is about and where it starts: "what is X" -> X ("A and B" kept whole), else the first run of
+    content words, less a do-question's trailing verb. Runs owned by "my" (the user's own documents) are skipped,
+    and with `skip_indefinite` those after "a"/"an" too: an indefinite phrase introduces no topic to refer back to."""
+    text = FRAME.sub(lambda m: " " * len(m.group()), question)
+    copula = COPULA_WHAT.match(text)
+    if copula:
+        phrase = COPULA_SUBJECT.match(text, copula.end())
+        if phrase and PAIR.fullmatch(phrase.group("x")):
+            return " ".join(phrase.group("x").split()), phrase.start("x")
+    verb_last = not copula and bool(DO_QUESTION.match(text))
+    skip = {"my", "a", "an"} if skip_indefinite else {"my"}
+    for run, before, start in content_runs(text):
+        if before.lower() not in skip:
+            return trim(run, known_phrase, verb_last), start
+    return None
+
+
+# ---- lists --------------------------------------------------------------------------------------------------------
+
+def _edge_phrase(part: str, last: bool) -> str | None:
+    """The noun phrase at the end (last=True) or the start of a list part."""
+    runs = content_runs(part)
+    if not runs:
+        return None
+    if last:
+        run = runs[-1][0]
+        return run if part.rstrip().endswith(run.split()[-1]) else None
+    run = runs[0][0]
+    head = part.strip().split()
+    lead = head[1] if head and head[0].lower() in ("the", "a", "an") and len(head) > 1 else head[0] if head else ""
+    return run if lead and run.startswith(lead) else None
+
+
+def enumerations(text: str) -> list[list[str]]:
+    """Lists of two or more noun phrases joined by commas and a final "and"/"or", clause by clause; a relative clause
+    after an item ("the generator, which turns noise into images, and the discriminator") is no item."""
+    out = []
+    for clause in CLAUSE.split(RELATIVE.sub("", text)):
+        conj = list(CONJUNCTION.finditer(clause))
+        if not conj:
+            continue
+        head, tail = clause[:conj[-1].start()], clause[conj[-1].end():]
+        parts = [p for p in LIST_SPLIT.split(head) if p.strip()]
+        last = _edge_phrase(tail, last=False)
+        if not parts or not last:
+            continue
+        items = [last]
+        for part in reversed(parts):
+            words = part.split()
+            whole = [w for w in words if w.lower() not in ("the", "a", "an")]
+            if len(whole) <= MAX_ITEM_WORDS and whole and all(is_content(w) for w in whole):
+                items.append(" ".join(whole))
+                continue
+            edge = _edge_phrase(part, last=True)
+            if edge:
+                items.append(edge)
+            break
+        if len(items) >= 2:
+            out.append(list(reversed(items)))
+    return out
