@@ -43,6 +43,7 @@ def plain(text: str) -> str:
 
 _PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]|`[^`\n]+`|\[\[.*?\]\]")  # math, code, wiki
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[$\\A-Z0-9]|\*\S)")  # "* (" is a product
+_DISPLAY_END = re.compile(r"\s*(?=[A-Z][a-z]+\b)")   # a display formula's end before a capitalised word
 ABBREVIATIONS = frozenset("e.g i.e eg ie etc vs al fig figs eq eqs dr mr mrs ms cf approx no sec ch vol st jr sr "
                           "ref refs resp incl".split())
 
@@ -70,11 +71,14 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
 
     A sentence ends at . ! ? or … (with closing quotes, brackets or emphasis) before whitespace and a capital,
     digit, opening quote or bracket, math or a backslash; never inside math, code spans or wiki links, and never
-    after an abbreviation or an initial.
+    after an abbreviation or an initial. A display formula ($$...$$ or \\[...\\]) is a block of its own in markdown:
+    a capitalised word after it opens a new sentence ("... $$ We simplified the term ...").
     """
     part = text[start:len(text) if end is None else end]
     guarded = _guarded(part)
-    cuts, g = [], 0
+    cuts = [m.end() for a, b in guarded if part.startswith(("$$", "\\["), a)
+            for m in [_DISPLAY_END.match(part, b)] if m and b < len(part)]
+    g = 0
     for m in _BOUNDARY.finditer(part):
         pos = m.start()
         while g < len(guarded) and guarded[g][1] <= pos:
@@ -84,7 +88,7 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tu
         if not _abbreviation_before(part, pos):
             cuts.append(m.end())
     spans, begin = [], 0
-    for cut in cuts + [len(part)]:
+    for cut in sorted(set(cuts)) + [len(part)]:
         piece = part[begin:cut]
         stripped = piece.strip()
         if stripped:

@@ -35,6 +35,12 @@ def test_math_code_and_wiki_links_are_never_cut():
         "We set $x = 1. Y$ here.", "Then `a. B` and [[Note. Two]] stay.", "End."]
 
 
+def test_a_capitalised_word_after_a_display_formula_opens_a_sentence():
+    assert sentences("The Idea $$ f(x) = g(x). H $$ We simplified it. Then $$a$$For Bayes, $$ b $$ where b > 0.") == [
+        "The Idea $$ f(x) = g(x). H $$", "We simplified it.", "Then $$a$$", "For Bayes, $$ b $$ where b > 0."]
+    assert sentences("so \\[ x \\] Next one. And $$ Z $$ X = 1.") == ["so \\[ x \\]", "Next one.", "And $$ Z $$ X = 1."]
+
+
 def test_closing_quotes_and_emphasis_stay_with_their_sentence():
     assert sentences('He said "stop." Then **bold.** Next (aside.) Last.') == [
         'He said "stop."', "Then **bold.**", "Next (aside.)", "Last."]
