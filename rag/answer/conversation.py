@@ -43,6 +43,9 @@ WHAT_IF = re.compile(  # "and if ...?", "what if ...?"; not "if ..., what is ...
 ORDINAL = re.compile(r"\bthe\s+(?P<which>first|second|third|fourth|fifth|former|latter|last|final|other)"
                      r"(?:\s+(?P<noun>ones?\b|[A-Za-z][\w-]*))?", re.IGNORECASE)
 ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
+REPORTER = re.compile(  # "do they recommend", "does it say": the pronoun is the notes speaking, not the topic
+    r"\s+(?:(?:also|really|actually|ever)\s+)?(?:recommend|suggest|say|mention|describe|propose|advise|claim|argue|"
+    r"state|call|list|note|cite|write)s?\b", re.IGNORECASE)
 CHOICE = re.compile(r"\bwhich\s+(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b", re.IGNORECASE)
 SECOND = re.compile(r"\b(?:compared\s+(?:to|with)|vs\.?|versus|than|and|or)\s+", re.IGNORECASE)
 DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:[?.!,;:]|$|\s+(?P<next>[\w-]+)))",
@@ -218,6 +221,8 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
         return question, None
     found = []
     for m in ENTITY.finditer(question):
+        if m.group("word").lower() in ("it", "they") and REPORTER.match(question, m.end()):
+            continue
         possessive = m.group("word").lower() in ("its", "their")
         if not _points_inside(question, m.start(), possessive, m.group("word")):
             found.append((m.start(), m.end(), subject + "'s" if possessive else subject))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from rag.answer.question import QUESTION_WORDS
 from rag.core.text import STOPWORDS
 
-TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.+-]*[A-Za-z0-9+]|[A-Za-z0-9]")
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
 FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
     r"\b(?:do|does|did)\s+my\s+(?:[\w/-]+\s+){0,4}?(?:say|says|claim|describe|mention|define)\b"
     r"|,?\s*\b(?:according\s+to|in|from)\s+(?:my|the)\s+notes\b,?", re.IGNORECASE)
@@ -26,12 +26,13 @@ CLAUSE = re.compile(r"[;:.?!()\n]+")
 LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
 RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
+CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
 MAX_ITEM_WORDS = 6
 
 
 def is_content(token: str) -> bool:
     """Whether a token is a content word: no stop word, question word, auxiliary or ordinal."""
-    word = token.lower()
+    word = CONTRACTION.sub("", token.lower())   # "what's", "they're": the function word itself
     return word not in STOPWORDS and word not in QUESTION_WORDS and word not in AUX and word not in ORDINALS
 
 

@@ -28,6 +28,11 @@ def turns(*pairs):
      "Is the Adam optimizer used for transformers?"),
     (turns(("How does a convolutional layer process an image?", "")), "Why was pooling added on top of that?",
      "Why was pooling added on top of convolutional layer?"),
+    # a pronoun that is the notes speaking ("do they recommend") is left alone; the next one points back
+    (turns(("What is early stopping according to the lecture slides?", "")), "Which patience do they suggest for it?",
+     "Which patience do they suggest for early stopping?"),
+    # a subject written with commas ("Q,K,V") or a contraction ("what's") reads as one word, or none
+    (turns(("What's the Q,K,V projection for?", "")), "How big is it?", "How big is Q,K,V projection?"),
     # ordinals name an item of a list in the previous question or answer
     (turns(("Which regularisers do my notes list?", "Dropout, weight decay and early stopping.")),
      "How does the second one work?", "How does the weight decay work?"),
