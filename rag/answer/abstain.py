@@ -26,18 +26,21 @@ _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smooth
     r"(?P<subject>[a-z0-9][a-z0-9 -]*?)"
     rf"(?=\s+(?:in|of|for|and|as|according|when|on|{_VERB_AFTER})\b|\s*[,?.;:]|\s*$)",
     re.IGNORECASE)
+_WHICH = re.compile(  # "which vector database do they recommend" -> "vector database"
+    r"^\s*which\s+(?P<subject>[a-z0-9][a-z0-9 -]*?)(?=\s+(?:do|does|did|is|are|was|were|can|could|should|would|"
+    r"has|have)\b)", re.IGNORECASE)
 
 
 def compound_subject(question: str) -> str | None:
-    """The compound term a "what is X" question asks about ("label smoothing"), or None: single words are
+    """The compound term a "what is X" or "which X does" question asks about ("label smoothing"), or None: single words are
     checked as terms, and subjects with function words ("difference between A") are no compound. In "what does X
     require" the last word is the verb, not part of X."""
-    m = _SUBJECT.match(question)
+    m = _SUBJECT.match(question) or _WHICH.match(question)
     if not m:
         return None
     words = word_parts(m.group("subject"))
     verb_next = re.match(rf"\s+(?:{_VERB_AFTER})\b", question[m.end("subject"):], re.IGNORECASE)
-    if m.group("aux") and not verb_next:
+    if m.re is _SUBJECT and m.group("aux") and not verb_next:
         words = words[:-1]
     if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS for w in words):
         return None
@@ -142,8 +145,9 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
+    asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained(known, list(units), query.names),
+                    focus.unexplained(asked, list(units), query.names),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,
                     contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])

@@ -31,6 +31,8 @@ def test_question_subject_is_the_multi_word_thing_asked_about():
     assert compound_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
     assert compound_subject("How does YOLO work?") is None
     assert compound_subject("What is the difference between stemming and lemmatization?") is None
+    assert compound_subject("Which vector database do they recommend?") == "vector database"
+    assert compound_subject("Which kinds of layers does it use?") is None
 
 
 def test_phrases_are_known_only_when_their_words_occur_together():
@@ -120,6 +122,17 @@ def test_chain_refuses_a_subject_that_is_only_listed(make_chain_for):
     ans = chain.answer("How is the F1-score computed from precision and recall?")
     assert ans.abstained and "do not explain" in ans.diagnostics["abstain_reason"]
     assert not chain.answer("How is accuracy computed?").abstained
+
+
+def test_chain_refuses_a_subject_that_only_a_table_row_names(make_chain_for):
+    chain = make_chain_for({"rag.md": (
+        "# Retrieval\n\nRetrieval augmented generation retrieves passages and gives them to the model as context.\n"
+        "\n| approach | source | benefit |\n|---|---|---|\n| RAG | a vector database | fresh knowledge |\n"
+        "| fine-tuning | training data | style |\n\nA vector space model ranks documents by cosine similarity.\n")})
+    chain.gaps = None
+    ans = chain.answer("Which vector database do the notes recommend for retrieval augmented generation?")
+    assert ans.abstained and "mention vector database but do not explain" in ans.answer
+    assert not chain.answer("Which vector space model ranks documents?").abstained
 
 
 def test_chain_refuses_a_false_premise(make_chain_for):
