@@ -86,14 +86,15 @@ def candidates(results: list[SearchResult]) -> list[Candidate]:
 def score(question: Question, cands: list[Candidate], embed, max_candidates: int = 60,
           foreign=None) -> list[Candidate]:
     """Fill each candidate's per-part scores: w_dense * cosine + w_lex * coverage of the part's terms (unit, its
-    list context and heading) + w_rank * chunk prior. Only the `max_candidates` best by the cheap part are embedded.
+    list context and heading; half the part's own terms, without the leading context, half all the question's)
+    + w_rank * chunk prior. Only the `max_candidates` best by the cheap part are embedded.
     `embed(texts) -> (n, dim)` unit vectors. `foreign(parts, texts) -> (texts, parts)` scores of units in a language
     MiniLM does not read (NaN elsewhere): the cosine is the better of both, and since the question's words cannot
     occur in another language, that score also stands in for term coverage where it is higher."""
     w_dense, w_lex, w_rank = WEIGHTS
     parts = question.parts
     terms = [question.part_terms(i) | question.terms if len(parts) > 1 else question.terms for i in range(len(parts))]
-    part_terms = [question.part_terms(i) if len(parts) > 1 else question.terms for i in range(len(parts))]
+    part_terms = [question.own_terms(i) if len(parts) > 1 else question.terms for i in range(len(parts))]
     other = foreign(list(parts), [c.text for c in cands]) if foreign is not None else None
     rows = {id(c): row for c, row in zip(cands, other)} if other is not None else {}
 
@@ -156,7 +157,7 @@ def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
 
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
            sizes: dict[tuple[str, str], int] | None = None,
-           under: dict[tuple[str, int], int] | None = None) -> list[Evidence]:
+           under: dict[tuple[str, int], int] | None = None, floor: float = float("-inf")) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
@@ -164,7 +165,7 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best prose
     or intro unit brings the sentence after it in its paragraph (see `successor`), which goes on with what it says
     or begins what it announces, but not in the place of a part yet to pick. `under` counts the list lines under
-    each list line (see `children`)."""
+    each list line (see `children`). A part picks beyond its best unit only units scoring at least `floor`."""
     ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
@@ -201,6 +202,9 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                 c = ranked[i][position[i]]
                 position[i] += 1
                 first = not any(p == i for p, _, _ in picked)
+                if not first and c.scores[i] < floor:   # ranked best first: the part has nothing more to say
+                    position[i] = len(ranked[i])
+                    break
                 if take(i, c, c.scores[i]):
                     siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
                     lines = [x for x in siblings + children(c, cands, under or {}) if take(i, x, c.scores[i])]
@@ -219,12 +223,13 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
                     max_units: int, token_budget: int,
-                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None) -> list[Evidence]:
+                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None,
+                    floor: float = float("-inf")) -> list[Evidence]:
     """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
     part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
     back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
     `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's);
-    `foreign`: see `score`."""
+    `foreign`: see `score`; `floor`: see `choose`."""
     cands = candidates(results)
     if not cands:
         return []
@@ -235,4 +240,4 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
         for c in cands:
             cost = penalty(c.text, c.result)
             c.scores = [s - cost for s in c.scores]
-    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under)
+    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under, floor)

@@ -33,6 +33,9 @@ _DIFFERENTLY = re.compile(  # "how does A treat X differently from B"
 _PRONOUN = re.compile(r"^(?:it|they|this|that|these|those|them|each|each one|the two|both)$", re.IGNORECASE)
 _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|while|since|for|in|according|as)\b",
                           re.IGNORECASE)
+_EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECASE)
+_ASKS = re.compile(r"^(?:when|where|how|why)\s+(?:does|do|did|is|are|was|were|can|could|should|would|will)\b",
+                   re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
 _DESCRIBED = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"(?P<words>(?:[\w.\-']+\s+){1,3}?)(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|"
@@ -49,10 +52,17 @@ class Question:
     terms: frozenset[str]           # stemmed content terms, meta words left out
     focus: tuple[str, ...]          # the specific words it is about ("xlnet", "f1-score"), as written, lowercased
     names: tuple[str, ...] = ()     # the focus words written as names, acronyms or numbers ("google", "clip", "2019")
+    lead: str = ""                  # the leading context its parts all carry ("In the slides", "When sampling text")
 
     def part_terms(self, i: int) -> frozenset[str]:
         """Stemmed content terms of part i."""
         return frozenset(content_terms(self.parts[i])) - _META_STEMS
+
+    def own_terms(self, i: int) -> frozenset[str]:
+        """The terms of part i without those of the leading context every part carries: what it asks ("When sampling
+        text, what trade-off does it involve?" -> trade-off, involve). Compared parts keep the aspect they share."""
+        own = self.part_terms(i) - frozenset(content_terms(self.lead))
+        return own or self.part_terms(i)
 
 
 _META_STEMS = frozenset(stem(w) for w in META_WORDS | QUESTION_WORDS)
@@ -77,23 +87,41 @@ def _compared(clause: str) -> tuple[str, ...]:
     return (clause,)
 
 
+def _bare_subordinate(clause: str) -> bool:
+    """Whether a clause only sets a condition or a scene ("when tokens are indexed", "in the slides") and its
+    question follows; "when does it fail?" asks one."""
+    return bool(_SUBORDINATE.match(clause)) and not clause.endswith("?") and not _ASKS.match(clause)
+
+
 def split_parts(question: str) -> tuple[str, ...]:
     """The sub-questions of a multi-part or comparison question in the order asked, each carrying the question's
-    leading context ("In the slides, what ... and why ..." -> "In the slides, what ...", "In the slides, why ...")."""
+    leading context ("In the slides, what ... and why ..." -> "In the slides, what ...", "In the slides, why ...";
+    "When sampling text, what ... and what ..." alike)."""
+    return _split(question)[1]
+
+
+def _split(question: str) -> tuple[str, tuple[str, ...]]:
+    """(the leading context the parts carry, or "" for a question of one part; the parts): see split_parts."""
     q = " ".join(question.split())
     lead = _LEAD.match(q)
     prefix = lead.group("lead") + ", " if lead else ""
     body = q[lead.end():] if lead else q
     clauses: list[str] = []
+    waiting = False   # the last clause is a subordinate one ("when tokens are indexed") whose question comes next
     for piece in (p.strip(" ,;") for p in _CLAUSE.split(body)):
         if len(word_parts(piece)) < 2:
             continue
-        if clauses and _SUBORDINATE.match(clauses[-1]) and not clauses[-1].endswith("?"):
-            clauses[-1] = f"{clauses[-1]}, {piece}"   # "When tokens are indexed, how large ...": one question
+        # a leading one is the context of every part; "besides X, which ...?" excepts X from its own question only
+        if waiting and len(clauses) == 1 and not prefix and not _EXCEPT.match(clauses[0]):
+            prefix = clauses.pop() + ", "
+        if waiting and clauses:
+            clauses[-1] = f"{clauses[-1]}, {piece}"       # "What is X, and when it fails, why ...": one question
+            waiting = False
         else:
             clauses.append(piece)
+            waiting = _bare_subordinate(piece)
     parts = [prefix + p for clause in clauses for p in _compared(clause)]
-    return tuple(parts) if len(parts) > 1 else (q,)
+    return (prefix.rstrip(", "), tuple(parts)) if len(parts) > 1 else ("", (q,))
 
 
 def is_name(word: str) -> bool:
@@ -139,4 +167,5 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
 def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     """The parts, terms and focus of a question; `count_pieces(word)` is the embedder's word-piece count."""
     specific, names = focus_terms(question, count_pieces)
-    return Question(question, split_parts(question), frozenset(content_terms(question)) - _META_STEMS, specific, names)
+    lead, parts = _split(question)
+    return Question(question, parts, frozenset(content_terms(question)) - _META_STEMS, specific, names, lead)

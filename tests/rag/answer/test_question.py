@@ -22,6 +22,21 @@ def test_clauses_that_start_a_new_question_are_parts_in_order_with_the_leading_c
 def test_a_subordinate_clause_stays_with_its_question():
     assert split_parts("When tokens are indexed, how large is the vocabulary?") == (
         "When tokens are indexed, how large is the vocabulary?",)
+    assert split_parts("When sampling text, what does the temperature do, and what trade-off does it involve?") == (
+        "When sampling text, what does the temperature do", "When sampling text, what trade-off does it involve?")
+    assert split_parts("What is dropout, and when it is off, why do the activations shrink?") == (
+        "What is dropout", "when it is off, why do the activations shrink?")
+    assert split_parts("What is dropout, and when does it fail?") == ("What is dropout", "when does it fail?")
+    assert split_parts("Besides Theano, which backends did Keras support, and what changed in 2.0?") == (
+        "Besides Theano, which backends did Keras support", "what changed in 2.0?")
+
+
+def test_a_part_asks_its_own_terms_the_leading_context_aside():
+    q = analyse("When sampling text, what does the temperature do, and what trade-off does it involve?", pieces)
+    assert q.lead == "When sampling text"
+    assert q.own_terms(1) == {"trad", "involv"} and "sampl" in q.part_terms(1)
+    compared = analyse("How do random forests and boosted trees differ in how they grow trees?", pieces)
+    assert compared.lead == "" and "grow" in compared.own_terms(0) and "grow" in compared.own_terms(1)
 
 
 def test_comparisons_split_into_one_part_per_compared_thing():
