@@ -157,7 +157,7 @@ def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
 
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
            sizes: dict[tuple[str, str], int] | None = None,
-           under: dict[tuple[str, int], int] | None = None, floor: float = float("-inf")) -> list[Evidence]:
+           under: dict[tuple[str, int], int] | None = None) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
@@ -165,7 +165,7 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best prose
     or intro unit brings the sentence after it in its paragraph (see `successor`), which goes on with what it says
     or begins what it announces, but not in the place of a part yet to pick. `under` counts the list lines under
-    each list line (see `children`). A part picks beyond its best unit only units scoring at least `floor`."""
+    each list line (see `children`)."""
     ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
@@ -202,9 +202,6 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                 c = ranked[i][position[i]]
                 position[i] += 1
                 first = not any(p == i for p, _, _ in picked)
-                if not first and c.scores[i] < floor:   # ranked best first: the part has nothing more to say
-                    position[i] = len(ranked[i])
-                    break
                 if take(i, c, c.scores[i]):
                     siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
                     lines = [x for x in siblings + children(c, cands, under or {}) if take(i, x, c.scores[i])]
@@ -223,13 +220,12 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
                     max_units: int, token_budget: int,
-                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None,
-                    floor: float = float("-inf")) -> list[Evidence]:
+                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None) -> list[Evidence]:
     """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
     part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
     back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
     `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's);
-    `foreign`: see `score`; `floor`: see `choose`."""
+    `foreign`: see `score`."""
     cands = candidates(results)
     if not cands:
         return []
@@ -240,4 +236,4 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
         for c in cands:
             cost = penalty(c.text, c.result)
             c.scores = [s - cost for s in c.scores]
-    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under, floor)
+    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under)
