@@ -6,8 +6,9 @@ sources, flags and machine, and written atomically. Loading a library runs its c
 made 0700 and a library is loaded only when it is a regular file owned by this user, writable by no one
 else, and its sha256 equals the one recorded beside it when we built it; anything else is rebuilt.
 Without a C compiler, on a CPU without AVX2/FMA/F16C, with a cache folder owned by someone else, or with
-RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead. Int4 / int8 weights run an
-AVX-512 VNNI path where the CPU has one, the AVX2 path elsewhere or with RAG_NATIVE_AVX512=0.
+RAG_NATIVE=0, `kernels()` is None and callers use torch's packed kernels instead. Where the CPU has AVX-512 VNNI,
+int4 / int8 weights run AVX-512 kernels on int16 activations and GGUF blocks AVX-512 kernels on the fp32 activations
+themselves; the AVX2 kernels (int16 activations) run elsewhere or with RAG_NATIVE_AVX512=0.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 KERNELS_DIR = Path(__file__).with_name("kernels")
 SOURCES = [KERNELS_DIR / "packed_cpu.c", KERNELS_DIR / "packed_avx512.c", KERNELS_DIR / "blocks_cpu.c",
-           KERNELS_DIR / "decode_cpu.c"]
+           KERNELS_DIR / "blocks_avx512.c", KERNELS_DIR / "decode_cpu.c"]
 HEADERS = [KERNELS_DIR / "packed.h"]
 FLAGS = ["-O3", "-mavx2", "-mfma", "-mf16c", "-ffp-contract=off", "-fopenmp", "-shared", "-fPIC", "-lm"]
 GROUP = 32
@@ -159,12 +160,12 @@ class PackedKernels:
 
     @property
     def avx512(self) -> bool:
-        """Whether int4 / int8 weights run on the AVX-512 VNNI kernels (else on the AVX2 ones)."""
+        """Whether the AVX-512 kernels run (int4 / int8 weights and GGUF blocks; else the AVX2 ones)."""
         return bool(self._avx512())
 
     def use_avx512(self, on: bool) -> bool:
-        """Run int4 / int8 weights on the AVX-512 VNNI kernels (where this CPU has them) or on the AVX2 ones, for the
-        whole library; whether the AVX-512 ones are on now."""
+        """Run the AVX-512 kernels (where this CPU has them) or the AVX2 ones, for the whole library; whether the
+        AVX-512 ones are on now."""
         return bool(self._set_avx512(int(on)))
 
     def matmul_into(self, kind: int, codes: Tensor, groups: Tensor, x: Tensor, y: Tensor) -> Tensor:

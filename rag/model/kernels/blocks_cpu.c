@@ -1,10 +1,11 @@
 /* Matmul and dequantisation straight on a GGUF's own blocks: Q8_0, Q5_0, Q4_K, Q5_K and Q6_K (layouts in packed.h,
  * after ggml-quants.c; gguf.quants.dequantize is the reference the tests hold them to).
  *
- * Each group of 32 weights is decoded once into two int16 vectors (elements 0..15 and 16..31) and one or two fp32
- * multipliers, then multiplied with every activation row's int16 group (pmaddwd, exact in int32): a batch of rows
- * reads the weight once. Dequantisation repeats gguf.quants' fp32 operations in its order (-ffp-contract=off), so
- * it is bit for bit the reference.
+ * The AVX2 matmul: each group of 32 weights is decoded once into two int16 vectors (elements 0..15 and 16..31) and
+ * one or two fp32 multipliers, then multiplied with every activation row's int16 group (pmaddwd, exact in int32): a
+ * batch of rows reads the weight once. Where packed_avx512() is on, blocks_avx512.c runs instead, on the fp32
+ * activations themselves (packed.h). Dequantisation repeats gguf.quants' fp32 operations in its order
+ * (-ffp-contract=off), so it is bit for bit the reference.
  */
 #include <string.h>
 
@@ -18,12 +19,6 @@ typedef struct {
     float wa, wb, mo;
 } group_codes;
 
-static inline float half(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
 /* 16 bytes -> 16 uint16 lanes. */
 static inline __m256i widen(const uint8_t *p) { return _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)p)); }
 
@@ -35,17 +30,6 @@ static inline __m256i bit4_of(uint32_t bits16) {
     return _mm256_and_si256(set, _mm256_set1_epi16(16));
 }
 
-/* Q4_K / Q5_K sub-block j's 6-bit scale and min out of the 12 packed bytes (get_scale_min_k4). */
-static inline void k4_scale_min(const uint8_t *s, int j, int *sc, int *m) {
-    if (j < 4) {
-        *sc = s[j] & 63;
-        *m = s[j + 4] & 63;
-    } else {
-        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
-        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
-    }
-}
-
 static inline __attribute__((always_inline)) group_codes decode(const int kind, const uint8_t *row, int64_t g) {
     group_codes c;
     c.mo = 0.0f;
@@ -53,7 +37,7 @@ static inline __attribute__((always_inline)) group_codes decode(const int kind, 
         const uint8_t *b = row + g * 34;
         c.lo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 2)));
         c.hi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + 18)));
-        c.wa = c.wb = half(b);
+        c.wa = c.wb = half_at(b);
     } else if (kind == KIND_Q5_0) { /* d f16, qh u32 (bit j: fifth bit of element j), qs[16] nibbles */
         const uint8_t *b = row + g * 22;
         uint32_t qh;
@@ -61,7 +45,7 @@ static inline __attribute__((always_inline)) group_codes decode(const int kind, 
         const __m256i bytes = widen(b + 6), sixteen = _mm256_set1_epi16(16);
         c.lo = _mm256_sub_epi16(_mm256_or_si256(_mm256_and_si256(bytes, _mm256_set1_epi16(0x0F)), bit4_of(qh)), sixteen);
         c.hi = _mm256_sub_epi16(_mm256_or_si256(_mm256_srli_epi16(bytes, 4), bit4_of(qh >> 16)), sixteen);
-        c.wa = c.wb = half(b);
+        c.wa = c.wb = half_at(b);
     } else if (kind == KIND_Q4_K || kind == KIND_Q5_K) {
         /* d, dmin f16, scales[12], (Q5_K: qh[32]), qs[128]: sub-block j in bytes 32 (j / 2).. of qs, nibble j % 2 */
         const int j = (int)(g % 8);
@@ -79,8 +63,8 @@ static inline __attribute__((always_inline)) group_codes decode(const int kind, 
             c.lo = _mm256_or_si256(c.lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(widen(b + 16), bit), one), 4));
             c.hi = _mm256_or_si256(c.hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(widen(b + 32), bit), one), 4));
         }
-        c.wa = c.wb = half(b) * (float)sc;
-        c.mo = half(b + 2) * (float)m;
+        c.wa = c.wb = half_at(b) * (float)sc;
+        c.mo = half_at(b + 2) * (float)m;
     } else { /* KIND_Q6_K: ql[128], qh[64], scales int8[16], d f16; group c = 4h + j of the block (halves of 128) */
         const uint8_t *b = row + (g / 8) * 210;
         const int h = (int)(g % 8) / 4, j = (int)(g % 8) % 4;
@@ -94,7 +78,7 @@ static inline __attribute__((always_inline)) group_codes decode(const int kind, 
         c.lo = _mm256_sub_epi16(_mm256_or_si256(lo, _mm256_slli_epi16(lo2, 4)), bias);
         c.hi = _mm256_sub_epi16(_mm256_or_si256(hi, _mm256_slli_epi16(hi2, 4)), bias);
         const int8_t *scales = (const int8_t *)(b + 192) + 8 * h + 2 * j;
-        const float d = half(b + 208);
+        const float d = half_at(b + 208);
         c.wa = d * (float)scales[0];
         c.wb = d * (float)scales[1];
     }

@@ -267,6 +267,7 @@ static void attention(const packed_model *m, const packed_layer *L, const shared
 static void quantize_rows(thread_work *w, const float *x, int64_t rows, int64_t k) {
     w->in.rows = rows;
     w->in.k = k;
+    w->in.x = x;
     quantize_act(x, &w->in);
 }
 

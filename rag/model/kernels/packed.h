@@ -16,15 +16,23 @@
  * Every output is summed in the same order whatever the number of activation rows or threads, so a batch of
  * rows gives bit for bit the results of one row at a time (speculative decoding relies on it).
  *
- * On a CPU with AVX-512 VNNI, KIND_Q4 and KIND_Q8 run packed_avx512.c instead (its own summation order, as exact:
- * it agrees with the AVX2 path to ~1e-7); it reads a second copy of the int16 activations, xw, in its own order
- * (wide_group and wide_slot below). Whoever quantises sets xw to a buffer when packed_avx512() is on, else to NULL.
+ * On a CPU with AVX-512 (F, BW, VL, VNNI), packed_avx512() on, two other kernels run, each with its own summation
+ * order and the same guarantee of batch = one row at a time:
+ *   KIND_Q4, KIND_Q8: packed_avx512.c, on the same int16 activations (agreeing with the AVX2 path to ~1e-7); it
+ *     reads a second copy of them, xw, in its own order (wide_group and wide_slot below);
+ *   the GGUF block kinds: blocks_avx512.c, on the fp32 activations themselves (x): the result is the fp32 matmul on
+ *     the dequantised weight to fp32 rounding (~1e-7 relative, against ~1e-5 for int16 groups), which is what keeps
+ *     a K-quant file's decode within ~1e-5 of its fp32 twin's logits.
+ * Whoever quantises sets x, and sets xw to a buffer when packed_avx512() is on, else to NULL (fused_rows takes the
+ * AVX-512 kernels for every kind exactly when xw is set). The AVX2 block kernels stay on int16 groups: decoding
+ * codes to fp32 there (8 lanes) measured ~1.4x slower than pmaddwd on Q5_0 rows, the bulk of a Q4_K_M file.
  */
 #ifndef RAG_PACKED_H
 #define RAG_PACKED_H
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #define GROUP 32
 #define MAX_ACT_ROWS 8 /* activation rows one pass over a weight serves; more rows take more passes */
@@ -52,6 +60,7 @@ typedef struct {
     float *xsum;  /* (rows, K/32), exact fp32 group sums (for the offsets m) */
     int64_t rows, k;
     int16_t *xw;  /* rows * wide_k(K) values: xq in the AVX-512 kernels' order, or NULL where they are off */
+    const float *x; /* (rows, K) the fp32 activations themselves, which the AVX-512 block kernels multiply */
 } quantized_act;
 
 /* The AVX-512 kernels take groups four at a time (WIDE_GROUPS, a block of 128 values, zeros past the last group of a
@@ -73,6 +82,28 @@ static inline int64_t wide_group(int64_t rows, int64_t k, int64_t r, int64_t g) 
     return first * wide_k(k) + (g / WIDE_GROUPS * pass + r - first) * WIDE_BLOCK + (g % WIDE_GROUPS) * 2;
 }
 static inline int wide_slot(int e) { return ((e & 1) + 2 * (e >= 16)) * 32 + (e & 15) / 4 * 8 + (e / 2) % 2; }
+
+/* Functions of the AVX-512 kernels carry this target, so the library still loads on AVX2-only CPUs. */
+#define AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512vnni"
+#define INLINE_AVX512 static inline __attribute__((always_inline, target(AVX512_TARGET)))
+
+/* The fp16 at p (unaligned) as fp32. */
+static inline float half_at(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* Q4_K / Q5_K sub-block j's 6-bit scale and min out of the 12 packed bytes (get_scale_min_k4 in ggml-quants.c). */
+static inline void k4_scale_min(const uint8_t *s, int j, int *sc, int *m) {
+    if (j < 4) {
+        *sc = s[j] & 63;
+        *m = s[j + 4] & 63;
+    } else {
+        *sc = (s[j + 4] & 0x0F) | ((s[j - 4] >> 6) << 4);
+        *m = (s[j + 4] >> 4) | ((s[j] >> 6) << 4);
+    }
+}
 
 /* The sum of a vector's 8 lanes. */
 static inline float hsum8(__m256 v) {
@@ -118,7 +149,7 @@ static inline __attribute__((always_inline)) void prefetch_ahead(const int kind,
         default: break;                                                  \
     }
 
-/* x (rows, K) -> its int16 groups, scales and sums (a->rows, a->k set by the caller). */
+/* x (rows, K) -> its int16 groups, scales and sums (a->rows, a->k and a->x = x set by the caller). */
 void quantize_act(const float *x, const quantized_act *a);
 
 /* y[r * y_stride + j] = (W x_r)[j] for every activation row r (at most MAX_ACT_ROWS) and output j of f: an
@@ -141,5 +172,9 @@ int64_t packed_row_bytes(int64_t kind, int64_t k);
 int64_t block_values(int64_t kind);
 void block_rows(const packed_linear *w, int64_t r0, int64_t r1, const quantized_act *a, float *y, int64_t y_stride);
 void block_row_dequantize(int64_t kind, const uint8_t *row, float *out, int64_t k);
+
+/* The block kinds' AVX-512 kernels (blocks_avx512.c), on a->x: block_rows' outputs r0..r1 for every activation row. */
+void avx512_block_rows(const packed_linear *w, int64_t r0, int64_t r1, const quantized_act *a, float *y,
+                       int64_t y_stride);
 
 #endif

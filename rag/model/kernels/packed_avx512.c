@@ -15,9 +15,6 @@
  */
 #include "packed.h"
 
-#define AVX512_TARGET "avx512f,avx512bw,avx512vnni"
-#define INLINE_AVX512 static inline __attribute__((always_inline, target(AVX512_TARGET)))
-
 static int enabled; /* off until packed_set_avx512 turns it on */
 
 int packed_avx512(void) { return enabled; }
@@ -26,7 +23,7 @@ int packed_avx512(void) { return enabled; }
 int packed_set_avx512(int on) {
     __builtin_cpu_init();
     enabled = on && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-              __builtin_cpu_supports("avx512vnni");
+              __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     return enabled;
 }
 

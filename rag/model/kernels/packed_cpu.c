@@ -1,6 +1,6 @@
 /* Packed-weight kernels for CPU decode (layouts and numerics in packed.h): matmul for a few activation rows
- * and exact dequantisation for prefill GEMMs; the GGUF block kinds' own loops are in blocks_cpu.c and dispatched
- * from here. Rows of W are split across OpenMP threads; linked against
+ * and exact dequantisation for prefill GEMMs; the GGUF block kinds' own loops are in blocks_cpu.c (AVX2) and
+ * blocks_avx512.c, dispatched from here. Rows of W are split across OpenMP threads; linked against
  * libgomp.so.1, the library shares torch's own OpenMP runtime and threads.
  * Built by rag/model/native.py with -O3 -mavx2 -mfma -mf16c -ffp-contract=off; packed_cpu_ok() says whether
  * this CPU can run it.
@@ -75,7 +75,7 @@ void quantize_act(const float *x, const quantized_act *a) {
 /* quantize_act exported for tests: x (rows, k) -> xq (rows, k), scale and xsum (rows, k / 32); -1 on a bad k. */
 int packed_quantize(const float *x, int16_t *xq, float *scale, float *xsum, int64_t rows, int64_t k) {
     if (k < GROUP || k % GROUP) return -1;
-    const quantized_act a = {xq, scale, xsum, rows, k, NULL};
+    const quantized_act a = {xq, scale, xsum, rows, k, NULL, x};
     quantize_act(x, &a);
     return 0;
 }
@@ -200,6 +200,8 @@ void fused_rows(const fused_linear *f, const quantized_act *a, float *y, int64_t
             q4_block(w, a, y + out[p], ys, n0, n1);
         else if (w->kind == KIND_Q8)
             q8_block(w, a, y + out[p], ys, n0, n1);
+        else if (a->xw)
+            avx512_block_rows(w, n0, n1, a, y + out[p], ys);
         else
             block_rows(w, n0, n1, a, y + out[p], ys);
     }
@@ -218,13 +220,13 @@ int packed_matmul(int64_t kind, const uint8_t *codes, const uint16_t *groups, co
         free(scales);
         return -2;
     }
-    const quantized_act all = {xq, scales, scales + m * ng, m, k, kw ? xq + m * k : NULL};
+    const quantized_act all = {xq, scales, scales + m * ng, m, k, kw ? xq + m * k : NULL, x};
     quantize_act(x, &all);
 #pragma omp parallel num_threads(threads)
     for (int64_t r = 0; r < m; r += MAX_ACT_ROWS) {
         const int64_t rows = m - r < MAX_ACT_ROWS ? m - r : MAX_ACT_ROWS;
         const quantized_act a = {xq + r * k, all.scale + r * ng, all.xsum + r * ng, rows, k,
-                                 kw ? all.xw + r * kw : NULL};
+                                 kw ? all.xw + r * kw : NULL, x + r * k};
         fused_rows(&w, &a, y + r * n, n);
     }
     free(xq);

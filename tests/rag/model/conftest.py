@@ -20,8 +20,8 @@ def smollm_path() -> Path:
 
 @pytest.fixture(params=["avx512", "avx2"])
 def kernel_path(request):
-    """Run the test on the int4 / int8 kernels' AVX-512 VNNI path (skipped where this CPU lacks it), then on their
-    AVX2 path; the library's choice is restored afterwards."""
+    """Run the test on the kernels' AVX-512 path (skipped where this CPU lacks it), then on their AVX2 path; the
+    library's choice is restored afterwards."""
     from rag.model import native
 
     kernels = native.kernels()

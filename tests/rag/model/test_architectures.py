@@ -1,7 +1,8 @@
 """The GGUFs users bring, on tiny files the tests write: SmolLM2 (llama, Q4_1 / Q8_0, and llama.cpp's Q4_K_M of a
 576-wide model: Q5_0 / Q8_0 / Q4_K / Q6_K), Qwen2.5 (q/k/v bias, untied head, Q4_K_M), Llama 3.x (rope scaling
 llama3 as rope_freqs, tied and untied, Q4_K_M). Packed models hold the file's exact weights and decode within float
-tolerance of an fp32 model built from the dequantised file; metadata we cannot follow is refused by key."""
+tolerance of an fp32 model built from the dequantised file (on AVX-512, whose block kernels take fp32 activations,
+to fp32 rounding); metadata we cannot follow is refused by key."""
 from __future__ import annotations
 
 import numpy as np
@@ -75,10 +76,36 @@ def test_packed_model_holds_the_file_and_decodes_like_its_fp32_twin(tmp_path, na
     assert (got[:20] - ref[:20]).abs().max() <= 1e-4 * scale  # prefill: fp32 GEMM on the exact weight
     decode, twin = got[20:], ref[20:]
     top = decode.topk(4, dim=-1).indices  # a requantised head is exact only at its best (RescoredHead)
-    assert (decode.gather(1, top) - twin.gather(1, top)).abs().max() <= 5e-3 * scale  # int16 activations
+    assert (decode.gather(1, top) - twin.gather(1, top)).abs().max() <= 5e-3 * scale  # int16 activations at worst
     if not requantised_head:  # a head held as the file's blocks: every logit
         errors = (decode - twin).abs().amax(dim=-1) / scale  # per step; random K blocks make a badly conditioned
         assert errors.max() <= 5e-3 and errors.median() <= 5e-4  # model: int16 rounding spikes at a step or two
+
+
+@pytest.mark.parametrize("name", [n for n in FILES if n != "smollm2-q4_1"])
+def test_avx512_decode_of_block_files_is_their_fp32_twin_to_fp32_rounding(tmp_path, name):
+    kernels = native.kernels()
+    if kernels is None:
+        pytest.skip("no C compiler or no AVX2/FMA/F16C here")
+    tiny = _write(tmp_path, name)
+    fp32 = load_transformer(tiny.path, "fp32", use_cache=False)
+    fp32.kv_dtype = torch.float16
+    tokens = list(range(3, 40))
+    twin = _logits(fp32, tokens, prefill=20)[20:]
+    scale = twin.abs().max()
+    medians, before = {}, kernels.avx512
+    try:
+        for avx512 in (True, False):
+            if kernels.use_avx512(avx512) != avx512:
+                pytest.skip("this CPU lacks AVX-512 VNNI")
+            packed = load_transformer(tiny.path, "int8", use_cache=False)  # every weight and the head as blocks
+            packed.kv_dtype = torch.float16
+            errors = (_logits(packed, tokens, prefill=20)[20:] - twin).abs().amax(dim=-1) / scale  # per step
+            medians[avx512] = float(errors.median())
+    finally:
+        kernels.use_avx512(before)
+    # fp32 activations (2e-7 to 3e-5 on these files) against the AVX2 path's int16 groups (2e-5 to 2e-4)
+    assert medians[True] <= 5e-5 and medians[True] * 4 <= medians[False], medians
 
 
 def test_qwen2_untied_head_and_biases_are_kept(tmp_path):
