@@ -32,9 +32,9 @@ _WHICH = re.compile(  # "which vector database do they recommend" -> "vector dat
 
 
 def compound_subject(question: str) -> str | None:
-    """The compound term a "what is X" or "which X does" question asks about ("label smoothing"), or None: single words are
-    checked as terms, and subjects with function words ("difference between A") are no compound. In "what does X
-    require" the last word is the verb, not part of X."""
+    """The compound term a "what is X" or "which X does" question asks about ("label smoothing"), or None: single
+    words are checked as terms, and subjects with function words ("difference between A") are no compound. In "what
+    does X require" the last word is the verb, not part of X."""
     m = _SUBJECT.match(question) or _WHICH.match(question)
     if not m:
         return None
