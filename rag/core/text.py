@@ -41,6 +41,9 @@ def plain(text: str) -> str:
 
 # ---- sentences --------------------------------------------------------------------------------------------------
 
+SPLITTER_VERSION = "2"   # how notes are cut (sentence_spans, hence chunks and units): an index cut by another version
+                         # re-reads every note once at the next ingest, its unchanged chunks reused by text hash
+                         # (2: display formulas end sentences)
 _PROTECTED = re.compile(r"\$\$.*?\$\$|\$[^$\n]+\$|\\\(.*?\\\)|\\\[.*?\\\]|`[^`\n]+`|\[\[.*?\]\]")  # math, code, wiki
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]*_]*\s+(?=[\"'“‘(\[$\\A-Z0-9]|\*\S)")  # "* (" is a product
 _DISPLAY_END = re.compile(r"\s*(?=[A-Z][a-z]+\b)")   # a display formula's end before a capitalised word

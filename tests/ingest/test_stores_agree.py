@@ -55,3 +55,20 @@ def test_incremental_ingest_agrees_across_stores(tiny_corpus, tmp_path):
     removed = step()
     assert removed[2] == ["gan.md"] and removed[4] == 0
     assert open_backend(settings["qdrant"]).version() != version
+
+
+def test_an_index_cut_by_another_splitter_re_reads_every_note_once(tiny_corpus, tmp_path, monkeypatch):
+    from rag.index.qdrant import backend as qdrant_backend
+    from rag.index.qdrant import writer as qdrant_writer
+    from rag.index.store import faiss_backend, writer
+
+    settings = {s: load_settings(env={}, index_dir=str(tmp_path / s), store=s) for s in STORES}
+    first = {s: ingest_paths([tiny_corpus], settings[s], progress=False) for s in STORES}
+    for module in (faiss_backend, writer, qdrant_backend, qdrant_writer):   # the splitter changed since
+        monkeypatch.setattr(module, "SPLITTER_VERSION", "next")
+    for s in STORES:
+        again = ingest_paths([tiny_corpus], settings[s], progress=False)
+        assert sorted(again.updated) == sorted(first[s].added) and again.unchanged == [], s
+        assert again.chunks_embedded == 0 and again.chunks_total == first[s].chunks_total, s   # same texts reused
+        settled = ingest_paths([tiny_corpus], settings[s], progress=False)
+        assert sorted(settled.unchanged) == sorted(first[s].added) and settled.updated == [], s

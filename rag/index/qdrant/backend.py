@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from rag.core.errors import IndexMismatchError
 from rag.core.settings import RetrievalSettings
+from rag.core.text import SPLITTER_VERSION
 from rag.index.qdrant import client as qc
 from rag.index.qdrant import points
 from rag.index.store.base import DenseSpec
@@ -73,7 +75,8 @@ class QdrantBackend:
             self.client.delete_collection(name)
 
     def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, DocRecord], int]:
-        """Manifest and chunk count of the live version; checks the embedder fingerprint."""
+        """Manifest and chunk count of the live version; checks the embedder fingerprint. A version cut by another
+        SPLITTER_VERSION lists every note as changed (re-read once; unchanged chunk texts are not re-embedded)."""
         live = self.version()
         if rebuild or live is None:
             return {}, 0
@@ -84,7 +87,9 @@ class QdrantBackend:
             raise IndexMismatchError(f"{self.where()} was built with {have} for vector set {dense.name!r} but the "
                                      f"embedder is {dense.model_id} (dim {dense.dim}); re-run rag ingest with "
                                      f"--rebuild")
-        return {d.source: d for d in self.docs(live)}, int(meta.get("chunks", 0))
+        stale = meta.get("splitter") != SPLITTER_VERSION
+        return ({d.source: replace(d, sha256="", mtime_ns=-1) if stale else d for d in self.docs(live)},
+                int(meta.get("chunks", 0)))
 
     def docs(self, collection: str, with_text: bool = False) -> list[DocRecord]:
         """Every note point of a version (manifest rows; texts only when asked)."""

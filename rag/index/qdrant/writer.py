@@ -9,6 +9,7 @@ import numpy as np
 
 from rag.core.errors import ConfigError, IndexCorruptError, IndexMismatchError
 from rag.core.settings import RetrievalSettings
+from rag.core.text import SPLITTER_VERSION
 from rag.core.types import Chunk
 from rag.index.qdrant import client as qc
 from rag.index.qdrant import points, sparse
@@ -35,8 +36,8 @@ class QdrantWriter:
         self._check_sets()
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.meta = {"kind": "meta", "created": live_meta.get("created", now), "updated": now,
-                     "roots": list(live_meta.get("roots", [])), "next_id": int(live_meta.get("next_id", 1)),
-                     "avgdl": live_meta.get("avgdl"), "previous": current,
+                     "splitter": SPLITTER_VERSION, "roots": list(live_meta.get("roots", [])),
+                     "next_id": int(live_meta.get("next_id", 1)), "avgdl": live_meta.get("avgdl"), "previous": current,
                      "dense": {d.name: {"model_id": d.model_id, "dim": d.dim} for d in dense}}
         self.name = qc.new_collection_name(backend.alias)
         qc.create(self.client, self.name, {d.name: d.dim for d in dense}, server=backend.server)

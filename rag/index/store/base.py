@@ -141,9 +141,9 @@ class StoreBackend(Protocol):
     def lock(self) -> AbstractContextManager:
         """The exclusive ingest lock (one writer at a time)."""
 
-    def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, DocRecord], int, bool]:
-        """(manifest, chunk count, whether notes must be re-read to fill metadata the index predates) of the live
-        version; checks the embedder fingerprint. Call under the lock."""
+    def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, DocRecord], int]:
+        """(manifest, chunk count) of the live version, every note listed as changed where the version predates note
+        metadata or was cut by another SPLITTER_VERSION; checks the embedder fingerprint. Call under the lock."""
 
     def dense_sets(self) -> dict[str, DenseSpec]:
         """The named dense sets of the published version ({} when there is none): cheap, no vectors read."""

@@ -5,6 +5,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag.core.settings import RetrievalSettings
+from rag.core.text import SPLITTER_VERSION
 from rag.index.store import db, layout
 from rag.index.store.base import DenseSpec
 
@@ -36,8 +37,8 @@ class FaissBackend:
 
     def read_state(self, dense: DenseSpec, rebuild: bool) -> tuple[dict[str, db.DocRecord], int]:
         """Manifest and chunk count of the live version (empty when rebuilding or new); checks the model. An index
-        from before note metadata lists every note as changed, so the next ingest re-reads each once (its chunks
-        are reused by text hash, nothing is re-embedded)."""
+        from before note metadata, or cut by another SPLITTER_VERSION, lists every note as changed, so the next
+        ingest re-reads each once (chunks whose text is unchanged are reused by text hash, not re-embedded)."""
         version = layout.current_version(self.index_dir)
         if rebuild or version is None:
             return {}, 0
@@ -46,7 +47,7 @@ class FaissBackend:
             meta = db.read_meta(conn)
             db.check_model(meta, dense.model_id, dense.dim, self.index_dir, dense.name)
             known = db.manifest(conn)
-            if meta.get("version", "1") < db.SCHEMA_VERSION:
+            if meta.get("version", "1") < db.SCHEMA_VERSION or meta.get("splitter") != SPLITTER_VERSION:
                 known = {s: replace(d, sha256="", mtime_ns=-1) for s, d in known.items()}
             return known, conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         finally:

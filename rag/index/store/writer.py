@@ -11,6 +11,7 @@ import numpy as np
 
 from rag.core.errors import ConfigError, IndexCorruptError
 from rag.core.settings import RetrievalSettings
+from rag.core.text import SPLITTER_VERSION
 from rag.core.types import Chunk
 from rag.index.store import db, layout, vectors
 
@@ -54,7 +55,8 @@ class IndexWriter:
         for name, (_, d) in wanted.items():
             self.dense.setdefault(name, vectors.empty_exact(d))
         self.conn.execute("DELETE FROM meta WHERE key IN ('model_id', 'dim')")   # schema 1's fingerprint keys
-        db.write_meta(self.conn, {"updated": now, "version": db.SCHEMA_VERSION, "store": self.kind,
+        db.write_meta(self.conn, {"updated": now, "version": db.SCHEMA_VERSION, "splitter": SPLITTER_VERSION,
+                                  "store": self.kind,
                                   "dense": json.dumps({n: {"model_id": m, "dim": d} for n, (m, d) in wanted.items()})})
         self.embedded = 0
 
