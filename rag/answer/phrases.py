@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import QUESTION_WORDS
+from rag.answer.question import DO_QUESTION, QUESTION_WORDS
 from rag.core.text import STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
@@ -17,8 +17,6 @@ COPULA_SUBJECT = re.compile(r"\s*(?:an?\s+|the\s+)?(?P<x>.+?)(?=\s+(?:in|of|for|
                             r"(?:why|how|what|when|where|which))\b|\s*[,?.;:!]|\s*$)", re.IGNORECASE)
 PAIR = re.compile(r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}\s+(?:and|or|vs\.?|versus)\s+(?:the\s+|an?\s+)?"
                   r"[\w/.+-]+(?:\s+[\w/.+-]+){0,3}", re.IGNORECASE)
-DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
-                         r"is|are|was|were|has|have)\b", re.IGNORECASE)
 AUX = frozenset("does do did can could should would will is are was were has have had may might must".split())
 ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "former": 0,
             "latter": -1, "last": -1, "final": -1}

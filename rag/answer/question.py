@@ -34,8 +34,8 @@ _PRONOUN = re.compile(r"^(?:it|they|this|that|these|those|them|each|each one|the
 _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|while|since|for|in|according|as)\b",
                           re.IGNORECASE)
 _EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECASE)
-_ASKS = re.compile(r"^(?:when|where|how|why)\s+(?:does|do|did|is|are|was|were|can|could|should|would|will)\b",
-                   re.IGNORECASE)
+DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
+                         r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
 _DESCRIBED = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"(?P<words>(?:[\w.\-']+\s+){1,3}?)(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|"
@@ -90,7 +90,7 @@ def _compared(clause: str) -> tuple[str, ...]:
 def _bare_subordinate(clause: str) -> bool:
     """Whether a clause only sets a condition or a scene ("when tokens are indexed", "in the slides") and its
     question follows; "when does it fail?" asks one."""
-    return bool(_SUBORDINATE.match(clause)) and not clause.endswith("?") and not _ASKS.match(clause)
+    return bool(_SUBORDINATE.match(clause)) and not clause.endswith("?") and not DO_QUESTION.match(clause)
 
 
 def split_parts(question: str) -> tuple[str, ...]:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from rag.core.errors import IndexMismatchError
 from rag.core.settings import RetrievalSettings
@@ -10,7 +9,7 @@ from rag.core.text import SPLITTER_VERSION
 from rag.index.qdrant import client as qc
 from rag.index.qdrant import points
 from rag.index.store.base import DenseSpec
-from rag.index.store.db import DocRecord
+from rag.index.store.db import DocRecord, all_changed
 from rag.index.store.layout import IndexLock
 from rag.index.store.marker import write_marker
 
@@ -87,9 +86,8 @@ class QdrantBackend:
             raise IndexMismatchError(f"{self.where()} was built with {have} for vector set {dense.name!r} but the "
                                      f"embedder is {dense.model_id} (dim {dense.dim}); re-run rag ingest with "
                                      f"--rebuild")
-        stale = meta.get("splitter") != SPLITTER_VERSION
-        return ({d.source: replace(d, sha256="", mtime_ns=-1) if stale else d for d in self.docs(live)},
-                int(meta.get("chunks", 0)))
+        known = {d.source: d for d in self.docs(live)}
+        return all_changed(known) if meta.get("splitter") != SPLITTER_VERSION else known, int(meta.get("chunks", 0))
 
     def docs(self, collection: str, with_text: bool = False) -> list[DocRecord]:
         """Every note point of a version (manifest rows; texts only when asked)."""

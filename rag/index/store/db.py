@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +66,12 @@ class DocRecord:
     def meta(self) -> NoteMeta:
         """Folder, title and tags of this note."""
         return NoteMeta(self.source, folder_of(self.source), self.title, tuple(self.tags))
+
+
+def all_changed(known: dict[str, DocRecord]) -> dict[str, DocRecord]:
+    """The manifest with every note marked changed (no digest, no mtime): the next ingest re-reads each once, its
+    chunks still reused by text hash."""
+    return {s: replace(d, sha256="", mtime_ns=-1) for s, d in known.items()}
 
 
 def folder_of(source: str) -> str:

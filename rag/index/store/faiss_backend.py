@@ -1,7 +1,6 @@
 """The default backend: FAISS vectors + SQLite rows in versioned folders under the index folder."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from rag.core.settings import RetrievalSettings
@@ -48,7 +47,7 @@ class FaissBackend:
             db.check_model(meta, dense.model_id, dense.dim, self.index_dir, dense.name)
             known = db.manifest(conn)
             if meta.get("version", "1") < db.SCHEMA_VERSION or meta.get("splitter") != SPLITTER_VERSION:
-                known = {s: replace(d, sha256="", mtime_ns=-1) for s, d in known.items()}
+                known = db.all_changed(known)
             return known, conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
         finally:
             conn.close()
