@@ -162,8 +162,8 @@ class AnswerChain:
         if len(parts) == 1:
             turn.results = self._search(turn, turn.question, k)
         else:
-            lists = [self._search(turn, q, k) for q in (turn.question, *parts)]
-            turn.results = interleave(lists, min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1)))
+            limit = min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1))
+            turn.results = interleave([self._search(turn, q, limit) for q in (turn.question, *parts)], limit)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
 
@@ -432,14 +432,19 @@ class AnswerChain:
 
 
 def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:
-    """The ranked lists taking turns, best first, each chunk once, until `limit` results."""
+    """The ranked lists taking turns, each chunk once, until `limit` results: on its turn a list gives its best chunk
+    not yet in, so a list whose top chunks another list already gave still adds one of its own."""
     out: list[SearchResult] = []
     seen: set[str] = set()
-    for rank in range(max(map(len, lists), default=0)):
-        for results in lists:
-            if rank < len(results) and results[rank].chunk.chunk_id not in seen and len(out) < limit:
-                seen.add(results[rank].chunk.chunk_id)
-                out.append(results[rank])
+    queues = [iter(results) for results in lists]
+    while queues and len(out) < limit:
+        for queue in list(queues):
+            fresh = next((r for r in queue if r.chunk.chunk_id not in seen), None)
+            if fresh is None:
+                queues.remove(queue)
+            elif len(out) < limit:
+                seen.add(fresh.chunk.chunk_id)
+                out.append(fresh)
     return out
 
 
