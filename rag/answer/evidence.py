@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.answer.phrases import defined_term, defines
 from rag.answer.question import Question
 from rag.core.text import content_terms, squash
 from rag.core.types import SearchResult
@@ -87,7 +88,8 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
           foreign=None) -> list[Candidate]:
     """Fill each candidate's per-part scores: w_dense * cosine + w_lex * coverage of the part's terms (unit, its
     list context and heading; half the part's own terms, without the leading context, half all the question's)
-    + w_rank * chunk prior. Only the `max_candidates` best by the cheap part are embedded.
+    + w_rank * chunk prior; a unit that defines what a "what is X" part asks covers that part whole ("The EMA network
+    is ..."). Only the `max_candidates` best by the cheap part are embedded.
     `embed(texts) -> (n, dim)` unit vectors. `foreign(parts, texts) -> (texts, parts)` scores of units in a language
     MiniLM does not read (NaN elsewhere): the cosine is the better of both, and since the question's words cannot
     occur in another language, that score also stands in for term coverage where it is higher."""
@@ -95,6 +97,7 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     parts = question.parts
     terms = [question.part_terms(i) | question.terms if len(parts) > 1 else question.terms for i in range(len(parts))]
     part_terms = [question.own_terms(i) if len(parts) > 1 else question.terms for i in range(len(parts))]
+    asked = [defined_term(part, question.lead) for part in parts]
     other = foreign(list(parts), [c.text for c in cands]) if foreign is not None else None
     rows = {id(c): row for c, row in zip(cands, other)} if other is not None else {}
 
@@ -104,6 +107,8 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
         return float("-inf") if np.isnan(value) else value
 
     def lexical(c: Candidate, i: int) -> float:
+        if asked[i] and defines(c.text, asked[i]):
+            return 1.0
         lex = (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
         return max(lex, alt(c, i))
 

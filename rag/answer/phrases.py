@@ -79,6 +79,25 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     return None
 
 
+
+DEFINES = r"(?:\s*\([^)]*\))?\s*(?::|\s(?:is|are|refers\s+to|means|stands\s+for)\s)"   # "X (Y) is", "X: ..."
+
+
+def defined_term(part: str, lead: str = "") -> str | None:
+    """The X a "what is X?" question (or part, after its leading context) asks to define; else None."""
+    text = part[len(lead):].lstrip(" ,") if lead and part.startswith(lead) else part
+    copula = COPULA_WHAT.match(text)
+    phrase = COPULA_SUBJECT.match(text, copula.end()) if copula else None
+    return " ".join(phrase.group("x").split()) if phrase and content_runs(phrase.group("x")) else None
+
+
+def defines(sentence: str, term: str) -> bool:
+    """Whether a sentence opens by defining `term`: "The EMA network is ...", "Dropout (a regulariser) is ...",
+    "**Latent space**: ..." (emphasis ignored, a plural of the term counted)."""
+    plain = re.sub(r"[*_`]", "", sentence).lstrip("-• ")
+    words = r"\s+".join(re.escape(w) for w in term.split())
+    return bool(re.match(rf"(?:the\s+|an?\s+)?{words}(?:e?s)?{DEFINES}", plain, re.IGNORECASE))
+
 # ---- lists --------------------------------------------------------------------------------------------------------
 
 def _edge_phrase(part: str, last: bool) -> str | None:

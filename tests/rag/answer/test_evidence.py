@@ -174,3 +174,12 @@ def test_a_unit_in_another_language_ranks_by_its_foreign_score():
     chosen = select_evidence(question, [english, italian], bag_embed, lambda t: 1, 1, 100, foreign=foreign)
     assert chosen[0].chunk.source == "it.md" and chosen[0].text.startswith("Qualunque")
     assert chosen[0].score > plain[0].score
+
+
+def test_a_sentence_defining_what_a_part_asks_outranks_one_that_uses_its_words():
+    r1 = result("During diffusion model training the primary network and the EMA network are both trained. "
+                "The EMA network is a secondary network whose parameters average the primary network. "
+                "Smoothed parameters give more consistent samples.")
+    question = q("In diffusion model training, what is the EMA network, and why is it preferred for sampling?")
+    ev = select_evidence(question, [r1], bag_embed, lambda t: 1, 2, 100)
+    assert ev[0].part == 0 and ev[0].text.startswith("The EMA network is a secondary network")
