@@ -102,12 +102,16 @@ def ndcg_at_k(relevant: Sequence[bool], k: int, n_relevant: int | None = None) -
     return dcg / idcg
 
 
-def retrieval_scores(texts: Sequence[str], support: Sequence[str], min_word_fraction: float = 0.6) -> dict:
-    """hit@1, hit@5, mrr@10, ndcg@10 and the first hit rank for one question's ranked chunk texts."""
+def retrieval_scores(texts: Sequence[str], support: Sequence[str], min_word_fraction: float = 0.6,
+                     top5: Sequence[str] | None = None) -> dict:
+    """hit@1, hit@5, mrr@10, ndcg@10 and the first hit rank for one question's ranked chunk texts; hit@1 and hit@5
+    from `top5` where given: what a search for five returns, which need not be the first five of ten (the fused
+    ranking keeps each retriever's leaders in whatever k is asked)."""
     rel = relevance(texts, support, min_word_fraction)
+    head = rel if top5 is None else relevance(top5, support, min_word_fraction)
     return {
-        "hit@1": hit_at_k(rel, 1),
-        "hit@5": hit_at_k(rel, 5),
+        "hit@1": hit_at_k(head, 1),
+        "hit@5": hit_at_k(head, 5),
         "mrr@10": mrr_at_k(rel, 10),
         "ndcg@10": ndcg_at_k(rel, 10),
         "first_hit_rank": first_hit_rank(rel),

@@ -85,7 +85,8 @@ def ingest_into(notes: Path, settings: Settings, index_dir: Path) -> Settings:
 
 def score_retrieval(retriever, items: list[QAItem], mode: str, desc: str) -> tuple[dict, dict[str, dict]]:
     """Mean retrieval metrics over answerable items and the per-question rows; a follow-up is searched the way the
-    chain searches it (its standalone question, the previous answer's notes as a prior)."""
+    chain searches it (its standalone question, the previous answer's notes as a prior). hit@1 and hit@5 come from a
+    search for five, as the chain asks at the default k; MRR and nDCG from a search for ten."""
     from rag.answer import abstain, conversation, followup_search
 
     rows = {}
@@ -95,10 +96,11 @@ def score_retrieval(retriever, items: list[QAItem], mode: str, desc: str) -> tup
             if vocab is None:
                 vocab = abstain.Vocabulary(retriever.store.document_text(s) for s in retriever.store.sources())
             followup = conversation.understand(it.question, list(it.history), vocab.knows_phrase)
-            results = followup_search.search(retriever, followup, 10, mode=mode)
+            top = [followup_search.search(retriever, followup, k, mode=mode) for k in (10, 5)]
         else:
-            results = retriever.search(it.question, k=10, mode=mode)
-        rows[it.id] = retrieval_scores([r.chunk.text for r in results], it.support)
+            top = [retriever.search(it.question, k=k, mode=mode) for k in (10, 5)]
+        rows[it.id] = retrieval_scores([r.chunk.text for r in top[0]], it.support,
+                                       top5=[r.chunk.text for r in top[1]])
     return mean_scores(list(rows.values())), rows
 
 

@@ -70,3 +70,13 @@ def test_retrieval_scores_and_mean():
     means = mean_scores([row, {"hit@1": 1.0, "hit@5": 1.0, "mrr@10": 1.0, "ndcg@10": 1.0}])
     assert means["hit@1"] == 0.5 and means["mrr@10"] == 0.75
     assert mean_scores([])["hit@5"] == 0.0
+
+
+def test_hits_come_from_the_search_for_five_where_given():
+    """The fused ranking keeps each retriever's leaders in any k: the gold may sit 7th of ten yet be in the five."""
+    ten = ["a", "b", "c", "d", "e", "f", "the answer is forty two", "h"]
+    five = ["a", "b", "the answer is forty two", "c", "d"]
+    row = retrieval_scores(ten, ["answer is forty two"], top5=five)
+    assert row["hit@5"] == 1.0 and row["hit@1"] == 0.0
+    assert row["mrr@10"] == pytest.approx(1 / 7) and row["first_hit_rank"] == 7
+    assert retrieval_scores(ten, ["answer is forty two"])["hit@5"] == 0.0
