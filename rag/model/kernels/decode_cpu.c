@@ -174,9 +174,7 @@ KV_INLINE void score_rows(const int D, const float *q, const void *k, float *sco
     for (; i + 4 <= n; i += 4) {
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int c = 0; c < D / 8; c++)
-            for (int r = 0; r < 4; r++) {
-                acc[r] = _mm256_fmadd_ps(qv[c], kv_load8(k, (i + r) * D + 8 * c, fp32), acc[r]);
-            }
+            for (int r = 0; r < 4; r++) acc[r] = _mm256_fmadd_ps(qv[c], kv_load8(k, (i + r) * D + 8 * c, fp32), acc[r]);
         for (int r = 0; r < 4; r++) scores[i + r] = hsum8(acc[r]) * scale;
     }
     for (; i < n; i++) scores[i] = dot_kv(q, kv_at(k, i * D, fp32), D, fp32) * scale;
@@ -188,9 +186,7 @@ KV_INLINE void weigh_rows(const int D, const float *w, const void *v, int64_t n,
     for (int c = 0; c < D / 8; c++) acc[c] = _mm256_loadu_ps(part + 8 * c);
     for (int64_t i = 0; i < n; i++) {
         const __m256 pv = _mm256_set1_ps(w[i]);
-        for (int c = 0; c < D / 8; c++) {
-            acc[c] = _mm256_fmadd_ps(pv, kv_load8(v, i * D + 8 * c, fp32), acc[c]);
-        }
+        for (int c = 0; c < D / 8; c++) acc[c] = _mm256_fmadd_ps(pv, kv_load8(v, i * D + 8 * c, fp32), acc[c]);
     }
     for (int c = 0; c < D / 8; c++) _mm256_storeu_ps(part + 8 * c, acc[c]);
 }
