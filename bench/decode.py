@@ -2,8 +2,11 @@
 
 One run, one prompt (800 tokens of notes text), one thread count; every engine runs in its own subprocess
 so its peak RSS is its own. With llama-cpp-python installed (the `peers` extra) the bundled model is also
-requantised to Q4_K_M by llama.cpp (rag/model/requantize.py) and both engines run that same file
-(q4k_* keys, parity against an fp32 model of the dequantised file). spec_* and constrained_spec_* keys time
+requantised to Q4_K_M by llama.cpp (rag/model/requantize.py) and both engines run that same file (q4k_* keys).
+Parity on it is against an fp32 model of the dequantised file: q4k_parity_max_abs_logit_diff (issue 17's figure)
+and q4k_parity_decode_floor_max_abs_logit_diff have fp32 KV caches on both sides, K and V unrounded (the same values
+as q4k_parity_fp32_cache_*); q4k_parity_fp16_cache_* and the int4 and llama.cpp figures have fp16 caches on both
+sides, as the engines decode by default. spec_* and constrained_spec_* keys time
 prompt-lookup speculative decoding against plain greedy decoding (bench/speculative_decode.py).
 Usage: python bench/decode.py [--threads 2] [--new-tokens 128] [--json]
 """
@@ -152,11 +155,12 @@ def run_llamacpp(ids: list[int], new: int, threads: int, gguf: str) -> dict:
 
 
 def run_q4k_parity(ids: list[int], gguf: str) -> dict:
-    """Max |logit diff| of our packed models on the Q4_K_M file against an fp32 model of its dequantised weights
-    with the same fp16 KV cache: a 64-token prefill (fp32 GEMMs on the exact weights), then 64 one-token steps fed
-    the prompt's own next tokens (the native decode step: fp32 activations on AVX-512, int16 groups on AVX2); what
-    the fp16 cache alone moves; and the floor over the decode steps: the twin against itself at another thread count
-    (another summation order, whose ~1e-7 differences flip some fp16 roundings of K and V)."""
+    """Max |logit diff| of our packed models on the Q4_K_M file against an fp32 model of its dequantised weights,
+    both sides on fp32 KV caches and again both on fp16 ones (LocalLM's default): a 64-token prefill (fp32 GEMMs on
+    the exact weights), then 64 one-token steps fed the prompt's own next tokens (the native decode step: fp32
+    activations on AVX-512, int16 groups on AVX2); what the fp16 cache alone moves; and for each cache type the
+    floor over the decode steps: the twin against itself at another thread count (another summation order, whose
+    ~1e-7 differences fp16 roundings of K and V can amplify). Keys without a cache in their name are fp16 ones."""
     import torch
 
     from rag.model.generate import LocalLM
@@ -168,26 +172,38 @@ def run_q4k_parity(ids: list[int], gguf: str) -> dict:
             first = model(torch.tensor([ids[:64]]), 0)[0]
             return torch.cat([first, torch.stack([step(t, i) for i, t in enumerate(ids[64:128], start=64)])])
 
+    def reordered(model, step) -> torch.Tensor:
+        """logits at another thread count."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2 if threads == 1 else 1)
+        try:
+            return logits(model, step)
+        finally:
+            torch.set_num_threads(threads)
+
     fp32 = load_transformer(gguf, "fp32")
-    plain = logits(fp32, lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1])
-    fp32.kv_dtype = torch.float16  # the native step's cache: only the weights and kernels differ
-    ref = logits(fp32, lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1])
-    res = {"fp16_kv_cache_max_abs_logit_diff": float((plain - ref).abs().max())}  # the cache alone, fp32 weights
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2 if threads == 1 else 1)
-    reordered = logits(fp32, lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1])
-    torch.set_num_threads(threads)
-    res["twin_reordered_decode_max_abs_logit_diff"] = float((reordered - ref)[64:].abs().max())
+    twin_step = lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1]  # noqa: E731
+    caches = {"fp32_cache_": torch.float32, "": torch.float16}  # key prefix: the KV cache dtype of both sides
+    refs, res = {}, {}
+    for cache, dtype in caches.items():
+        fp32.kv_dtype = dtype
+        refs[cache] = logits(fp32, twin_step)
+        res[f"twin_reordered_{cache}decode_max_abs_logit_diff"] = float(
+            (reordered(fp32, twin_step) - refs[cache])[64:].abs().max())
+    res["fp16_kv_cache_max_abs_logit_diff"] = float((refs[""] - refs["fp32_cache_"]).abs().max())  # fp32 weights
     for weights in ("int8", "int4"):
         lm = LocalLM.load(gguf, weights=weights, max_context=256)
-        got = logits(lm.model, lm._step)
-        diff = (got - ref).abs()
-        top = got.topk(4, dim=-1).indices  # a requantised tied head is exact at its best logits (RescoredHead)
-        res[f"{weights}_max_abs_logit_diff"] = float(diff.max())
-        res[f"{weights}_prefill_max_abs_logit_diff"] = float(diff[:64].max())
-        res[f"{weights}_decode_max_abs_logit_diff"] = float(diff[64:].max())
-        res[f"{weights}_top4_max_abs_logit_diff"] = float(diff.gather(1, top).max())
-        res[f"{weights}_argmax_agreement"] = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
+        for cache, dtype in caches.items():
+            lm.model.kv_dtype = dtype  # the native step follows the caches setup_caches makes
+            got, ref = logits(lm.model, lm._step), refs[cache]
+            diff = (got - ref).abs()
+            top = got.topk(4, dim=-1).indices  # a requantised tied head is exact at its best logits (RescoredHead)
+            res[f"{weights}_{cache}max_abs_logit_diff"] = float(diff.max())
+            res[f"{weights}_{cache}prefill_max_abs_logit_diff"] = float(diff[:64].max())
+            res[f"{weights}_{cache}decode_max_abs_logit_diff"] = float(diff[64:].max())
+            res[f"{weights}_{cache}top4_max_abs_logit_diff"] = float(diff.gather(1, top).max())
+            res[f"{weights}_{cache}argmax_agreement"] = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
+    ref = refs[""]
     peer = llamacpp_logits(ids, gguf)
     if peer is not None:   # the peer on the same file and tokens, against the same twin (its cache is fp16 too)
         res["llamacpp_max_abs_logit_diff"] = float((peer - ref).abs().max())
@@ -332,8 +348,17 @@ def main() -> int:
         "q4k_decode_ratio": ratio(get("ours-q4k", "decode_tok_s"), get("llamacpp-q4k", "decode_tok_s")),
         "q4k_ours_prefill_tok_s": get("ours-q4k", "prefill_tok_s"),
         "q4k_llamacpp_prefill_tok_s": get("llamacpp-q4k", "prefill_tok_s"),
-        "q4k_parity_max_abs_logit_diff": get("parity-q4k", "int8_max_abs_logit_diff"),
-        "q4k_parity_decode_floor_max_abs_logit_diff": get("parity-q4k", "twin_reordered_decode_max_abs_logit_diff"),
+        # issue 17's figure: ours (int8: every weight and the head as the file's blocks) against the fp32 twin, both
+        # on fp32 KV caches, and its floor; the same on fp16 caches (LocalLM's) under fp16_cache names
+        "q4k_parity_max_abs_logit_diff": get("parity-q4k", "int8_fp32_cache_max_abs_logit_diff"),
+        "q4k_parity_decode_floor_max_abs_logit_diff": get("parity-q4k",
+                                                          "twin_reordered_fp32_cache_decode_max_abs_logit_diff"),
+        "q4k_parity_fp32_cache_max_abs_logit_diff": get("parity-q4k", "int8_fp32_cache_max_abs_logit_diff"),
+        "q4k_parity_fp32_cache_floor_max_abs_logit_diff": get("parity-q4k",
+                                                              "twin_reordered_fp32_cache_decode_max_abs_logit_diff"),
+        "q4k_parity_fp16_cache_max_abs_logit_diff": get("parity-q4k", "int8_max_abs_logit_diff"),
+        "q4k_parity_fp16_cache_floor_max_abs_logit_diff": get("parity-q4k",
+                                                              "twin_reordered_decode_max_abs_logit_diff"),
         "q4k_int4_top4_max_abs_logit_diff": get("parity-q4k", "int4_top4_max_abs_logit_diff"),
         "q4k_llamacpp_parity_max_abs_logit_diff": get("parity-q4k", "llamacpp_max_abs_logit_diff"),
         **{f"{p}{k}": get("spec", f"{p}{k}") for p in ("spec_", "constrained_spec_")
@@ -376,10 +401,13 @@ def main() -> int:
           "before attention and weight dequantisation")
     print(f"Q4_K_M ({q4k or q4k_error}): ours {summary['q4k_ours_decode_tok_s']} tok/s, llama.cpp "
           f"{summary['q4k_llamacpp_decode_tok_s']} (ratio {summary['q4k_decode_ratio']}); parity against its fp32 "
-          f"twin: int8 {summary['q4k_parity_max_abs_logit_diff']} (all logits; over the decode steps the twin "
-          f"against itself at another thread count: {summary['q4k_parity_decode_floor_max_abs_logit_diff']}), int4 "
+          f"twin, all logits: int8 {summary['q4k_parity_fp32_cache_max_abs_logit_diff']} on fp32 KV caches (over the "
+          f"decode steps the twin against itself at another thread count: "
+          f"{summary['q4k_parity_fp32_cache_floor_max_abs_logit_diff']}), "
+          f"{summary['q4k_parity_fp16_cache_max_abs_logit_diff']} on fp16 ones (floor "
+          f"{summary['q4k_parity_fp16_cache_floor_max_abs_logit_diff']}); on fp16 caches int4 "
           f"{summary['q4k_int4_top4_max_abs_logit_diff']} (top 4; its tied head is requantised), llama.cpp "
-          f"{summary['q4k_llamacpp_parity_max_abs_logit_diff']} (all logits)")
+          f"{summary['q4k_llamacpp_parity_max_abs_logit_diff']}")
     for label, p in (("grounded", "spec_"), ("constrained", "constrained_spec_")):
         print(f"speculative ({label} answers): plain {summary[p + 'plain_tok_s']} tok/s, speculative "
               f"{summary[p + 'effective_tok_s']}, identical {summary[p + 'identical']}, acceptance "

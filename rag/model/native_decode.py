@@ -2,8 +2,9 @@
 
 One ctypes call runs every block of a step inside one OpenMP region; only the output head (RescoredHead)
 stays in torch. A step takes one token or up to MAX_ACT_ROWS (a speculative draft to verify): each weight is read
-once for all of them, and every row's logits are bit for bit those of feeding its token alone. The KV caches
-must be fp16 (model.kv_dtype, which LocalLM sets for this decoder).
+once for all of them, and every row's logits are bit for bit those of feeding its token alone. The KV caches are
+fp16 (model.kv_dtype, which LocalLM sets for this decoder: half the bytes a step reads) or fp32 (K and V unrounded,
+for parity with an fp32 model); the step follows the dtype of the caches setup_caches made.
 FastDecoder (rag/model/decode.py) is the torch version of the same step and Transformer.forward the
 reference; tests/rag/model/test_native_decode.py checks all three agree.
 """
@@ -43,7 +44,7 @@ class _Layer(ctypes.Structure):
 class _Model(ctypes.Structure):
     _fields_ = [("dim", _I64), ("hidden", _I64), ("n_heads", _I64), ("n_kv_heads", _I64), ("head_dim", _I64),
                 ("max_seq", _I64), ("n_layers", _I64), ("eps", ctypes.c_float), ("layers", ctypes.POINTER(_Layer)),
-                ("output_norm", _P)]
+                ("output_norm", _P), ("kv_fp32", _I64)]
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -70,12 +71,16 @@ def supports(model: Transformer) -> bool:
     return bool(linears) and all(isinstance(m, PackedLinear) and m.kernels is not None for m in linears)
 
 
-def _check_half_caches(model: Transformer) -> None:
-    """ValueError unless the KV caches are fp16, the only layout the C step reads and writes."""
+KV_DTYPES = (torch.float16, torch.float32)  # the KV cache types the C step reads and writes
+
+
+def _kv_fp32(model: Transformer) -> bool:
+    """Whether the KV caches are fp32 (else fp16); ValueError for any other dtype."""
     dtype = model.blk[0].attn.kv_cache.k.dtype
-    if dtype != torch.float16:
-        raise ValueError(f"NativeDecoder needs fp16 KV caches, not {dtype}: set model.kv_dtype = torch.float16 "
-                         "before model.setup_caches")
+    if dtype not in KV_DTYPES:
+        raise ValueError(f"NativeDecoder needs fp16 or fp32 KV caches, not {dtype}: set model.kv_dtype to "
+                         "torch.float16 or torch.float32 before model.setup_caches")
+    return dtype == torch.float32
 
 
 class NativeDecoder:
@@ -86,7 +91,7 @@ class NativeDecoder:
             raise ValueError("call model.setup_caches before building a NativeDecoder")
         if not supports(model):
             raise ValueError("NativeDecoder needs a packed model on the native kernels")
-        _check_half_caches(model)
+        _kv_fp32(model)
         kernels = native.kernels()
         self.model = model
         self._decode = kernels.decode
@@ -94,19 +99,24 @@ class NativeDecoder:
         self._decode.restype = ctypes.c_int
         self.embedding = model.token_embd.weight  # (V, dim) fp32
         self._layers = (_Layer * len(model.blk))()
-        self._bound_to: tuple[int, int] | None = None  # (K cache, rope table) pointers the structs hold
+        self._bound_to: tuple[int, torch.dtype, int] | None = None  # the _caches() the structs hold
+
+    def _caches(self) -> tuple[int, torch.dtype, int]:
+        """The layer-0 K cache's pointer and dtype and the RoPE table's pointer: what setup_caches replaces."""
+        k = self.model.blk[0].attn.kv_cache.k
+        return k.data_ptr(), k.dtype, self.model.rope_cos.data_ptr()
 
     def _bind(self) -> None:
-        """(Re)fill the C structs: setup_caches replaces the KV caches and RoPE tables."""
+        """(Re)fill the C structs: setup_caches replaces the KV caches (perhaps of another dtype) and RoPE tables."""
         m, a = self.model, self.model.args
-        _check_half_caches(m)
+        kv_fp32 = _kv_fp32(m)
         for i, b in enumerate(m.blk):
             self._layers[i] = _Layer(_ptr(b.attn_norm.weight), _ptr(b.ffn_norm.weight), _fused(b.attn.attn_qkv),
                                      _fused(b.attn.attn_output), _fused(b.ffn.ffn_gate_up), _fused(b.ffn.ffn_down),
                                      _ptr(b.attn.kv_cache.k), _ptr(b.attn.kv_cache.v))
         self._model = _Model(a.dim, a.hidden_dim, a.n_heads, a.n_kv_heads, a.head_dim, m.max_seq_len, a.n_layers,
-                             a.norm_eps, self._layers, _ptr(m.output_norm.weight))
-        self._bound_to = (m.blk[0].attn.kv_cache.k.data_ptr(), m.rope_cos.data_ptr())
+                             a.norm_eps, self._layers, _ptr(m.output_norm.weight), kv_fp32)
+        self._bound_to = self._caches()
 
     def steps(self, tokens: list[int], pos: int) -> Tensor:
         """Feed tokens (1..MAX_ACT_ROWS) at positions pos.. (filling the caches); logits (T, vocab), row t's
@@ -116,7 +126,7 @@ class NativeDecoder:
             raise ValueError(f"a native step takes 1 to {native.MAX_ACT_ROWS} tokens, not {len(tokens)}")
         for i, token in enumerate(tokens):
             check_step(m, token, pos + i)
-        if self._bound_to != (m.blk[0].attn.kv_cache.k.data_ptr(), m.rope_cos.data_ptr()):
+        if self._bound_to != self._caches():
             self._bind()
         rows = self.embedding[tokens] if len(tokens) > 1 else self.embedding[tokens[0]:tokens[0] + 1]  # (T, dim)
         hidden = torch.empty(len(tokens), m.args.dim)

@@ -13,8 +13,9 @@
  * (packed_rows, rows of W split across threads) and attention. Attention is split by position
  * (flash-decoding): each thread scores its range of positions for every head and leaves a partial
  * (max, sum, weighted V); for one row the thread owning pos writes its K/V first, for several rows every K/V is
- * written before a sixth barrier. The KV cache is fp16 (half the bytes
- * a step reads at long contexts), converted with F16C on the way in and out. Everything between barriers (norms,
+ * written before a sixth barrier. The KV cache is fp16 (half the bytes a step reads at long contexts), converted
+ * with F16C on the way in and out, or fp32 (packed_model.kv_fp32: K and V unrounded, for parity with an fp32
+ * model); the same loops read either, compiled once for each. Everything between barriers (norms,
  * RoPE of q, merging partials, SiLU, activation quantisation) is small and every thread computes it into
  * its own buffers, which is cheaper than a serial section and the barrier it needs.
  */
@@ -28,7 +29,7 @@
 typedef struct {
     const float *attn_norm, *ffn_norm;  /* (dim) */
     fused_linear qkv, out, gate_up, down;
-    uint16_t *k_cache, *v_cache;        /* (n_kv_heads, max_seq, head_dim) fp16 */
+    void *k_cache, *v_cache;            /* (n_kv_heads, max_seq, head_dim) fp16, or fp32 where kv_fp32 */
 } packed_layer;
 
 typedef struct {
@@ -36,6 +37,7 @@ typedef struct {
     float eps;
     const packed_layer *layers;
     const float *output_norm;
+    int64_t kv_fp32;  /* 1: the KV caches hold fp32, 0: fp16 */
 } packed_model;
 
 typedef struct {
@@ -101,14 +103,30 @@ static void rope(const float *v, const float *cos, const float *sin, float *out,
     }
 }
 
-/* a (d) fp32 . b (d) fp16. */
-static float dot_half(const float *a, const uint16_t *b, int64_t d) {
+/* KV cache values as fp32: 8 from element i of c on, or one; fp32 says whether c holds fp32 or fp16 and is a
+ * constant wherever these inline, so each cache type gets its own loops. */
+#define KV_INLINE static inline __attribute__((always_inline))
+KV_INLINE __m256 kv_load8(const void *c, int64_t i, const int fp32) {
+    if (fp32) return _mm256_loadu_ps((const float *)c + i);
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)c + i)));
+}
+
+KV_INLINE float kv_load1(const void *c, int64_t i, const int fp32) {
+    return fp32 ? ((const float *)c)[i] : _cvtsh_ss(((const uint16_t *)c)[i]);
+}
+
+/* Element i of a cache of either type. */
+static const void *kv_at(const void *c, int64_t i, int fp32) {
+    return (const char *)c + i * (fp32 ? sizeof(float) : sizeof(uint16_t));
+}
+
+/* a (d) fp32 . b (d) of the cache. */
+KV_INLINE float dot_kv(const float *a, const void *b, int64_t d, const int fp32) {
     int64_t i = 0;
     __m256 acc = _mm256_setzero_ps();
-    for (; i + 8 <= d; i += 8)
-        acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(b + i))), acc);
+    for (; i + 8 <= d; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), kv_load8(b, i, fp32), acc);
     float s = hsum8(acc);
-    for (; i < d; i++) s += a[i] * _cvtsh_ss(b[i]);
+    for (; i < d; i++) s += a[i] * kv_load1(b, i, fp32);
     return s;
 }
 
@@ -120,14 +138,21 @@ static void store_half(uint16_t *dst, const float *src, int64_t d) {
     for (; i < d; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-/* out (d) += p * v (d) fp16. */
-static void axpy_half(float p, const uint16_t *v, float *out, int64_t d) {
+/* Row at of the cache (d values) = src, rounded to fp16 or copied. */
+static void store_kv_row(void *c, int64_t at, const float *src, int64_t d, int fp32) {
+    if (fp32)
+        memcpy((float *)c + at, src, sizeof(float) * d);
+    else
+        store_half((uint16_t *)c + at, src, d);
+}
+
+/* out (d) += p * v (d) of the cache. */
+KV_INLINE void axpy_kv(float p, const void *v, float *out, int64_t d, const int fp32) {
     int64_t j = 0;
     const __m256 pv = _mm256_set1_ps(p);
     for (; j + 8 <= d; j += 8)
-        _mm256_storeu_ps(out + j, _mm256_fmadd_ps(pv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + j))),
-                                                  _mm256_loadu_ps(out + j)));
-    for (; j < d; j++) out[j] += p * _cvtsh_ss(v[j]);
+        _mm256_storeu_ps(out + j, _mm256_fmadd_ps(pv, kv_load8(v, j, fp32), _mm256_loadu_ps(out + j)));
+    for (; j < d; j++) out[j] += p * kv_load1(v, j, fp32);
 }
 
 /* out (d) += p * v (d). */
@@ -139,62 +164,65 @@ static void axpy(float p, const float *v, float *out, int64_t d) {
     for (; j < d; j++) out[j] += p * v[j];
 }
 
-/* scores[i] = (q . k_i) * scale for n rows of D fp16 values: dot_half's operations for each, with q held in
+/* scores[i] = (q . k_i) * scale for n cache rows of D values: dot_kv's operations for each, with q held in
  * registers and four rows' chains side by side. */
-static inline __attribute__((always_inline)) void score_rows(const int D, const float *q, const uint16_t *k,
-                                                             float *scores, int64_t n, float scale) {
+KV_INLINE void score_rows(const int D, const float *q, const void *k, float *scores, int64_t n, float scale,
+                          const int fp32) {
     __m256 qv[D / 8];
     for (int c = 0; c < D / 8; c++) qv[c] = _mm256_loadu_ps(q + 8 * c);
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
         __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
         for (int c = 0; c < D / 8; c++)
-            for (int r = 0; r < 4; r++) {
-                const __m256 kv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k + (i + r) * D + 8 * c)));
-                acc[r] = _mm256_fmadd_ps(qv[c], kv, acc[r]);
-            }
+            for (int r = 0; r < 4; r++) acc[r] = _mm256_fmadd_ps(qv[c], kv_load8(k, (i + r) * D + 8 * c, fp32), acc[r]);
         for (int r = 0; r < 4; r++) scores[i + r] = hsum8(acc[r]) * scale;
     }
-    for (; i < n; i++) scores[i] = dot_half(q, k + i * D, D) * scale;
+    for (; i < n; i++) scores[i] = dot_kv(q, kv_at(k, i * D, fp32), D, fp32) * scale;
 }
 
-/* part (D) += sum_i w_i v_i in row order: axpy_half's operations for each row, the sums held in registers. */
-static inline __attribute__((always_inline)) void weigh_rows(const int D, const float *w, const uint16_t *v, int64_t n,
-                                                             float *part) {
+/* part (D) += sum_i w_i v_i over n cache rows in order: axpy_kv's operations for each, the sums held in registers. */
+KV_INLINE void weigh_rows(const int D, const float *w, const void *v, int64_t n, float *part, const int fp32) {
     __m256 acc[D / 8];
     for (int c = 0; c < D / 8; c++) acc[c] = _mm256_loadu_ps(part + 8 * c);
     for (int64_t i = 0; i < n; i++) {
         const __m256 pv = _mm256_set1_ps(w[i]);
-        for (int c = 0; c < D / 8; c++) {
-            const __m256 vv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i * D + 8 * c)));
-            acc[c] = _mm256_fmadd_ps(pv, vv, acc[c]);
-        }
+        for (int c = 0; c < D / 8; c++) acc[c] = _mm256_fmadd_ps(pv, kv_load8(v, i * D + 8 * c, fp32), acc[c]);
     }
     for (int c = 0; c < D / 8; c++) _mm256_storeu_ps(part + 8 * c, acc[c]);
 }
 
-/* Partial attention of one head over positions t0..t1-1: part = (sum_t w_t V[t], max score, sum_t w_t),
- * w_t = exp(score_t - max); an empty range leaves max = -inf and sums 0. Head size 64 (SmolLM2, Llama 3.2 1B)
- * takes the register-held loops, others dot_half / axpy_half; the operations on each score and sum are the same. */
-static void attend_range(const float *q, const uint16_t *k, const uint16_t *v, float *scores, float *part, int64_t t0,
-                         int64_t t1, int64_t d, float scale) {
+/* Partial attention of one head over positions t0..t1-1 of its K, V cache rows (d values each): part =
+ * (sum_t w_t V[t], max score, sum_t w_t), w_t = exp(score_t - max); an empty range leaves max = -inf and sums 0.
+ * Head size 64 (SmolLM2, Llama 3.2 1B) takes the register-held loops, others dot_kv / axpy_kv; the operations on
+ * each score and sum are the same. */
+KV_INLINE void attend_rows(const float *q, const void *k, const void *v, float *scores, float *part, int64_t t0,
+                           int64_t t1, int64_t d, float scale, const int fp32) {
     const int64_t n = t1 - t0;
     float best = -INFINITY, total = 0.0f;
     memset(part, 0, sizeof(float) * d);
     if (d == 64)
-        score_rows(64, q, k + t0 * d, scores, n, scale);
+        score_rows(64, q, kv_at(k, t0 * d, fp32), scores, n, scale, fp32);
     else
-        for (int64_t i = 0; i < n; i++) scores[i] = dot_half(q, k + (t0 + i) * d, d) * scale;
+        for (int64_t i = 0; i < n; i++) scores[i] = dot_kv(q, kv_at(k, (t0 + i) * d, fp32), d, fp32) * scale;
     for (int64_t i = 0; i < n; i++) best = scores[i] > best ? scores[i] : best;
     for (int64_t i = 0; i < n; i++) scores[i] -= best;
     packed_exp(scores, scores, n);
     for (int64_t i = 0; i < n; i++) total += scores[i];
     if (d == 64)
-        weigh_rows(64, scores, v + t0 * d, n, part);
+        weigh_rows(64, scores, kv_at(v, t0 * d, fp32), n, part, fp32);
     else
-        for (int64_t i = 0; i < n; i++) axpy_half(scores[i], v + (t0 + i) * d, part, d);
+        for (int64_t i = 0; i < n; i++) axpy_kv(scores[i], kv_at(v, (t0 + i) * d, fp32), part, d, fp32);
     part[d] = best;
     part[d + 1] = total;
+}
+
+/* attend_rows on an fp16 or an fp32 cache. */
+static void attend_range(const float *q, const void *k, const void *v, float *scores, float *part, int64_t t0,
+                         int64_t t1, int64_t d, float scale, int fp32) {
+    if (fp32)
+        attend_rows(q, k, v, scores, part, t0, t1, d, scale, 1);
+    else
+        attend_rows(q, k, v, scores, part, t0, t1, d, scale, 0);
 }
 
 /* out (d) = the softmax-weighted V of one head, from every thread's partial (stride between threads). */
@@ -231,8 +259,8 @@ static void store_kv(const packed_model *m, const packed_layer *L, const shared_
     const float *qkv = s->qkv + t * s->qkv_dim;
     for (int64_t h = 0; h < hkv; h++) {
         rope(qkv + (hq + h) * d, cos + p * d, sin + p * d, w->q, d);
-        store_half(L->k_cache + (h * m->max_seq + p) * d, w->q, d);
-        store_half(L->v_cache + (h * m->max_seq + p) * d, qkv + (hq + hkv + h) * d, d);
+        store_kv_row(L->k_cache, (h * m->max_seq + p) * d, w->q, d, m->kv_fp32);
+        store_kv_row(L->v_cache, (h * m->max_seq + p) * d, qkv + (hq + hkv + h) * d, d, m->kv_fp32);
     }
 }
 
@@ -252,9 +280,10 @@ static void attention(const packed_model *m, const packed_layer *L, const shared
         float *q = w->q + t * hq * d;
         for (int64_t h = 0; h < hq; h++) rope(qkv + h * d, cos_p, sin_p, q + h * d, d);
         for (int64_t h = 0; h < hq; h++) {
-            const int64_t kv = h / (hq / hkv);
-            attend_range(q + h * d, L->k_cache + kv * m->max_seq * d, L->v_cache + kv * m->max_seq * d, w->scores,
-                         s->partial + (t * threads + tid) * stride + h * (d + 2), t0, t1, d, scale);
+            const int64_t kv = h / (hq / hkv), head = kv * m->max_seq * d;  /* its cache rows start there */
+            attend_range(q + h * d, kv_at(L->k_cache, head, m->kv_fp32), kv_at(L->v_cache, head, m->kv_fp32),
+                         w->scores, s->partial + (t * threads + tid) * stride + h * (d + 2), t0, t1, d, scale,
+                         (int)m->kv_fp32);
         }
     }
 #pragma omp barrier

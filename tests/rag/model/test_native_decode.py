@@ -1,4 +1,5 @@
-"""The C decode step (NativeDecoder) agrees with FastDecoder and with Transformer.forward, the reference."""
+"""The C decode step (NativeDecoder) agrees with FastDecoder and with Transformer.forward, the reference, on fp16 KV
+caches (LocalLM's) and on fp32 ones."""
 from __future__ import annotations
 
 import pytest
@@ -15,10 +16,10 @@ from tests.rag.model.tiny_model import random_model
 pytestmark = pytest.mark.skipif(native.kernels() is None, reason="no C compiler or no AVX2/FMA/F16C here")
 
 
-def _packed_model(tmp_path, arch: str = "llama", weights: str = "int4", **shape):
+def _packed_model(tmp_path, arch: str = "llama", weights: str = "int4", kv_dtype=torch.float16, **shape):
     tiny = write_tiny_gguf(tmp_path / f"{arch}.gguf", arch=arch, qtype="Q4_1" if weights == "int4" else "Q8_0", **shape)
     model = load_transformer(tiny.path, weights, use_cache=False)
-    model.kv_dtype = torch.float16  # as LocalLM sets it for the native step: every path below shares the caches
+    model.kv_dtype = kv_dtype  # fp16 as LocalLM sets it for the native step: every path below shares the caches
     model.setup_caches(1, 64)
     return model
 
@@ -47,6 +48,33 @@ def test_native_step_equals_fast_step_and_tracks_the_module(tmp_path, arch, weig
     assert torch.equal(native_logits.argmax(-1), fast.argmax(-1))
 
 
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+@pytest.mark.parametrize("heads,kv_heads", [(4, 2), (4, 4), (2, 1)])
+@pytest.mark.parametrize("dim", [64, 256])
+def test_native_step_on_fp32_caches_is_the_module_to_fp32_rounding(tmp_path, arch, heads, kv_heads, dim):
+    # int8 weights: one-row matmuls are the same kernel on every path (int4's differ), so what is left is the cache
+    model = _packed_model(tmp_path, arch, "int8", kv_dtype=torch.float32, dim=dim, n_heads=heads, n_kv_heads=kv_heads)
+    tokens = list(range(3, 45))
+    native_logits = _steps(model, NativeDecoder, tokens, prefill=9)
+    fast = _steps(model, FastDecoder, tokens, prefill=9)
+    module = _steps(model, None, tokens, prefill=9)
+    scale = module.abs().max()
+    assert (native_logits - fast).abs().max() <= 1e-5 * scale  # ~1e-6 measured; fp16 caches move them up to 6e-5
+    assert (native_logits - module).abs().max() <= 1e-5 * scale
+
+
+def test_native_step_writes_fp32_caches_unrounded(tmp_path):
+    model = _packed_model(tmp_path, "llama", "int8", kv_dtype=torch.float32, dim=64, n_heads=4, n_kv_heads=2)
+    tokens = list(range(5, 25))
+    _steps(model, NativeDecoder, tokens, prefill=4)  # positions 4..19 written by the native step
+    native_kv = [c[0, :, 4:20].clone() for c in (model.blk[1].attn.kv_cache.k, model.blk[1].attn.kv_cache.v)]
+    _steps(model, None, tokens, prefill=4)  # new caches, every position written by the module
+    module_kv = [c[0, :, 4:20] for c in (model.blk[1].attn.kv_cache.k, model.blk[1].attn.kv_cache.v)]
+    for ours, module in zip(native_kv, module_kv):
+        assert ours.dtype == torch.float32 and not torch.equal(ours, ours.half().float())  # not fp16 values
+        assert (ours - module).abs().max() <= 1e-5 * module.abs().max()  # fp16 rounding alone moves ~2e-4
+
+
 def test_native_step_writes_the_same_kv_cache_as_the_module(tmp_path):
     model = _packed_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
     tokens = list(range(5, 25))
@@ -69,6 +97,10 @@ def test_native_step_follows_replaced_caches_and_rejects_bad_input(tmp_path):
             decoder.step(7, 32)
         with pytest.raises(ValueError, match="vocabulary"):
             decoder.step(10**6, 1)
+        model.kv_dtype = torch.float32
+        model.setup_caches(1, 32)  # caches of another dtype: the decoder follows them too
+        assert model.blk[0].attn.kv_cache.k.dtype == torch.float32
+        assert torch.allclose(decoder.step(7, 0), NativeDecoder(model).step(7, 0), atol=0)
 
 
 def test_only_packed_models_on_the_kernels_are_supported(tmp_path):
@@ -105,12 +137,14 @@ def test_native_step_splits_attention_over_any_thread_count(tmp_path, threads):
     assert torch.equal(native_logits.argmax(-1), fast.argmax(-1))
 
 
-def test_native_step_needs_fp16_caches_and_they_barely_move_the_logits(tmp_path):
+def test_fp16_caches_barely_move_the_logits_and_other_cache_dtypes_are_refused(tmp_path):
     model = _packed_model(tmp_path, dim=64, n_heads=4, n_kv_heads=2)
     tokens = list(range(3, 40))
-    half = _steps(model, None, tokens, prefill=5)
-    model.kv_dtype = None
-    full = _steps(model, None, tokens, prefill=5)  # fp32 caches: the reference
+    half = _steps(model, NativeDecoder, tokens, prefill=5)
+    model.kv_dtype = None  # the weights' dtype: fp32 caches, the reference
+    full = _steps(model, NativeDecoder, tokens, prefill=5)
     assert (half - full).abs().max() <= 5e-3 * full.abs().max()
-    with pytest.raises(ValueError, match="fp16 KV caches"):
+    model.kv_dtype = torch.bfloat16
+    model.setup_caches(1, 64)
+    with pytest.raises(ValueError, match="fp16 or fp32 KV caches, not torch.bfloat16"):
         NativeDecoder(model)
