@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from rag.answer.question import DO_QUESTION, QUESTION_WORDS
-from rag.core.text import STOPWORDS
+from rag.core.text import EMPHASIS, STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
 FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
@@ -79,7 +79,6 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     return None
 
 
-
 DEFINES = r"(?:\s*\([^)]*\))?\s*(?::|\s(?:is|are|refers\s+to|means|stands\s+for)\s)"   # "X (Y) is", "X: ..."
 
 
@@ -94,9 +93,10 @@ def defined_term(part: str, lead: str = "") -> str | None:
 def defines(sentence: str, term: str) -> bool:
     """Whether a sentence opens by defining `term`: "The EMA network is ...", "Dropout (a regulariser) is ...",
     "**Latent space**: ..." (emphasis ignored, a plural of the term counted)."""
-    plain = re.sub(r"[*_`]", "", sentence).lstrip("-• ")
+    plain = EMPHASIS.sub("", sentence).lstrip("-• ")
     words = r"\s+".join(re.escape(w) for w in term.split())
     return bool(re.match(rf"(?:the\s+|an?\s+)?{words}(?:e?s)?{DEFINES}", plain, re.IGNORECASE))
+
 
 # ---- lists --------------------------------------------------------------------------------------------------------
 
