@@ -26,6 +26,7 @@ from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
 from rag.core.text import content_terms, plain, squash
 from rag.core.types import Answer, Citation, Filters, SearchResult
+from rag.index.fusion import interleave
 from rag.index.store.db import text_hash
 from rag.index.units import chunk_units
 
@@ -429,23 +430,6 @@ class AnswerChain:
         yield "done", Answer(asked, text, abstained, citations, turn.results, self.backend_name,
                              dict(turn.timings), turn.diagnostics,
                              standalone_question=turn.question if turn.followup else None)
-
-
-def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:
-    """The ranked lists taking turns, each chunk once, until `limit` results: on its turn a list gives its best chunk
-    not yet in, so a list whose top chunks another list already gave still adds one of its own."""
-    out: list[SearchResult] = []
-    seen: set[str] = set()
-    queues = [iter(results) for results in lists]
-    while queues and len(out) < limit:
-        for queue in list(queues):
-            fresh = next((r for r in queue if r.chunk.chunk_id not in seen), None)
-            if fresh is None:
-                queues.remove(queue)
-            elif len(out) < limit:
-                seen.add(fresh.chunk.chunk_id)
-                out.append(fresh)
-    return out
 
 
 def build_chain(settings: Settings, backend: str | None = None, mode: str | None = None,

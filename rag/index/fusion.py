@@ -1,5 +1,7 @@
-"""Weighted reciprocal rank fusion of several ranked id lists."""
+"""Weighted reciprocal rank fusion of several ranked id lists, and turn-taking of several ranked result lists."""
 from __future__ import annotations
+
+from rag.core.types import SearchResult
 
 
 def rrf(rankings: list[tuple[list[int], float]], k: int = 60) -> list[tuple[int, float]]:
@@ -26,3 +28,20 @@ def top_with_leaders(fused: list[tuple[int, float]], rankings: list[list[int]], 
             break
         chosen.add(i)
     return [i for i in order if i in chosen]
+
+
+def interleave(lists: list[list[SearchResult]], limit: int) -> list[SearchResult]:
+    """The ranked lists taking turns, each chunk once, until `limit` results: on its turn a list gives its best chunk
+    not yet in, so a list whose top chunks another list already gave still adds one of its own."""
+    out: list[SearchResult] = []
+    seen: set[str] = set()
+    queues = [iter(results) for results in lists]
+    while queues and len(out) < limit:
+        for queue in list(queues):
+            fresh = next((r for r in queue if r.chunk.chunk_id not in seen), None)
+            if fresh is None:
+                queues.remove(queue)
+            elif len(out) < limit:
+                seen.add(fresh.chunk.chunk_id)
+                out.append(fresh)
+    return out

@@ -132,16 +132,3 @@ def test_a_claim_backed_only_by_a_neighbour_cites_a_quote_that_holds_it(make_cha
     cited = int(ans.answer[len(claim):].split("[")[1].split("]")[0])
     quote = next(c.quote for c in ans.citations if c.n == cited)
     assert "keep an exponential moving average (EMA) of the network weights" in quote
-
-
-def test_interleave_gives_each_list_a_chunk_of_its_own_on_its_turn():
-    from rag.answer.chain import interleave
-    from rag.core.types import Chunk, SearchResult
-
-    def ranked(*ids):
-        return [SearchResult(Chunk("n.md", "", i, 1, 1, 0, 1, i), 1.0, 0.5) for i in ids]
-    whole, first, second = ranked("a", "b", "c", "d"), ranked("a", "e"), ranked("b", "c", "f")
-    got = [r.chunk.chunk_id for r in interleave([whole, first, second], 6)]
-    assert got == ["a", "e", "b", "c", "f", "d"]   # "a" is in already: the first part gives "e" on its turn
-    assert [r.chunk.chunk_id for r in interleave([whole, first, second], 3)] == ["a", "e", "b"]
-    assert [r.chunk.chunk_id for r in interleave([first, ranked("a")], 5)] == ["a", "e"]

@@ -6,9 +6,9 @@ from langchain_core.documents import Document
 
 from rag.core.errors import ConfigError, IndexMismatchError
 from rag.core.settings import RetrievalSettings, load_settings
-from rag.core.types import Chunk
+from rag.core.types import Chunk, SearchResult
 from rag.index.bm25 import BM25Index, tokenize
-from rag.index.fusion import rrf, top_with_leaders
+from rag.index.fusion import interleave, rrf, top_with_leaders
 from rag.index.retrieve import HybridRetriever
 from rag.index.store import DocRecord, IndexLock, IndexWriter, text_hash
 
@@ -109,3 +109,13 @@ def test_each_rankings_leaders_reach_the_top_k():
     assert top == [1, 2, 9]          # in fused order
     assert top_with_leaders(fused, [dense, sparse], k=3, leaders=0) == [i for i, _ in fused[:3]]
     assert top_with_leaders(fused, [[], sparse], k=2, leaders=2) == [1, 2]
+
+
+def test_interleave_gives_each_list_a_chunk_of_its_own_on_its_turn():
+    def ranked(*ids):
+        return [SearchResult(Chunk("n.md", "", i, 1, 1, 0, 1, i), 1.0, 0.5) for i in ids]
+    whole, first, second = ranked("a", "b", "c", "d"), ranked("a", "e"), ranked("b", "c", "f")
+    got = [r.chunk.chunk_id for r in interleave([whole, first, second], 6)]
+    assert got == ["a", "e", "b", "c", "f", "d"]   # "a" is in already: the first part gives "e" on its turn
+    assert [r.chunk.chunk_id for r in interleave([whole, first, second], 3)] == ["a", "e", "b"]
+    assert [r.chunk.chunk_id for r in interleave([first, ranked("a")], 5)] == ["a", "e"]
