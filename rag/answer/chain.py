@@ -12,7 +12,7 @@ import numpy as np
 from langchain_core.runnables import RunnableLambda
 
 from rag.answer import abstain, category, conversation, followup_search
-from rag.answer.citations import MARKER, Claim, parse_answer, render
+from rag.answer.citations import Claim, parse_answer, render
 from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.foreign import ForeignScores
@@ -21,6 +21,7 @@ from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
 from rag.answer.quotes import make_quote
+from rag.answer.verify import SentenceVerifier
 from rag.answer.vocabulary import Vocabulary
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
@@ -34,7 +35,6 @@ MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
 GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence
                         # (dev set: later ones were never kept)
-UNCLOSED_MARKER = re.compile(r"\[[\d,;\s]*$")  # a citation marker still being generated
 EMBED_MEMO = 2048       # memoised text embeddings before the memo is cleared
 
 
@@ -51,7 +51,7 @@ class Turn:
     diagnostics: dict = field(default_factory=dict)
     timings: dict = field(default_factory=dict)
     order: list[int] = field(default_factory=list)   # evidence numbers in citation order
-    wide: set[int] = field(default_factory=set)      # evidence quoted with its window (see AnswerChain._own_support)
+    wide: set[int] = field(default_factory=set)      # evidence quoted with its window (verify.Verdict.wide)
     followup: Followup | None = None                 # a follow-up: `question` is its standalone form
     filters: Filters | None = None                   # scope applied inside retrieval
     finding: str | None = None                       # what the notes lack, found by the conversation's rules
@@ -79,6 +79,7 @@ class AnswerChain:
         self.llm = llm
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
+        self.verifier = SentenceVerifier(self.scorer, settings.answer.support_threshold)
         self.gaps: GapLog | None = GapLog(settings.index_path / GAPS_FILE)   # refused questions; None: not logged
         self.foreign = ForeignScores(retriever, settings.answer)
         self._vocab: Vocabulary | None = None
@@ -335,7 +336,7 @@ class AnswerChain:
                         break
                     if len(kept) >= MAX_SENTENCES or (not kept and len(checks) >= GIVE_UP_AFTER):
                         break
-                if not kept and len(checks) + 1 >= GIVE_UP_AFTER and self._doomed(pending, known):
+                if not kept and len(checks) + 1 >= GIVE_UP_AFTER and self.verifier.doomed(pending, known):
                     checks.append({"sentence": pending.strip(), "kept": False, "why": "doomed"})
                     break  # it would be dropped and generation given up at its end: quote now instead
             else:
@@ -353,55 +354,19 @@ class AnswerChain:
             kept += yield from self._emit_claims(turn, extra, first=not kept)
         return kept
 
-    def _own_support(self, turn: Turn, text: str, numbers: list[int]) -> list[int]:
-        """Evidence numbers whose own sentence supports `text`: a window may owe its support to a neighbour, and
-        the quote must hold what the claim says. Else the evidence whose sentence supports it best; where no
-        sentence alone does, `numbers` stay and are quoted with their windows."""
-        threshold = self.settings.answer.support_threshold
-        own = self.scorer.score([text], [e.text for e in turn.evidence])[0]
-        kept = [n for n in numbers if own[n - 1] >= threshold]
-        if kept:
-            return kept
-        best = int(np.argmax(own))
-        if own[best] >= threshold:
-            return [best + 1]
-        turn.wide.update(numbers)
-        return numbers
-
-    def _doomed(self, pending: str, known: set[str]) -> bool:
-        """Whether the sentence being generated can no longer be verified (its complete words decide)."""
-        text = UNCLOSED_MARKER.sub("", MARKER.sub(" ", pending))
-        if text[-1:].isalnum():  # the last word may still grow
-            text = text[: len(text) - len(text.split()[-1])]
-        return bool(text.strip()) and self.scorer.cannot_reach(text, known, self.settings.answer.support_threshold)
-
     def _check(self, turn: Turn, sentence: str, kept: list[Claim], checks: list[dict]) -> Iterator[tuple[str, object]]:
-        """Verify one generated sentence; keep it (with a repaired citation if needed) or drop it."""
-        claim = parse_answer(sentence, len(turn.evidence))
-        if not claim:
+        """Verify one generated sentence; stream it (with a repaired citation if needed) if it is kept."""
+        verdict = self.verifier.check(sentence, turn.evidence, kept)
+        if verdict is None:
             return
-        claim = claim[0]
-        if any(claim.text.lower() == k.text.lower() for k in kept):
-            checks.append({"sentence": claim.text, "kept": False, "why": "duplicate"})
+        checks.append(verdict.record)
+        if verdict.claim is None:
             return
-        if len(claim.text.split()) < 3:
-            checks.append({"sentence": claim.text, "kept": False, "why": "fragment"})
-            return
-        scores = self.scorer.score([claim.text], [e.window for e in turn.evidence])[0]  # one per evidence window
-        best = int(np.argmax(scores))
-        threshold = self.settings.answer.support_threshold
-        good = [n for n in claim.cites if scores[n - 1] >= threshold]
-        record = {"sentence": claim.text, "cited": claim.cites, "best": best + 1, "score": round(scores[best], 4)}
-        if not good and scores[best] < threshold:
-            checks.append({**record, "kept": False, "why": "unsupported"})
-            return
-        numbers = self._own_support(turn, claim.text, good or [best + 1])
-        if numbers != claim.cites:
-            record["repaired"] = True
-        checks.append({**record, "kept": True})
-        out = Claim(claim.text, numbers)
-        kept.append(out)
-        yield from self._emit(turn, ("" if len(kept) == 1 else " ") + render([Claim(out.text, turn.cite(numbers))]))
+        claim = verdict.claim
+        turn.wide.update(verdict.wide)
+        kept.append(claim)
+        sep = "" if len(kept) == 1 else " "
+        yield from self._emit(turn, sep + render([Claim(claim.text, turn.cite(claim.cites))]))
 
     # ---- citations and the final answer --------------------------------------------------------------
     def citation(self, n: int, ev: Evidence, wide: bool = False) -> Citation:
