@@ -14,13 +14,18 @@ from rag.index.units import evidence_units
 
 def embedding_text(chunk: Chunk, count_tokens: Callable[[str], int], limit: int) -> str:
     """'heading path' + newline + chunk text; the heading is trimmed (outermost parts first) to fit `limit`."""
-    parts = [p for p in chunk.heading.split(" > ") if p.strip()] if chunk.heading else []
+    return under_heading(chunk.heading, chunk.text, count_tokens, limit)
+
+
+def under_heading(heading: str, text: str, count_tokens: Callable[[str], int], limit: int) -> str:
+    """'heading path' + newline + text, the heading trimmed (outermost parts first) to fit `limit` tokens."""
+    parts = [p for p in heading.split(" > ") if p.strip()] if heading else []
     while parts:
-        text = " > ".join(parts) + "\n" + chunk.text
-        if count_tokens(text) <= limit:
-            return text
+        out = " > ".join(parts) + "\n" + text
+        if count_tokens(out) <= limit:
+            return out
         parts = parts[1:]
-    return chunk.text
+    return text
 
 
 def embed_texts(embedder, texts: list[str], batch_size: int = 64, progress: bool = True,
@@ -38,34 +43,44 @@ def embed_texts(embedder, texts: list[str], batch_size: int = 64, progress: bool
 UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
 
 
-def embed_units(embedder, chunk_texts: dict[str, str], progress: bool = True,
-                label: str = "") -> dict[str, list[tuple[str, np.ndarray]]]:
+def embed_units(embedder, chunks: Mapping[str, Chunk], progress: bool = True, label: str = "",
+                with_heading: bool = False) -> dict[str, list[tuple[str, np.ndarray]]]:
     """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
-    (rag.index.units.evidence_units); answering then embeds only the question. `label` names the embedder on the
+    (rag.index.units.evidence_units); answering then embeds only the question. `with_heading`: each unit is embedded
+    under its chunk's heading path, as chunks are (the hash stays the unit text's). `label` names the embedder on the
     progress bar."""
-    units = {h: [squash(text[a:b]) for a, b in evidence_units(text)] for h, text in chunk_texts.items()}
-    distinct = sorted(dict.fromkeys(u for us in units.values() for u in us), key=len)  # similar lengths batch
+    units = {h: [squash(c.text[a:b]) for a, b in evidence_units(c.text)] for h, c in chunks.items()}
+    context = {h: c.heading if with_heading else "" for h, c in chunks.items()}
+    shown = {h: [under_heading(context[h], u, embedder.count_tokens, embedder.max_tokens) for u in us]
+             for h, us in units.items()}
+    distinct = sorted(dict.fromkeys(u for us in shown.values() for u in us), key=len)  # similar lengths batch
     vecs = dict(zip(distinct, embed_texts(embedder, distinct, batch_size=UNIT_BATCH, progress=progress,
                                           what=f"{label} sentence".strip())))
-    return {h: [(text_hash(u), vecs[u]) for u in us] for h, us in units.items()}
+    return {h: [(text_hash(u), vecs[s]) for u, s in zip(units[h], shown[h])] for h in units}
 
 
 def embed_chunks(embedder, chunks: Mapping[str, Chunk], progress: bool = True, label: str = "",
                  unit_chunks: Mapping[str, Chunk] | None = None,
                  ) -> tuple[dict[str, np.ndarray], dict[str, list[tuple[str, np.ndarray]]]]:
     """text_hash -> vector of each chunk (its heading path and text, trimmed to the embedder's limit), and text_hash
-    -> its evidence units' vectors (of `unit_chunks` only, when given), with one embedder."""
+    -> its evidence units' vectors, with one embedder. Given `unit_chunks` (text in a language MiniLM does not read),
+    only their units, each under its heading path: the heading is what ties a sentence of another language to what
+    it is about, as the heading's words do for an English unit's term coverage when answering."""
     texts = [embedding_text(c, embedder.count_tokens, embedder.max_tokens) for c in chunks.values()]
     vecs = embed_texts(embedder, texts, progress=progress, what=f"{label} chunk".strip())
     with_units = chunks if unit_chunks is None else unit_chunks
-    units = embed_units(embedder, {h: c.text for h, c in with_units.items()}, progress=progress, label=label)
+    units = embed_units(embedder, with_units, progress=progress, label=label, with_heading=unit_chunks is not None)
     return dict(zip(chunks, vecs)), units
+
+
+FOREIGN_MIN_WORDS = 10   # fewer common words than this (a table of figures, a list of names) tell no language
 
 
 def foreign_chunks(chunks: Mapping[str, Chunk], word_pieces: Callable[[str], int],
                    limit: float) -> dict[str, Chunk]:
-    """The chunks whose alphabetic words `word_pieces` (MiniLM's tokenizer) cuts into at least `limit` pieces on
-    average: text in a language MiniLM's vocabulary does not hold."""
+    """The chunks whose common words (alphabetic, lowercase: names and acronyms are cut into pieces in any language)
+    `word_pieces` (MiniLM's tokenizer) cuts into at least `limit` pieces on average, over at least FOREIGN_MIN_WORDS
+    of them: text in a language MiniLM's vocabulary does not hold."""
     memo: dict[str, int] = {}
 
     def pieces(word: str) -> int:
@@ -75,7 +90,7 @@ def foreign_chunks(chunks: Mapping[str, Chunk], word_pieces: Callable[[str], int
 
     out = {}
     for h, c in chunks.items():
-        words = [w.lower() for w in word_parts(c.text) if w.isalpha()]
-        if words and sum(map(pieces, words)) / len(words) >= limit:
+        words = [w for w in word_parts(c.text) if w.isalpha() and w.islower()]
+        if len(words) >= FOREIGN_MIN_WORDS and sum(map(pieces, words)) / len(words) >= limit:
             out[h] = c
     return out

@@ -40,6 +40,7 @@ class IngestReport:
     chunks_total: int = 0
     seconds: float = 0.0
     index_dir: str = ""
+    stale_units: bool = False   # the index's sentence vectors were embedded by an earlier version: --rebuild renews
 
     def to_dict(self) -> dict:
         """JSON-ready summary."""
@@ -183,6 +184,7 @@ def ingest_paths(paths: list[Path], settings: Settings, progress: bool = True, r
         model_id, dim = model_identity(embedder_path)
         known, count = backend.read_state(DenseSpec(DEFAULT_DENSE, model_id, dim), rebuild)
         held = {} if rebuild else backend.dense_sets()
+        report.stale_units = len(held) > 1 and not backend.units_current()   # units of another set
         specs = [DenseSpec(DEFAULT_DENSE, model_id, dim)] + [
             DenseSpec(name, *named_identity(name)) for name in _other_sets(settings, held)]
         limits = settings.ingest
@@ -323,6 +325,9 @@ def print_report(report: IngestReport, as_json: bool = False, out=None) -> None:
         print(f"indexed {len(report.added)} added, {len(report.updated)} updated, {len(report.removed)} removed, "
               f"{len(report.unchanged)} unchanged; {report.chunks_embedded} chunks embedded, "
               f"{report.chunks_total} in the index at {report.index_dir} ({report.seconds:.2f} s)", file=out)
+    if report.stale_units:
+        print("note: this index's sentence vectors were embedded by an earlier version of rag; notes in other "
+              "languages are answered better after `rag ingest --rebuild`", file=sys.stderr)
     for source, reason in report.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
     for source, reason in report.errors:

@@ -53,10 +53,11 @@ class RetrievalSettings:
     foreign_boost: float = 0.011   # added to another set's cosine (e5) of a chunk MiniLM does not read: for an English
                                    # question e5 scores English passages higher than others by this much on average
                                    # (mean gap over dev fold-0 questions, no answers used: 0.0114 +- 0.0077)
-    foreign_pieces_per_word: float = 1.5  # a chunk whose words MiniLM cuts into this many word pieces on average is
-                                   # in a language it does not read (../shared/notes: English chunks 1.0-1.6, lists
-                                   # of names the highest; Italian 1.6-2.1): its evidence units also get vectors of
-                                   # the other dense sets (e5 on every unit would triple ingest time)
+    foreign_pieces_per_word: float = 1.5  # a chunk whose common (lowercase) words MiniLM cuts into this many word
+                                   # pieces on average is in a language it does not read (../shared/notes: English
+                                   # chunks 1.0-1.44, Italian 1.52-2.15; names, cut in any language, do not count):
+                                   # its evidence units also get vectors of the other dense sets, each under its
+                                   # heading path (e5 on every unit would triple ingest time)
     mode: RetrievalMode = "hybrid"
     approximate_above: int = 50_000  # chunk count above which an HNSW index replaces exact search
     hnsw_m: int = 32

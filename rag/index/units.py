@@ -36,6 +36,8 @@ _INTRO = re.compile(
 _SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be reviewed", "my jupyter-notebook notes"
     r"\b(?:this|these|my|our)\s+(?:[\w/-]+\s+){0,5}?(?:notes?|notebooks?|posts?|pages?|articles?|blogs?)\b"
     r"|\bthis is (?:a|an|my)\s+(?:[\w-]+\s+){0,3}?(?:note|post|page|article)\b", re.IGNORECASE)
+UNIT_VECTORS = "2"   # how ingest embeds units (2: those of text in another language under their heading path); a
+                     # version keeps what its first build used, so `rag ingest` says when --rebuild would renew them
 QUOTABLE = ("prose", "item", "intro", "list")
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries

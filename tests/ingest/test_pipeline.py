@@ -167,14 +167,20 @@ def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_co
 
 
 def test_foreign_chunks_are_those_minilm_cuts_into_many_pieces():
-    """Chunks whose words the tokenizer cuts into many pieces on average (another language) get unit vectors of the
-    other dense sets; English chunks do not."""
-    from ingest.embed import foreign_chunks
+    """Chunks whose common (lowercase) words the tokenizer cuts into many pieces on average (another language) get
+    unit vectors of the other dense sets; English chunks do not, nor lists of names, nor too few words to tell."""
+    from ingest.embed import FOREIGN_MIN_WORDS, foreign_chunks
     from rag.core.types import Chunk
 
-    english = Chunk("a.md", "", "the model learns the weights", 1, 1, 0, 10)
-    italian = Chunk("b.md", "", "qualunque tipologia rappresentare", 1, 1, 0, 10)
-    pieces = {"qualunque": 3, "tipologia": 2, "rappresentare": 3}
-    found = foreign_chunks({"e": english, "i": italian}, lambda w: pieces.get(w, 1), 1.5)
-    assert list(found) == ["i"]
-    assert foreign_chunks({"e": english, "i": italian}, lambda w: pieces.get(w, 1), 3.0) == {}
+    english = Chunk("a.md", "", "the model learns the weights of each layer from the data it is given", 1, 1, 0, 10)
+    italian = Chunk("b.md", "", "per cosa intendiamo qualunque tipologia di dato che può spaziare fra immagini", 1, 1,
+                    0, 10)
+    names = Chunk("c.md", "", "- ChatGPT - Stable Diffusion - Hidden Markov Chains - LSTMs and GRUs", 1, 1, 0, 10)
+    short = Chunk("d.md", "", "qualunque tipologia rappresentare", 1, 1, 0, 10)
+    pieces = {"intendiamo": 3, "qualunque": 3, "tipologia": 2, "rappresentare": 3, "spaziare": 3, "immagini": 3,
+              "chatgpt": 3, "markov": 2, "lstms": 3, "grus": 2}
+    count = lambda w: pieces.get(w.lower(), 1)   # noqa: E731 - a word-piece count stand-in
+    chunks = {"e": english, "i": italian, "n": names, "s": short}
+    assert len(short.text.split()) < FOREIGN_MIN_WORDS <= len(italian.text.split())
+    assert list(foreign_chunks(chunks, count, 1.5)) == ["i"]
+    assert foreign_chunks(chunks, count, 3.0) == {}

@@ -12,6 +12,7 @@ from rag.index.store.base import DenseSpec
 from rag.index.store.db import DocRecord, all_changed
 from rag.index.store.layout import IndexLock
 from rag.index.store.marker import write_marker
+from rag.index.units import UNIT_VECTORS
 
 
 class QdrantBackend:
@@ -46,6 +47,11 @@ class QdrantBackend:
         """The named dense sets of the published version ({} when there is none)."""
         held = self.read_meta(self.version()).get("dense", {})
         return {n: DenseSpec(n, s["model_id"], int(s["dim"])) for n, s in held.items()}
+
+    def units_current(self) -> bool:
+        """Whether the published version's unit vectors were embedded as this version embeds them (True when none)."""
+        live = self.version()
+        return live is None or self.read_meta(live).get("units") == UNIT_VECTORS
 
     def read_meta(self, collection: str | None) -> dict:
         """The meta point's payload of a version ({} when absent)."""

@@ -15,6 +15,7 @@ from rag.index.qdrant import client as qc
 from rag.index.qdrant import points, sparse
 from rag.index.store.base import DenseSpec
 from rag.index.store.db import DocRecord, make_chunk_id, text_hash
+from rag.index.units import UNIT_VECTORS
 
 BATCH = 256          # points per upsert / scroll page
 
@@ -38,7 +39,8 @@ class QdrantWriter:
         self.meta = {"kind": "meta", "created": live_meta.get("created", now), "updated": now,
                      "splitter": SPLITTER_VERSION, "roots": list(live_meta.get("roots", [])),
                      "next_id": int(live_meta.get("next_id", 1)), "avgdl": live_meta.get("avgdl"), "previous": current,
-                     "dense": {d.name: {"model_id": d.model_id, "dim": d.dim} for d in dense}}
+                     "dense": {d.name: {"model_id": d.model_id, "dim": d.dim} for d in dense},
+                     "units": live_meta.get("units") if self.live else UNIT_VECTORS}
         self.name = qc.new_collection_name(backend.alias)
         qc.create(self.client, self.name, {d.name: d.dim for d in dense}, server=backend.server)
         self.docs: dict[str, DocRecord] = {}          # manifest of the version being built (texts not kept)

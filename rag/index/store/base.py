@@ -148,6 +148,10 @@ class StoreBackend(Protocol):
     def dense_sets(self) -> dict[str, DenseSpec]:
         """The named dense sets of the published version ({} when there is none): cheap, no vectors read."""
 
+    def units_current(self) -> bool:
+        """Whether the published version's unit vectors were embedded as this version embeds them
+        (rag.index.units.UNIT_VECTORS); True when there is none."""
+
     def open_reader(self, ef_search: int = 128) -> StoreReader: ...
 
     def writer(self, dense: list[DenseSpec], retrieval: RetrievalSettings, rebuild: bool = False) -> StoreWriter:

@@ -7,6 +7,7 @@ from rag.core.settings import RetrievalSettings
 from rag.core.text import SPLITTER_VERSION
 from rag.index.store import db, layout
 from rag.index.store.base import DenseSpec
+from rag.index.units import UNIT_VECTORS
 
 
 class FaissBackend:
@@ -49,6 +50,17 @@ class FaissBackend:
             if meta.get("version", "1") < db.SCHEMA_VERSION or meta.get("splitter") != SPLITTER_VERSION:
                 known = db.all_changed(known)
             return known, conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        finally:
+            conn.close()
+
+    def units_current(self) -> bool:
+        """Whether the live version's unit vectors were embedded as this version embeds them (True when none)."""
+        version = layout.current_version(self.index_dir)
+        if version is None:
+            return True
+        conn = db.connect(version / layout.DB_FILE, readonly=True)
+        try:
+            return db.read_meta(conn).get("units") == UNIT_VECTORS
         finally:
             conn.close()
 

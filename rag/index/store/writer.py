@@ -14,6 +14,7 @@ from rag.core.settings import RetrievalSettings
 from rag.core.text import SPLITTER_VERSION
 from rag.core.types import Chunk
 from rag.index.store import db, layout, vectors
+from rag.index.units import UNIT_VECTORS
 
 
 class IndexWriter:
@@ -51,7 +52,7 @@ class IndexWriter:
                 db.check_model(meta, *wanted[name], self.index_dir, name)
                 self.dense[name] = vectors.read(base / layout.vectors_file(name, db.DEFAULT_DENSE))
         else:
-            db.write_meta(self.conn, {"created": now, "roots": "[]"})
+            db.write_meta(self.conn, {"created": now, "roots": "[]", "units": UNIT_VECTORS})
         for name, (_, d) in wanted.items():
             self.dense.setdefault(name, vectors.empty_exact(d))
         self.conn.execute("DELETE FROM meta WHERE key IN ('model_id', 'dim')")   # schema 1's fingerprint keys

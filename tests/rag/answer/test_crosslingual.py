@@ -114,3 +114,48 @@ def test_minilm_only_index_still_answers_and_ingest_adds_e5(bilingual, tmp_path,
 def _italian_score(answer) -> float:
     """The evidence score of the Italian sentence that answers QUESTION (0 when it is no evidence)."""
     return max((e["score"] for e in answer.diagnostics["evidence"] if ANSWER in e["text"]), default=0.0)
+
+
+def test_italian_units_are_embedded_under_their_heading_and_older_indexes_are_named(bilingual, tmp_path, capsys):
+    """e5 embeds each unit of the Italian note under its heading ("Autoencoder"), so a sentence that never names its
+    subject still carries it; an index whose units were embedded otherwise says so until --rebuild renews it."""
+    from ingest.pipeline import print_report
+    from rag.core.text import squash
+    from rag.index.embed import Embedder
+    from rag.index.store import db, layout
+    from rag.index.units import evidence_units
+
+    settings = _settings(tmp_path, "faiss")
+    ingest_paths([bilingual], settings, progress=False)
+    store = open_store(settings)
+    italian = [c for c in store.by_vector_ids([int(i) for i in store.foreign_ids("e5")]).values()]
+    assert {c.source for c in italian} == {"autoencoder.md"}
+    units = [squash(c.text[a:b]) for c in italian for a, b in evidence_units(c.text)]
+    stored = store.unit_vectors([db.text_hash(u) for u in units], "e5")
+    e5 = Embedder.load_named("e5")
+    under, bare = e5.encode([f"Autoencoder\n{u}" for u in units]), e5.encode(units)
+    for u, v, w in zip(units, under, bare):
+        assert float(stored[db.text_hash(u)] @ v) > 0.9999 > float(stored[db.text_hash(u)] @ w)
+
+    assert not ingest_paths([bilingual], settings, progress=False).stale_units
+    conn = db.connect(layout.current_version(settings.index_path) / layout.DB_FILE)
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key = 'units'")   # as an index built before units had a recipe
+    conn.close()
+    (bilingual / "extra.md").write_text("# Momentum\n\nMomentum averages past gradients.\n", encoding="utf-8")
+    report = ingest_paths([bilingual], settings, progress=False)
+    assert report.stale_units and report.added == ["extra.md"]   # the update still happened
+    print_report(report)
+    assert "rag ingest --rebuild" in capsys.readouterr().err
+    assert ingest_paths([bilingual], settings, progress=False).stale_units   # an incremental ingest keeps the state
+    assert not ingest_paths([bilingual], settings, progress=False, rebuild=True).stale_units
+    assert open_backend(settings).units_current()
+
+
+def test_a_fresh_qdrant_index_records_how_its_units_were_embedded(bilingual, tmp_path):
+    settings = _settings(tmp_path, "qdrant")
+    ingest_paths([bilingual], settings, progress=False)
+    backend = open_backend(settings)
+    assert backend.units_current()
+    (bilingual / "extra.md").write_text("# Momentum\n\nMomentum averages past gradients.\n", encoding="utf-8")
+    assert not ingest_paths([bilingual], settings, progress=False).stale_units and backend.units_current()
