@@ -38,7 +38,7 @@ DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|d
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
 _DESCRIBED = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
-    r"(?P<words>(?:[\w.\-']+\s+){1,3}?)(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|"
+    r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+\s+){1,3}?)(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|"
     r"series|timeline|notebook)\b", re.IGNORECASE)
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
 
@@ -53,10 +53,12 @@ class Question:
     focus: tuple[str, ...]          # the specific words it is about ("xlnet", "f1-score"), as written, lowercased
     names: tuple[str, ...] = ()     # the focus words written as names, acronyms or numbers ("google", "clip", "2019")
     lead: str = ""                  # the leading context its parts all carry ("In the slides", "When sampling text")
+    note_words: frozenset[str] = frozenset()   # stems that only name the note it points at ("the deep-learning
+                                               # review": deep, learn), left out of its terms
 
     def part_terms(self, i: int) -> frozenset[str]:
         """Stemmed content terms of part i."""
-        return frozenset(content_terms(self.parts[i])) - _META_STEMS
+        return frozenset(content_terms(self.parts[i])) - _META_STEMS - self.note_words
 
     def own_terms(self, i: int) -> frozenset[str]:
         """The terms of part i without those of the leading context every part carries: what it asks ("When sampling
@@ -164,8 +166,18 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
     return tuple(out), tuple(names)
 
 
+def note_words(question: str) -> frozenset[str]:
+    """Stemmed words of the question that only name the note it points at ("Which capabilities of TensorFlow does the
+    deep-learning review highlight?" -> deep, learn; "what does Naive Bayes do, according to the old Naive Bayes
+    note?" -> old): they say where to look, not what to quote."""
+    named = {t for m in _DESCRIBED.finditer(question) for t in content_terms(m.group("words"))}
+    return frozenset(named - set(content_terms(_DESCRIBED.sub(" ", question))))
+
+
 def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     """The parts, terms and focus of a question; `count_pieces(word)` is the embedder's word-piece count."""
     specific, names = focus_terms(question, count_pieces)
     lead, parts = _split(question)
-    return Question(question, parts, frozenset(content_terms(question)) - _META_STEMS, specific, names, lead)
+    named = note_words(question)
+    return Question(question, parts, frozenset(content_terms(question)) - _META_STEMS - named, specific, names, lead,
+                    named)

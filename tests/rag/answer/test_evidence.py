@@ -183,3 +183,11 @@ def test_a_sentence_defining_what_a_part_asks_outranks_one_that_uses_its_words()
     question = q("In diffusion model training, what is the EMA network, and why is it preferred for sampling?")
     ev = select_evidence(question, [r1], bag_embed, lambda t: 1, 2, 100)
     assert ev[0].part == 0 and ev[0].text.startswith("The EMA network is a secondary network")
+
+
+def test_words_naming_the_note_do_not_pull_a_sentence_that_shares_them():
+    keras = result("Keras is a deep learning API built on TensorFlow.", rank=0)
+    tensorflow = result("TensorFlow can compute gradients on GPUs.", source="m.md", rank=0)
+    ev = select_evidence(q("What can TensorFlow compute, according to the deep learning review?"),
+                         [keras, tensorflow], bag_embed, lambda t: 1, 1, 100)
+    assert ev[0].text == "TensorFlow can compute gradients on GPUs."

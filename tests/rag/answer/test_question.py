@@ -55,3 +55,12 @@ def test_focus_words_are_specific_names_numbers_and_rare_words_not_the_notes_nam
     assert "64" not in q.focus and "iterations" in q.focus and q.names == ()
     assert analyse("How does the perceptron update its weights?", pieces).focus == ("perceptron",)
     assert "step-size" not in analyse("Which step-size conditions hold?", pieces).focus
+
+
+def test_words_that_only_name_the_note_are_not_terms_of_the_question():
+    review = analyse("What capabilities of TensorFlow does the deep-learning review highlight?", pieces)
+    assert review.note_words == {"deep", "learn"} and not review.note_words & review.terms
+    assert "tensorflow" in review.terms
+    old = analyse("Intuitively, what does Naive Bayes boil down to, according to the old Naive Bayes note?", pieces)
+    assert old.note_words == {"old"} and {"naiv", "bay"} <= old.terms   # named elsewhere in the question too
+    assert analyse("What is EMA in diffusion?", pieces).note_words == frozenset()
