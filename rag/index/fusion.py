@@ -4,12 +4,26 @@ from __future__ import annotations
 from rag.core.types import SearchResult
 
 
-def rrf(rankings: list[tuple[list[int], float]], k: int = 60) -> list[tuple[int, float]]:
-    """Fuse (ranked ids, weight) lists: score(id) = sum of weight / (k + rank), rank from 1; best first."""
+def rrf(rankings: list[tuple[list[int], float]], k: int = 60, foreign: frozenset[int] = frozenset(),
+        readers: frozenset[int] = frozenset()) -> list[tuple[int, float]]:
+    """Fuse (ranked ids, weight) lists: score(id) = sum of weight / (k + rank), rank from 1; best first.
+
+    `foreign`: ids in a language only the rankings at the `readers` positions read (an Italian chunk for an English
+    question: BM25 cannot match a word of it, MiniLM does not know its words). Where a reader ranks one, the other
+    rankings' votes on it are left out and the readers' votes stand for all of them (scaled by total weight over the
+    readers' weight): a vote that cannot be cast is missing, not a vote against."""
+    held = {i for j, (ids, _) in enumerate(rankings) if j in readers for i in ids}
+    unread = foreign & held
+    total = sum(weight for _, weight in rankings)
+    read = sum(weight for j, (_, weight) in enumerate(rankings) if j in readers)
+    scale = total / read if read > 0 else 1.0
     scores: dict[int, float] = {}
-    for ids, weight in rankings:
+    for j, (ids, weight) in enumerate(rankings):
         for rank, item in enumerate(ids, start=1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            if item not in unread:
+                scores[item] = scores.get(item, 0.0) + weight / (k + rank)
+            elif j in readers:
+                scores[item] = scores.get(item, 0.0) + scale * weight / (k + rank)
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 

@@ -11,8 +11,8 @@ from rag.index.store.base import SearchRequest
 
 
 def run_search(store, request: SearchRequest) -> list[SearchResult]:
-    """Top-k chunks of `store` for `request`: fused in the engine (hybrid, or dense over several sets), or one side
-    alone."""
+    """Top-k chunks of `store` for `request`: over several dense sets fused here, else fused in the engine (hybrid),
+    or one side alone."""
     m = qc.models()
     s, k, name = request.settings, request.k, request.dense
     n = max(s.candidates, k)
@@ -28,7 +28,7 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
         return m.QueryRequest(query=query, using=using, filter=flt, limit=limit, params=params,
                               with_payload=payload, with_vector=[name] if payload else False)
 
-    if s.foreign_boost and len(dense_qs) > 1:
+    if len(dense_qs) > 1:
         return _fused_here(store, request, flt, params, dense_qs, sparse_q, n)
     sides = [(q, using, s.dense_weight) for using, q in dense_qs.items()]
     sides += [(sparse_q, qc.SPARSE, s.bm25_weight)] if sparse_q is not None else []
@@ -59,9 +59,9 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
 
 
 def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, sparse_q, n: int) -> list[SearchResult]:
-    """Several dense sets with the foreign boost: every side ranked in one batch (plus, per set other than the default
-    one, its chunks holding unit vectors: those MiniLM does not read), fused here with rag.index.fusion as the FAISS
-    store does (rag.index.store.hybrid), so both stores rank alike."""
+    """Several dense sets: every side ranked in one batch (plus, per set other than the default one, its chunks holding
+    unit vectors: those MiniLM does not read, which get the foreign boost and are fused on that set's votes), fused
+    here with rag.index.fusion as the FAISS store does (rag.index.store.hybrid), so both stores rank alike."""
     m = qc.models()
     s = request.settings
     batch = [m.QueryRequest(query=q, using=using, filter=flt, limit=n, params=params) for using, q in dense_qs.items()]
@@ -82,7 +82,9 @@ def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, spar
         rankings.append(([int(p.id) for p in responses[-1].points], s.bm25_weight))
     elif request.mode == "hybrid":
         rankings.append(([], s.bm25_weight))
-    fused = rrf(rankings, k=s.rrf_k)
+    foreign = frozenset(int(p.id) for r in responses[len(dense_qs):len(dense_qs) + len(boosted)] for p in r.points)
+    readers = frozenset(j for j, using in enumerate(dense_qs) if using != request.dense)
+    fused = rrf(rankings, k=s.rrf_k, foreign=foreign, readers=readers)
     top = top_with_leaders(fused, [ids for ids, _ in rankings], request.k, s.fusion_leaders)
     found = store.client.retrieve(store.collection, top, with_payload=True, with_vectors=[request.dense])
     by_id = {int(p.id): p for p in found}

@@ -1,5 +1,5 @@
 """In-process hybrid search of the FAISS store: dense (FAISS, one ranking per dense set asked for) + BM25, fused with
-weighted reciprocal rank fusion.
+weighted reciprocal rank fusion (a chunk in a language only another dense set reads is fused on that set's votes).
 
 Filters restrict both sides inside the search: FAISS gets an IDSelector of the allowed chunk ids, BM25 scores only
 the allowed rows (IDF stays corpus-wide, as in Qdrant's sparse search), so k results come back when k chunks match.
@@ -28,7 +28,9 @@ def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
     weighted = [([i for i, _ in r], s.dense_weight) for r in rankings]
     weighted += [([i for i, _ in sparse], s.bm25_weight)] if mode == "hybrid" else []
     if len(weighted) > 1:
-        ranked = rrf(weighted, k=s.rrf_k)
+        readers = frozenset(j for j, name in enumerate(sets) if name != request.dense)
+        foreign = frozenset(int(i) for name in sets if name != request.dense for i in store.foreign_ids(name))
+        ranked = rrf(weighted, k=s.rrf_k, foreign=foreign, readers=readers)
         top = top_with_leaders(ranked, [ids for ids, _ in weighted], k, s.fusion_leaders)
     else:
         ranked = dense if mode == "dense" else sparse

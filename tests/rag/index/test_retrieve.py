@@ -44,6 +44,18 @@ def test_rrf_weights_and_ranks():
     assert [i for i, _ in fused] == [3, 1, 2]
 
 
+def test_a_chunk_only_one_ranking_reads_is_fused_on_its_votes():
+    """MiniLM (0), e5 (1), BM25 (2): chunk 9 is Italian, which only e5 reads; e5 ranks it first."""
+    rankings = [([1, 2, 9], 1.0), ([9, 1, 2], 1.0), ([2, 1], 1.0)]
+    plain = rrf(rankings)
+    fused = rrf(rankings, foreign=frozenset({9, 7}), readers=frozenset({1}))
+    assert dict(fused)[9] == pytest.approx(3 / 61) and dict(plain)[9] == pytest.approx(1 / 63 + 1 / 61)
+    assert dict(fused)[1] == dict(plain)[1] and dict(fused)[2] == dict(plain)[2]   # the others fuse as before
+    assert [i for i, _ in plain][-1] == 9 and [i for i, _ in fused][0] == 9
+    unread = dict(rrf([([9, 1], 1.0), ([1], 1.0)], foreign=frozenset({9}), readers=frozenset({1})))
+    assert unread[9] == pytest.approx(1 / 61)   # no reader ranks it: its votes stand as cast
+
+
 def test_tokenize_lowercases_and_drops_stopwords():
     assert tokenize("What is the EMA of a Diffusion-model?") == ["ema", "diffusion", "model"]
 
