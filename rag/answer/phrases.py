@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import DO_QUESTION, QUESTION_WORDS
+from rag.answer.question import DO_QUESTION, NOTE_NAME, QUESTION_WORDS
 from rag.core.text import EMPHASIS, STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
@@ -25,6 +25,9 @@ LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGN
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
 RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
 CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
+RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
+kinds type types advantage advantages benefit benefits drawback drawbacks""".split())   # "the idea behind X": of X
+COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+", re.IGNORECASE)
 MAX_ITEM_WORDS = 6
 
 
@@ -66,6 +69,8 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     content words, less a do-question's trailing verb. Runs owned by "my" (the user's own documents) are skipped,
     and with `skip_indefinite` those after "a"/"an" too: an indefinite phrase introduces no topic to refer back to."""
     text = FRAME.sub(lambda m: " " * len(m.group()), question)
+    notes = [m.group("words").strip() for m in NOTE_NAME.finditer(text)]
+    text = NOTE_NAME.sub(lambda m: " " * len(m.group()), text)     # "the diffusion slides" name a note, not a topic
     copula = COPULA_WHAT.match(text)
     if copula:
         phrase = COPULA_SUBJECT.match(text, copula.end())
@@ -73,10 +78,28 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
             return " ".join(phrase.group("x").split()), phrase.start("x")
     verb_last = not copula and bool(DO_QUESTION.match(text))
     skip = {"my", "a", "an"} if skip_indefinite else {"my"}
-    for run, before, start in content_runs(text):
+    runs = content_runs(text)
+    for i, (run, before, start) in enumerate(runs):
         if before.lower() not in skip:
-            return trim(run, known_phrase, verb_last), start
+            return _of_relational(run, start, text, runs[i + 1:], notes) or (trim(run, known_phrase, verb_last), start)
     return None
+
+
+def _of_relational(run: str, start: int, text: str, later: list[tuple[str, str, int]],
+                   notes: list[str]) -> tuple[str, int] | None:
+    """The topic of a run headed by a relational noun: "basic idea behind autoencoders" -> autoencoders, "the purpose
+    of dropout" -> dropout; without a complement, the note the question names ("In my attention note, what's the first
+    step?" -> attention). None for any other run."""
+    words = run.split()
+    head = next((n for n, w in enumerate(words) if w.lower() in RELATIONAL), None)
+    if head is None or head + 1 < len(words) and words[head + 1].lower() != "behind":
+        return None
+    if head + 2 < len(words):
+        return " ".join(words[head + 2:]), start + run.index(words[head + 2])
+    after = COMPLEMENT.match(text, start + len(run))
+    if after and later and later[0][2] == after.end():
+        return later[0][0], later[0][2]
+    return (notes[0], start) if notes else None
 
 
 DEFINES = r"(?:\s*\([^)]*\))?\s*(?::|\s(?:is|are|refers\s+to|means|stands\s+for)\s)"   # "X (Y) is", "X: ..."

@@ -37,9 +37,10 @@ _EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECA
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
-_DESCRIBED = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
-    r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+\s+){1,3}?)(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|"
-    r"series|timeline|notebook)\b", re.IGNORECASE)
+NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
+    r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
+    r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timeline|notebook)\b",
+    re.IGNORECASE)
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
 
 
@@ -148,7 +149,7 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
     """The specific words of a question and the names among them, lowercased, in order; a capitalised first word
     counts only by its pieces, bare numbers other than years are left out (a question may compute with them), and
     so are the words naming a note ("the GenAI slides", "my ML summary")."""
-    described = {w.lower() for m in _DESCRIBED.finditer(question) for w in m.group("words").split()}
+    described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []
     for i, m in enumerate(re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question)):
@@ -170,8 +171,8 @@ def note_words(question: str) -> frozenset[str]:
     """Stemmed words of the question that only name the note it points at ("Which capabilities of TensorFlow does the
     deep-learning review highlight?" -> deep, learn; "what does Naive Bayes do, according to the old Naive Bayes
     note?" -> old): they say where to look, not what to quote."""
-    named = {t for m in _DESCRIBED.finditer(question) for t in content_terms(m.group("words"))}
-    return frozenset(named - set(content_terms(_DESCRIBED.sub(" ", question))))
+    named = {t for m in NOTE_NAME.finditer(question) for t in content_terms(m.group("words"))}
+    return frozenset(named - set(content_terms(NOTE_NAME.sub(" ", question))))
 
 
 def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:

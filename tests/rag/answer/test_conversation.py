@@ -120,6 +120,19 @@ def test_known_phrases_cut_the_subject():
     assert question_subject("What are GANs and VAEs?")[0] == "GANs and VAEs"
 
 
+def test_a_note_name_is_no_subject_and_a_relational_head_points_at_its_topic():
+    asked = "what's the basic idea behind autoencoders in my italian notes?"
+    assert question_subject(asked) == ("autoencoders", asked.index("autoencoders"))
+    assert question_subject("What is the purpose of dropout?")[0] == "dropout"
+    assert question_subject("In the diffusion slides, what is the EMA network?")[0] == "EMA network"
+    assert question_subject("In my Q,K,V attention note, what's the first step?")[0] == "Q,K,V attention"
+    assert question_subject("What's the first step?")[0] == "step"   # no topic to point at
+    followup = understand("and why do they divide those by something right after?",
+                          [{"question": "In the diffusion slides, what is the EMA network?", "answer": "A copy."},
+                           {"question": "Is it trained by backprop too?", "answer": "No."}])
+    assert followup.subject == "EMA network"
+
+
 def test_enumerations():
     assert enumerations("GPT-like models, BERT-like models, and T5-like models.") == \
         [["GPT-like models", "BERT-like models", "T5-like models"]]
