@@ -12,10 +12,10 @@ def rrf(rankings: list[tuple[list[int], float]], k: int = 60, foreign: frozenset
     question: BM25 cannot match a word of it, MiniLM does not know its words). Where a reader ranks one, the other
     rankings' votes on it are left out and the readers' votes stand for all of them (scaled by total weight over the
     readers' weight): a vote that cannot be cast is missing, not a vote against."""
-    held = {i for j, (ids, _) in enumerate(rankings) if j in readers for i in ids}
-    unread = foreign & held
     total = sum(weight for _, weight in rankings)
     read = sum(weight for j, (_, weight) in enumerate(rankings) if j in readers)
+    held = {i for j, (ids, _) in enumerate(rankings) if j in readers for i in ids} if read > 0 else set()
+    unread = foreign & held   # readers without weight say nothing: votes stand as cast
     scale = total / read if read > 0 else 1.0
     scores: dict[int, float] = {}
     for j, (ids, weight) in enumerate(rankings):

@@ -54,6 +54,8 @@ def test_a_chunk_only_one_ranking_reads_is_fused_on_its_votes():
     assert [i for i, _ in plain][-1] == 9 and [i for i, _ in fused][0] == 9
     unread = dict(rrf([([9, 1], 1.0), ([1], 1.0)], foreign=frozenset({9}), readers=frozenset({1})))
     assert unread[9] == pytest.approx(1 / 61)   # no reader ranks it: its votes stand as cast
+    mute = dict(rrf([([9, 1], 1.0), ([1, 9], 0.0)], foreign=frozenset({9}), readers=frozenset({1})))
+    assert mute[9] == pytest.approx(1 / 61)     # a reader without weight says nothing either
 
 
 def test_tokenize_lowercases_and_drops_stopwords():
