@@ -50,9 +50,8 @@ def embed_units(embedder, chunks: Mapping[str, Chunk], progress: bool = True, la
     under its chunk's heading path, as chunks are (the hash stays the unit text's). `label` names the embedder on the
     progress bar."""
     units = {h: [squash(c.text[a:b]) for a, b in evidence_units(c.text)] for h, c in chunks.items()}
-    context = {h: c.heading if with_heading else "" for h, c in chunks.items()}
-    shown = {h: [under_heading(context[h], u, embedder.count_tokens, embedder.max_tokens) for u in us]
-             for h, us in units.items()}
+    shown = {h: [under_heading(chunks[h].heading if with_heading else "", u, embedder.count_tokens,
+                               embedder.max_tokens) for u in us] for h, us in units.items()}
     distinct = sorted(dict.fromkeys(u for us in shown.values() for u in us), key=len)  # similar lengths batch
     vecs = dict(zip(distinct, embed_texts(embedder, distinct, batch_size=UNIT_BATCH, progress=progress,
                                           what=f"{label} sentence".strip())))

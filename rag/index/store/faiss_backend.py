@@ -55,26 +55,25 @@ class FaissBackend:
 
     def units_current(self) -> bool:
         """Whether the live version's unit vectors were embedded as this version embeds them (True when none)."""
-        version = layout.current_version(self.index_dir)
-        if version is None:
-            return True
-        conn = db.connect(version / layout.DB_FILE, readonly=True)
-        try:
-            return db.read_meta(conn).get("units") == UNIT_VECTORS
-        finally:
-            conn.close()
+        meta = self._live_meta()
+        return meta is None or meta.get("units") == UNIT_VECTORS
 
     def dense_sets(self) -> dict[str, DenseSpec]:
         """The named dense sets of the published version ({} when there is none)."""
+        meta = self._live_meta()
+        sets = db.dense_sets(meta) if meta is not None else {}
+        return {n: DenseSpec(n, m, d) for n, (m, d) in sets.items()}
+
+    def _live_meta(self) -> dict | None:
+        """The published version's meta rows (None when there is none)."""
         version = layout.current_version(self.index_dir)
         if version is None:
-            return {}
+            return None
         conn = db.connect(version / layout.DB_FILE, readonly=True)
         try:
-            sets = db.dense_sets(db.read_meta(conn))
+            return db.read_meta(conn)
         finally:
             conn.close()
-        return {n: DenseSpec(n, m, d) for n, (m, d) in sets.items()}
 
     def open_reader(self, ef_search: int = 128):
         """The live version (IndexNotFoundError when there is none)."""
