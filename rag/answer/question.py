@@ -14,7 +14,7 @@ series digest lecture lectures file files document chapter section according men
 said give gives list lists describe describes explain explains call called name names""".split())
 QUESTION_WORDS = frozenset("""what which who whom whose how why when where does do did is are was were can could
 should would will difference differ differs between compare versus vs explain describe mean meaning define
-definition""".split())
+definition whats hows whys""".split())   # "whats" as typed without its apostrophe
 _CLAUSE = re.compile(  # ", and which ...", "; how ...", " and what ...": where a new question begins
     r"\s*(?:[,;]\s*(?:and\s+|or\s+|but\s+)?|\s+and\s+|\s+or\s+)"
     r"(?=(?:what|which|who|whom|whose|how|why|when|where|does|do|did|is|are|can|should)\b)", re.IGNORECASE)
