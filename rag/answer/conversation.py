@@ -5,7 +5,9 @@ A follow-up leans on the conversation in three general ways, each resolved from 
   latest first; its question, then its answer), "the other one" the item of a pair the previous question did not
   ask about, and "which of them" the two things the previous question set side by side;
 - a pronoun ("it", "they", "its", "that" ending a clause) or a demonstrative ("those technologies") stands for
-  the subject of the previous turn, itself resolved the same way, so a subject carries across turns;
+  the subject of the previous turn, itself resolved the same way, so a subject carries across turns; after a
+  question that asks for a thing it does not name ("what's the first step?", "how can you control how diverse the
+  output is?"), the subject is what the answer names ("the dot product", "a temperature parameter");
 - an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question, and so
   does a condition ("and if I use a constant step size?"), which it then puts on that question.
 Subjects and lists are read by rag.answer.phrases.
@@ -24,6 +26,8 @@ from rag.answer.phrases import (
     AUX,
     ORDINALS,
     TOKEN,
+    answer_entity,
+    asks_for_entity,
     content_runs,
     enumerations,
     is_content,
@@ -238,6 +242,8 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
             found.append((d.start(), d.end("word"), subject))
         elif (not prev or not is_content(prev)) and is_content(nxt):   # "those technologies", not "models that use"
             found.append((d.start(), d.end("word"), "the " + subject))
+        elif d.group("word").lower() != "that" and not is_content(nxt):   # "divide those by": a pronoun itself
+            found.append((d.start(), d.end("word"), "the " + subject))
         else:
             continue
         break
@@ -339,7 +345,8 @@ def understand(question: str, history, known_phrase: Callable[[str], bool] | Non
     said: set[str] = set()
     for turn in turns:
         standalone, subject, _, _ = _understand_one(turn.question, ctx, known_phrase)
-        ctx = _context(standalone, turn.answer, subject, ctx)
+        named = answer_entity(MARKER.sub(" ", turn.answer), known_phrase) if asks_for_entity(turn.question) else None
+        ctx = _context(standalone, turn.answer, named or subject, ctx)
         said |= content_terms(standalone) | content_terms(MARKER.sub(" ", turn.answer))
     question = " ".join(question.split())
     if ctx is None:

@@ -28,6 +28,10 @@ CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks""".split())   # "the idea behind X": of X
 COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+", re.IGNORECASE)
+MEANS = re.compile(  # "how can you control how diverse the output is?": asks for a way to act on a property, not a thing
+    r"^(?:[^,?]*,\s*)?how\s+(?:can|could|do|should|would|might)\s+(?:you|we|i|one)\s+[\w-]+\s+"
+    r"(?:how|what|which|whether|when)\b", re.IGNORECASE)
+DETERMINERS = frozenset("a an the".split())
 MAX_ITEM_WORDS = 6
 
 
@@ -82,6 +86,29 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     for i, (run, before, start) in enumerate(runs):
         if before.lower() not in skip:
             return _of_relational(run, start, text, runs[i + 1:], notes) or (trim(run, known_phrase, verb_last), start)
+    return None
+
+
+def asks_for_entity(question: str) -> bool:
+    """Whether a question asks for a thing it does not name, so that its answer names what the conversation is about
+    next: a way ("how can you control how diverse the output is?") or a relational noun without its complement
+    ("In my attention note, what's the first step?")."""
+    text = NOTE_NAME.sub(lambda m: " " * len(m.group()), FRAME.sub(lambda m: " " * len(m.group()), question))
+    if MEANS.match(text):
+        return True
+    runs = content_runs(text)
+    if not runs or runs[0][0].split()[-1].lower() not in RELATIONAL:
+        return False
+    after = COMPLEMENT.match(text, runs[0][2] + len(runs[0][0]))
+    return not (after and len(runs) > 1 and runs[1][2] == after.end())
+
+
+def answer_entity(answer: str, known_phrase: Callable[[str], bool] | None = None) -> str | None:
+    """The first noun phrase an answer introduces with a determiner ("By adding a temperature parameter ..." ->
+    "temperature parameter"; "Compute the dot product ..." -> "dot product"), or None."""
+    for run, before, _ in content_runs(EMPHASIS.sub("", answer)):
+        if before.lower() in DETERMINERS:
+            return trim(run, known_phrase, False)
     return None
 
 

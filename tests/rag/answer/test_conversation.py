@@ -6,7 +6,7 @@ import pytest
 
 from rag.answer.conversation import Exchange, Followup, parse_history, understand
 from rag.answer.followup_search import search
-from rag.answer.phrases import enumerations, question_subject
+from rag.answer.phrases import answer_entity, asks_for_entity, enumerations, question_subject
 from rag.core.errors import ConfigError
 from rag.core.types import Chunk, SearchResult
 
@@ -131,6 +131,32 @@ def test_a_note_name_is_no_subject_and_a_relational_head_points_at_its_topic():
                           [{"question": "In the diffusion slides, what is the EMA network?", "answer": "A copy."},
                            {"question": "Is it trained by backprop too?", "answer": "No."}])
     assert followup.subject == "EMA network"
+
+
+@pytest.mark.parametrize("asked, answer, standalone", [
+    ("In my Q,K,V attention note, what's the first step?",
+     "Compute the dot product between each query and all the keys [1].",
+     "Why divide the dot product by something right after?"),
+    ("When sampling text from a model, how can you control how diverse the output is?",
+     "By adding a temperature parameter that rescales the logits.",
+     "Whats the catch if I crank temperature parameter way up"),
+])
+def test_a_question_that_asks_for_a_thing_hands_the_answers_thing_to_the_next_turn(asked, answer, standalone):
+    follow = "why divide those by something right after?" if "step" in asked else "whats the catch if I crank it way up"
+    followup = understand(follow, [{"question": asked, "answer": answer}])
+    assert followup.standalone == standalone
+
+
+def test_only_questions_that_ask_for_an_unnamed_thing_take_the_answers_subject():
+    assert asks_for_entity("What's the first step?")
+    assert asks_for_entity("how do you decide when to stop training?")
+    assert not asks_for_entity("What's the basic idea behind autoencoders?")
+    assert not asks_for_entity("How do I pick k in k-NN?")          # names its topic: k
+    assert not asks_for_entity("How does dropout affect the training step?")
+    assert answer_entity("**Dot product**: first, compute the dot product.") == "dot product"
+    assert answer_entity("No determiner here.") is None
+    followup = understand("Is it slow?", [{"question": "What's the first step?", "answer": ""}])
+    assert followup.subject == "step"   # no answer to name a thing: the question's own subject
 
 
 def test_enumerations():
