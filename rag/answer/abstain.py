@@ -3,8 +3,8 @@
 Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a word the
 retrieved passages only mention (in a list, a title, a cut-off intro), specific words the question connects but
 no passage holds together (a false premise), a phrase of the question that the best evidence says otherwise, a
-category the notes file the asked thing beside, not under (more false premises), or a count no retrieved sentence
-gives. Dense-score thresholds then catch questions nothing relevant matches.
+category the notes file the asked thing beside, not under (more false premises), a count no retrieved sentence
+gives, or a default no retrieved passage speaks of. Dense-score thresholds then catch questions nothing relevant matches.
 """
 from __future__ import annotations
 
@@ -70,6 +70,8 @@ class Coverage:
     contradicted: list[str] = field(default_factory=list)       # '"what the notes say", not "what was asked"'
     top_sentence: float = 0.0   # best dense cosine of an evidence sentence with its part of the question
     uncounted: str | None = None  # what a "how many" question counts when no retrieved sentence gives its number
+    undefaulted: str | None = None  # the default a question asks for ("default value") when no retrieved passage
+                                    # speaks of a default
     unused_subject: str | None = None   # the unknown subject when no retrieved unit uses all its words in any order
 
     @property
@@ -92,6 +94,8 @@ class Coverage:
             return f"No note of yours connects {'; '.join(c.replace(' + ', ' with ') for c in self.unconnected)}."
         if self.uncounted:
             return f"Your notes give no number of {self.uncounted}."
+        if self.undefaulted:
+            return f"Your notes give no {self.undefaulted}."
         return None
 
     def to_dict(self) -> dict:
@@ -102,7 +106,8 @@ class Coverage:
                 "unknown_focus": self.unknown_focus,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
                 "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
-                "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted}
+                "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted,
+                "undefaulted": self.undefaulted}
 
 
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
@@ -154,6 +159,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     + list(misfiled),
                     top_sentence=max((e.similarity for e in evidence), default=0.0),
                     uncounted=quantity.uncounted(query.text, [(text, u.context) for text, u in units], query.names),
+                    undefaulted=quantity.undefaulted(query.text, [(text, u.context) for text, u in units]),
                     unused_subject=unknown_subject if unknown_subject and not any(
                         focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None)
 
@@ -187,6 +193,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
         return f"no note connects {'; '.join(cov.unconnected)}"
     if cov.uncounted:
         return f"no retrieved sentence gives a number of {cov.uncounted}"
+    if cov.undefaulted:
+        return f"no retrieved passage gives a {cov.undefaulted}"
     if cov.top_evidence >= s.unknown_term_max_evidence:  # a sentence answers it in other words
         return None
     if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:

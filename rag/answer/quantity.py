@@ -2,13 +2,18 @@
 gives a number together with the thing counted, and with what the question names ("how many training tokens was
 GPT-4 trained on?" over notes that count GPT-3's tokens but no one's for GPT-4), the notes do not answer it, whatever
 else they say about it. A question that gives numbers itself ("1000 samples ... how many runs happen?") asks for a
-computation the notes' explanation supports, and is not checked."""
+computation the notes' explanation supports, and is not checked.
+
+A question that asks for a default ("what's the default value Keras uses for patience?") asks what a tool does when
+nobody sets it: a sentence that sets a value ("Let's say we set the patience value to 5") does not answer it; only a
+passage that speaks of a default can."""
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
 from rag.answer.focus import mentions
+from rag.core.text import content_terms
 
 _THING = (  # up to three words, as few as reach a verb, preposition or the end: "training tokens" in "... was"
     r"(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|has|have|had|can|could|"
@@ -17,6 +22,7 @@ _THING = (  # up to three words, as few as reach a verb, preposition or the end:
 _COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
+_DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?P<thing>[a-z][\w-]*))?", re.IGNORECASE)
 _NUMBER = re.compile(  # a standalone number ("175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5") or a number word
     r"(?<![\w.-])\d[\d,.]*[kmbtx]?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
     r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|single|twice|double|"
@@ -48,3 +54,17 @@ def uncounted(question: str, sentences: Iterable[tuple[str, str]], names: Iterab
         return named and (listed or bool(_NUMBER.search(text)) and mentions(text, head))
 
     return None if any(counts(text, context) for text, context in sentences) else thing
+
+
+def undefaulted(question: str, sentences: Iterable[tuple[str, str]]) -> str | None:
+    """What a question asks the default of ("default value", "default beta1") when no sentence speaks of a default
+    together with at least half the question's content terms, its headings and list lines above it counted (a default
+    of something else, "TensorFlow is Keras's default backend", does not answer "what default patience does Keras
+    use?"); else None. `sentences` are (text, context) pairs."""
+    m = _DEFAULT.search(question)
+    asked = content_terms(question)
+    if m is None or any(_DEFAULT.search(f"{text} {context}")
+                        and 2 * len(asked & content_terms(f"{text} {context}")) >= len(asked)
+                        for text, context in sentences):
+        return None
+    return " ".join(filter(None, ("default", m.group("thing"))))

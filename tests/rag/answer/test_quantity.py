@@ -1,5 +1,6 @@
-"""A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts."""
-from rag.answer.quantity import counted, uncounted
+"""A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts,
+and a question for a default only where one speaks of that default."""
+from rag.answer.quantity import counted, uncounted, undefaulted
 
 
 def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_not_checked():
@@ -38,3 +39,26 @@ def test_the_chain_refuses_a_count_its_notes_never_give(make_chain_for):
     assert refused.abstained and "no number of training tokens" in refused.answer
     answered = chain.answer("How many parameters does GPT-3 have?")
     assert not answered.abstained and "175 billion parameters" in answered.citations[0].quote
+
+
+def test_a_default_is_given_only_by_a_passage_that_speaks_of_that_default():
+    question = "What's the default value Keras uses for patience?"
+    example = ("Let's say we set the patience value to 5.", "Patience")
+    other = ("TensorFlow serves as Keras's default and primary backend.", "Keras")
+    assert undefaulted(question, [example, other]) == "default value"
+    assert undefaulted(question, [("By default, Keras uses a patience of 0.", "")]) is None
+    assert undefaulted("What is Keras's default backend?", [other]) is None
+    assert undefaulted("What patience value should I use?", [example]) is None   # asks no default
+
+
+def test_the_chain_refuses_a_default_its_notes_never_give(make_chain_for):
+    chain = make_chain_for({
+        "training.md": "# Early stopping\n\nPatience is the number of epochs to wait for the validation loss to "
+                       "improve before stopping. Let's say we set the patience value to 5: training stops after 5 "
+                       "epochs without improvement.\n",
+        "keras.md": "# Keras\n\nSince TensorFlow 2.0, TensorFlow serves as the default and primary backend of Keras.\n"})
+    chain.gaps = None
+    refused = chain.answer("What's the default patience value that Keras uses for early stopping?")
+    assert refused.abstained and "no default" in refused.answer
+    answered = chain.answer("What is the default backend of Keras?")
+    assert not answered.abstained and "default and primary backend" in answered.citations[0].quote
