@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from rag.answer.phrases import defined_term, defines
+from rag.answer.phrases import asked_action, defined_term, defines, does
 from rag.answer.question import Question
 from rag.core.text import content_terms, squash
 from rag.core.types import SearchResult
@@ -55,6 +55,8 @@ class Candidate:
     prior: float
     scores: list[float]
     similarity: list[float] = field(default_factory=list)   # dense cosine with each part
+    direct: list[bool] = field(default_factory=list)        # whether it answers each part's form ("X is ...",
+                                                            # "X measures ...")
 
     @property
     def described(self) -> str:
@@ -89,7 +91,9 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     """Fill each candidate's per-part scores: w_dense * cosine + w_lex * coverage of the part's terms (unit, its
     list context and heading; half the part's own terms, without the leading context, half all the question's)
     + w_rank * chunk prior; a unit that defines what a "what is X" part asks covers that part whole ("The EMA network
-    is ..."). Only the `max_candidates` best by the cheap part are embedded.
+    is ..."), and so does one that says what a "what does X measure" part asks ("The Gini index measures ...");
+    either answers the part's form and is its first pick (see `choose`). Only the `max_candidates` best by the cheap
+    part are embedded.
     `embed(texts) -> (n, dim)` unit vectors. `foreign(parts, texts) -> (texts, parts)` scores of units in a language
     MiniLM does not read (NaN elsewhere): the cosine is the better of both, and since the question's words cannot
     occur in another language, that score also stands in for term coverage where it is higher."""
@@ -98,6 +102,7 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     terms = [question.part_terms(i) | question.terms if len(parts) > 1 else question.terms for i in range(len(parts))]
     part_terms = [question.own_terms(i) if len(parts) > 1 else question.terms for i in range(len(parts))]
     asked = [defined_term(part, question.lead) for part in parts]
+    actions = [asked_action(part, question.lead) for part in parts]
     other = foreign(list(parts), [c.text for c in cands]) if foreign is not None else None
     rows = {id(c): row for c, row in zip(cands, other)} if other is not None else {}
 
@@ -106,8 +111,11 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
         value = float(rows[id(c)][i]) if id(c) in rows else float("nan")
         return float("-inf") if np.isnan(value) else value
 
+    def direct(c: Candidate, i: int) -> bool:
+        return bool(asked[i] and defines(c.text, asked[i]) or actions[i] and does(c.text, *actions[i]))
+
     def lexical(c: Candidate, i: int) -> float:
-        if asked[i] and defines(c.text, asked[i]):
+        if direct(c, i):
             return 1.0
         lex = (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
         return max(lex, alt(c, i))
@@ -119,6 +127,7 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, parts)
     for c, row in zip(cands, cos):
         c.similarity = [max(float(row[i]), alt(c, i)) for i in range(len(parts))]
+        c.direct = [direct(c, i) for i in range(len(parts))]
         c.scores = [w_dense * c.similarity[i] + w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))]
     return cands
 
@@ -164,14 +173,16 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
            sizes: dict[tuple[str, str], int] | None = None,
            under: dict[tuple[str, int], int] | None = None) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
-    one, until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
+    one (a unit that answers the part's form, "The Gini index measures ..." for "what does the Gini index measure?",
+    before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
     best, and a line that introduces a short list brings the list (see `children`): right after it, in note order,
     one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best prose
     or intro unit brings the sentence after it in its paragraph (see `successor`), which goes on with what it says
     or begins what it announces, but not in the place of a part yet to pick. `under` counts the list lines under
     each list line (see `children`)."""
-    ranked = [sorted(cands, key=lambda c, i=i: (-c.scores[i], -c.prior, c.unit.start)) for i in range(n_parts)]
+    ranked = [sorted(cands, key=lambda c, i=i: (not (c.direct and c.direct[i]), -c.scores[i], -c.prior, c.unit.start))
+              for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
     groups: dict[int, int] = {}   # id(candidate) -> id of the unit whose list it is quoted with
@@ -217,7 +228,8 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                     break
     order = {id(c): k for k, (_, _, c) in enumerate(picked)}
     number = {head: k for k, head in enumerate(dict.fromkeys(groups.values()))}
-    picked.sort(key=lambda p: (p[0], -p[1], p[2].unit.start if id(p[2]) in groups else 0, order[id(p[2])]))
+    picked.sort(key=lambda p: (p[0], not (p[2].direct and p[2].direct[p[0]]), -p[1],
+                               p[2].unit.start if id(p[2]) in groups else 0, order[id(p[2])]))
     return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
                      similarity=c.similarity[i] if c.similarity else 0.0, group=number.get(groups.get(id(c)), -1))
             for n, (i, _, c) in enumerate(picked, start=1)]

@@ -140,6 +140,29 @@ def defined_term(part: str, lead: str = "") -> str | None:
     return " ".join(phrase.group("x").split()) if phrase and content_runs(phrase.group("x")) else None
 
 
+ACTION = re.compile(  # "what exactly does the Gini index measure when ...?" -> ("Gini index", "measure")
+    r"^\s*what\s+(?:exactly\s+)?(?:does|do)\s+(?:the\s+|an?\s+)?(?P<x>[\w-]+(?:\s+[\w-]+){0,3}?)\s+(?P<verb>[a-z]+)"
+    r"(?=\s*[?,.;:]|\s*$|\s+(?:when|while|in|for|on|during|at|after|if|and|to|with|from)\b)", re.IGNORECASE)
+LABEL = re.compile(r"^[^:.!?]{1,40}:\s*")   # "What it Measures: " before a list line's sentence
+
+
+def asked_action(part: str, lead: str = "") -> tuple[str, str] | None:
+    """(X, verb) of a "what does X <verb>?" part ("what does the Gini index measure?"); else None."""
+    text = part[len(lead):].lstrip(" ,") if lead and part.startswith(lead) else part
+    m = ACTION.match(text)
+    if m is None or not all(is_content(w) for w in m.group("x").split()) or not is_content(m.group("verb")):
+        return None
+    return " ".join(m.group("x").split()), m.group("verb").lower()
+
+
+def does(sentence: str, subject: str, verb: str) -> bool:
+    """Whether a sentence, after a label it may open with, says what `subject` does with `verb`: "The Gini index
+    measures ...", "**What it Measures**: The Gini index measures ..."."""
+    plain = LABEL.sub("", EMPHASIS.sub("", sentence).lstrip("-• "), count=1)
+    words = r"\s+".join(re.escape(w) for w in subject.split())
+    return bool(re.match(rf"(?:the\s+|an?\s+)?{words}\s+{re.escape(verb)}(?:e?s)?\b", plain, re.IGNORECASE))
+
+
 def defines(sentence: str, term: str) -> bool:
     """Whether a sentence opens by defining `term`: "The EMA network is ...", "Dropout (a regulariser) is ...",
     "**Latent space**: ..." (emphasis ignored, a plural of the term counted)."""

@@ -185,6 +185,15 @@ def test_a_sentence_defining_what_a_part_asks_outranks_one_that_uses_its_words()
     assert ev[0].part == 0 and ev[0].text.startswith("The EMA network is a secondary network")
 
 
+def test_a_sentence_saying_what_a_thing_does_outranks_one_that_uses_its_words():
+    r1 = result("The Gini index is a measure used in decision trees to decide how to split a node. "
+                "In summary, the Gini index is an effective way to measure node purity when a tree splits.\n\n"
+                "- **Meaning**: The Gini index measures the probability of labelling a random point wrongly.")
+    question = q("What exactly does the Gini index measure when a decision tree splits a node?")
+    ev = select_evidence(question, [r1], bag_embed, lambda t: 1, 1, 100)
+    assert "measures the probability" in ev[0].text
+
+
 def test_words_naming_the_note_do_not_pull_a_sentence_that_shares_them():
     keras = result("Keras is a deep learning API built on TensorFlow.", rank=0)
     tensorflow = result("TensorFlow can compute gradients on GPUs.", source="m.md", rank=0)

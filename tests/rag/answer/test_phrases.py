@@ -1,5 +1,5 @@
-"""What a question asks to define, and whether a sentence defines it."""
-from rag.answer.phrases import defined_term, defines
+"""What a question asks to define or what it asks a thing does, and whether a sentence says it."""
+from rag.answer.phrases import asked_action, defined_term, defines, does
 
 
 def test_the_term_a_what_is_question_asks_to_define():
@@ -19,3 +19,17 @@ def test_a_sentence_defines_a_term_only_where_it_opens_with_it():
     assert not defines("While the EMA network is trained, sampling uses it.", "EMA network")
     assert not defines("The EMA network weights are updated after each step.", "EMA network")
     assert not defines("EMAs are everywhere.", "EMA network")
+
+
+def test_a_what_does_x_verb_part_is_answered_by_a_sentence_opening_with_x_verbs():
+    assert asked_action("What exactly does the Gini index measure when a tree splits a node?") == \
+        ("Gini index", "measure")
+    assert asked_action("What does the encoder output for an input?") == ("encoder", "output")
+    assert asked_action("What does dropout do?") is None                      # "do" says nothing of its own
+    assert asked_action("What does each new tree in gradient boosting learn?") is None
+    assert asked_action("What is the Gini index?") is None
+    assert does("**What it Measures**: The Gini index measures the probability of a wrong label.", "Gini index",
+                "measure")
+    assert does("- The encoder outputs a code.", "encoder", "output")
+    assert not does("The Gini index is a measure used in decision trees.", "Gini index", "measure")
+    assert not does("Trees split on the Gini index, which measures impurity.", "Gini index", "measure")
