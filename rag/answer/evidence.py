@@ -159,14 +159,19 @@ def children(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, int], 
 
 
 def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
-    """The prose unit right after `c` in the same paragraph of its chunk, when it was scored: a note's sentences go
-    on from one another ("We train the discriminator on ... The response would be 1 for the true images ...")."""
+    """The unit right after a prose or intro unit `c` in the same paragraph of its chunk, or after a list line's
+    sentence in the same list line, when it was scored: a note's sentences go on from one another ("We train the
+    discriminator on ... The response would be 1 for the true images ..."; "2. Cosine Diffusion Scheduler: This
+    approach uses a cosine function ... The cosine function can provide a smoother transition ...")."""
     text = c.result.chunk.text
     later = [x for x in cands if x.result is c.result and x.unit.start >= c.unit.end]
     nxt = min(later, key=lambda x: x.unit.start, default=None)
-    if nxt is None or nxt.unit.kind != "prose" or "\n\n" in text[c.unit.end:nxt.unit.start]:
+    if nxt is None:
         return None
-    return nxt
+    between = text[c.unit.end:nxt.unit.start]
+    paragraph = c.unit.kind in ("prose", "intro") and nxt.unit.kind == "prose" and "\n\n" not in between
+    list_line = c.unit.kind == nxt.unit.kind == "item" and "\n" not in between
+    return nxt if paragraph or list_line else None
 
 
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
@@ -177,8 +182,8 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
     short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
     best, and a line that introduces a short list brings the list (see `children`): right after it, in note order,
-    one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best prose
-    or intro unit brings the sentence after it in its paragraph (see `successor`), which goes on with what it says
+    one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best unit
+    brings the sentence after it in its paragraph or list line (see `successor`), which goes on with what it says
     or begins what it announces, but not in the place of a part yet to pick. `under` counts the list lines under
     each list line (see `children`)."""
     ranked = [sorted(cands, key=lambda c, i=i: (not (c.direct and c.direct[i]), -c.scores[i], -c.prior, c.unit.start))
@@ -222,7 +227,7 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                     siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
                     lines = [x for x in siblings + children(c, cands, under or {}) if take(i, x, c.scores[i])]
                     groups.update((id(x), id(c)) for x in ([c, *lines] if lines else []))
-                    after = successor(c, cands) if first and c.unit.kind in ("prose", "intro") else None
+                    after = successor(c, cands) if first else None
                     if after is not None and room():
                         take(i, after, c.scores[i])
                     break

@@ -3,7 +3,7 @@ import zlib
 
 import numpy as np
 
-from rag.answer.evidence import select_evidence
+from rag.answer.evidence import candidates, select_evidence, successor
 from rag.answer.question import analyse
 from rag.core.types import Chunk, SearchResult
 from rag.index.units import looks_like_instruction
@@ -149,6 +149,20 @@ def test_the_best_sentence_brings_the_next_one_of_its_paragraph():
     apart = result(text.replace("generator. The response", "generator.\n\nThe response"))
     ev = select_evidence(ask, [apart, other], bag_embed, lambda t: 1, 2, 100)
     assert [e.text[:16] for e in ev] == ["The discriminato", "The discriminato"]
+
+
+def test_the_best_list_line_brings_its_next_sentence_but_not_the_next_line():
+    text = ("1. Linear scheduler: the noise is added linearly over the steps.\n"
+            "2. Cosine scheduler: a cosine function sets the noise levels. "
+            "The cosine curve gives a smoother transition between noise levels.\n"
+            "3. Offset cosine scheduler: an offset is added to the cosine function.")
+    other = result("A cosine scheduler is one of several diffusion schedulers.", "m.md", rank=1)
+    ask = q("What does the cosine scheduler do?")
+    ev = select_evidence(ask, [result(text), other], bag_embed, lambda t: 1, 2, 100)
+    assert ev[0].text.startswith("Cosine scheduler") and ev[1].text.startswith("The cosine curve gives")
+    units = candidates([result(text)])
+    assert successor(units[0], units) is None              # the next list line is an item of its own
+    assert successor(units[1], units) is units[2]
 
 
 def test_bylines_labels_and_table_rows_are_never_evidence():
