@@ -50,7 +50,8 @@ ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
 REPORTER = re.compile(  # "do they recommend", "does it say": the pronoun is the notes speaking, not the topic
     r"\s+(?:(?:also|really|actually|ever)\s+)?(?:recommend|suggest|say|mention|describe|propose|advise|claim|argue|"
     r"state|call|list|note|cite|write)s?\b", re.IGNORECASE)
-CHOICE = re.compile(r"\bwhich\s+(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b", re.IGNORECASE)
+CHOICE = re.compile(r"\bwhich\s+(?:(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b|(?P<one>one)\b(?!\s+of\b))",
+                    re.IGNORECASE)
 SECOND = re.compile(r"\b(?:compared\s+(?:to|with)|vs\.?|versus|than|and|or)\s+", re.IGNORECASE)
 DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:[?.!,;:]|$|\s+(?P<next>[\w-]+)))",
                            re.IGNORECASE)
@@ -202,20 +203,30 @@ def _points_inside(question: str, start: int, possessive: bool, pronoun: str = "
 
 
 def _choice(question: str, ctx: _Context, how: list[str], known_phrase: Callable[[str], bool] | None) -> str | None:
-    """"Which of them ...?" after a question that set its subject beside another thing ("How do boosted trees build
-    their trees compared to a random forest?"): both things in place of "them"; else None."""
+    """"Which of them ...?" / "which one ...?" after a question that set its subject beside another thing ("How do
+    boosted trees build their trees compared to a random forest?"): both things in place of "them"; else the pair an
+    earlier turn named ("The generator and the discriminator."); else None."""
     m = CHOICE.search(question)
-    at = ctx.standalone.lower().find(ctx.subject.lower()) if m and ctx.subject else -1
+    if m is None:
+        return None
+    pair = _beside(ctx, known_phrase) or next((" and ".join(items) for items in ctx.lists if len(items) == 2), None)
+    if pair is None:
+        return None
+    which = "set" if m.group("set") else "one"
+    how.append(f"'{m.group(which)}' -> '{pair}'")
+    inserted = pair if which == "set" else f"of {pair}"
+    return question[:m.start(which)] + inserted + question[m.end(which):]
+
+
+def _beside(ctx: _Context, known_phrase: Callable[[str], bool] | None) -> str | None:
+    """"A and B" when the previous question set its subject A beside B ("compared to B", "A vs B"); else None."""
+    at = ctx.standalone.lower().find(ctx.subject.lower()) if ctx.subject else -1
     if at < 0:
         return None
     rest = ctx.standalone[at + len(ctx.subject):]
     joint = SECOND.search(rest)
     runs = content_runs(rest[joint.end():]) if joint else []
-    if not runs:
-        return None
-    pair = f"{ctx.subject} and {trim(runs[0][0], known_phrase, False)}"
-    how.append(f"'{m.group('set')}' -> '{pair}'")
-    return question[:m.start("set")] + pair + question[m.end("set"):]
+    return f"{ctx.subject} and {trim(runs[0][0], known_phrase, False)}" if runs else None
 
 
 def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, int | None]:

@@ -51,6 +51,11 @@ def turns(*pairs):
     # "which of them" after a question that set its subject beside another thing: both things
     (turns(("How do boosted trees build their trees compared to a random forest?", "")),
      "which of them is slower to train then?", "Which of boosted trees and random forest is slower to train then?"),
+    # "which one" likewise, or the pair an earlier answer named
+    (turns(("What's the difference between L1 and L2 regularization?", "")), "which one gives sparse weights?",
+     "Which of L1 and L2 regularization gives sparse weights?"),
+    (turns(("What are the two networks in a GAN?", "The generator and the discriminator.")),
+     "which one is trained first?", "Which of generator and discriminator is trained first?"),
     # ellipsis reuses the previous standalone question
     (turns(("What is dropout?", "")), "What about weight decay?", "What is weight decay?"),
     (turns(("What is dropout?", "")), "And at test time?", "What is dropout at test time?"),
