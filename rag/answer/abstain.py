@@ -4,7 +4,8 @@ Structural rules come first and need no threshold: a specific word the notes nev
 retrieved passages only mention (in a list, a title, a cut-off intro), specific words the question connects but
 no passage holds together (a false premise), a phrase of the question that the best evidence says otherwise, a
 category the notes file the asked thing beside, not under (more false premises), a count no retrieved sentence
-gives, or a default no retrieved passage speaks of. Dense-score thresholds then catch questions nothing relevant matches.
+gives, or a default no retrieved passage speaks of. Dense-score thresholds then catch questions nothing relevant
+matches.
 """
 from __future__ import annotations
 

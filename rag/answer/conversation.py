@@ -50,8 +50,9 @@ ENTITY = re.compile(r"\b(?P<word>it|they|them|its|their)\b", re.IGNORECASE)
 REPORTER = re.compile(  # "do they recommend", "does it say": the pronoun is the notes speaking, not the topic
     r"\s+(?:(?:also|really|actually|ever)\s+)?(?:recommend|suggest|say|mention|describe|propose|advise|claim|argue|"
     r"state|call|list|note|cite|write)s?\b", re.IGNORECASE)
-CHOICE = re.compile(r"\bwhich\s+(?:(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b|(?P<one>one)\b(?!\s+of\b))",
-                    re.IGNORECASE)
+CHOICE = re.compile(  # "which of them", "which one of these", "which one"
+    r"\bwhich\s+(?:(?:one\s+)?of\s+(?P<set>them|these|those|the\s+two|both)\b|(?P<one>one)\b(?!\s+of\b))",
+    re.IGNORECASE)
 SECOND = re.compile(r"\b(?:compared\s+(?:to|with)|vs\.?|versus|than|and|or)\s+", re.IGNORECASE)
 DEMONSTRATIVE = re.compile(r"\b(?P<word>this|that|these|those)\b(?P<after>\s*(?:[?.!,;:]|$|\s+(?P<next>[\w-]+)))",
                            re.IGNORECASE)

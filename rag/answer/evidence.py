@@ -179,13 +179,13 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
            under: dict[tuple[str, int], int] | None = None) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one (a unit that answers the part's form, "The Gini index measures ..." for "what does the Gini index measure?",
-    before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question asks. A unit of a
-    short announced list (see `enumeration`) brings the lines of that list that rank among the part's `max_units`
-    best, and a line that introduces a short list brings the list (see `children`): right after it, in note order,
-    one group quoted together, which takes one place of `max_units` (at most ENUMERATION units). A part's best unit
-    brings the sentence after it in its paragraph or list line (see `successor`), which goes on with what it says
-    or begins what it announces, but not in the place of a part yet to pick. `under` counts the list lines under
-    each list line (see `children`)."""
+    before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question
+    asks. A unit of a short announced list (see `enumeration`) brings the lines of that list that rank among the
+    part's `max_units` best, and a line that introduces a short list brings the list (see `children`): right after
+    it, in note order, one group quoted together, which takes one place of `max_units` (at most ENUMERATION units).
+    A part's best unit brings the sentence after it in its paragraph or list line (see `successor`), which goes on
+    with what it says or begins what it announces, but not in the place of a part yet to pick. `under` counts the
+    list lines under each list line (see `children`)."""
     ranked = [sorted(cands, key=lambda c, i=i: (not (c.direct and c.direct[i]), -c.scores[i], -c.prior, c.unit.start))
               for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these

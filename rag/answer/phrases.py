@@ -28,7 +28,7 @@ CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks""".split())   # "the idea behind X": of X
 COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+", re.IGNORECASE)
-MEANS = re.compile(  # "how can you control how diverse the output is?": asks for a way to act on a property, not a thing
+MEANS = re.compile(  # "how can you control how diverse the output is?": a way to act on a property, not a thing
     r"^(?:[^,?]*,\s*)?how\s+(?:can|could|do|should|would|might)\s+(?:you|we|i|one)\s+[\w-]+\s+"
     r"(?:how|what|which|whether|when)\b", re.IGNORECASE)
 DETERMINERS = frozenset("a an the".split())

@@ -56,7 +56,7 @@ def test_the_chain_refuses_a_default_its_notes_never_give(make_chain_for):
         "training.md": "# Early stopping\n\nPatience is the number of epochs to wait for the validation loss to "
                        "improve before stopping. Let's say we set the patience value to 5: training stops after 5 "
                        "epochs without improvement.\n",
-        "keras.md": "# Keras\n\nSince TensorFlow 2.0, TensorFlow serves as the default and primary backend of Keras.\n"})
+        "keras.md": "# Keras\n\nSince TensorFlow 2.0, TensorFlow is the default and primary backend of Keras.\n"})
     chain.gaps = None
     refused = chain.answer("What's the default patience value that Keras uses for early stopping?")
     assert refused.abstained and "no default" in refused.answer
