@@ -8,6 +8,7 @@ A follow-up leans on the conversation in three general ways, each resolved from 
   the subject of the previous turn, itself resolved the same way, so a subject carries across turns; after a
   question that asks for a thing it does not name ("what's the first step?", "how can you control how diverse the
   output is?"), the subject is what the answer names ("the dot product", "a temperature parameter");
+- a relational noun without its complement ("what are the advantages?", "what's the formula?") is of the subject;
 - an ellipsis ("what about X?", "and at inference time?", "why?") reuses the previous standalone question, and so
   does a condition ("and if I use a constant step size?"), which it then puts on that question.
 Subjects and lists are read by rag.answer.phrases.
@@ -28,6 +29,7 @@ from rag.answer.phrases import (
     TOKEN,
     answer_entity,
     asks_for_entity,
+    bare_relational,
     content_runs,
     enumerations,
     is_content,
@@ -266,6 +268,16 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
     return question[:start] + text + question[end:], start
 
 
+def _bridged(question: str, subject: str | None, how: list[str]) -> str | None:
+    """A relational noun without its complement ("what are the advantages?", "what's the formula?") is about the
+    subject: "what are the advantages of dropout?"; else None."""
+    at = bare_relational(question)
+    if not subject or at is None:
+        return None
+    how.append(f"'{question[:at].split()[-1]}' of '{subject}'")
+    return f"{question[:at]} of {subject}{question[at:]}"
+
+
 def _fragment(question: str, ctx: _Context, how: list[str]) -> str | None:
     """A question that only makes sense as a continuation of the previous one, completed from it: "and at
     inference time?" joins the previous question, "and the drawbacks?" asks about the subject, "why?" repeats
@@ -337,6 +349,9 @@ def _understand_one(question: str, ctx: _Context | None, known_phrase
     joined = _fragment(asked, ctx, how)
     if joined is not None:
         return _capital(joined), ctx.subject, how, None
+    bridged = _bridged(text, ctx.subject, how)
+    if bridged is not None:
+        return _capital(bridged), ctx.subject, how, ctx.subject
     scoped = _generic(text, ctx.subject, how)
     if scoped is not None:
         return _capital(scoped), ctx.subject, how, ctx.subject
@@ -357,7 +372,7 @@ def understand(question: str, history, known_phrase: Callable[[str], bool] | Non
     said: set[str] = set()
     for turn in turns:
         standalone, subject, _, _ = _understand_one(turn.question, ctx, known_phrase)
-        named = answer_entity(MARKER.sub(" ", turn.answer), known_phrase) if asks_for_entity(turn.question) else None
+        named = answer_entity(MARKER.sub(" ", turn.answer), known_phrase) if asks_for_entity(standalone) else None
         ctx = _context(standalone, turn.answer, named or subject, ctx)
         said |= content_terms(standalone) | content_terms(MARKER.sub(" ", turn.answer))
     question = " ".join(question.split())

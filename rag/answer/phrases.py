@@ -26,8 +26,10 @@ CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
 RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
 CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
-kinds type types advantage advantages benefit benefits drawback drawbacks""".split())   # "the idea behind X": of X
-COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+", re.IGNORECASE)
+kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
+limitations pros cons formula formulas equation equations application applications""".split())   # "the idea behind
+# X", "the formula for X": of X
+COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+(?:(?:the|an?)\s+)?", re.IGNORECASE)
 MEANS = re.compile(  # "how can you control how diverse the output is?": a way to act on a property, not a thing
     r"^(?:[^,?]*,\s*)?how\s+(?:can|could|do|should|would|might)\s+(?:you|we|i|one)\s+[\w-]+\s+"
     r"(?:how|what|which|whether|when)\b", re.IGNORECASE)
@@ -89,18 +91,32 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     return None
 
 
+def _unframed(question: str) -> str:
+    """The question with the words that frame or name the user's notes blanked out (offsets kept)."""
+    return NOTE_NAME.sub(lambda m: " " * len(m.group()), FRAME.sub(lambda m: " " * len(m.group()), question))
+
+
+def bare_relational(question: str) -> int | None:
+    """Where the complement of the relational noun heading a question's first run of content words would go, when it
+    has none ("what are the main advantages?" -> after "advantages", "the pros and cons?" -> after "cons"; not "the
+    advantages of dropout"); else None."""
+    text = _unframed(question)
+    runs = content_runs(text)
+    if not runs or runs[0][0].split()[-1].lower() not in RELATIONAL:
+        return None
+    end, i = runs[0][2] + len(runs[0][0]), 1
+    while i < len(runs) and runs[i][0].split()[-1].lower() in RELATIONAL and CONJUNCTION.fullmatch(
+            text[end:runs[i][2]].replace("the ", "")):
+        end, i = runs[i][2] + len(runs[i][0]), i + 1
+    after = COMPLEMENT.match(text, end)
+    return None if after and i < len(runs) and runs[i][2] == after.end() else end
+
+
 def asks_for_entity(question: str) -> bool:
     """Whether a question asks for a thing it does not name, so that its answer names what the conversation is about
     next: a way ("how can you control how diverse the output is?") or a relational noun without its complement
     ("In my attention note, what's the first step?")."""
-    text = NOTE_NAME.sub(lambda m: " " * len(m.group()), FRAME.sub(lambda m: " " * len(m.group()), question))
-    if MEANS.match(text):
-        return True
-    runs = content_runs(text)
-    if not runs or runs[0][0].split()[-1].lower() not in RELATIONAL:
-        return False
-    after = COMPLEMENT.match(text, runs[0][2] + len(runs[0][0]))
-    return not (after and len(runs) > 1 and runs[1][2] == after.end())
+    return bool(MEANS.match(_unframed(question))) or bare_relational(question) is not None
 
 
 def answer_entity(answer: str, known_phrase: Callable[[str], bool] | None = None) -> str | None:

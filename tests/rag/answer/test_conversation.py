@@ -56,6 +56,9 @@ def turns(*pairs):
      "Which of L1 and L2 regularization gives sparse weights?"),
     (turns(("What are the two networks in a GAN?", "The generator and the discriminator.")),
      "which one is trained first?", "Which of generator and discriminator is trained first?"),
+    # a relational noun without its complement is of the subject
+    (turns(("What is dropout?", "")), "What are the advantages?", "What are the advantages of dropout?"),
+    (turns(("What is dropout?", "")), "what are the pros and cons?", "What are the pros and cons of dropout?"),
     # ellipsis reuses the previous standalone question
     (turns(("What is dropout?", "")), "What about weight decay?", "What is weight decay?"),
     (turns(("What is dropout?", "")), "And at test time?", "What is dropout at test time?"),
@@ -87,6 +90,7 @@ def test_follow_up_becomes_standalone(history, question, standalone):
     "Dropout?",                                                           # a bare phrase is a new question
     "If the data is small, which regulariser works best?",                # a condition with a question of its own
     "What is batch normalization?",
+    "What's the formula for the Gini index?",                             # a relational noun with its complement
 ])
 def test_a_question_that_stands_alone_is_left_as_asked(question):
     history = turns(("Which regularisers do my notes list?", "Dropout, weight decay and early stopping."))
@@ -129,6 +133,7 @@ def test_a_note_name_is_no_subject_and_a_relational_head_points_at_its_topic():
     asked = "what's the basic idea behind autoencoders in my italian notes?"
     assert question_subject(asked) == ("autoencoders", asked.index("autoencoders"))
     assert question_subject("What is the purpose of dropout?")[0] == "dropout"
+    assert question_subject("What is the formula for the Gini index?")[0] == "Gini index"
     assert question_subject("In the diffusion slides, what is the EMA network?")[0] == "EMA network"
     assert question_subject("In my Q,K,V attention note, what's the first step?")[0] == "Q,K,V attention"
     assert question_subject("What's the first step?")[0] == "step"   # no topic to point at
