@@ -23,7 +23,7 @@ ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "forme
 CLAUSE = re.compile(r"[;:.?!()\n]+")
 LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
-RELATIVE = re.compile(r",\s*(?:which|who)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
+RELATIVE = re.compile(r",\s*(?:which|who|that)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
 CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
@@ -35,6 +35,7 @@ MEANS = re.compile(  # "how can you control how diverse the output is?": a way t
     r"(?:how|what|which|whether|when)\b", re.IGNORECASE)
 DETERMINERS = frozenset("a an the".split())
 MAX_ITEM_WORDS = 6
+COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
 
 
 def is_content(token: str) -> bool:
@@ -205,7 +206,8 @@ def _edge_phrase(part: str, last: bool) -> str | None:
 
 def enumerations(text: str) -> list[list[str]]:
     """Lists of two or more noun phrases joined by commas and a final "and"/"or", clause by clause; a relative clause
-    after an item ("the generator, which turns noise into images, and the discriminator") is no item."""
+    after an item ("the generator, which turns noise into images, and the discriminator") is no item, nor is a
+    phrase that counts the items before them ("two adversaries, the generator and the discriminator")."""
     out = []
     for clause in CLAUSE.split(RELATIVE.sub("", text)):
         conj = list(CONJUNCTION.finditer(clause))
@@ -227,6 +229,9 @@ def enumerations(text: str) -> list[list[str]]:
             if edge:
                 items.append(edge)
             break
+        items.reverse()
+        if len(items) > 2 and COUNTS.get(items[0].split()[0].lower()) == len(items) - 1:
+            items = items[1:]   # "two adversaries, the generator and the discriminator": the count names the list
         if len(items) >= 2:
-            out.append(list(reversed(items)))
+            out.append(items)
     return out

@@ -175,6 +175,12 @@ def test_enumerations():
     assert enumerations("In a GAN, what do the generator and the discriminator do?") == \
         [["generator", "discriminator"]]
     assert enumerations("A single sentence without a list.") == []
+    assert enumerations("A GAN is a battle between two adversaries, the generator and the discriminator.") == \
+        [["generator", "discriminator"]]                                   # the count is no item
+    assert enumerations("Consists of two networks, a generator and a discriminator, that are trained together.") == \
+        [["generator", "discriminator"]]                                   # nor is a relative clause
+    assert enumerations("Three regularisers, dropout and weight decay.") == \
+        [["Three regularisers", "dropout", "weight decay"]]                # a count that does not match stays
 
 
 @pytest.mark.parametrize("raw", ["not a list", [{"answer": "no question"}], [{"question": " ", "answer": ""}],
