@@ -256,8 +256,9 @@ def _pronoun(question: str, subject: str | None, how: list[str]) -> tuple[str, i
             found.append((d.start(), d.end("word"), subject))
         elif (not prev or not is_content(prev)) and is_content(nxt):   # "those technologies", not "models that use"
             found.append((d.start(), d.end("word"), "the " + subject))
-        elif d.group("word").lower() != "that" and not is_content(nxt):   # "divide those by": a pronoun itself
-            found.append((d.start(), d.end("word"), "the " + subject))
+        elif not is_content(nxt) and (d.group("word").lower() != "that" or prev in AUX or prev in QUESTION_WORDS):
+            found.append((d.start(), d.end("word"), "the " + subject))   # "divide those by", "is that the same":
+                                                                          # a pronoun itself, not "so that"
         else:
             continue
         break

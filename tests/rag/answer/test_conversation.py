@@ -56,6 +56,8 @@ def turns(*pairs):
      "Which of L1 and L2 regularization gives sparse weights?"),
     (turns(("What are the two networks in a GAN?", "The generator and the discriminator.")),
      "which one is trained first?", "Which of generator and discriminator is trained first?"),
+    # "that" after an auxiliary is a pronoun ("is that the same"), not a conjunction ("so that")
+    (turns(("What is dropout?", "")), "Is that the same as weight decay?", "Is the dropout the same as weight decay?"),
     # a relational noun without its complement is of the subject
     (turns(("What is dropout?", "")), "What are the advantages?", "What are the advantages of dropout?"),
     (turns(("What is dropout?", "")), "what are the pros and cons?", "What are the pros and cons of dropout?"),
@@ -91,6 +93,7 @@ def test_follow_up_becomes_standalone(history, question, standalone):
     "If the data is small, which regulariser works best?",                # a condition with a question of its own
     "What is batch normalization?",
     "What's the formula for the Gini index?",                             # a relational noun with its complement
+    "Should I stop early so that the model generalises?",                 # "so that" is a conjunction
 ])
 def test_a_question_that_stands_alone_is_left_as_asked(question):
     history = turns(("Which regularisers do my notes list?", "Dropout, weight decay and early stopping."))
