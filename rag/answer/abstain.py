@@ -21,6 +21,7 @@ from rag.core.text import STOPWORDS, word_parts
 from rag.core.types import SearchResult
 from rag.index.units import Unit
 
+REFUSAL = "I could not find this in your notes."   # how every refusal opens
 _VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|(?P<aux>does|do))\s+(?:an?\s+|the\s+)?"
@@ -216,7 +217,7 @@ def refusal(results: list[SearchResult], finding: str | None = None, limit: int 
             seen.append(label)
         if len(seen) >= limit:
             break
-    lead = "I could not find this in your notes." + (f" {finding}" if finding else "")
+    lead = REFUSAL + (f" {finding}" if finding else "")
     if not seen:
         return f"{lead} The index has nothing close."
     return f"{lead} The closest notes are: " + "; ".join(seen) + "."

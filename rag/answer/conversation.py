@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rag.answer.abstain import REFUSAL
 from rag.answer.citations import MARKER
 from rag.answer.focus import mentions
 from rag.answer.phrases import (
@@ -373,7 +374,8 @@ def understand(question: str, history, known_phrase: Callable[[str], bool] | Non
     said: set[str] = set()
     for turn in turns:
         standalone, subject, _, _ = _understand_one(turn.question, ctx, known_phrase)
-        named = answer_entity(MARKER.sub(" ", turn.answer), known_phrase) if asks_for_entity(standalone) else None
+        names = asks_for_entity(standalone) and not turn.answer.startswith(REFUSAL)   # a refusal names no answer
+        named = answer_entity(MARKER.sub(" ", turn.answer), known_phrase) if names else None
         ctx = _context(standalone, turn.answer, named or subject, ctx)
         said |= content_terms(standalone) | content_terms(MARKER.sub(" ", turn.answer))
     question = " ".join(question.split())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from rag.answer.abstain import REFUSAL
 from rag.answer.conversation import Exchange, Followup, parse_history, understand
 from rag.answer.followup_search import search
 from rag.answer.phrases import answer_entity, asks_for_entity, enumerations, question_subject
@@ -170,6 +171,8 @@ def test_only_questions_that_ask_for_an_unnamed_thing_take_the_answers_subject()
     assert answer_entity("No determiner here.") is None
     followup = understand("Is it slow?", [{"question": "What's the first step?", "answer": ""}])
     assert followup.subject == "step"   # no answer to name a thing: the question's own subject
+    refused = f"{REFUSAL} The closest notes are: a.md (Training)."
+    assert understand("Is it slow?", [{"question": "What's the first step?", "answer": refused}]).subject == "step"
 
 
 def test_enumerations():
