@@ -153,6 +153,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
+    sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained(asked, list(units), query.names),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
@@ -160,8 +161,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])
                     + list(misfiled),
                     top_sentence=max((e.similarity for e in evidence), default=0.0),
-                    uncounted=quantity.uncounted(query.text, [(text, u.context) for text, u in units], query.names),
-                    undefaulted=quantity.undefaulted(query.text, [(text, u.context) for text, u in units]),
+                    uncounted=quantity.uncounted(query.text, sentences, query.names),
+                    undefaulted=quantity.undefaulted(query.text, sentences),
                     unused_subject=unknown_subject if unknown_subject and not any(
                         focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None)
 

@@ -58,6 +58,10 @@ class Candidate:
     direct: list[bool] = field(default_factory=list)        # whether it answers each part's form ("X is ...",
                                                             # "X measures ...")
 
+    def answers_form(self, part: int) -> bool:
+        """Whether it answers that part's form (see `direct`, filled by `score`)."""
+        return bool(self.direct) and self.direct[part]
+
     @property
     def described(self) -> str:
         """The unit with what it sits under (its heading and list context), for term matching."""
@@ -111,15 +115,15 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
         value = float(rows[id(c)][i]) if id(c) in rows else float("nan")
         return float("-inf") if np.isnan(value) else value
 
-    def direct(c: Candidate, i: int) -> bool:
-        return bool(asked[i] and defines(c.text, asked[i]) or actions[i] and does(c.text, *actions[i]))
-
     def lexical(c: Candidate, i: int) -> float:
-        if direct(c, i):
+        if c.direct[i]:
             return 1.0
         lex = (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
         return max(lex, alt(c, i))
 
+    for c in cands:
+        c.direct = [bool(asked[i] and defines(c.text, asked[i]) or actions[i] and does(c.text, *actions[i]))
+                    for i in range(len(parts))]
     if len(cands) > max_candidates:
         cands = sorted(cands, key=lambda c: -max(w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))))
         cands = cands[:max_candidates]
@@ -127,7 +131,6 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, parts)
     for c, row in zip(cands, cos):
         c.similarity = [max(float(row[i]), alt(c, i)) for i in range(len(parts))]
-        c.direct = [direct(c, i) for i in range(len(parts))]
         c.scores = [w_dense * c.similarity[i] + w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))]
     return cands
 
@@ -186,7 +189,7 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     A part's best unit brings the sentence after it in its paragraph or list line (see `successor`), which goes on
     with what it says or begins what it announces, but not in the place of a part yet to pick. `under` counts the
     list lines under each list line (see `children`)."""
-    ranked = [sorted(cands, key=lambda c, i=i: (not (c.direct and c.direct[i]), -c.scores[i], -c.prior, c.unit.start))
+    ranked = [sorted(cands, key=lambda c, i=i: (not c.answers_form(i), -c.scores[i], -c.prior, c.unit.start))
               for i in range(n_parts)]
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
@@ -233,7 +236,7 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                     break
     order = {id(c): k for k, (_, _, c) in enumerate(picked)}
     number = {head: k for k, head in enumerate(dict.fromkeys(groups.values()))}
-    picked.sort(key=lambda p: (p[0], not (p[2].direct and p[2].direct[p[0]]), -p[1],
+    picked.sort(key=lambda p: (p[0], not p[2].answers_form(p[0]), -p[1],
                                p[2].unit.start if id(p[2]) in groups else 0, order[id(p[2])]))
     return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
                      similarity=c.similarity[i] if c.similarity else 0.0, group=number.get(groups.get(id(c)), -1))

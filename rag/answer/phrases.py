@@ -75,9 +75,9 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     """What a question is about and where it starts: "what is X" -> X ("A and B" kept whole), else the first run of
     content words, less a do-question's trailing verb. Runs owned by "my" (the user's own documents) are skipped,
     and with `skip_indefinite` those after "a"/"an" too: an indefinite phrase introduces no topic to refer back to."""
-    text = FRAME.sub(lambda m: " " * len(m.group()), question)
+    text = _blank(FRAME, question)
     notes = [m.group("words").strip() for m in NOTE_NAME.finditer(text)]
-    text = NOTE_NAME.sub(lambda m: " " * len(m.group()), text)     # "the diffusion slides" name a note, not a topic
+    text = _blank(NOTE_NAME, text)     # "the diffusion slides" name a note, not a topic
     copula = COPULA_WHAT.match(text)
     if copula:
         phrase = COPULA_SUBJECT.match(text, copula.end())
@@ -92,9 +92,14 @@ def question_subject(question: str, known_phrase: Callable[[str], bool] | None =
     return None
 
 
+def _blank(pattern: re.Pattern, text: str) -> str:
+    """`text` with what `pattern` matches replaced by spaces (offsets kept)."""
+    return pattern.sub(lambda m: " " * len(m.group()), text)
+
+
 def _unframed(question: str) -> str:
     """The question with the words that frame or name the user's notes blanked out (offsets kept)."""
-    return NOTE_NAME.sub(lambda m: " " * len(m.group()), FRAME.sub(lambda m: " " * len(m.group()), question))
+    return _blank(NOTE_NAME, _blank(FRAME, question))
 
 
 def bare_relational(question: str) -> int | None:
