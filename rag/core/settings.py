@@ -47,7 +47,7 @@ class RetrievalSettings:
     rrf_k: int = 60                # reciprocal-rank-fusion constant
     dense_weight: float = 1.0      # weight of the dense ranking in fusion
     bm25_weight: float = 1.0       # weight of the BM25 ranking in fusion
-    fusion_leaders: int = 2        # each retriever's best few always reach the top k (0: plain RRF)
+    fusion_leaders: int = 2        # each retriever's best few reach the top k, in at most half of it (0: plain RRF)
     embedders: tuple[EmbedderName, ...] = ("minilm", "e5")  # dense sets ingest fills and retrieval fuses (RRF);
                                    # "minilm" is always filled: evidence, grounding and every dense threshold read it
     foreign_boost: float = 0.011   # added to another set's cosine (e5) of a chunk MiniLM does not read: for an English

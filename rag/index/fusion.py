@@ -29,12 +29,15 @@ def rrf(rankings: list[tuple[list[int], float]], k: int = 60, foreign: frozenset
 
 def top_with_leaders(fused: list[tuple[int, float]], rankings: list[list[int]], k: int,
                      leaders: int) -> list[int]:
-    """The k best fused ids, where each ranking's first `leaders` ids always get a place (in fused order).
+    """The k best fused ids, where each ranking's first `leaders` ids get a place (in fused order), rank by rank
+    (every ranking's first, then every ranking's second), in at most half of the k places (rounded up).
 
     RRF rewards agreement: a chunk that only one retriever ranks near the top (a paraphrase BM25 cannot
-    see, a rare keyword the embedding blurs) can fall far down the fused list; leaders keep it in.
+    see, a rare keyword the embedding blurs) can fall far down the fused list; leaders keep it in. The cap keeps
+    the fusion deciding the rest: three rankings with two leaders each would otherwise fill five places alone.
     """
-    must = list(dict.fromkeys(i for ids in rankings for i in ids[:leaders]))[:k]
+    by_rank = (ids[r] for r in range(leaders) for ids in rankings if r < len(ids))
+    must = list(dict.fromkeys(by_rank))[:(k + 1) // 2]
     order = [i for i, _ in fused]
     chosen = set(must)
     for i in order:

@@ -2,8 +2,8 @@
 
 Hybrid search runs in the engine: one batch of queries, the fused one prefetching dense and sparse candidates under
 the same payload filter and fusing them with RRF (k = settings.rrf_k + 1: Qdrant ranks from 0, so its scores equal
-rag.index.fusion.rrf's), plus each side's first `fusion_leaders` hits, which always reach the top k as in the FAISS
-store (rag.index.fusion.top_with_leaders).
+rag.index.fusion.rrf's), plus each side's first `fusion_leaders` hits, which reach the top k (in at most half of
+it) as in the FAISS store (rag.index.fusion.top_with_leaders).
 """
 from __future__ import annotations
 

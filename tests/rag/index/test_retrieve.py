@@ -125,6 +125,16 @@ def test_each_rankings_leaders_reach_the_top_k():
     assert top_with_leaders(fused, [[], sparse], k=2, leaders=2) == [1, 2]
 
 
+def test_leaders_take_at_most_half_the_places_so_fusion_decides_the_rest():
+    # three rankings that all rank 7 third, each leading with two chunks of its own
+    rankings = [[1, 4, 7], [2, 5, 7], [3, 6, 7]]
+    fused = rrf([(ids, 1.0) for ids in rankings])
+    assert fused[0][0] == 7
+    # six leaders would fill all five places; rank by rank, every ranking's first gets in, in three of five
+    assert top_with_leaders(fused, rankings, k=5, leaders=2) == [7, 1, 2, 3, 4]
+    assert top_with_leaders(fused, rankings, k=2, leaders=2) == [7, 1]
+
+
 def test_interleave_gives_each_list_a_chunk_of_its_own_on_its_turn():
     def ranked(*ids):
         return [SearchResult(Chunk("n.md", "", i, 1, 1, 0, 1, i), 1.0, 0.5) for i in ids]
