@@ -113,6 +113,8 @@ def _split(question: str) -> tuple[str, tuple[str, ...]]:
     waiting = False   # the last clause is a subordinate one ("when tokens are indexed") whose question comes next
     for piece in (p.strip(" ,;") for p in _CLAUSE.split(body)):
         if len(word_parts(piece)) < 2:
+            if not clauses and not prefix and word_parts(piece):   # "Intuitively, what ... and what ...": a leading
+                prefix = piece + ", "                              # adverb is the context of every part
             continue
         # a leading one is the context of every part; "besides X, which ...?" excepts X from its own question only
         if waiting and len(clauses) == 1 and not prefix and not _EXCEPT.match(clauses[0]):

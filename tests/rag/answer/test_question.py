@@ -17,6 +17,8 @@ def test_clauses_that_start_a_new_question_are_parts_in_order_with_the_leading_c
         "According to the timeline, what was introduced in the 1980s",
         "According to the timeline, which methods gained popularity in the 1990s?")
     assert len(split_parts("What is the Naive Bayes assumption, why is it useful and when does it not hold?")) == 3
+    assert split_parts("Intuitively, what does Naive Bayes do, and what should you know before studying it?") == (
+        "Intuitively, what does Naive Bayes do", "Intuitively, what should you know before studying it?")
 
 
 def test_a_subordinate_clause_stays_with_its_question():
