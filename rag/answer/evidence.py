@@ -177,9 +177,17 @@ def successor(c: Candidate, cands: list[Candidate]) -> Candidate | None:
     return nxt if paragraph or list_line else None
 
 
+def continuation(c: Candidate, cands: list[Candidate], quoted: set[int]) -> Candidate | None:
+    """The first sentence after `c` in its paragraph or list line (see `successor`) that is not quoted yet."""
+    nxt = successor(c, cands)
+    while nxt is not None and id(nxt) in quoted:
+        nxt = successor(nxt, cands)
+    return nxt
+
+
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
            sizes: dict[tuple[str, str], int] | None = None,
-           under: dict[tuple[str, int], int] | None = None) -> list[Evidence]:
+           under: dict[tuple[str, int], int] | None = None, clauses: tuple[int, ...] = ()) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one (a unit that answers the part's form, "The Gini index measures ..." for "what does the Gini index measure?",
     before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question
@@ -187,10 +195,15 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     part's `max_units` best, and a line that introduces a short list brings the list (see `children`): right after
     it, in note order, one group quoted together, which takes one place of `max_units` (at most ENUMERATION units).
     A part's best unit brings the sentence after it in its paragraph or list line (see `successor`), which goes on
-    with what it says or begins what it announces, but not in the place of a part yet to pick. `under` counts the
-    list lines under each list line (see `children`)."""
+    with what it says or begins what it announces, but not in the place of a part yet to pick. A part whose best unit
+    a part of another clause already quoted picks the first unquoted sentence after it instead (see `continuation`):
+    the clauses ask about one passage, and the note goes on where the question does ("who first analyzed diffusion
+    ..., and what can the particle do at each step?"); the two sides of a comparison do not (`clauses`: the clause
+    of each part, all different when not given). `under` counts the list lines under each list line (see
+    `children`)."""
     ranked = [sorted(cands, key=lambda c, i=i: (not c.answers_form(i), -c.scores[i], -c.prior, c.unit.start))
               for i in range(n_parts)]
+    clauses = clauses or tuple(range(n_parts))
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
     groups: dict[int, int] = {}   # id(candidate) -> id of the unit whose list it is quoted with
@@ -226,6 +239,10 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                 c = ranked[i][position[i]]
                 position[i] += 1
                 first = not any(p == i for p, _, _ in picked)
+                if first and position[i] == 1 and any(c is p and clauses[k] != clauses[i] for k, _, p in picked):
+                    after = continuation(c, cands, {id(p) for _, _, p in picked})
+                    if after is not None and take(i, after, c.scores[i]):
+                        break
                 if take(i, c, c.scores[i]):
                     siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
                     lines = [x for x in siblings + children(c, cands, under or {}) if take(i, x, c.scores[i])]
@@ -261,4 +278,5 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
         for c in cands:
             cost = penalty(c.text, c.result)
             c.scores = [s - cost for s in c.scores]
-    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under)
+    return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under,
+                  question.clauses if len(question.clauses) == len(question.parts) else ())

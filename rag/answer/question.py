@@ -56,6 +56,7 @@ class Question:
     lead: str = ""                  # the leading context its parts all carry ("In the slides", "When sampling text")
     note_words: frozenset[str] = frozenset()   # stems that only name the note it points at ("the deep-learning
                                                # review": deep, learn), left out of its terms
+    clauses: tuple[int, ...] = ()   # the clause each part comes from: the two sides of a comparison share one
 
     def part_terms(self, i: int) -> frozenset[str]:
         """Stemmed content terms of part i."""
@@ -103,8 +104,9 @@ def split_parts(question: str) -> tuple[str, ...]:
     return _split(question)[1]
 
 
-def _split(question: str) -> tuple[str, tuple[str, ...]]:
-    """(the leading context the parts carry, or "" for a question of one part; the parts): see split_parts."""
+def _split(question: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
+    """(the leading context the parts carry, or "" for a question of one part; the parts; the clause each part comes
+    from): see split_parts."""
     q = " ".join(question.split())
     lead = _LEAD.match(q)
     prefix = lead.group("lead") + ", " if lead else ""
@@ -125,8 +127,10 @@ def _split(question: str) -> tuple[str, tuple[str, ...]]:
         else:
             clauses.append(piece)
             waiting = _bare_subordinate(piece)
-    parts = [prefix + p for clause in clauses for p in _compared(clause)]
-    return (prefix.rstrip(", "), tuple(parts)) if len(parts) > 1 else ("", (q,))
+    sides = [(n, prefix + p) for n, clause in enumerate(clauses) for p in _compared(clause)]
+    if len(sides) < 2:
+        return "", (q,), (0,)
+    return prefix.rstrip(", "), tuple(p for _, p in sides), tuple(n for n, _ in sides)
 
 
 def is_name(word: str) -> bool:
@@ -180,7 +184,7 @@ def note_words(question: str) -> frozenset[str]:
 def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     """The parts, terms and focus of a question; `count_pieces(word)` is the embedder's word-piece count."""
     specific, names = focus_terms(question, count_pieces)
-    lead, parts = _split(question)
+    lead, parts, clauses = _split(question)
     named = note_words(question)
     return Question(question, parts, frozenset(content_terms(question)) - _META_STEMS - named, specific, names, lead,
-                    named)
+                    named, clauses)

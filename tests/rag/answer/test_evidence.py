@@ -165,6 +165,21 @@ def test_the_best_list_line_brings_its_next_sentence_but_not_the_next_line():
     assert successor(units[1], units) is units[2]
 
 
+def test_a_part_whose_best_sentence_another_part_quoted_goes_on_with_the_next_one():
+    # both parts match the first sentence best; the second part is answered by the sentence after it
+    para = result("Diffusion is the random motion of a particle in water, first analyzed by Brown. "
+                  "At every step one jumps to the left or to the right with some probability.")
+    other = result("A particle in water can be seen under a microscope.", "m.md", rank=1)
+    ask = q("Who first analyzed the random motion of a particle in water, and what can a particle in random motion "
+            "do?")
+    ev = select_evidence(ask, [para, other], bag_embed, lambda t: 1, 2, 100)
+    assert [(e.part, e.text[:15]) for e in ev] == [(0, "Diffusion is th"), (1, "At every step o")]
+    sides = q("Water vs air: what can a particle in random motion do?")
+    assert sides.clauses == (0, 0)   # the sides of a comparison ask of two things, not on through one passage
+    ev = select_evidence(sides, [para, other], bag_embed, lambda t: 1, 2, 100)
+    assert "At every step o" not in [e.text[:15] for e in ev]
+
+
 def test_bylines_labels_and_table_rows_are_never_evidence():
     text = ("9 min · Jane Doe\n\nSampling Techniques:\n\nMethod\tDefinition\tUse case\n"
             "Random sampling gives every member an equal chance of selection.")

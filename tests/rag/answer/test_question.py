@@ -41,6 +41,13 @@ def test_a_part_asks_its_own_terms_the_leading_context_aside():
     assert compared.lead == "" and "grow" in compared.own_terms(0) and "grow" in compared.own_terms(1)
 
 
+def test_each_part_knows_its_clause_and_the_sides_of_a_comparison_share_one():
+    assert analyse("What is dropout, and when does it fail?", pieces).clauses == (0, 1)
+    assert analyse("L1 vs L2 weight decay: what is the difference?", pieces).clauses == (0, 0)
+    assert analyse("What is EMA, and how do L1 and L2 decay differ?", pieces).clauses == (0, 1, 1)
+    assert analyse("What is EMA in diffusion?", pieces).clauses == (0,)
+
+
 def test_comparisons_split_into_one_part_per_compared_thing():
     assert split_parts("L1 vs L2 weight decay: what is the difference?") == (
         "L1 weight decay: what is the difference?", "L2 weight decay: what is the difference?")
