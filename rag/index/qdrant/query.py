@@ -60,8 +60,9 @@ def run_search(store, request: SearchRequest) -> list[SearchResult]:
 
 def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, sparse_q, n: int) -> list[SearchResult]:
     """Several dense sets: every side ranked in one batch (plus, per set other than the default one, its chunks holding
-    unit vectors: those MiniLM does not read, which get the foreign boost and are fused on that set's votes), fused
-    here with rag.index.fusion as the FAISS store does (rag.index.store.hybrid), so both stores rank alike."""
+    unit vectors: those MiniLM does not read, scored by the better of their cosine and their best unit's (the units
+    multivector's max-sim), which get the foreign boost and are fused on that set's votes), fused here with
+    rag.index.fusion as the FAISS store does (rag.index.store.hybrid), so both stores rank alike."""
     m = qc.models()
     s = request.settings
     batch = [m.QueryRequest(query=q, using=using, filter=flt, limit=n, params=params) for using, q in dense_qs.items()]
@@ -70,19 +71,26 @@ def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, spar
         foreign = m.Filter(must=[*([flt] if flt is not None else []),
                                  m.HasVectorCondition(has_vector=using + qc.UNITS_SUFFIX)])
         batch.append(m.QueryRequest(query=dense_qs[using], using=using, filter=foreign, limit=n, params=params))
+        batch.append(m.QueryRequest(query=[list(map(float, dense_qs[using]))], using=using + qc.UNITS_SUFFIX,
+                                    filter=foreign, limit=n,
+                                    params=qc.search_params(store.backend.server, store.ef_search, exact=True)))
     if sparse_q is not None:
         batch.append(m.QueryRequest(query=sparse_q, using=qc.SPARSE, filter=flt, limit=n))
     responses = store.client.query_batch_points(store.collection, batch)
     ranked = {using: {int(p.id): float(p.score) for p in r.points} for using, r in zip(dense_qs, responses)}
-    for using, r in zip(boosted, responses[len(dense_qs):]):
-        ranked[using].update((int(p.id), float(p.score) + s.foreign_boost) for p in r.points)
+    for j, using in enumerate(boosted):   # a foreign chunk: the better of its cosine and its best unit's (max-sim)
+        chunk, unit = responses[len(dense_qs) + 2 * j], responses[len(dense_qs) + 2 * j + 1]
+        best = {int(p.id): float(p.score) for p in chunk.points}
+        for p in unit.points:
+            best[int(p.id)] = max(best.get(int(p.id), float("-inf")), float(p.score))
+        ranked[using].update((i, score + s.foreign_boost) for i, score in best.items())
     rankings = [([i for i, _ in sorted(sc.items(), key=lambda kv: (-kv[1], kv[0]))[:n]], s.dense_weight)
                 for sc in ranked.values()]
     if sparse_q is not None:
         rankings.append(([int(p.id) for p in responses[-1].points], s.bm25_weight))
     elif request.mode == "hybrid":
         rankings.append(([], s.bm25_weight))
-    foreign = frozenset(int(p.id) for r in responses[len(dense_qs):len(dense_qs) + len(boosted)] for p in r.points)
+    foreign = frozenset(int(p.id) for r in responses[len(dense_qs):len(dense_qs) + 2 * len(boosted)] for p in r.points)
     readers = frozenset(j for j, using in enumerate(dense_qs) if using != request.dense)
     fused = rrf(rankings, k=s.rrf_k, foreign=foreign, readers=readers)
     top = top_with_leaders(fused, [ids for ids, _ in rankings], request.k, s.fusion_leaders)

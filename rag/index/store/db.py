@@ -241,12 +241,14 @@ def insert_unit_vectors(conn: sqlite3.Connection, vid: int, units: list[tuple[st
                      [(vid, h, np.asarray(v, dtype=np.float32).tobytes(), name) for h, v in units])
 
 
-def chunks_with_units(conn: sqlite3.Connection, name: str) -> list[int]:
-    """Vector ids of the chunks holding unit vectors of set `name`, ascending."""
-    if "vector_set" not in columns(conn, "unit_vectors"):
-        return []
-    rows = conn.execute("SELECT DISTINCT chunk FROM unit_vectors WHERE vector_set = ? ORDER BY chunk", (name,))
-    return [vid for (vid,) in rows]
+def units_of_set(conn: sqlite3.Connection, name: str, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the chunk vector id of each unit vector of set `name`, ascending; those vectors as an (n, dim) matrix)."""
+    rows = conn.execute("SELECT chunk, vector FROM unit_vectors WHERE vector_set = ? ORDER BY chunk", (name,)
+                        ).fetchall() if "vector_set" in columns(conn, "unit_vectors") else []
+    owners = np.asarray([vid for vid, _ in rows], dtype=np.int64)
+    vectors = np.stack([np.frombuffer(blob, dtype=np.float32) for _, blob in rows]) if rows else \
+        np.zeros((0, dim), dtype=np.float32)
+    return owners, vectors
 
 
 def unit_vectors(conn: sqlite3.Connection, hashes: list[str], name: str = DEFAULT_DENSE) -> dict[str, np.ndarray]:

@@ -45,19 +45,24 @@ def hybrid_search(store, bm25, request: SearchRequest) -> list[SearchResult]:
 
 
 def _ranking(store, request: SearchRequest, name: str, vector: np.ndarray, n: int) -> list[tuple[int, float]]:
-    """Top-n (vector id, score) of dense set `name`: the cosine, plus settings.foreign_boost for the chunks a set other
-    than the default one holds unit vectors for (those in a language MiniLM does not read)."""
+    """Top-n (vector id, score) of dense set `name`: the cosine; for the chunks a set other than the default one holds
+    unit vectors for (those in a language MiniLM does not read), the better of the chunk's cosine and its best unit's
+    (a long chunk in another language is as close as its closest sentence), plus settings.foreign_boost."""
     hits = store.search_vectors(vector, n, filters=request.filters, name=name)
-    boost = request.settings.foreign_boost
-    foreign = store.foreign_ids(name) if name != request.dense and boost else np.zeros(0, dtype=np.int64)
-    allowed = store.allowed(request.filters)
-    if allowed is not None:
-        foreign = np.intersect1d(foreign, allowed[0])
-    if not len(foreign):
+    if name == request.dense:
         return hits
+    owners, units = store.foreign_units(name)
+    allowed = store.allowed(request.filters)
+    keep = np.isin(owners, allowed[0]) if allowed is not None else np.ones(len(owners), dtype=bool)
+    owners, units = owners[keep], units[keep]
+    if not len(owners):
+        return hits
+    query = np.asarray(vector, dtype=np.float32)
+    foreign, first = np.unique(owners, return_index=True)
+    best = np.maximum.reduceat(units @ query, first)                     # owners ascending: one run per chunk
+    sims = np.maximum(store.vectors_for([int(i) for i in foreign], name) @ query, best)
     scores = dict(hits)
-    sims = store.vectors_for([int(i) for i in foreign], name) @ np.asarray(vector, dtype=np.float32)
-    scores.update((int(i), float(s) + boost) for i, s in zip(foreign, sims))
+    scores.update((int(i), float(s) + request.settings.foreign_boost) for i, s in zip(foreign, sims))
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
 
 

@@ -31,7 +31,7 @@ class IndexStore:
         self._bm25 = None
         self._notes: list[NoteMeta] | None = None
         self._allowed: dict[Filters, tuple[np.ndarray, set[str]]] = {}
-        self._foreign: dict[str, np.ndarray] = {}
+        self._foreign: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @classmethod
     def open(cls, index_dir: Path, ef_search: int = 128) -> IndexStore:
@@ -214,12 +214,17 @@ class IndexStore:
             return vectors.search(index, query, n)
         return vectors.search(index, query, min(n, len(allowed[0])), allowed[0])
 
-    def foreign_ids(self, name: str) -> np.ndarray:
-        """Vector ids of the chunks set `name` holds evidence-unit vectors for (read once)."""
+    def foreign_units(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk vector id, vector) of every evidence-unit vector set `name` holds, read once: the units of the chunks
+        in a language only that set reads, ascending by chunk."""
         if name not in self._foreign:
             with self._lock:
-                self._foreign[name] = np.asarray(db.chunks_with_units(self.conn, name), dtype=np.int64)
+                self._foreign[name] = db.units_of_set(self.conn, name, self.dense[name][0].d)
         return self._foreign[name]
+
+    def foreign_ids(self, name: str) -> np.ndarray:
+        """Vector ids of the chunks set `name` holds evidence-unit vectors for, ascending."""
+        return np.unique(self.foreign_units(name)[0])
 
     def vectors_for(self, vids: list[int], name: str = db.DEFAULT_DENSE) -> np.ndarray:
         """Stored vectors of set `name` for these vector ids."""

@@ -9,7 +9,7 @@ from rag.core.errors import ConfigError, IndexMismatchError, IndexNotFoundError,
 from rag.core.settings import RetrievalSettings, load_settings
 from rag.core.types import Chunk, NoteMeta
 from rag.index.store import DocRecord, open_backend, open_store, text_hash
-from rag.index.store.base import DenseSpec
+from rag.index.store.base import DenseSpec, SearchRequest
 
 DIM = 8
 MODEL = DenseSpec("minilm", "test/model", DIM)
@@ -189,6 +189,29 @@ def test_a_second_named_dense_set_is_backfilled_and_searched_by_name(backend):
         assert store.by_vector_ids([vid])[vid].text == text and score == pytest.approx(1.0, abs=1e-5)
     with backend.lock(), pytest.raises(ConfigError, match="e5"):
         backend.writer([MODEL], RetrievalSettings())                  # the set must keep being filled
+
+
+def test_a_chunk_in_another_language_ranks_by_its_closest_sentence(backend):
+    # e5 ranks the Italian chunk by the better of its own vector and its best unit's (max-sim): its chunk vector is
+    # far from the question, one of its sentences is the question's match; MiniLM reads only the English chunk
+    def unit(*v):
+        return np.asarray(v, dtype=np.float32) / np.linalg.norm(v)
+
+    english, italian = "english passage", "passaggio italiano"
+    with backend.lock():
+        w = backend.writer([MODEL, E5], RetrievalSettings())
+        for source, text, minilm, e5, units in (
+                ("en.md", english, np.eye(DIM, dtype=np.float32)[0], unit(0.6, 0.8, 0, 0), None),
+                ("it.md", italian, np.eye(DIM, dtype=np.float32)[1], unit(0, 0, 1, 0),
+                 [(text_hash("frase uno"), unit(0, 0, 0, 1)), (text_hash("frase due"), unit(1, 0, 0, 0))])):
+            w.put_document(DocRecord(source, "/root", "s" + source, 1, 1, "text", text, []), _chunks(source, [text]),
+                           {text_hash(text): minilm}, None, {"e5": {text_hash(text): e5}},
+                           {"e5": {text_hash(text): units}} if units else None)
+        w.commit()
+    store = backend.open_reader()
+    request = SearchRequest(text="question", vector=np.eye(DIM, dtype=np.float32)[0], k=2, mode="dense",
+                            more_dense={"e5": unit(1, 0, 0, 0)})
+    assert [r.chunk.text for r in store.search(request)] == [italian, english]
 
 
 def test_the_index_folder_records_which_store_holds_it(backend, tmp_path):
