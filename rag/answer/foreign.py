@@ -20,8 +20,10 @@ class ForeignScores:
         self.active = FOREIGN_SET in getattr(retriever, "others", {})
 
     def mapped(self, cosines: np.ndarray) -> np.ndarray:
-        """e5 cosines on MiniLM's scale (settings e5_scale, e5_shift)."""
-        return self.settings.e5_scale * cosines + self.settings.e5_shift
+        """e5 cosines of units in another language on MiniLM's scale: the map (settings e5_scale, e5_shift) was
+        fitted on English units, and e5 scores an English question's English passages higher than others by
+        retrieval.foreign_boost on average, so that gap is added first, as retrieval adds it."""
+        return self.settings.e5_scale * (cosines + self.retriever.settings.foreign_boost) + self.settings.e5_shift
 
     def unit_scores(self, queries: list[str], texts: list[str]) -> np.ndarray:
         """(texts, queries) mapped e5 scores; NaN for a text without an e5 unit vector."""

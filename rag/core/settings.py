@@ -50,9 +50,10 @@ class RetrievalSettings:
     fusion_leaders: int = 2        # each retriever's best few reach the top k, in at most half of it (0: plain RRF)
     embedders: tuple[EmbedderName, ...] = ("minilm", "e5")  # dense sets ingest fills and retrieval fuses (RRF);
                                    # "minilm" is always filled: evidence, grounding and every dense threshold read it
-    foreign_boost: float = 0.011   # added to another set's cosine (e5) of a chunk MiniLM does not read: for an English
-                                   # question e5 scores English passages higher than others by this much on average
-                                   # (mean gap over dev fold-0 questions, no answers used: 0.0114 +- 0.0077)
+    foreign_boost: float = 0.011   # added to another set's cosine (e5) of a chunk MiniLM does not read (and of its
+                                   # units when answering): for an English question e5 scores English passages
+                                   # higher than others by this much on average (mean gap over dev fold-0
+                                   # questions, no answers used: 0.0114 +- 0.0077)
     foreign_pieces_per_word: float = 1.5  # a chunk whose common (lowercase) words MiniLM cuts into this many word
                                    # pieces on average is in a language it does not read (../shared/notes: English
                                    # chunks 1.0-1.44, Italian 1.52-2.15; names, cut in any language, do not count):
