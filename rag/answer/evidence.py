@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag.answer.focus import mentions
 from rag.answer.phrases import asked_action, defined_term, defines, does
 from rag.answer.question import Question
 from rag.core.text import content_terms, squash
@@ -110,16 +111,26 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     other = foreign(list(parts), [c.text for c in cands]) if foreign is not None else None
     rows = {id(c): row for c, row in zip(cands, other)} if other is not None else {}
 
+    specific = [[t for t in question.focus if mentions(part, t) and not mentions(question.lead, t)] for part in parts]
+
     def alt(c: Candidate, i: int) -> float:
         """The unit's foreign-language score for part i (-inf where it has none)."""
         value = float(rows[id(c)][i]) if id(c) in rows else float("nan")
         return float("-inf") if np.isnan(value) else value
 
+    def translated(c: Candidate, i: int) -> float:
+        """The foreign score standing in for term coverage, times the share of the part's own specific words (names,
+        acronyms, technical terms: `Question.focus`, the leading context's aside) the unit holds, inflections
+        tolerated: those are written the same or nearly in every language ("LangServe", "autoencoder", "latente"), so
+        only the other words are translated."""
+        held = sum(mentions(c.described, t) for t in specific[i]) / len(specific[i]) if specific[i] else 1.0
+        return alt(c, i) * held
+
     def lexical(c: Candidate, i: int) -> float:
         if c.direct[i]:
             return 1.0
         lex = (lexical_overlap(part_terms[i], c.described) + lexical_overlap(terms[i], c.described)) / 2
-        return max(lex, alt(c, i))
+        return max(lex, translated(c, i))
 
     for c in cands:
         c.direct = [bool(asked[i] and defines(c.text, asked[i]) or actions[i] and does(c.text, *actions[i]))

@@ -205,6 +205,25 @@ def test_a_unit_in_another_language_ranks_by_its_foreign_score():
     assert chosen[0].score > plain[0].score
 
 
+def test_a_foreign_score_stands_in_only_for_words_a_translation_changes():
+    """A name is written the same in every language: an Italian sentence without the question's name does not get
+    its e5 score as term coverage; one that names it does."""
+    english = result("LangServe deploys LangChain chains as a REST API.", rank=0)
+
+    def foreign(parts, texts):
+        italian = ("Qualunque", "catene")
+        return np.array([[0.8 if any(w in t for w in italian) else np.nan] * len(parts) for t in texts],
+                        dtype=np.float32)
+
+    unnamed = result("Qualunque dato digitale si comprime.", source="it.md", rank=1)
+    named = result("LangServe serve le catene come API REST.", source="it.md", rank=1)
+    ask = q("what does LangServe do")
+    assert select_evidence(ask, [english, unnamed], bag_embed, lambda t: 1, 1, 100, foreign=foreign)[0].chunk.source \
+        == "n.md"
+    assert select_evidence(ask, [english, named], bag_embed, lambda t: 1, 1, 100, foreign=foreign)[0].chunk.source \
+        == "it.md"
+
+
 def test_a_sentence_defining_what_a_part_asks_outranks_one_that_uses_its_words():
     r1 = result("During diffusion model training the primary network and the EMA network are both trained. "
                 "The EMA network is a secondary network whose parameters average the primary network. "
