@@ -123,8 +123,10 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
         acronyms, technical terms: `Question.focus`, the leading context's aside) the unit holds, inflections
         tolerated: those are written the same or nearly in every language ("LangServe", "autoencoder", "latente"), so
         only the other words are translated."""
-        held = sum(mentions(c.described, t) for t in specific[i]) / len(specific[i]) if specific[i] else 1.0
-        return alt(c, i) * held
+        score = alt(c, i)
+        if score == float("-inf") or not specific[i]:
+            return score
+        return score * sum(mentions(c.described, t) for t in specific[i]) / len(specific[i])
 
     def lexical(c: Candidate, i: int) -> float:
         if c.direct[i]:

@@ -71,7 +71,7 @@ def _fused_here(store, request: SearchRequest, flt, params, dense_qs: dict, spar
         foreign = m.Filter(must=[*([flt] if flt is not None else []),
                                  m.HasVectorCondition(has_vector=using + qc.UNITS_SUFFIX)])
         batch.append(m.QueryRequest(query=dense_qs[using], using=using, filter=foreign, limit=n, params=params))
-        batch.append(m.QueryRequest(query=[list(map(float, dense_qs[using]))], using=using + qc.UNITS_SUFFIX,
+        batch.append(m.QueryRequest(query=[dense_qs[using]], using=using + qc.UNITS_SUFFIX,
                                     filter=foreign, limit=n,
                                     params=qc.search_params(store.backend.server, store.ef_search, exact=True)))
     if sparse_q is not None:

@@ -31,7 +31,7 @@ class IndexStore:
         self._bm25 = None
         self._notes: list[NoteMeta] | None = None
         self._allowed: dict[Filters, tuple[np.ndarray, set[str]]] = {}
-        self._foreign: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._foreign: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}   # set -> owners, vectors, ids
 
     @classmethod
     def open(cls, index_dir: Path, ef_search: int = 128) -> IndexStore:
@@ -217,14 +217,19 @@ class IndexStore:
     def foreign_units(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(chunk vector id, vector) of every evidence-unit vector set `name` holds, read once: the units of the chunks
         in a language only that set reads, ascending by chunk."""
-        if name not in self._foreign:
-            with self._lock:
-                self._foreign[name] = db.units_of_set(self.conn, name, self.dense[name][0].d)
-        return self._foreign[name]
+        return self._foreign_of(name)[:2]
 
     def foreign_ids(self, name: str) -> np.ndarray:
         """Vector ids of the chunks set `name` holds evidence-unit vectors for, ascending."""
-        return np.unique(self.foreign_units(name)[0])
+        return self._foreign_of(name)[2]
+
+    def _foreign_of(self, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(unit owners, unit vectors, distinct owners) of set `name`, read once."""
+        if name not in self._foreign:
+            with self._lock:
+                owners, units = db.units_of_set(self.conn, name, self.dense[name][0].d)
+                self._foreign[name] = (owners, units, np.unique(owners))
+        return self._foreign[name]
 
     def vectors_for(self, vids: list[int], name: str = db.DEFAULT_DENSE) -> np.ndarray:
         """Stored vectors of set `name` for these vector ids."""
