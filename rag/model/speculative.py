@@ -8,9 +8,9 @@ those of a one-token step, so the output is plain greedy decoding token for toke
 logits processor (constrained mode's copy bias) is applied to each row in order before its argmax, as plain decoding
 applies it; copy-biased answers repeat the evidence, so their drafts are accepted most.
 The draft length adapts: +2 after a fully accepted draft, down to what was accepted (at least 1) otherwise; and a
-Pacer stops drafting for a while whenever batched steps have cost more per token than one-token steps (a machine
-where extra rows are dear, a model that paraphrases), so it is on only where it wins. Drafting decisions never
-change the tokens.
+Pacer stops drafting for a while whenever batched steps, over a trial of several, have cost more per token than
+one-token steps (a machine where extra rows are dear, a model that paraphrases), so it is on only where it wins.
+Drafting decisions never change the tokens.
 """
 from __future__ import annotations
 
@@ -71,13 +71,16 @@ class SpeculationStats:
 
 
 class Pacer:
-    """Whether to draft: moving averages of seconds per token of one-token and of batched steps; when batches cost
-    more per token, drafting pauses for PAUSE tokens, then batches are timed afresh."""
+    """Whether to draft: batched steps are judged in trials of at least PAUSE tokens, on their seconds per token over
+    the whole trial against the moving average of one-token steps; when they cost more, drafting pauses for PAUSE
+    tokens (as long as a trial), then a new trial starts. A trial's totals, not a per-step average, decide, so one
+    rejected draft does not stop drafting that pays over the answer."""
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
         self.clock = clock
         self.single: float | None = None
-        self.batched: float | None = None
+        self.trial_seconds = 0.0
+        self.trial_tokens = 0
         self.paused = 0
 
     def allow(self) -> bool:
@@ -92,10 +95,13 @@ class Pacer:
         if rows == 1:
             self.single = seconds if self.single is None else (self.single + seconds) / 2
             return
-        per_token = seconds / tokens
-        self.batched = per_token if self.batched is None else (self.batched + per_token) / 2
-        if self.single is not None and self.batched > self.single:
-            self.paused, self.batched = PAUSE, None
+        self.trial_seconds += seconds
+        self.trial_tokens += tokens
+        if self.trial_tokens < PAUSE or self.single is None:
+            return
+        if self.trial_seconds / self.trial_tokens > self.single:
+            self.paused = PAUSE
+        self.trial_seconds, self.trial_tokens = 0.0, 0
 
 
 def greedy(steps: Callable[[list[int], int], Tensor], logits: Tensor, prompt: list[int], budget: int, room: int,

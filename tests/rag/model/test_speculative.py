@@ -159,16 +159,19 @@ def test_a_logits_processor_is_called_as_plain_decoding_calls_it(tmp_path, budge
                                 logits_processor=CopyPrompt(prompt))) == plain[:plain.index(stop)]
 
 
-def test_the_pacer_pauses_drafting_while_batches_cost_more_per_token():
+def test_the_pacer_judges_batches_over_a_trial_and_pauses_drafting_while_they_cost_more_per_token():
     pacer = Pacer(clock=lambda: 0.0)
     pacer.record(0.010, rows=4, tokens=3)  # no one-token step timed yet: nothing to compare
-    assert pacer.allow()
     pacer.record(0.010, rows=1, tokens=1)
-    pacer.record(0.018, rows=3, tokens=2)  # 9 ms a token against 10: it pays
+    pacer.record(0.036, rows=6, tokens=1)  # a rejected draft: 36 ms a token, but the trial is too short to judge
     assert pacer.allow()
-    pacer.record(0.036, rows=6, tokens=2)  # now (9 + 18) / 2 ms a token
+    for _ in range(2):
+        pacer.record(0.016, rows=6, tokens=6)  # the trial: 0.078 s for 16 tokens, 4.9 ms a token against 10
+    assert pacer.allow() and (pacer.trial_seconds, pacer.trial_tokens) == (0.0, 0)  # it pays: a new trial starts
+    for _ in range(PAUSE // 2):
+        pacer.record(0.024, rows=3, tokens=2)  # 12 ms a token over PAUSE tokens
     assert [pacer.allow() for _ in range(PAUSE + 1)] == [False] * PAUSE + [True]
-    assert pacer.batched is None  # batches are timed afresh after the pause
+    assert (pacer.trial_seconds, pacer.trial_tokens) == (0.0, 0)  # batches are timed afresh after the pause
 
 
 @needs_kernels
