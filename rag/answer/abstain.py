@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from rag.answer import focus, premise, quantity
 from rag.answer.evidence import Evidence
-from rag.answer.question import META_WORDS, QUESTION_WORDS, Question
+from rag.answer.phrases import COUNTS
+from rag.answer.question import META_WORDS, QUESTION_WORDS, Question, quoted_terms
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.text import STOPWORDS, word_parts
@@ -35,8 +36,9 @@ _WHICH = re.compile(  # "which vector database do they recommend" -> "vector dat
 
 def compound_subject(question: str) -> str | None:
     """The compound term a "what is X" or "which X does" question asks about ("label smoothing"), or None: single
-    words are checked as terms, and subjects with function words ("difference between A") are no compound. In "what
-    does X require" the last word is the verb, not part of X."""
+    words are checked as terms, subjects with function words ("difference between A") are no compound, and neither
+    is a counted category ("which three noise schedulers", "the 3 main families"): it names what to list in the
+    asker's words. In "what does X require" the last word is the verb, not part of X."""
     m = _SUBJECT.match(question) or _WHICH.match(question)
     if not m:
         return None
@@ -46,13 +48,15 @@ def compound_subject(question: str) -> str | None:
         words = words[:-1]
     if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS for w in words):
         return None
+    if words[0].lower() in COUNTS or quantity.is_numeral(words[0]):
+        return None
     return " ".join(words)
 
 
 def question_terms(question: str) -> list[str]:
-    """Content words of a question (stopwords and question words dropped)."""
-    return [w for w in (p.lower() for p in word_parts(question))
-            if w not in STOPWORDS and w not in QUESTION_WORDS and w not in META_WORDS and len(w) > 2]
+    """Content words of a question (stopwords, question words and numbers other than years dropped)."""
+    return [w for w in (p.lower() for p in word_parts(question)) if w not in STOPWORDS and w not in QUESTION_WORDS
+            and w not in META_WORDS and len(w) > 2 and not quantity.is_value(w)]
 
 
 @dataclass
@@ -149,6 +153,10 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
+    if vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
+                                 for t in quoted_terms(query.text)):   # the asker quotes what it asks about: other
+        unknown = [t for t in unknown if t in query.names]             # words it does not name only set the scene
+        unknown_focus = [t for t in unknown_focus if t in query.names]
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}

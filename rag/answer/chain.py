@@ -21,6 +21,7 @@ from rag.answer.ground import SupportScorer
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
 from rag.answer.quotes import make_quote
+from rag.answer.tables import question_units
 from rag.answer.verify import SentenceVerifier
 from rag.answer.vocabulary import Vocabulary
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
@@ -29,7 +30,6 @@ from rag.core.text import content_terms, plain, squash
 from rag.core.types import Answer, Citation, Filters, SearchResult
 from rag.index.fusion import interleave
 from rag.index.store.db import text_hash
-from rag.index.units import chunk_units
 
 MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
@@ -177,8 +177,8 @@ class AnswerChain:
         foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, penalty, foreign=foreign and foreign.unit_scores)
-        units = [(squash(r.chunk.text[u.start:u.end]), replace(u, context=f"{u.context} {r.chunk.heading}".strip()))
-                 for r in turn.results for u in chunk_units(r.chunk.text)]   # a unit sits under its chunk's titles too
+        units = [(shown, replace(u, context=f"{u.context} {r.chunk.heading}".strip()))   # under its chunk's titles too
+                 for r in turn.results for u, shown in question_units(turn.query, r.chunk.text)]
         raw = turn.evidence   # abstention reads relevance before the follow-up's penalty
         if penalty:
             raw = [replace(e, score=e.score + penalty(e.text, e.result)) for e in turn.evidence]
@@ -374,7 +374,7 @@ class AnswerChain:
         and its line range."""
         chunk = ev.chunk
         doc = self._doc(chunk.source)
-        text = squash(chunk.text[ev.window_start:ev.window_end]) if wide else ev.text
+        text = squash(chunk.text[ev.window_start:ev.window_end] if wide else chunk.text[ev.start:ev.end])
         quote = make_quote(doc, text, chunk.start_char, chunk.end_char + 1) if doc else None
         if quote is None:
             return Citation(n, chunk.chunk_id, chunk.source, chunk.heading, chunk.start_line, chunk.end_line,

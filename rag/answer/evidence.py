@@ -11,9 +11,10 @@ import numpy as np
 from rag.answer.focus import mentions
 from rag.answer.phrases import asked_action, defined_term, defines, does
 from rag.answer.question import Question
-from rag.core.text import content_terms, squash
+from rag.answer.tables import question_units, quotable
+from rag.core.text import content_terms
 from rag.core.types import SearchResult
-from rag.index.units import Unit, chunk_units
+from rag.index.units import Unit
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
@@ -23,7 +24,8 @@ ENUMERATION = 3             # a list of at most this many lines, announced by a 
 
 @dataclass
 class Evidence:
-    """One numbered evidence unit: `text` is chunk.text[start:end] with whitespace collapsed."""
+    """One numbered evidence unit: `text` is chunk.text[start:end] with whitespace collapsed (a table row's record:
+    its cells labelled by the header, rag.answer.tables)."""
 
     n: int
     text: str
@@ -76,18 +78,18 @@ def lexical_overlap(question_terms: frozenset[str] | set[str], text: str) -> flo
     return len(question_terms & content_terms(text)) / len(question_terms)
 
 
-def candidates(results: list[SearchResult]) -> list[Candidate]:
-    """Every quotable unit of the retrieved chunks with its window and chunk prior (score over the best score)."""
+def candidates(results: list[SearchResult], question: Question) -> list[Candidate]:
+    """Every quotable unit of the retrieved chunks (and table row the question asks about: rag.answer.tables) with its
+    window and chunk prior (score over the best score)."""
     best = max((res.score for res in results), default=0.0)
     out = []
     for res in results:
-        text = res.chunk.text
-        units = [u for u in chunk_units(text) if u.quotable]
-        for i, u in enumerate(units):
+        units = [(u, shown) for u, shown in question_units(question, res.chunk.text) if quotable(u)]
+        for i, (u, shown) in enumerate(units):
             around = units[max(0, i - 1):i + 2]
-            window = (" ".join(squash(text[x.start:x.end]) for x in around), around[0].start, around[-1].end)
+            window = (" ".join(t for _, t in around), around[0][0].start, around[-1][0].end)
             prior = max(res.score, 0.0) / best if best > 0 else 0.0
-            out.append(Candidate(res, u, squash(text[u.start:u.end]), window, prior, []))
+            out.append(Candidate(res, u, shown, window, prior, []))
     return out
 
 
@@ -281,7 +283,7 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
     back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
     `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's);
     `foreign`: see `score`."""
-    cands = candidates(results)
+    cands = candidates(results, question)
     if not cands:
         return []
     sizes = Counter((c.result.chunk.chunk_id, c.unit.context) for c in cands if c.unit.announced)

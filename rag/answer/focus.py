@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable, Iterable
 
 from rag.core.text import stem, word_parts
-from rag.index.units import Unit
+from rag.index.units import RECORD, Unit
 
-EXPLAINING = ("prose", "item")   # unit kinds that can explain a term (see rag.index.units.Unit)
+EXPLAINING = ("prose", "item", RECORD)   # unit kinds that can explain a term (see rag.index.units.Unit)
 _ITEM = r"[^,;:()\n]{1,40}(?:\s*\([^()\n]{1,30}\))?"   # an item may carry its abbreviation: "Gradient Boosting (GBM)"
 _ENUMERATION = re.compile(  # "a, b, c and d"; "techniques like A or B"
     rf"(?:{_ITEM}\s*,\s*){{2,}}(?:(?:and|or)\s+)?{_ITEM}"

@@ -23,10 +23,22 @@ _COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
 _DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?P<thing>[a-z][\w-]*))?", re.IGNORECASE)
-_NUMBER = re.compile(  # a standalone number ("175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5") or a number word
-    r"(?<![\w.-])\d[\d,.]*[kmbtx]?(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
+_NUMERAL = r"\d[\d,.]*[kmbtx]?"  # "175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5"
+_NUMBER = re.compile(  # a standalone numeral or a number word
+    rf"(?<![\w.-]){_NUMERAL}(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
     r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|single|twice|double|"
     r"half)\b", re.IGNORECASE)
+
+
+def is_numeral(word: str) -> bool:
+    """Whether a word is a number written in digits, with a magnitude or multiplier ("10x", "20B") or without."""
+    return re.fullmatch(_NUMERAL, word, re.IGNORECASE) is not None
+
+
+def is_value(word: str) -> bool:
+    """Whether a word is a number other than a year ("1.5", "10x", "20B", not "2019" or "1980s"): a value the question
+    computes with or gives as an example, not something the notes must name."""
+    return is_numeral(word) and not re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word)
 
 
 def counted(question: str) -> str | None:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from rag.answer.quantity import is_value
 from rag.core.text import STOPWORDS, content_terms, stem, word_parts
 
 # Words that point at the notes themselves or ask for an answer, never at the subject ("my GenAI slides say").
@@ -41,6 +42,7 @@ NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion M
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
     r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timeline|notebook)\b",
     re.IGNORECASE)
+_QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)")
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
 
 
@@ -153,14 +155,15 @@ def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
 
 def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The specific words of a question and the names among them, lowercased, in order; a capitalised first word
-    counts only by its pieces, bare numbers other than years are left out (a question may compute with them), and
+    counts only by its pieces, numbers other than years ("1.5", "10x", "20B") are left out (a question may compute
+    with them or give them as an example), and
     so are the words naming a note ("the GenAI slides", "my ML summary")."""
     described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []
     for i, m in enumerate(re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question)):
         word = re.sub(r"'s$", "", m.group())
-        if word.replace(",", "").isdigit() and not re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word):
+        if is_value(word):
             continue
         probe = word.lower() if i == 0 else word
         if word.lower() in described:   # it names the note the question points at, not what it asks about
@@ -171,6 +174,13 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
             if name:
                 names.append(word.lower())
     return tuple(out), tuple(names)
+
+
+def quoted_terms(question: str) -> tuple[str, ...]:
+    """The terms (one to four words) a question puts in quotes, lowercased ("In NLP jargon, what does 'lexicon' refer
+    to?" -> lexicon): the words the asker marks as the ones asked about."""
+    terms = (m.group("term").strip().lower() for m in _QUOTED.finditer(question))
+    return tuple(t for t in terms if 1 <= len(t.split()) <= 4)
 
 
 def note_words(question: str) -> frozenset[str]:

@@ -39,6 +39,7 @@ _SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be r
 UNIT_VECTORS = "2"   # how ingest embeds units (2: those of text in another language under their heading path); a
                      # version keeps what its first build used, so `rag ingest` says when --rebuild would renew them
 QUOTABLE = ("prose", "item", "intro", "list")
+RECORD = "record"   # a table row a question asks about: made per question by rag.answer.tables, never by chunk_units
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
 MAX_CHARS = 600        # longer units are cut at clause boundaries
 UNIT_MEMO = 2048       # chunk texts whose units are kept
@@ -191,7 +192,8 @@ class Unit:
     "This is a very old note", "I will be re-reading my notes") and list (item names with nothing said of them,
     "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence ending in a colon: it
     introduces what follows), heading, table (a row of cells), byline (reading time, author) and truncated (a
-    sentence whose content after a colon was cut off, "...: ...") are never quoted.
+    sentence whose content after a colon was cut off, "...: ...") are never quoted. A table row becomes a RECORD, quoted
+    whole, only for a question that asks what its table says of its first cell (rag.answer.tables).
     """
 
     start: int

@@ -33,6 +33,8 @@ def test_question_subject_is_the_multi_word_thing_asked_about():
     assert compound_subject("What is the difference between stemming and lemmatization?") is None
     assert compound_subject("Which vector database do they recommend?") == "vector database"
     assert compound_subject("Which kinds of layers does it use?") is None
+    assert compound_subject("Which three noise schedulers do the slides describe?") is None   # a category to list,
+    assert compound_subject("What are the 3 broad families of transformers?") is None         # in the asker's words
 
 
 def test_phrases_are_known_only_when_their_words_occur_together():
@@ -44,6 +46,7 @@ def test_phrases_are_known_only_when_their_words_occur_together():
 def test_question_terms_drop_question_and_meta_words():
     assert question_terms("How does an HNSW index speed up search?") == ["hnsw", "index", "speed", "search"]
     assert question_terms("What do my GenAI slides say about CLIP?") == ["genai", "clip"]
+    assert question_terms("Was CLIP 10x smaller in 2019?") == ["clip", "smaller", "2019"]   # a year names a time
 
 
 def test_decide_uses_settings_thresholds():
@@ -133,6 +136,20 @@ def test_chain_refuses_a_subject_that_only_a_table_row_names(make_chain_for):
     ans = chain.answer("Which vector database do the notes recommend for retrieval augmented generation?")
     assert ans.abstained and "mention vector database but do not explain" in ans.answer
     assert not chain.answer("Which vector space model ranks documents?").abstained
+    # a question about the row's own entity and its table's columns is answered by the row, cells labelled
+    ans = chain.answer("Which source does RAG use, and what benefit does it give?")
+    assert not ans.abstained and "RAG - source: a vector database; benefit: fresh knowledge" in ans.answer
+    assert "| RAG | a vector database | fresh knowledge |" in [c.quote for c in ans.citations]
+
+
+def test_a_quoted_term_is_what_the_question_asks_about_and_the_other_words_set_the_scene(make_chain_for):
+    chain = make_chain_for({"nlp.md": "# NLP words\n\nIn NLP, the set of all types in a corpus is called its "
+                                      "vocabulary or lexicon.\n\nStop words carry little meaning.\n"})
+    chain.gaps = None
+    asked = chain.answer("In NLP jargon, what does 'lexicon' refer to?")
+    assert not asked.abstained and "lexicon" in asked.answer
+    assert chain.answer("In NLP jargon, what does lexicon refer to?").abstained   # unquoted, "jargon" may be the point
+    assert chain.answer("In BPE jargon, what does 'lexicon' refer to?").abstained   # a name the notes never use
 
 
 def test_chain_refuses_a_false_premise(make_chain_for):

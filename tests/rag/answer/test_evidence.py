@@ -160,7 +160,7 @@ def test_the_best_list_line_brings_its_next_sentence_but_not_the_next_line():
     ask = q("What does the cosine scheduler do?")
     ev = select_evidence(ask, [result(text), other], bag_embed, lambda t: 1, 2, 100)
     assert ev[0].text.startswith("Cosine scheduler") and ev[1].text.startswith("The cosine curve gives")
-    units = candidates([result(text)])
+    units = candidates([result(text)], ask)
     assert successor(units[0], units) is None              # the next list line is an item of its own
     assert successor(units[1], units) is units[2]
 

@@ -1,5 +1,5 @@
 """Question analysis: parts of multi-part and comparison questions, focus words, names, words naming a note."""
-from rag.answer.question import analyse, split_parts
+from rag.answer.question import analyse, quoted_terms, split_parts
 
 
 def pieces(word):
@@ -63,7 +63,15 @@ def test_focus_words_are_specific_names_numbers_and_rare_words_not_the_notes_nam
     q = analyse("If I use mini-batches of 64, how many iterations make an epoch?", pieces)
     assert "64" not in q.focus and "iterations" in q.focus and q.names == ()
     assert analyse("How does the perceptron update its weights?", pieces).focus == ("perceptron",)
+    q = analyse("Must the latent space be 10x smaller, or 1.5 times, for GPT-4's 20B weights?", pieces)
+    assert q.focus == ("gpt-4",)   # numbers with a multiplier or magnitude are values too; a name keeps its digits
     assert "step-size" not in analyse("Which step-size conditions hold?", pieces).focus
+
+
+def test_quoted_terms_are_the_short_ones_a_question_puts_in_quotes():
+    assert quoted_terms("In NLP jargon, what does 'lexicon' refer to?") == ("lexicon",)
+    assert quoted_terms('What do \u201cfeature maps\u201d hold in an autoencoder\'s encoder?') == ("feature maps",)
+    assert quoted_terms("Why did Turing say 'we have duplicated the human learning process'?") == ()   # a quotation
 
 
 def test_words_that_only_name_the_note_are_not_terms_of_the_question():

@@ -1,0 +1,108 @@
+"""Table rows as records: a row is about the entity in its first cell, and answers a question that names that entity
+and one of its table's column headers ("how many tokens was GPT-NeoX trained on?" over a row "GPT-NeoX 20B 472B"
+under "Total Parameters | Total Data Size (in tokens)").
+
+For such a question that row becomes a RECORD unit: quoted whole (the row line, which the citation quotes exactly),
+shown with its cells labelled by the header ("GPT-NeoX - Total Parameters: 20B; Total Data Size (in tokens): 472B"),
+and it explains its entity. Every other table row stays unquoted (rag.index.units): a row that only names a term
+("vector database" in a cell of the RAG row) or a question that asks what the entity is ("what is Dolly?" over a
+row of hallucination rates) is still a mention, not an explanation.
+"""
+from __future__ import annotations
+
+import re
+
+from rag.answer.focus import mentions
+from rag.answer.question import Question
+from rag.core.text import plain, squash
+from rag.index.units import RECORD, Unit, chunk_units
+
+_SEPARATOR = re.compile(r"^[\s|:\-]+$")   # a markdown table's rule under its header: "|---|:--:|"
+_ASIDE = re.compile(r"\([^()]*\)")        # "(RAG)", "(research-only)"
+
+
+def cells(line: str) -> list[str]:
+    """The cells of a table row (tab- or pipe-separated), stripped; a pipe table's border bars make no cells."""
+    line = line.strip(" \r")
+    if "\t" not in line:
+        line = line.strip(" |")
+    return [plain(c) for c in re.split(r"\t|\|", line)]
+
+
+def _is_row(line: str) -> bool:
+    return line.count("\t") >= 2 or line.count("|") >= 2
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line of text."""
+    out, at = [], 0
+    for line in text.split("\n"):
+        out.append((at, at + len(line)))
+        at += len(line) + 1
+    return out
+
+
+def _header(text: str, lines: list[tuple[int, int]], i: int) -> list[str] | None:
+    """The header cells of the table whose row is line i: the first line of its run of rows (a markdown rule under it
+    skipped), or the line just above the run when it has one cell fewer (a header whose entity column is unnamed, its
+    leading tab lost); None when neither has as many cells as the row."""
+    def line(j: int) -> str:
+        return text[lines[j][0]:lines[j][1]]
+
+    width = len(cells(line(i)))
+    if _SEPARATOR.match(line(i)):
+        return None
+    first = i
+    while first > 0 and (_is_row(line(first - 1)) or _SEPARATOR.match(line(first - 1))):
+        first -= 1
+    if first > 0 and ("\t" in line(first - 1) or "|" in line(first - 1)) and len(cells(line(first - 1))) == width - 1:
+        return [""] + cells(line(first - 1))
+    header = cells(line(first))
+    return header if first < i and len(header) == width else None
+
+
+def _key_asked(question: str, key: str) -> bool:
+    """Whether the question names the row's entity: its first cell, or the abbreviation in its parentheses."""
+    names = [squash(_ASIDE.sub(" ", key))] + [a.strip("() ") for a in _ASIDE.findall(key)]
+    return any(sum(ch.isalnum() for ch in name) >= 2 and mentions(question, name) for name in names)
+
+
+def labelled(row: list[str], header: list[str] | None) -> str:
+    """A row as a reader should see it: its entity, then each other cell after its column's header."""
+    if header is None:
+        return "; ".join(c for c in row if c)
+    pairs = "; ".join(f"{h.rstrip(' :')}: {c}" if h else c for h, c in zip(header[1:], row[1:]) if c)
+    return f"{row[0]} - {pairs}" if row[0] else pairs
+
+
+def records(question: Question, text: str) -> list[tuple[Unit, str]]:
+    """The rows of a chunk's tables that the question asks about, as (RECORD unit over the row line, shown text)."""
+    lines = _lines(text)
+    out = []
+    for i, (a, b) in enumerate(lines):
+        line = text[a:b]
+        if not _is_row(line):
+            continue
+        header = _header(text, lines, i)
+        row = cells(line)
+        if header is None or not row[0] or not _key_asked(question.text, row[0]):
+            continue
+        columns = " ".join(header[1:])
+        if not any(mentions(columns, term) for term in question.terms):
+            continue
+        start = a + len(line) - len(line.lstrip())
+        out.append((Unit(start, a + len(line.rstrip()), RECORD), labelled(row, header)))
+    return out
+
+
+def question_units(question: Question, text: str) -> list[tuple[Unit, str]]:
+    """Every unit of a chunk with the text it shows (whitespace squashed), and the records the question asks about, in
+    the order of the text."""
+    units = [(u, squash(text[u.start:u.end])) for u in chunk_units(text)]
+    return sorted(units + records(question, text), key=lambda pair: pair[0].start)
+
+
+def quotable(unit: Unit) -> bool:
+    """Whether a unit may be quoted for this question: an answer unit of the notes, or a record it asks about."""
+    return unit.quotable or unit.kind == RECORD
+

@@ -1,0 +1,54 @@
+"""Table rows as records: quoted only for a question that names a row's entity and one of its table's columns."""
+from rag.answer.question import analyse
+from rag.answer.tables import cells, labelled, question_units, records
+from rag.index.units import RECORD
+
+SIZES = ("Model Parameters\n\n\tTotal Parameters*\tTotal Data Size (in tokens)\nGPT-3\t175B\t300B\n"
+         "GPT-NeoX\t20B\t472B\nBLOOM\t176B\t366B\n\nAccuracy matters too.\n")
+METHODS = ("| Method | Data requirements | Considerations |\n|---|---|---|\n"
+           "| Retrieval augmented generation (RAG) | External knowledge base | Longer prompts |\n"
+           "| Prompt engineering | None | Less control |\n")
+
+
+def q(text):
+    return analyse(text, lambda word: 1)
+
+
+def _asked(question, text):
+    return [(text[u.start:u.end], shown) for u, shown in records(q(question), text)]
+
+
+def test_cells_of_tab_and_pipe_rows_keep_an_empty_first_header_cell():
+    assert cells("\tTotal Parameters*\tTotal Data Size (in tokens)") == ["", "Total Parameters",
+                                                                          "Total Data Size (in tokens)"]
+    assert cells("| RAG | **External** knowledge base | Longer prompts |") == ["RAG", "External knowledge base",
+                                                                              "Longer prompts"]
+    assert labelled(["GPT-NeoX", "20B", "472B"], ["", "Total Parameters:", "Tokens"]) == \
+        "GPT-NeoX - Total Parameters: 20B; Tokens: 472B"
+    assert labelled(["a", "b"], None) == "a; b"
+
+
+def test_a_row_is_a_record_for_a_question_naming_its_entity_and_a_column():
+    assert _asked("How many tokens was GPT-NeoX trained on?", SIZES) == [
+        ("GPT-NeoX\t20B\t472B", "GPT-NeoX - Total Parameters: 20B; Total Data Size (in tokens): 472B")]
+    unnamed = SIZES.replace("\n\tTotal", "\nTotal")   # the header's leading tab lost: it labels the columns after
+    assert _asked("How many tokens was GPT-NeoX trained on?", unnamed) == _asked(   # the entity column
+        "How many tokens was GPT-NeoX trained on?", SIZES)
+    assert _asked("What does RAG require, and what are its considerations?", METHODS) == [
+        ("| Retrieval augmented generation (RAG) | External knowledge base | Longer prompts |",
+         "Retrieval augmented generation (RAG) - Data requirements: External knowledge base; "
+         "Considerations: Longer prompts")]   # its abbreviation names it; "require" reads "requirements"
+
+
+def test_a_row_is_no_record_for_a_question_about_what_its_entity_is_or_a_cell_it_only_names():
+    assert _asked("What is GPT-NeoX?", SIZES) == []                      # no column asked: a mention, not an answer
+    assert _asked("How many tokens does a knowledge base hold?", METHODS) == []   # a cell, not the row's entity
+    assert _asked("How big is the data of GPT-4?", SIZES) == []          # no row is about GPT-4
+    assert _asked("What data requirements does the method column list?", METHODS) == []   # the header row itself
+
+
+def test_records_sit_among_the_chunk_units_in_text_order():
+    units = question_units(q("How many tokens was GPT-NeoX trained on?"), SIZES)
+    kinds = [u.kind for u, _ in units]
+    assert kinds.count(RECORD) == 1 and [u.start for u, _ in units] == sorted(u.start for u, _ in units)
+    assert all(u.kind != RECORD for u, _ in question_units(q("What is GPT-NeoX?"), SIZES))
