@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.focus import mentions
-from rag.answer.phrases import asked_action, defined_term, defines, does
+from rag.answer.phrases import asked_action, asked_count, defined_term, defines, does
 from rag.answer.question import Question
 from rag.answer.tables import question_units, quotable
 from rag.core.text import content_terms
@@ -161,6 +161,27 @@ def enumeration(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, str
                   key=lambda x: x.unit.start)
 
 
+def counted_list(c: Candidate, cands: list[Candidate], count: int | None) -> list[Candidate]:
+    """The list `c` is a line of, in note order (the first unit of each line), when it has exactly `count` lines: the
+    lines of one level of a list, one after another with no blank line between, in the same chunk; a question that
+    asks for that many things ("name the three tricks ...") asks for all of them. Otherwise [c]."""
+    if count is None or c.unit.kind != "item":
+        return [c]
+    firsts: dict[int, Candidate] = {}
+    for x in sorted(cands, key=lambda x: x.unit.start):
+        if x.result is c.result and x.unit.kind == "item" and x.unit.parent_at == c.unit.parent_at:
+            firsts.setdefault(line_start(x), x)
+    starts = sorted(firsts)
+    text = c.result.chunk.text
+    at = starts.index(line_start(c))
+    lo = hi = at
+    while lo > 0 and text.count("\n", starts[lo - 1], starts[lo]) == 1:
+        lo -= 1
+    while hi + 1 < len(starts) and text.count("\n", starts[hi], starts[hi + 1]) == 1:
+        hi += 1
+    return [firsts[s] for s in starts[lo:hi + 1]] if hi - lo + 1 == count else [c]
+
+
 def line_start(c: Candidate) -> int:
     """Where the line a candidate starts on begins, in its chunk's text."""
     return c.result.chunk.text.rfind("\n", 0, c.unit.start) + 1
@@ -202,7 +223,8 @@ def continuation(c: Candidate, cands: list[Candidate], quoted: set[int]) -> Cand
 
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
            sizes: dict[tuple[str, str], int] | None = None,
-           under: dict[tuple[str, int], int] | None = None, clauses: tuple[int, ...] = ()) -> list[Evidence]:
+           under: dict[tuple[str, int], int] | None = None, clauses: tuple[int, ...] = (),
+           counts: tuple[int | None, ...] = ()) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one (a unit that answers the part's form, "The Gini index measures ..." for "what does the Gini index measure?",
     before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question
@@ -215,10 +237,12 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     the clauses ask about one passage, and the note goes on where the question does ("who first analyzed diffusion
     ..., and what can the particle do at each step?"); the two sides of a comparison do not (`clauses`: the clause
     of each part, all different when not given). `under` counts the list lines under each list line (see
-    `children`)."""
+    `children`). A part that asks for a number of things (`counts`, one per part or none) whose best unit is a line of
+    a list of that many lines quotes the list with it (see `counted_list`)."""
     ranked = [sorted(cands, key=lambda c, i=i: (not c.answers_form(i), -c.scores[i], -c.prior, c.unit.start))
               for i in range(n_parts)]
     clauses = clauses or tuple(range(n_parts))
+    counts = counts or (None,) * n_parts
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
     groups: dict[int, int] = {}   # id(candidate) -> id of the unit whose list it is quoted with
@@ -260,7 +284,8 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                         break
                 if take(i, c, c.scores[i]):
                     siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
-                    lines = [x for x in siblings + children(c, cands, under or {}) if take(i, x, c.scores[i])]
+                    listed = [x for x in counted_list(c, cands, counts[i]) if x is not c] if first else []
+                    lines = [x for x in siblings + children(c, cands, under or {}) + listed if take(i, x, c.scores[i])]
                     groups.update((id(x), id(c)) for x in ([c, *lines] if lines else []))
                     after = successor(c, cands) if first else None
                     if after is not None and room():
@@ -294,4 +319,5 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
             cost = penalty(c.text, c.result)
             c.scores = [s - cost for s in c.scores]
     return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under,
-                  question.clauses if len(question.clauses) == len(question.parts) else ())
+                  question.clauses if len(question.clauses) == len(question.parts) else (),
+                  tuple(asked_count(part) for part in question.parts))

@@ -36,6 +36,13 @@ MEANS = re.compile(  # "how can you control how diverse the output is?": a way t
 DETERMINERS = frozenset("a an the".split())
 MAX_ITEM_WORDS = 6
 COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
+_COUNTED_ASK = re.compile(r"\b(?:the|which|what|name|list)\s+(?P<n>two|three|four|five|[2-5])\b", re.IGNORECASE)
+
+
+def asked_count(question: str) -> int | None:
+    """How many things a question asks for by number ("name the three tricks ...", "which two losses ..."), or None."""
+    m = _COUNTED_ASK.search(question)
+    return COUNTS[m.group("n").lower()] if m else None
 
 
 def is_content(token: str) -> bool:

@@ -19,6 +19,7 @@ from rag.core.text import STOPWORDS, stem, word_parts, words
 MIN_SHARED = 2   # question words besides the phrase that the contradicting sentence must also hold
 NEGATORS = frozenset("""not never no without cannot neither nor""".split())
 QUESTION_OPENERS = frozenset("what which who whom whose how why when where".split())
+COPULAS = frozenset("is are was were be being been".split())
 NEGATION_REACH = 3   # words after a negator that it denies ("don't need feature scaling")
 MIN_DENIED = 2       # content words one side denies and the other affirms; a "non-" word alone is enough
 
@@ -93,14 +94,24 @@ def _flipped(denied: set[str], affirmed: set[str]) -> set[str]:
     return {w[4:] for w in denied if w.startswith("non:")} & affirmed
 
 
+def _said_of_its_subject(sentence: str, word: str) -> bool:
+    """Whether "non-<word>" in the sentence is said of its subject, after a copula ("SVMs are non-parametric", "is a
+    non-linear function"), rather than naming another kind of thing ("non-recurrent neural networks have no memory")."""
+    tokens = [t.lower() for t in words(sentence)]
+    return any(t == "non" and i + 1 < len(tokens) and stem(tokens[i + 1]) == word
+               and COPULAS & set(tokens[max(0, i - 3):i]) for i, t in enumerate(tokens))
+
+
 def opposed(part: str, sentence: str, others: Iterable[str] = ()) -> set[str] | None:
     """The words the question part denies and `sentence` affirms (at least MIN_DENIED, or one "non-" word either
-    way), when the sentence shares another content word of the part (it is about the same thing) and none of
-    `others` (the part's other evidence) that does so denies them too. A sentence that denies what the part affirms is
-    left alone: "dropout is not applied at test time" answers "what does dropout do at test time?"."""
+    way, the sentence's only where it says it of its subject: see `_said_of_its_subject`), when the sentence shares
+    another content word of the part (it is about the same thing) and none of `others` (the part's other evidence)
+    that does so denies them too. A sentence that denies what the part affirms is left alone: "dropout is not applied
+    at test time" answers "what does dropout do at test time?"."""
     asked, said = _polar(part), _polar(sentence)
     both = {w for w in asked[1] if not w.startswith("non:")} & said[0]
-    clash = _flipped(asked[1], said[0]) | _flipped(said[1], asked[0]) | (both if len(both) >= MIN_DENIED else set())
+    named = {w for w in _flipped(said[1], asked[0]) if _said_of_its_subject(sentence, w)}
+    clash = _flipped(asked[1], said[0]) | named | (both if len(both) >= MIN_DENIED else set())
     if not clash:
         return None
     subject = _plain(asked) - clash

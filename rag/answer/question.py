@@ -34,6 +34,7 @@ _DIFFERENTLY = re.compile(  # "how does A treat X differently from B"
 _PRONOUN = re.compile(r"^(?:it|they|this|that|these|those|them|each|each one|the two|both)$", re.IGNORECASE)
 _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|while|since|for|in|according|as)\b",
                           re.IGNORECASE)
+_REQUESTS = frozenset("name names list give say tell show".split())   # a request that asks like a question
 _EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECASE)
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
@@ -99,6 +100,13 @@ def _bare_subordinate(clause: str) -> bool:
     return bool(_SUBORDINATE.match(clause)) and not clause.endswith("?") and not DO_QUESTION.match(clause)
 
 
+def _asks_nothing(clause: str) -> bool:
+    """Whether a clause holds no question word, no request ("name", "list") and no comparison: "At sampling time"
+    before ", how does ..." only sets the scene."""
+    words = {w.lower() for w in word_parts(clause)}
+    return not words & (QUESTION_WORDS | _REQUESTS) and len(_compared(clause)) == 1
+
+
 def split_parts(question: str) -> tuple[str, ...]:
     """The sub-questions of a multi-part or comparison question in the order asked, each carrying the question's
     leading context ("In the slides, what ... and why ..." -> "In the slides, what ...", "In the slides, why ...";
@@ -127,8 +135,8 @@ def _split(question: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
             clauses[-1] = f"{clauses[-1]}, {piece}"       # "What is X, and when it fails, why ...": one question
             waiting = False
         else:
+            waiting = _bare_subordinate(piece) or (not clauses and _asks_nothing(piece))
             clauses.append(piece)
-            waiting = _bare_subordinate(piece)
     sides = [(n, prefix + p) for n, clause in enumerate(clauses) for p in _compared(clause)]
     if len(sides) < 2:
         return "", (q,), (0,)

@@ -5,8 +5,9 @@ under "Total Parameters | Total Data Size (in tokens)").
 For such a question that row becomes a RECORD unit: quoted whole (the row line, which the citation quotes exactly),
 shown with its cells labelled by the header ("GPT-NeoX - Total Parameters: 20B; Total Data Size (in tokens): 472B"),
 and it explains its entity. Every other table row stays unquoted (rag.index.units): a row that only names a term
-("vector database" in a cell of the RAG row) or a question that asks what the entity is ("what is Dolly?" over a
-row of hallucination rates) is still a mention, not an explanation.
+("vector database" in a cell of the RAG row), a question that asks what the entity is ("what is Dolly?" over a row
+of hallucination rates) or why ("why does BloombergGPT do well on finance tasks?") is still a mention, not an
+explanation.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from rag.index.units import RECORD, Unit, chunk_units
 
 _SEPARATOR = re.compile(r"^[\s|:\-]+$")   # a markdown table's rule under its header: "|---|:--:|"
 _ASIDE = re.compile(r"\([^()]*\)")        # "(RAG)", "(research-only)"
+_WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 
 
 def cells(line: str) -> list[str]:
@@ -76,7 +78,10 @@ def labelled(row: list[str], header: list[str] | None) -> str:
 
 
 def records(question: Question, text: str) -> list[tuple[Unit, str]]:
-    """The rows of a chunk's tables that the question asks about, as (RECORD unit over the row line, shown text)."""
+    """The rows of a chunk's tables that the question asks about, as (RECORD unit over the row line, shown text); none
+    for a question that asks why (a row holds values, not reasons)."""
+    if _WHY.search(question.text):
+        return []
     lines = _lines(text)
     out = []
     for i, (a, b) in enumerate(lines):

@@ -248,3 +248,20 @@ def test_words_naming_the_note_do_not_pull_a_sentence_that_shares_them():
     ev = select_evidence(q("What can TensorFlow compute, according to the deep learning review?"),
                          [keras, tensorflow], bag_embed, lambda t: 1, 1, 100)
     assert ev[0].text == "TensorFlow can compute gradients on GPUs."
+
+
+def test_a_question_that_counts_what_it_asks_for_quotes_a_list_of_that_many_lines_whole():
+    text = ("Some more advanced material follows here\n\n"
+            "  • Recurrent dropout: a variant of dropout, used to fight overfitting in recurrent layers\n"
+            "  • Stacking layers: increases the representational power of the model\n"
+            "  • Bidirectional layers: present the same sequence both ways, which helps on text\n\n"
+            "A recurrent network keeps a state between the steps of a sequence.")
+    other = result("Convolutions slide a kernel over the image.", "m.md", rank=1)
+
+    def texts(question):
+        ev = select_evidence(q(question), [result(text), other], bag_embed, lambda t: 1, 2, 100)
+        return [e.text.split(":")[0] for e in ev if e.group >= 0]
+
+    assert texts("Name the three tricks for recurrent layers.") == [
+        "Recurrent dropout", "Stacking layers", "Bidirectional layers"]   # quoted together, in note order
+    assert texts("Name the two tricks for recurrent layers.") == []   # no list of two lines: its best lines alone

@@ -1,5 +1,5 @@
 """What a question asks to define or what it asks a thing does, and whether a sentence says it."""
-from rag.answer.phrases import asked_action, defined_term, defines, does
+from rag.answer.phrases import asked_action, asked_count, defined_term, defines, does
 
 
 def test_the_term_a_what_is_question_asks_to_define():
@@ -33,3 +33,9 @@ def test_a_what_does_x_verb_part_is_answered_by_a_sentence_opening_with_x_verbs(
     assert does("- The encoder outputs a code.", "encoder", "output")
     assert not does("The Gini index is a measure used in decision trees.", "Gini index", "measure")
     assert not does("Trees split on the Gini index, which measures impurity.", "Gini index", "measure")
+
+
+def test_a_question_counts_what_it_asks_for_after_the_which_what_name_or_list():
+    assert asked_count("Name the three advanced tricks for recurrent networks.") == 3
+    assert asked_count("Which two losses does a VAE add?") == 2 and asked_count("What are the 4 steps?") == 4
+    assert asked_count("What is EMA?") is None and asked_count("Why stack three layers?") is None

@@ -44,6 +44,9 @@ def test_no_opposition_where_the_evidence_takes_the_question_side_or_answers_it(
     assert opposed("What does dropout do at test time?", "Dropout is not applied at test time.") is None
     assert opposed("Why can't a perceptron learn XOR?", "A single perceptron cannot learn XOR.") is None
     assert opposed("Why do SVMs not need feature scaling?", "SVMs don\u2019t need feature scaling.") is None
+    # "non-recurrent" names another kind of network; it says nothing against recurrent ones
+    assert opposed("Name three tricks for recurrent networks.", "Non-recurrent networks are feedforward.") is None
+    assert opposed("Which tricks help recurrent networks?", "A trait of non-recurrent networks is no memory.") is None
 
 
 def test_a_negation_that_opens_a_question_or_a_sentence_on_another_subject_opposes_nothing():

@@ -81,3 +81,14 @@ def test_words_that_only_name_the_note_are_not_terms_of_the_question():
     old = analyse("Intuitively, what does Naive Bayes boil down to, according to the old Naive Bayes note?", pieces)
     assert old.note_words == {"old"} and {"naiv", "bay"} <= old.terms   # named elsewhere in the question too
     assert analyse("What is EMA in diffusion?", pieces).note_words == frozenset()
+
+
+def test_a_first_clause_that_asks_nothing_sets_the_scene_of_every_part():
+    assert split_parts("At sampling time, how does the model get from noise to an image?") == (
+        "At sampling time, how does the model get from noise to an image?",)
+    assert split_parts("With cascading BDTs in a search, why use one BDT per background, and what do the purer "
+                       "samples buy you?") == (
+        "With cascading BDTs in a search, why use one BDT per background",
+        "With cascading BDTs in a search, what do the purer samples buy you?")
+    assert split_parts("Name the three tricks, and which one is best?") == ("Name the three tricks",
+                                                                           "which one is best?")

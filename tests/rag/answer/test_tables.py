@@ -42,6 +42,7 @@ def test_a_row_is_a_record_for_a_question_naming_its_entity_and_a_column():
 
 def test_a_row_is_no_record_for_a_question_about_what_its_entity_is_or_a_cell_it_only_names():
     assert _asked("What is GPT-NeoX?", SIZES) == []                      # no column asked: a mention, not an answer
+    assert _asked("How many tokens was GPT-NeoX trained on, and why?", SIZES) == []   # a row holds no reasons
     assert _asked("How many tokens does a knowledge base hold?", METHODS) == []   # a cell, not the row's entity
     assert _asked("How big is the data of GPT-4?", SIZES) == []          # no row is about GPT-4
     assert _asked("What data requirements does the method column list?", METHODS) == []   # the header row itself
