@@ -6,17 +6,23 @@ the note chose another term, and the question is no paraphrase: "the raw input" 
 from every retrieved passage of that sentence's note, and the sentence must share other words of the question, so it
 is about the same thing and not a neighbour topic.
 
+By another name: asked why UpSampling2D causes checkerboard artifacts, the sentence that speaks of checkerboard
+artifacts says "the Conv2d Transpose method can lead to artifacts", and none that names UpSampling2D speaks of them.
+
 By polarity: asked why SVMs "don't need feature scaling", the best sentence on SVMs says "They require feature
 scaling"; asked why they are "non-parametric", it says "SVMs are parametric". Words one side denies the other
 affirms, in a sentence that shares another word of the question, and that no evidence sentence denies as well."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 
-from rag.answer.question import META_WORDS
+from rag.answer.focus import mentions
+from rag.answer.question import META_WORDS, is_name
 from rag.core.text import STOPWORDS, stem, word_parts, words
 
 MIN_SHARED = 2   # question words besides the phrase that the contradicting sentence must also hold
+_WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 NEGATORS = frozenset("""not never no without cannot neither nor""".split())
 QUESTION_OPENERS = frozenset("what which who whom whose how why when where".split())
 COPULAS = frozenset("is are was were be being been".split())
@@ -127,3 +133,27 @@ def opposed(part: str, sentence: str, others: Iterable[str] = ()) -> set[str] | 
 def _plain(polar: tuple[set[str], set[str]]) -> set[str]:
     """Every word of an (affirmed, denied) pair, "non:" marks dropped."""
     return {w.removeprefix("non:") for w in polar[0] | polar[1]}
+
+
+def reassigned(part: str, names: Iterable[str], sentences: list[str]) -> str | None:
+    """The first of `sentences` (best first) that says what a why-question part presumes of the names it holds, but of
+    another name: it shares MIN_SHARED of the part's other content words, holds none of its names and a name the part
+    does not hold, and no sentence that holds one of the part's names shares as many of those words."""
+    names = [n for n in names if mentions(part, n)]
+    if not names or not _WHY.search(part):
+        return None
+    presumed = {stem(w.lower()) for w in word_parts(part) if _content(w) and not any(mentions(w, n) for n in names)}
+
+    def shared(sentence: str) -> int:
+        return len(presumed & set(_stems(sentence)))
+
+    for sentence in sentences:
+        k = shared(sentence)
+        if k < MIN_SHARED or any(mentions(sentence, n) for n in names):
+            continue
+        if not any(is_name(w) and not mentions(part, w) for w in word_parts(sentence)[1:]):
+            continue
+        if any(shared(o) >= k for o in sentences if any(mentions(o, n) for n in names)):
+            continue
+        return sentence
+    return None

@@ -160,6 +160,16 @@ def test_chain_refuses_a_false_premise(make_chain_for):
     assert not chain.answer("Who released CLIP?").abstained
 
 
+def test_chain_refuses_a_premise_the_notes_say_of_another_name(make_chain_for):
+    chain = make_chain_for({"gen.md": "# UpSampling 2D\n\n- The UpSampling2D layer repeats each row and column of its "
+                                      "input to double its size.\n- The Conv2DTranspose method can lead to "
+                                      "artifacts, or small checkerboard patterns in the output image.\n"})
+    chain.gaps = None
+    ans = chain.answer("Why does UpSampling2D cause checkerboard artifacts in the output image?")
+    assert ans.abstained and "Conv2DTranspose method can lead to artifacts" in ans.answer
+    assert not chain.answer("Why does Conv2DTranspose cause checkerboard artifacts in the output image?").abstained
+
+
 def test_chain_refuses_a_term_the_notes_never_use_whatever_the_similarity(make_chain_for):
     chain = make_chain_for({"gan.md": "# GANs\n\nGAN training minimises a divergence between the data and the "
                                       "generator distributions; the discriminator estimates it.\n"})

@@ -1,6 +1,6 @@
 """A false premise by one swapped word (the best evidence says "a x c" where the question asks about "a b c"), or by
 polarity (the evidence affirms what the question denies)."""
-from rag.answer.premise import opposed, swapped
+from rag.answer.premise import opposed, reassigned, swapped
 
 TERMS = {"mean squared error", "mean absolute error"}.__contains__   # the notes' terms
 
@@ -53,3 +53,22 @@ def test_a_negation_that_opens_a_question_or_a_sentence_on_another_subject_oppos
     assert opposed("Why don't decision trees need feature scaling?", "Trees need feature scaling rarely.") is None
     assert opposed("Why can't a perceptron learn XOR?", "Multi-layer networks can learn XOR.") is None
     assert opposed(SVMS, "Gradient boosting requires feature scaling.") is None   # shares nothing else with it
+
+
+UPSAMPLING = ["The Upsampling 2D layer simply repeats each row and column of its input to double its size.",
+              "It has been shown that the Conv2d Transpose method can lead to artifacts, or small checkerboard "
+              "patterns in the output image."]
+
+
+def test_a_sentence_that_says_what_a_why_question_presumes_of_another_name_reassigns_it():
+    asked = "Why does UpSampling2D cause checkerboard artifacts in the output image?"
+    assert reassigned(asked, ["upsampling2d"], UPSAMPLING) == UPSAMPLING[1]
+    # the notes say it of the asked name too, or the question presumes nothing, or names nothing: no clash
+    also = UPSAMPLING + ["Even UpSampling2D can leave checkerboard artifacts in the output image."]
+    assert reassigned(asked, ["upsampling2d"], also) is None
+    assert reassigned("How does UpSampling2D avoid checkerboard artifacts in the output image?", ["upsampling2d"],
+                      UPSAMPLING) is None
+    assert reassigned("Why do transposed convolutions cause checkerboard artifacts?", [], UPSAMPLING) is None
+    # a sentence on the same words that names no other thing is an answer in other words
+    assert reassigned("Why does EMA smooth the weights?", ["ema"], ["The average smooths the weights over steps."]) \
+        is None
