@@ -158,10 +158,12 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
-    if vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
-                                 for t in quoted_terms(query.text)):   # the asker quotes what it asks about: other
-        unknown = [t for t in unknown if t in query.names]             # words it does not name only set the scene
-        unknown_focus = [t for t in unknown_focus if t in query.names]
+    quotes_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
+                                             for t in quoted_terms(query.text))
+    abroad = bool(evidence) and max(evidence, key=lambda e: e.score).foreign
+    if quotes_known or abroad:   # the asker quotes what it asks about, its other words only set the scene; or the
+        unknown = [t for t in unknown if t in query.names]   # best evidence is in another language, where only
+        unknown_focus = [t for t in unknown_focus if t in query.names]   # names are written as the question does
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}

@@ -40,6 +40,7 @@ class Evidence:
     kind: str = "prose"                        # rag.index.units kind
     similarity: float = 0.0                    # dense cosine with its part (a foreign unit's mapped e5 score)
     group: int = -1                            # the list it is quoted with (units of one group share it), or -1
+    foreign: bool = False                      # in a language only e5 reads (scored by rag.answer.foreign)
 
     @property
     def chunk(self):
@@ -60,6 +61,7 @@ class Candidate:
     similarity: list[float] = field(default_factory=list)   # dense cosine with each part
     direct: list[bool] = field(default_factory=list)        # whether it answers each part's form ("X is ...",
                                                             # "X measures ...")
+    foreign: bool = False                                   # in a language only e5 reads (filled by `score`)
 
     def answers_form(self, part: int) -> bool:
         """Whether it answers that part's form (see `direct`, filled by `score`)."""
@@ -112,6 +114,8 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     actions = [asked_action(part, question.lead) for part in parts]
     other = foreign(list(parts), [c.text for c in cands]) if foreign is not None else None
     rows = {id(c): row for c, row in zip(cands, other)} if other is not None else {}
+    for c in cands:
+        c.foreign = id(c) in rows and not np.isnan(rows[id(c)]).all()
 
     specific = [[t for t in question.focus if mentions(part, t) and not mentions(question.lead, t)] for part in parts]
 
@@ -296,7 +300,8 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     picked.sort(key=lambda p: (p[0], not p[2].answers_form(p[0]), -p[1],
                                p[2].unit.start if id(p[2]) in groups else 0, order[id(p[2])]))
     return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
-                     similarity=c.similarity[i] if c.similarity else 0.0, group=number.get(groups.get(id(c)), -1))
+                     similarity=c.similarity[i] if c.similarity else 0.0, group=number.get(groups.get(id(c)), -1),
+                     foreign=c.foreign)
             for n, (i, _, c) in enumerate(picked, start=1)]
 
 

@@ -198,3 +198,24 @@ def test_an_unknown_focus_word_found_in_another_language_is_known():
     assert decide(replace(base, foreign_terms={"reconstruction": 0.62}), s) is None
     assert "wasserstein" in decide(replace(base, unknown_focus=["reconstruction", "wasserstein"],
                                            foreign_terms={"reconstruction": 0.62}), s)
+
+
+def test_words_the_notes_never_use_count_only_in_the_language_of_the_best_evidence():
+    """Answered from a note in another language, a question's common words cannot occur in it: only its names (written
+    the same in every language) must; answered in the notes' own language, every specific word must."""
+    from rag.answer.abstain import measure
+    from rag.answer.evidence import Evidence
+    from rag.answer.question import analyse
+
+    italian = "L'idea degli autoencoders è rappresentare la stessa cosa in uno spazio minore: compressione con loss."
+    hit = SearchResult(Chunk("it.md", "Autoencoder", italian, 1, 1, 0, len(italian)), 0.9)
+    vocab = Vocabulary([italian])
+
+    def unknown(question: str, foreign: bool) -> list[str]:
+        query = analyse(question, lambda word: 2 if word in ("lossy", "lossless", "autoencoding", "keras") else 1)
+        evidence = [Evidence(1, italian, hit, 0, len(italian), 0.6, foreign=foreign)]
+        return measure(query, [hit], evidence, vocab).unknown_focus
+
+    assert unknown("Is autoencoding lossy or lossless compression?", foreign=True) == []
+    assert unknown("Is autoencoding lossy or lossless compression?", foreign=False) == ["lossy", "lossless"]
+    assert unknown("Does Keras make lossy autoencoders?", foreign=True) == ["keras"]   # a name is written as is
