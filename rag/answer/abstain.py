@@ -145,11 +145,18 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
 
 
 def measure(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary | None,
-            units: list[tuple[str, Unit]] = (), foreign_match=None, misfiled: list[str] = ()) -> Coverage:
+            units: list[tuple[str, Unit]] = (), foreign_match=None, misfiled: list[str] = (),
+            given: str | None = None) -> Coverage:
     """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks;
     `foreign_match(terms, texts) -> {term: score}` scores focus words the notes never use against the units in another
     language (rag.answer.foreign.ForeignScores.term_matches); `misfiled`: '"the notes' heading", not "the asked
-    category"' for a thing the question files under a category the notes file it beside (rag.answer.category)."""
+    category"' for a thing the question files under a category the notes file it beside (rag.answer.category);
+    `given`: the subject its conversation gives a follow-up (what its pronoun stood for).
+
+    Words the notes never use count against a question unless it names its subject otherwise: a term it quotes or
+    the conversation gives that the notes hold (its other words set the scene: "in NLP jargon", "crank it way up"), or
+    its best evidence in another language (where only names are written as the question writes them); names count
+    always."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
@@ -158,12 +165,12 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
-    quotes_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
-                                             for t in quoted_terms(query.text))
-    abroad = bool(evidence) and max(evidence, key=lambda e: e.score).foreign
-    if quotes_known or abroad:   # the asker quotes what it asks about, its other words only set the scene; or the
-        unknown = [t for t in unknown if t in query.names]   # best evidence is in another language, where only
-        unknown_focus = [t for t in unknown_focus if t in query.names]   # names are written as the question does
+    named = [*quoted_terms(query.text), *([given] if given else [])]
+    named_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
+                                            for t in named)
+    if named_known or (evidence and max(evidence, key=lambda e: e.score).foreign):
+        unknown = [t for t in unknown if t in query.names]
+        unknown_focus = [t for t in unknown_focus if t in query.names]
     known = [t for t in query.focus if t not in unknown_focus]
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}

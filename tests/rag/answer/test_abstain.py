@@ -219,3 +219,18 @@ def test_words_the_notes_never_use_count_only_in_the_language_of_the_best_eviden
     assert unknown("Is autoencoding lossy or lossless compression?", foreign=True) == []
     assert unknown("Is autoencoding lossy or lossless compression?", foreign=False) == ["lossy", "lossless"]
     assert unknown("Does Keras make lossy autoencoders?", foreign=True) == ["keras"]   # a name is written as is
+
+
+def test_a_subject_the_conversation_gives_lets_the_follow_ups_other_words_set_the_scene():
+    from rag.answer.abstain import measure
+    from rag.answer.evidence import Evidence
+    from rag.answer.question import analyse
+
+    text = "Temperature rescales the logits: a low temperature gives coherence, a high one gives diversity."
+    hit = SearchResult(Chunk("t.md", "Sampling", text, 1, 1, 0, len(text)), 0.9)
+    vocab = Vocabulary([text])
+    query = analyse("whats the catch if I crank temperature way up", lambda word: 1)
+    evidence = [Evidence(1, text, hit, 0, len(text), 0.5)]
+    assert "crank" in measure(query, [hit], evidence, vocab).unknown_terms
+    assert measure(query, [hit], evidence, vocab, given="temperature").unknown_terms == []
+    assert "crank" in measure(query, [hit], evidence, vocab, given="nucleus sampling").unknown_terms   # not in notes
