@@ -16,7 +16,7 @@ import re
 from rag.answer.focus import mentions
 from rag.answer.question import Question
 from rag.core.text import plain, squash
-from rag.index.units import RECORD, Unit, chunk_units
+from rag.index.units import RECORD, Unit, chunk_units, is_table_row
 
 _SEPARATOR = re.compile(r"^[\s|:\-]+$")   # a markdown table's rule under its header: "|---|:--:|"
 _ASIDE = re.compile(r"\([^()]*\)")        # "(RAG)", "(research-only)"
@@ -29,10 +29,6 @@ def cells(line: str) -> list[str]:
     if "\t" not in line:
         line = line.strip(" |")
     return [plain(c) for c in re.split(r"\t|\|", line)]
-
-
-def _is_row(line: str) -> bool:
-    return line.count("\t") >= 2 or line.count("|") >= 2
 
 
 def _lines(text: str) -> list[tuple[int, int]]:
@@ -55,7 +51,7 @@ def _header(text: str, lines: list[tuple[int, int]], i: int) -> list[str] | None
     if _SEPARATOR.match(line(i)):
         return None
     first = i
-    while first > 0 and (_is_row(line(first - 1)) or _SEPARATOR.match(line(first - 1))):
+    while first > 0 and (is_table_row(line(first - 1)) or _SEPARATOR.match(line(first - 1))):
         first -= 1
     if first > 0 and ("\t" in line(first - 1) or "|" in line(first - 1)) and len(cells(line(first - 1))) == width - 1:
         return [""] + cells(line(first - 1))
@@ -86,7 +82,7 @@ def records(question: Question, text: str) -> list[tuple[Unit, str]]:
     out = []
     for i, (a, b) in enumerate(lines):
         line = text[a:b]
-        if not _is_row(line):
+        if not is_table_row(line):
             continue
         header = _header(text, lines, i)
         row = cells(line)

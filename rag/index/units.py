@@ -45,7 +45,7 @@ MAX_CHARS = 600        # longer units are cut at clause boundaries
 UNIT_MEMO = 2048       # chunk texts whose units are kept
 
 
-def _is_row(line: str) -> bool:
+def is_table_row(line: str) -> bool:
     """A table row: cells separated by tabs or pipes."""
     return line.count("\t") >= 2 or line.count("|") >= 2
 
@@ -60,11 +60,11 @@ def _line_units(text: str) -> list[tuple[int, int]]:
             prev_open = False
             continue
         gap = text[units[-1][1]:m.start()].count("\n") > 1 if units else True
-        if gap or not prev_open or _BULLET.match(line) or _is_row(line):
+        if gap or not prev_open or _BULLET.match(line) or is_table_row(line):
             units.append([m.start(), m.end()])
         else:
             units[-1][1] = m.end()
-        prev_open = not _END.search(line) and len(line.split()) >= MIN_WORDS and not _is_row(line)
+        prev_open = not _END.search(line) and len(line.split()) >= MIN_WORDS and not is_table_row(line)
     return [(a, b) for a, b in units]
 
 
@@ -167,7 +167,7 @@ def kind_of(text: str, span: tuple[int, int], lines: dict[int, ListLine] | None 
     line = text[line_start:len(text) if line_end < 0 else line_end]
     if _BYLINE.match(unit):
         return "byline"
-    if _is_row(line):
+    if is_table_row(line):
         return "table"
     if _HEADING.match(line):
         return "heading"
