@@ -21,6 +21,7 @@ from rag.index.units import RECORD, Unit, chunk_units, is_table_row
 _SEPARATOR = re.compile(r"^[\s|:\-]+$")   # a markdown table's rule under its header: "|---|:--:|"
 _ASIDE = re.compile(r"\([^()]*\)")        # "(RAG)", "(research-only)"
 _WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
+LABEL_WORDS = 5   # a header cell names a column in at most this many words ("Total Data Size (in tokens)": 3)
 
 
 def cells(line: str) -> list[str]:
@@ -40,23 +41,40 @@ def _lines(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _labels(row: list[str]) -> bool:
+    """Whether a row's cells are column names: none longer than LABEL_WORDS words, asides aside."""
+    return all(len(_ASIDE.sub(" ", c).split()) <= LABEL_WORDS for c in row)
+
+
 def _header(text: str, lines: list[tuple[int, int]], i: int) -> list[str] | None:
     """The header cells of the table whose row is line i: the first line of its run of rows (a markdown rule under it
-    skipped), or the line just above the run when it has one cell fewer (a header whose entity column is unnamed, its
-    leading tab lost); None when neither has as many cells as the row."""
+    skipped) when its cells are column names, or the line just above the run when it has one cell fewer (a header
+    whose entity column is unnamed, its leading tab lost). A run that opens with a data row continues a table that
+    text interrupted: the header is that of the nearest run above with as many cells. None when there is none."""
     def line(j: int) -> str:
         return text[lines[j][0]:lines[j][1]]
+
+    def in_table(j: int) -> bool:
+        return bool(is_table_row(line(j)) or _SEPARATOR.match(line(j)))
 
     width = len(cells(line(i)))
     if _SEPARATOR.match(line(i)):
         return None
-    first = i
-    while first > 0 and (is_table_row(line(first - 1)) or _SEPARATOR.match(line(first - 1))):
-        first -= 1
-    if first > 0 and ("\t" in line(first - 1) or "|" in line(first - 1)) and len(cells(line(first - 1))) == width - 1:
-        return [""] + cells(line(first - 1))
-    header = cells(line(first))
-    return header if first < i and len(header) == width else None
+    last = i
+    while last >= 0:
+        first = last
+        while first > 0 and in_table(first - 1):
+            first -= 1
+        above = line(first - 1) if first > 0 else ""
+        if ("\t" in above or "|" in above) and len(cells(above)) == width - 1 and _labels(cells(above)):
+            return [""] + cells(above)
+        header = cells(line(first))
+        if len(header) == width and _labels(header) and first < i:
+            return header
+        last = first - 1
+        while last >= 0 and not (is_table_row(line(last)) and len(cells(line(last))) == width):
+            last -= 1
+    return None
 
 
 def _key_asked(question: str, key: str) -> bool:

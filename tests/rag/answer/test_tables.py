@@ -53,3 +53,16 @@ def test_records_sit_among_the_chunk_units_in_text_order():
     kinds = [u.kind for u, _ in units]
     assert kinds.count(RECORD) == 1 and [u.start for u, _ in units] == sorted(u.start for u, _ in units)
     assert all(u.kind != RECORD for u, _ in question_units(q("What is GPT-NeoX?"), SIZES))
+
+
+def test_a_table_that_text_interrupts_keeps_its_header_and_data_rows_are_never_a_header():
+    split = ("| Method | Data requirements | Considerations |\n"
+             "| RAG | External knowledge base | Longer prompts |\n\nPre-Training\n\n- Training an LLM from scratch\n\n"
+             "| Fine-tuning | Thousands of domain-specific or instruction examples | Requires labeled data |\n"
+             "| Pre-training | Large data sets of billions to trillions of tokens | Extremely resource-intensive |\n")
+    assert _asked("What data does pre-training require?", split) == [
+        ("| Pre-training | Large data sets of billions to trillions of tokens | Extremely resource-intensive |",
+         "Pre-training - Data requirements: Large data sets of billions to trillions of tokens; "
+         "Considerations: Extremely resource-intensive")]   # not labelled by the fine-tuning row above it
+    headless = split[split.index("| Fine-tuning"):]
+    assert _asked("What data does pre-training require?", headless) == []
