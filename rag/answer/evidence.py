@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.focus import mentions
-from rag.answer.phrases import asked_action, asked_count, defined_term, defines, does
+from rag.answer.phrases import COUNTS, asked_action, asked_count, defined_term, defines, does
 from rag.answer.question import Question
 from rag.answer.tables import question_units, quotable
 from rag.core.text import content_terms
@@ -165,6 +165,14 @@ def enumeration(c: Candidate, cands: list[Candidate], sizes: dict[tuple[str, str
                   key=lambda x: x.unit.start)
 
 
+def counts_its_list(c: Candidate, sizes: dict[tuple[str, str], int]) -> bool:
+    """Whether the label announcing `c`'s list counts its lines ("Two ways to learn word embeddings:" over two): the
+    list is then one answer, every line of it, however each line ranks alone."""
+    words = c.unit.context.split()
+    size = sizes.get((c.result.chunk.chunk_id, c.unit.context), 0)
+    return c.unit.announced and bool(words) and COUNTS.get(words[0].lower()) == size
+
+
 def counted_list(c: Candidate, cands: list[Candidate], count: int | None) -> list[Candidate]:
     """The list `c` is a line of, in note order (the first unit of each line), when it has exactly `count` lines: the
     lines of one level of a list, one after another with no blank line between, in the same chunk; a question that
@@ -233,8 +241,9 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     one (a unit that answers the part's form, "The Gini index measures ..." for "what does the Gini index measure?",
     before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question
     asks. A unit of a short announced list (see `enumeration`) brings the lines of that list that rank among the
-    part's `max_units` best, and a line that introduces a short list brings the list (see `children`): right after
-    it, in note order, one group quoted together, which takes one place of `max_units` (at most ENUMERATION units).
+    part's `max_units` best (all of them when its label counts them: see `counts_its_list`), and a line that
+    introduces a short list brings the list (see `children`): right after it, in note order, one group quoted
+    together, which takes one place of `max_units` (at most ENUMERATION units).
     A part's best unit brings the sentence after it in its paragraph or list line (see `successor`), which goes on
     with what it says or begins what it announces, but not in the place of a part yet to pick. A part whose best unit
     a part of another clause already quoted picks the first unquoted sentence after it instead (see `continuation`):
@@ -287,7 +296,9 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                     if after is not None and take(i, after, c.scores[i]):
                         break
                 if take(i, c, c.scores[i]):
-                    siblings = [x for x in enumeration(c, cands, sizes or {}) if x is not c and id(x) in contenders[i]]
+                    whole = counts_its_list(c, sizes or {})
+                    siblings = [x for x in enumeration(c, cands, sizes or {})
+                                if x is not c and (whole or id(x) in contenders[i])]
                     listed = [x for x in counted_list(c, cands, counts[i]) if x is not c] if first else []
                     lines = [x for x in siblings + children(c, cands, under or {}) + listed if take(i, x, c.scores[i])]
                     groups.update((id(x), id(c)) for x in ([c, *lines] if lines else []))

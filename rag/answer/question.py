@@ -164,8 +164,7 @@ def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
 def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The specific words of a question and the names among them, lowercased, in order; a capitalised first word
     counts only by its pieces, numbers other than years ("1.5", "10x", "20B") are left out (a question may compute
-    with them or give them as an example), and
-    so are the words naming a note ("the GenAI slides", "my ML summary")."""
+    with them or give them as an example), and so are the words naming a note ("the GenAI slides", "my ML summary")."""
     described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []

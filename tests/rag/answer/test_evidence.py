@@ -265,3 +265,14 @@ def test_a_question_that_counts_what_it_asks_for_quotes_a_list_of_that_many_line
     assert texts("Name the three tricks for recurrent layers.") == [
         "Recurrent dropout", "Stacking layers", "Bidirectional layers"]   # quoted together, in note order
     assert texts("Name the two tricks for recurrent layers.") == []   # no list of two lines: its best lines alone
+
+
+def test_a_label_that_counts_its_list_brings_every_line_however_each_ranks():
+    text = ("Two ways to learn word embeddings:\n\n"
+            "  • Learn them jointly with the main task, such as document classification\n"
+            "  • Load into your model word embeddings precomputed on another task: pretrained word embeddings\n\n"
+            "Word embeddings are dense vectors learned from data.\n"
+            "Word embeddings map words into a geometric space.")
+    ev = select_evidence(q("How can I load word embeddings into my model?"), [result(text)], bag_embed,
+                         lambda t: 1, 2, 100)
+    assert [e.text.split()[0] for e in ev if e.group >= 0] == ["Learn", "Load"]   # in note order, one group
