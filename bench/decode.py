@@ -3,11 +3,11 @@
 One run, one prompt (800 tokens of notes text), one thread count; every engine runs in its own subprocess
 so its peak RSS is its own. With llama-cpp-python installed (the `peers` extra) the bundled model is also
 requantised to Q4_K_M by llama.cpp (rag/model/requantize.py) and both engines run that same file (q4k_* keys).
-Parity on it is against an fp32 model of the dequantised file: q4k_parity_max_abs_logit_diff (issue 17's figure)
-and q4k_parity_decode_floor_max_abs_logit_diff have fp32 KV caches on both sides, K and V unrounded (the same values
-as q4k_parity_fp32_cache_*); q4k_parity_fp16_cache_* and the int4 and llama.cpp figures have fp16 caches on both
-sides, as the engines decode by default. spec_* and constrained_spec_* keys time
-prompt-lookup speculative decoding against plain greedy decoding (bench/speculative_decode.py).
+Parity on it (bench/q4k_parity.py) is against an fp32 model of the dequantised file:
+q4k_parity_max_abs_logit_diff (issue 17's figure) and q4k_parity_decode_floor_max_abs_logit_diff have fp32 KV caches
+on both sides, K and V unrounded (the same values as q4k_parity_fp32_cache_*); q4k_parity_fp16_cache_* and the int4
+and llama.cpp figures have fp16 caches on both sides, as the engines decode by default. spec_* and constrained_spec_*
+keys time prompt-lookup speculative decoding against plain greedy decoding (bench/speculative_decode.py).
 Usage: python bench/decode.py [--threads 2] [--new-tokens 128] [--json]
 """
 from __future__ import annotations
@@ -163,81 +163,6 @@ def run_llamacpp(ids: list[int], new: int, threads: int, gguf: str) -> dict:
             "warm_prefill_tok_s": len(ids) / warm, "decode_tok_s": (n - 1) / (end - first)}
 
 
-def run_q4k_parity(ids: list[int], gguf: str) -> dict:
-    """Max |logit diff| of our packed models on the Q4_K_M file against an fp32 model of its dequantised weights,
-    both sides on fp32 KV caches and again both on fp16 ones (LocalLM's default): a 64-token prefill (fp32 GEMMs on
-    the exact weights), then 64 one-token steps fed the prompt's own next tokens (the native decode step: fp32
-    activations on AVX-512, int16 groups on AVX2); what the fp16 cache alone moves; and for each cache type the
-    floor over the decode steps: the twin against itself at another thread count (another summation order, whose
-    ~1e-7 differences fp16 roundings of K and V can amplify). Keys without a cache in their name are fp16 ones."""
-    import torch
-
-    from rag.model.generate import LocalLM
-    from rag.model.loader import load_transformer
-
-    def logits(model, step) -> torch.Tensor:
-        model.setup_caches(1, 256)
-        with torch.inference_mode():
-            first = model(torch.tensor([ids[:64]]), 0)[0]
-            return torch.cat([first, torch.stack([step(t, i) for i, t in enumerate(ids[64:128], start=64)])])
-
-    def reordered(model, step) -> torch.Tensor:
-        """logits at another thread count."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(2 if threads == 1 else 1)
-        try:
-            return logits(model, step)
-        finally:
-            torch.set_num_threads(threads)
-
-    fp32 = load_transformer(gguf, "fp32")
-    twin_step = lambda t, i: fp32(torch.tensor([[t]]), i)[0, -1]  # noqa: E731
-    caches = {"fp32_cache_": torch.float32, "": torch.float16}  # key prefix: the KV cache dtype of both sides
-    refs, res = {}, {}
-    for cache, dtype in caches.items():
-        fp32.kv_dtype = dtype
-        refs[cache] = logits(fp32, twin_step)
-        res[f"twin_reordered_{cache}decode_max_abs_logit_diff"] = float(
-            (reordered(fp32, twin_step) - refs[cache])[64:].abs().max())
-    res["fp16_kv_cache_max_abs_logit_diff"] = float((refs[""] - refs["fp32_cache_"]).abs().max())  # fp32 weights
-    for weights in ("int8", "int4"):
-        lm = LocalLM.load(gguf, weights=weights, max_context=256)
-        for cache, dtype in caches.items():
-            lm.model.kv_dtype = dtype  # the native step follows the caches setup_caches makes
-            got, ref = logits(lm.model, lm._step), refs[cache]
-            diff = (got - ref).abs()
-            top = got.topk(4, dim=-1).indices  # a requantised tied head is exact at its best logits (RescoredHead)
-            res[f"{weights}_{cache}max_abs_logit_diff"] = float(diff.max())
-            res[f"{weights}_{cache}prefill_max_abs_logit_diff"] = float(diff[:64].max())
-            res[f"{weights}_{cache}decode_max_abs_logit_diff"] = float(diff[64:].max())
-            res[f"{weights}_{cache}top4_max_abs_logit_diff"] = float(diff.gather(1, top).max())
-            res[f"{weights}_{cache}argmax_agreement"] = float((got.argmax(-1) == ref.argmax(-1)).float().mean())
-    ref = refs[""]
-    peer = llamacpp_logits(ids, gguf)
-    if peer is not None:   # the peer on the same file and tokens, against the same twin (its cache is fp16 too)
-        res["llamacpp_max_abs_logit_diff"] = float((peer - ref).abs().max())
-        res["llamacpp_decode_max_abs_logit_diff"] = float((peer - ref)[64:].abs().max())
-        res["llamacpp_argmax_agreement"] = float((peer.argmax(-1) == ref.argmax(-1)).float().mean())
-    res["logit_scale"] = float(ref.abs().max())
-    return res
-
-
-def llamacpp_logits(ids: list[int], gguf: str):
-    """llama.cpp's logits (128, vocab) for the tokens run_q4k_parity feeds: a 64-token prefill, then 64 one-token
-    steps; None without llama-cpp-python."""
-    try:
-        from llama_cpp import Llama
-    except ImportError:
-        return None
-    import torch
-
-    llm = Llama(gguf, n_ctx=256, n_batch=64, n_threads=2, logits_all=True, verbose=False)
-    llm.eval(ids[:64])
-    for t in ids[64:128]:
-        llm.eval([t])
-    return torch.from_numpy(np.array(llm.scores[:128], dtype=np.float32))
-
-
 def gemm_gflops() -> float:
     """fp32 GEMM speed of a prefill-sized matmul (800 x 576 @ 576 x 1536), the bound of our prefill."""
     import torch
@@ -268,6 +193,8 @@ def worker(a: argparse.Namespace) -> None:
     elif a.engine == "hf":
         res = run_hf(ids, a.new_tokens, a.logits_out)
     elif a.engine == "parity-q4k":
+        from q4k_parity import run_q4k_parity  # bench/ is this script's folder, first on sys.path
+
         res = run_q4k_parity(ids, gguf)
     elif a.engine == "spec":
         from speculative_decode import run_spec  # bench/ is this script's folder, first on sys.path
@@ -322,6 +249,8 @@ def main() -> int:
         worker(a)
         return 0
     engines = a.engines.split(",")
+    from q4k_parity import q4k_file  # bench/ is this script's folder, first on sys.path
+
     q4k, q4k_error = q4k_file() if any(e.endswith("q4k") for e in engines) else (None, None)
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "RAG_CACHE_DIR": str(Path(tmp) / "cache")}
@@ -444,17 +373,6 @@ def linear_params() -> int:
     q, kv = c["n_heads"] * c["head_dim"], c["n_kv_heads"] * c["head_dim"]
     block = c["dim"] * (q + 2 * kv) + q * c["dim"] + 3 * c["dim"] * c["hidden_dim"]
     return c["n_layers"] * block + c["vocab_size"] * c["dim"]
-
-
-def q4k_file() -> tuple[str | None, str | None]:
-    """The bundled model requantised to Q4_K_M by llama.cpp (cached), or None and why not."""
-    from rag.core.resources import default_gguf_path
-    from rag.model.requantize import requantized
-
-    try:
-        return str(requantized(default_gguf_path(), "Q4_K_M")), None
-    except ImportError as exc:
-        return None, str(exc)
 
 
 if __name__ == "__main__":
