@@ -163,11 +163,11 @@ def run_llamacpp(ids: list[int], new: int, threads: int, gguf: str) -> dict:
             "warm_prefill_tok_s": len(ids) / warm, "decode_tok_s": (n - 1) / (end - first)}
 
 
-def gemm_gflops() -> float:
-    """fp32 GEMM speed of a prefill-sized matmul (800 x 576 @ 576 x 1536), the bound of our prefill."""
+def gemm_gflops(dtype) -> float:
+    """GEMM speed of a prefill-sized matmul (800 x 576 @ 576 x 1536) in dtype, the bound of our prefill."""
     import torch
 
-    a, b = torch.randn(800, 576), torch.randn(576, 1536)
+    a, b = torch.randn(800, 576, dtype=dtype), torch.randn(576, 1536, dtype=dtype)
     torch.mm(a, b)
     t = time.perf_counter()
     for _ in range(20):
@@ -269,7 +269,10 @@ def main() -> int:
         if all(Path(tmp, f"{e}.npy").is_file() for e in ("ours-fp32", "hf")):
             parity = float(np.abs(np.load(Path(tmp, "ours-fp32.npy")) - np.load(Path(tmp, "hf.npy"))).max())
     bw = memory_bandwidth_gb_s()
-    gflops = gemm_gflops()
+    from rag.model.precision import packed_prefill_dtype
+
+    prefill_dtype = packed_prefill_dtype()  # what the packed engines' prefill ran in (the same environment)
+    gflops = gemm_gflops(prefill_dtype)
     ours = {e: r for e, r in res.items() if e.startswith("ours") and not e.endswith("q4k") and "decode_tok_s" in r}
     best = max(ours, key=lambda e: ours[e]["decode_tok_s"]) if ours else None
     get = lambda e, k: res.get(e, {}).get(k)  # noqa: E731
@@ -283,7 +286,8 @@ def main() -> int:
         "ours_warm_prefill_tok_s": get(best, "warm_prefill_tok_s"),
         "llamacpp_warm_prefill_tok_s": get("llamacpp", "warm_prefill_tok_s"),
         "warm_prefill_ratio_vs_llamacpp": ratio(get(best, "warm_prefill_tok_s"), get("llamacpp", "warm_prefill_tok_s")),
-        "prefill_gemm_gflops": gflops, "prefill_gemm_bound_tok_s": gflops * 1e9 / (2 * linear_params()),
+        "prefill_dtype": str(prefill_dtype).removeprefix("torch."), "prefill_gemm_gflops": gflops,
+        "prefill_gemm_bound_tok_s": gflops * 1e9 / (2 * linear_params()),
         "q4k_file": q4k, "q4k_ours_decode_tok_s": get("ours-q4k", "decode_tok_s"),
         "q4k_llamacpp_decode_tok_s": get("llamacpp-q4k", "decode_tok_s"),
         "q4k_decode_ratio": ratio(get("ours-q4k", "decode_tok_s"), get("llamacpp-q4k", "decode_tok_s")),
@@ -298,6 +302,7 @@ def main() -> int:
         "q4k_parity_fp32_cache_floor_max_abs_logit_diff": get("parity-q4k",
                                                               "twin_reordered_fp32_cache_decode_max_abs_logit_diff"),
         "q4k_parity_fp16_cache_max_abs_logit_diff": get("parity-q4k", "int8_max_abs_logit_diff"),
+        "q4k_bf16_prefill_max_abs_logit_diff": get("parity-q4k", "int8_bf16_prefill_max_abs_logit_diff"),
         "q4k_parity_fp16_cache_floor_max_abs_logit_diff": get("parity-q4k",
                                                               "twin_reordered_decode_max_abs_logit_diff"),
         "q4k_int4_top4_max_abs_logit_diff": get("parity-q4k", "int4_top4_max_abs_logit_diff"),
@@ -339,7 +344,8 @@ def main() -> int:
     print(f"prefill, first prompt after load: ours {summary['ours_prefill_tok_s']} tok/s, llama.cpp "
           f"{summary['llamacpp_prefill_tok_s']} (ratio {summary['prefill_ratio_vs_llamacpp']}); the same prompt again, "
           f"warm: ours {summary['ours_warm_prefill_tok_s']}, llama.cpp {summary['llamacpp_warm_prefill_tok_s']} "
-          f"(ratio {summary['warm_prefill_ratio_vs_llamacpp']}); bound: fp32 GEMM at {gflops:.0f} GFLOP/s over "
+          f"(ratio {summary['warm_prefill_ratio_vs_llamacpp']}); bound: {summary['prefill_dtype']} GEMM at "
+          f"{gflops:.0f} GFLOP/s over "
           f"{linear_params() / 1e6:.0f}M Linear weights -> {summary['prefill_gemm_bound_tok_s']:.0f} tok/s "
           "before attention and weight dequantisation")
     print(f"Q4_K_M ({q4k or q4k_error}): ours {summary['q4k_ours_decode_tok_s']} tok/s, llama.cpp "

@@ -10,10 +10,11 @@ import numpy as np
 def run_q4k_parity(ids: list[int], gguf: str) -> dict:
     """Max |logit diff| of our packed models on the Q4_K_M file against an fp32 model of its dequantised weights,
     both sides on fp32 KV caches and again both on fp16 ones (LocalLM's default): a 64-token prefill (fp32 GEMMs on
-    the exact weights), then 64 one-token steps fed the prompt's own next tokens (the native decode step: fp32
-    activations on AVX-512, int16 groups on AVX2); what the fp16 cache alone moves; and for each cache type the
-    floor over the decode steps: the twin against itself at another thread count (another summation order, whose
-    ~1e-7 differences fp16 roundings of K and V can amplify). Keys without a cache in their name are fp16 ones."""
+    the exact weights; what the bf16 prefill of AMX CPUs moves has its own key), then 64 one-token steps fed the
+    prompt's own next tokens (the native decode step: fp32 activations on AVX-512, int16 groups on AVX2); what the
+    fp16 cache alone moves; and for each cache type the floor over the decode steps: the twin against itself at
+    another thread count (another summation order, whose ~1e-7 differences fp16 roundings of K and V can amplify).
+    Keys without a cache in their name are fp16 ones."""
     import torch
 
     from rag.model.generate import LocalLM
@@ -46,6 +47,11 @@ def run_q4k_parity(ids: list[int], gguf: str) -> dict:
     res["fp16_kv_cache_max_abs_logit_diff"] = float((refs[""] - refs["fp32_cache_"]).abs().max())  # fp32 weights
     for weights in ("int8", "int4"):
         lm = LocalLM.load(gguf, weights=weights, max_context=256)
+        lm.model.set_prefill_dtype(torch.bfloat16)
+        lm.model.kv_dtype = torch.float16
+        bf16 = logits(lm.model, lm._step)
+        res[f"{weights}_bf16_prefill_max_abs_logit_diff"] = float((bf16 - refs[""])[:64].abs().max())
+        lm.model.set_prefill_dtype(torch.float32)  # the file's exact weights in exact GEMMs: the kernels' parity
         for cache, dtype in caches.items():
             lm.model.kv_dtype = dtype  # the native step follows the caches setup_caches makes
             got, ref = logits(lm.model, lm._step), refs[cache]

@@ -22,6 +22,7 @@ from rag.model.decode import FastDecoder
 from rag.model.gguf import read_gguf
 from rag.model.loader import load_transformer
 from rag.model.model import ModelArgs, Transformer
+from rag.model.precision import packed_prefill_dtype
 from rag.model.tokenizer import GGUFTokenizer
 
 LogitsProcessor = Callable[[list[int], Tensor], Tensor]
@@ -53,6 +54,8 @@ class LocalLM:
         decoder = native_decode.NativeDecoder if native_decode.supports(model) else FastDecoder
         if decoder is native_decode.NativeDecoder:
             self.model.kv_dtype = torch.float16  # the C step's cache layout: half the bytes read per step
+        if weights != "fp32":
+            self.model.set_prefill_dtype(packed_prefill_dtype())
         self.model.setup_caches(1, context_length)
         self._lock = threading.Lock()
         stepper = decoder(model)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rag.model.attention import attention
+from rag.model.quantize import PREFILL_ROWS, PackedLinear
 
 
 @dataclass
@@ -108,6 +109,7 @@ class Attention(nn.Module):
         self.attn_qkv = nn.Linear(args.dim, q_dim + 2 * kv_dim, bias=args.qkv_bias)
         self.attn_output = nn.Linear(q_dim, args.dim, bias=False)
         self.kv_cache: KVCache | None = None
+        self.prefill_dtype = torch.float32  # the dtype of attention over PREFILL_ROWS or more rows (precision.py)
 
     def forward(self, x: Tensor, cos: Tensor, sin: Tensor, pos: int, last_only: bool = False) -> Tensor:
         """(B, T, dim) -> (B, T, dim), or (B, 1, dim) for the last row only (keys and values still cached for all T)."""
@@ -120,7 +122,8 @@ class Attention(nn.Module):
         v = qkv[:, :, hq + hkv:].transpose(1, 2)  # (B, Hkv, T, D)
         if self.kv_cache is not None:
             k, v = self.kv_cache.update(pos, k, v)  # (B, Hkv, pos+T, D)
-            k, v = k.to(q.dtype), v.to(q.dtype)  # an fp16 cache (Transformer.kv_dtype) is read back in fp32
+        dtype = self.prefill_dtype if t >= PREFILL_ROWS else q.dtype  # an fp16 cache (kv_dtype) is read back in it
+        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
         if last_only:
             q, pos, t = q[:, :, -1:], pos + t - 1, 1  # (B, Hq, 1, D) at the last position
         y = attention(q, k, v, causal=True, q_start=pos, kv_len=k.shape[2])  # (B, Hq, T, D)
@@ -183,6 +186,16 @@ class Transformer(nn.Module):
         for b in self.blk:
             b.attn.kv_cache = KVCache(max_batch_size, a.n_kv_heads, max_seq_len, a.head_dim, dtype)
         self.rope_cos, self.rope_sin = rope_tables(a, max_seq_len, self.rope_freq_factors)
+
+    def set_prefill_dtype(self, dtype: torch.dtype) -> torch.dtype:
+        """Run prompts (PREFILL_ROWS rows or more) through packed GEMMs and attention in dtype (precision.py); the
+        dtype set, which stays fp32 where a block holds a plain fp32 Linear (it multiplies fp32 rows only)."""
+        if any(type(m) is nn.Linear for m in self.blk.modules()):
+            dtype = torch.float32
+        for m in self.modules():
+            if isinstance(m, (PackedLinear, Attention)):
+                m.prefill_dtype = dtype
+        return dtype
 
     def forward(self, tokens: Tensor, input_pos: int = 0, last_only: bool = False) -> Tensor:
         t = tokens.shape[1]

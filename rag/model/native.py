@@ -142,7 +142,7 @@ class PackedKernels:
         self._matmul.argtypes = [i64, ptr, ptr, ptr, ptr, i64, i64, i64, ctypes.c_int]
         self._matmul.restype = ctypes.c_int
         self._dequantize = lib.packed_dequantize
-        self._dequantize.argtypes = [i64, ptr, ptr, ptr, i64, i64, ctypes.c_int]
+        self._dequantize.argtypes = [i64, ptr, ptr, ptr, i64, i64, ctypes.c_int, ctypes.c_int]
         self._dequantize.restype = ctypes.c_int
         self._quantize = lib.packed_quantize
         self._quantize.argtypes = [ptr, ptr, ptr, ptr, i64, i64]
@@ -185,13 +185,15 @@ class PackedKernels:
         return self.matmul_into(kind, codes, groups, x, torch.empty(x.shape[0], codes.shape[0]))
 
     def dequantize(self, kind: int, codes: Tensor, groups: Tensor, out: Tensor | None = None) -> Tensor:
-        """The fp32 (N, K) weight, written into `out` (contiguous fp32 of that shape) when given."""
+        """The fp32 (N, K) weight, written into `out` when given: contiguous, of that shape, fp32 or bf16 (each fp32
+        value rounded to nearest even, as Tensor.to(torch.bfloat16) rounds it)."""
         check_weight(kind, codes, groups)
         n, k = codes.shape[0], in_features(kind, codes)
         w = torch.empty(n, k, dtype=torch.float32) if out is None else out
-        if w.shape != (n, k) or w.dtype != torch.float32 or not w.is_contiguous():
+        if w.shape != (n, k) or w.dtype not in (torch.float32, torch.bfloat16) or not w.is_contiguous():
             raise ValueError(f"packed_dequantize: out {tuple(w.shape)} {w.dtype} does not fit weight ({n}, {k})")
-        if self._dequantize(kind, codes.data_ptr(), groups.data_ptr(), w.data_ptr(), n, k, torch.get_num_threads()):
+        if self._dequantize(kind, codes.data_ptr(), groups.data_ptr(), w.data_ptr(), n, k,
+                            int(w.dtype == torch.bfloat16), torch.get_num_threads()):
             raise ValueError(f"packed_dequantize cannot take weight {tuple(codes.shape)}")
         return w
 

@@ -11,14 +11,14 @@ from torch import Tensor, nn
 from rag.model import native
 
 GROUP = 32  # Q4_1 block size and the int4pack group size
-PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run an fp32 GEMM (MKL beats the packed kernels)
+PREFILL_ROWS = 16  # from this many rows, packed layers dequantise and run a GEMM (MKL / oneDNN beat the packed kernels)
 # torch's packed CPU kernels are vectorised for bf16 activations only (fp32 runs 10-20x slower)
 ACT_DTYPE = torch.bfloat16
 Q4_1_BLOCK_BYTES = 20  # GGUF Q4_1: f16 d, f16 m, 16 bytes of nibbles (element j low, j + 16 high); w = d * q + m
 RESCORE_TOP_K = 16  # candidate logits per row that RescoredHead recomputes in fp32
 
 
-_SCRATCH = threading.local()  # per thread: (N, K) -> fp32 buffer the prefill GEMMs rebuild weights into
+_SCRATCH = threading.local()  # per thread: (N, K, dtype) -> buffer the prefill GEMMs rebuild weights into
 
 
 class PackedLinear(nn.Module):
@@ -26,7 +26,9 @@ class PackedLinear(nn.Module):
 
     Few rows (decode) run our C kernels (rag/model/native.py: activations as int16 per group, fp32 sums),
     or, where they cannot be built, torch's packed kernel on bf16 activations (prepared on first use).
-    From PREFILL_ROWS rows the exact fp32 weight is rebuilt and multiplied by an fp32 GEMM (MKL).
+    From PREFILL_ROWS rows the exact fp32 weight is rebuilt and multiplied by a GEMM in prefill_dtype: fp32 (MKL),
+    or bf16 (oneDNN on AMX) where the model's loader sets it (rag/model/precision.py): the rows come out in bf16
+    for the next GEMM or attention, and residual sums promote them to fp32.
     Subclasses give the layout: kind, _torch_dequantize(), _torch_layout() and torch_mm().
     """
 
@@ -40,6 +42,7 @@ class PackedLinear(nn.Module):
         self.out_features, self.in_features = codes.shape[0], native.in_features(self.kind, codes)
         self.kernels = native.kernels()
         self._torch_packed: tuple[Tensor, ...] | None = None
+        self.prefill_dtype = torch.float32  # the dtype of the prefill GEMM (its sums are fp32 either way)
 
     @property
     def act_dtype(self) -> torch.dtype:
@@ -70,25 +73,27 @@ class PackedLinear(nn.Module):
         return self.torch_mm(x2.to(ACT_DTYPE)).float()
 
     def _prefill_weight(self) -> Tensor:
-        """The fp32 weight for one GEMM, rebuilt into this thread's buffer for the shape: a prompt's layers reuse
-        warm memory instead of faulting in fresh pages for every Linear (350-token prefill 0.82 -> 0.70 s)."""
+        """The weight for one GEMM in prefill_dtype, rebuilt into this thread's buffer for the shape: a prompt's layers
+        reuse warm memory instead of faulting in fresh pages for every Linear (350-token prefill 0.82 -> 0.70 s)."""
         if self.kernels is None:
-            return self.dequantize()
+            return self.dequantize().to(self.prefill_dtype)
         buffers = _SCRATCH.__dict__.setdefault("buffers", {})
-        shape = (self.out_features, self.in_features)
-        if shape not in buffers:
-            buffers[shape] = torch.empty(shape, dtype=torch.float32)
-        return self.kernels.dequantize(self.kind, self.codes, self.groups, out=buffers[shape])
+        key = (self.out_features, self.in_features, self.prefill_dtype)
+        if key not in buffers:
+            buffers[key] = torch.empty(key[:2], dtype=self.prefill_dtype)
+        return self.kernels.dequantize(self.kind, self.codes, self.groups, out=buffers[key])
 
     def forward(self, x: Tensor) -> Tensor:
         shape = x.shape  # (..., K)
         x2 = x.reshape(-1, shape[-1])  # (M, K)
-        if x2.shape[0] >= PREFILL_ROWS:
-            y = F.linear(x2.float(), self._prefill_weight(), self.bias)  # (M, N)
+        if x2.shape[0] < PREFILL_ROWS:
+            y = self._packed_mm(x2)  # (M, N)
+        elif self.prefill_dtype == torch.float32:
+            return F.linear(x2.float(), self._prefill_weight(), self.bias).view(*shape[:-1], self.out_features)
         else:
-            y = self._packed_mm(x2)
-            if self.bias is not None:
-                y = y + self.bias
+            y = F.linear(x2.to(self.prefill_dtype), self._prefill_weight())  # bf16 products, fp32 sums, bf16 out
+        if self.bias is not None:
+            y = y + self.bias
         return y.view(*shape[:-1], self.out_features)
 
     def _torch_dequantize(self) -> Tensor:

@@ -5,7 +5,9 @@
  * Built by rag/model/native.py with -O3 -mavx2 -mfma -mf16c -ffp-contract=off; packed_cpu_ok() says whether
  * this CPU can run it.
  */
+#include <omp.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "packed.h"
 
@@ -236,30 +238,54 @@ int packed_matmul(int64_t kind, const uint8_t *codes, const uint16_t *groups, co
 
 /* w (N, K) fp32, the dequantised weight, each value computed as the reference does (-ffp-contract=off): q * d + m
  * for the repacked kinds (as numpy did), gguf.quants' operations for the block kinds. */
-int packed_dequantize(int64_t kind, const uint8_t *codes, const uint16_t *groups, float *w, int64_t n, int64_t k,
-                      int threads) {
-    if (!valid(kind, k)) return -1;
-    const int64_t ng = k / GROUP, row_bytes = packed_row_bytes(kind, k);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t row = 0; row < n; row++) {
-        if (kind != KIND_Q4 && kind != KIND_Q8) {
-            block_row_dequantize(kind, codes + row * row_bytes, w + row * k, k);
-            continue;
-        }
-        for (int64_t g = 0; g < ng; g++) {
-            float *out = w + row * k + g * GROUP;
-            const float d = _cvtsh_ss(groups[(row * ng + g) * 2]), m = _cvtsh_ss(groups[(row * ng + g) * 2 + 1]);
-            if (kind == KIND_Q4) {
-                const uint8_t *nib = codes + row * (k / 2) + g * 16;
-                for (int j = 0; j < 16; j++) {
-                    out[j] = (float)(nib[j] & 0x0F) * d + m;
-                    out[j + 16] = (float)(nib[j] >> 4) * d + m;
-                }
-            } else {
-                const int8_t *q = (const int8_t *)codes + row * k + g * GROUP;
-                for (int j = 0; j < GROUP; j++) out[j] = (float)q[j] * d + m;
+/* out (k) = one row of W in fp32. */
+static void dequantize_row(int64_t kind, const uint8_t *codes, const uint16_t *groups, int64_t row, int64_t k,
+                           float *out) {
+    if (kind != KIND_Q4 && kind != KIND_Q8) {
+        block_row_dequantize(kind, codes + row * packed_row_bytes(kind, k), out, k);
+        return;
+    }
+    const int64_t ng = k / GROUP;
+    for (int64_t g = 0; g < ng; g++, out += GROUP) {
+        const float d = _cvtsh_ss(groups[(row * ng + g) * 2]), m = _cvtsh_ss(groups[(row * ng + g) * 2 + 1]);
+        if (kind == KIND_Q4) {
+            const uint8_t *nib = codes + row * (k / 2) + g * 16;
+            for (int j = 0; j < 16; j++) {
+                out[j] = (float)(nib[j] & 0x0F) * d + m;
+                out[j + 16] = (float)(nib[j] >> 4) * d + m;
             }
+        } else {
+            const int8_t *q = (const int8_t *)codes + row * k + g * GROUP;
+            for (int j = 0; j < GROUP; j++) out[j] = (float)q[j] * d + m;
         }
     }
+}
+
+/* bf16 bits of f rounded to nearest even, as torch's float -> bfloat16 conversion (NaN kept quiet). */
+static inline uint16_t bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7FFFFFFFu) > 0x7F800000u) return (uint16_t)((u >> 16) | 0x40);
+    return (uint16_t)((u + 0x7FFFu + ((u >> 16) & 1u)) >> 16);
+}
+
+/* w (n, k) = W in fp32, or (bf16 != 0) each fp32 value rounded to bf16: the weight of a prefill GEMM. */
+int packed_dequantize(int64_t kind, const uint8_t *codes, const uint16_t *groups, void *w, int64_t n, int64_t k,
+                      int bf16, int threads) {
+    if (!valid(kind, k) || threads < 1) return -1;
+    float *rows_f32 = bf16 ? malloc((size_t)threads * (size_t)k * sizeof(float)) : NULL;  /* a row per thread */
+    if (bf16 && !rows_f32) return -2;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t row = 0; row < n; row++) {
+        if (!bf16) {
+            dequantize_row(kind, codes, groups, row, k, (float *)w + row * k);
+            continue;
+        }
+        float *row_f32 = rows_f32 + (int64_t)omp_get_thread_num() * k;
+        uint16_t *out = (uint16_t *)w + row * k;
+        dequantize_row(kind, codes, groups, row, k, row_f32);
+        for (int64_t j = 0; j < k; j++) out[j] = bf16_bits(row_f32[j]);
+    }
+    free(rows_f32);
     return 0;
 }

@@ -57,16 +57,21 @@ def _perplexity(logits: torch.Tensor, ids: list[int]) -> float:
 
 
 @pytest.mark.parametrize("weights", ["int4", "int8"])
-def test_packed_paths_track_fp32(smollm_path, ours, notes_ids, weights):  # noqa: F811
-    """Teacher-forced over 512 notes tokens: perplexity within 1%, top-1 agreement >= 99%.
+@pytest.mark.parametrize("prefill_dtype,min_top1", [(torch.float32, 0.99), (torch.bfloat16, 0.98)])
+def test_packed_paths_track_fp32(smollm_path, ours, notes_ids, weights, prefill_dtype, min_top1):  # noqa: F811
+    """Teacher-forced over 512 notes tokens: perplexity within 1%, top-1 agreement >= min_top1.
 
-    Both packed layouts hold the GGUF's Q4_1 codes exactly, so their many-row path multiplies the exact fp32 weights;
-    what remains is the fp16 KV cache of the native decoder: measured 99.8% top-1, perplexity -0.03%, for both.
+    Both packed layouts hold the GGUF's Q4_1 codes exactly, so their fp32 many-row path multiplies the exact fp32
+    weights; what remains is the fp16 KV cache of the native decoder: measured 99.8% top-1, perplexity -0.02%, for
+    both. The bf16 prefill (rag/model/precision.py) measured 98.4% top-1 (near-ties), perplexity -0.2%, max |logit
+    diff| 0.97 on logits up to 21.
     """
     ref = _teacher_forced(ours, notes_ids)
-    got = _teacher_forced(LocalLM.load(smollm_path, weights=weights, max_context=1024), notes_ids)
+    lm = LocalLM.load(smollm_path, weights=weights, max_context=1024)
+    assert lm.model.set_prefill_dtype(prefill_dtype) == prefill_dtype
+    got = _teacher_forced(lm, notes_ids)
     assert abs(_perplexity(got, notes_ids) / _perplexity(ref, notes_ids) - 1) < 0.01
-    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.99
+    assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= min_top1
 
 
 @pytest.mark.parametrize("weights,max_ppl_change", [("int4", 0.02), ("int8", 0.01)])
