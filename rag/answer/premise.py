@@ -11,7 +11,13 @@ artifacts says "the Conv2d Transpose method can lead to artifacts", and none tha
 
 By polarity: asked why SVMs "don't need feature scaling", the best sentence on SVMs says "They require feature
 scaling"; asked why they are "non-parametric", it says "SVMs are parametric". Words one side denies the other
-affirms, in a sentence that shares another word of the question, and that no evidence sentence denies as well."""
+affirms, in a sentence that shares another word of the question, and that no evidence sentence denies as well.
+
+By degree: asked why lowering the learning rate makes boosted trees "generalize worse", a sentence says "Lower
+learning rate values generally lead to better generalization". Each degree word of a why-question (more / less,
+better / worse, higher / lower, ...) is paired with the word of its scale in the sentence that stands among most of
+the same words; an odd number of pairs at opposite poles says the opposite of what the question presumes (lower and
+better against lowering and worse is one)."""
 from __future__ import annotations
 
 import re
@@ -28,6 +34,19 @@ QUESTION_OPENERS = frozenset("what which who whom whose how why when where".spli
 COPULAS = frozenset("is are was were be being been".split())
 NEGATION_REACH = 3   # words after a negator that it denies ("don't need feature scaling")
 MIN_DENIED = 2       # content words one side denies and the other affirms; a "non-" word alone is enough
+SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
+    ("more increase higher high greater larger large bigger raise rise grow", "less fewer decrease lower low smaller "
+     "small reduce drop shrink"),
+    ("better improve outperform beat", "worse degrade hurt harm"),
+    ("faster quicker", "slower"),
+    ("easier", "harder"),
+    ("deeper deep", "shallower shallow"),
+)
+_POLE = {stem(w): (scale, sign) for scale, poles in enumerate(SCALES) for sign, group in enumerate(poles)
+         for w in group.split()}
+DEGREE_REACH = 2     # words each side of a degree word that say what it is said of ("generalize worse", "better
+                     # generalization", "lower learning rate"); further ones belong to other phrases
+PREFIX = 6           # context words are compared on this many leading letters of their stems ("generaliz...")
 
 
 def _content(word: str) -> bool:
@@ -157,3 +176,44 @@ def reassigned(part: str, names: Iterable[str], sentences: list[str]) -> str | N
             continue
         return sentence
     return None
+
+
+def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
+    """(scale, pole, the words it is said of) of each degree word of text: the content words within DEGREE_REACH that
+    are nearer to it than to any other degree word (a word as near to two belongs to neither; words naming the notes
+    are left out), compared on their leading PREFIX letters."""
+    tokens = [t.lower() for t in words(text.replace("\u2019", "'"))]
+    at = [i for i, t in enumerate(tokens) if stem(t) in _POLE]
+    near: dict[int, set[str]] = {i: set() for i in at}
+    for j, t in enumerate(tokens):
+        if j in near or not _content(t):
+            continue
+        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= DEGREE_REACH)
+        if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
+            near[dist[0][1]].add(stem(t)[:PREFIX])
+    return [(*_POLE[stem(tokens[i])], near[i]) for i in at]
+
+
+def reversed_degree(part: str, sentence: str) -> bool:
+    """Whether the sentence says the opposite degree of what a why-question part presumes (see the module docstring):
+    it shares MIN_SHARED of the part's other content words, and an odd number of the part's degree words pair with
+    the other pole of their scale. A degree word pairs with the sentence's word of its scale whose surrounding words
+    it shares most (at least one); where both poles share as many, or none, it pairs with nothing."""
+    if not _WHY.search(part):
+        return False
+    asked, said = _degrees(part), _degrees(sentence)
+    degree_words = {stem(w.lower()) for w in word_parts(part) if stem(w.lower()) in _POLE}
+    others = {stem(w.lower())[:PREFIX] for w in word_parts(part) if _content(w)} - {w[:PREFIX] for w in degree_words}
+    if len(others & {stem(w.lower())[:PREFIX] for w in word_parts(sentence)}) < MIN_SHARED:
+        return False
+    flips = 0
+    for scale, pole, near in asked:
+        best: dict[int, int] = {}
+        for s_scale, s_pole, s_near in said:
+            if s_scale == scale:
+                best[s_pole] = max(best.get(s_pole, 0), len(near & s_near))
+        top = max(best.values(), default=0)
+        paired = [p for p, k in best.items() if k == top]
+        if top > 0 and len(paired) == 1:
+            flips += paired[0] != pole
+    return flips % 2 == 1

@@ -12,7 +12,8 @@ from rag.core.text import STOPWORDS, content_terms, stem, word_parts
 # Words that point at the notes themselves or ask for an answer, never at the subject ("my GenAI slides say").
 META_WORDS = frozenset("""note notes slide slides blog blogs post summary summaries review reviews page pages author
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
-said give gives list lists describe describes explain explains call called name names""".split())
+said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
+claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts""".split())
 QUESTION_WORDS = frozenset("""what which who whom whose how why when where does do did is are was were can could
 should would will difference differ differs between compare versus vs explain describe mean meaning define
 definition whats hows whys""".split())   # "whats" as typed without its apostrophe
@@ -41,10 +42,12 @@ DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|d
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
-    r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timeline|notebook)\b",
+    r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timeline|notebook|"
+    r"write-?ups?|decks?|cheat-?sheets?|handouts?)\b",
     re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)")
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
+_MODIFIER = re.compile(r"-(?:style|like|based|type|esque|ish|wise|driven|oriented)$", re.IGNORECASE)  # "BERT-style"
 
 
 @dataclass(frozen=True)
@@ -164,12 +167,13 @@ def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
 def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The specific words of a question and the names among them, lowercased, in order; a capitalised first word
     counts only by its pieces, numbers other than years ("1.5", "10x", "20B") are left out (a question may compute
-    with them or give them as an example), and so are the words naming a note ("the GenAI slides", "my ML summary")."""
+    with them or give them as an example), and so are the words naming a note ("the GenAI slides", "my ML summary");
+    a hyphenated word that only makes a name a modifier counts as the name ("BERT-style", "transformer-based")."""
     described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []
     for i, m in enumerate(re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question)):
-        word = re.sub(r"'s$", "", m.group())
+        word = _MODIFIER.sub("", re.sub(r"'s$", "", m.group()))   # a "GPT-style" model is asked of as GPT's kind
         if is_value(word):
             continue
         probe = word.lower() if i == 0 else word

@@ -114,8 +114,8 @@ let like may me might more most much must my need no nor not of off often on onc
 over own per quite rather really same she should since so some such than that the their them then there these
 they this those though through thus to too under until up upon us use used uses using very via was we well were
 what when where whether which while who whom whose why will with within without would yet you your
-e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means way ways
-thing things something many kind kinds type types does
+e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means meant way ways
+thing things something many kind kinds type types example examples instance instances does
 anyone anybody anything everyone everybody everything someone somebody nobody""".split())
 
 

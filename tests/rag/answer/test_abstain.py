@@ -33,8 +33,9 @@ def test_question_subject_is_the_multi_word_thing_asked_about():
     assert compound_subject("What is the difference between stemming and lemmatization?") is None
     assert compound_subject("Which vector database do they recommend?") == "vector database"
     assert compound_subject("Which kinds of layers does it use?") is None
-    assert compound_subject("Which three noise schedulers do the slides describe?") is None   # a category to list,
-    assert compound_subject("What are the 3 broad families of transformers?") is None         # in the asker's words
+    assert compound_subject("Which reinforcement learning example does it give?") is None   # like "kind", "example",
+    assert compound_subject("Which three noise schedulers do the slides describe?") is None   # a count: a category to
+    assert compound_subject("What are the 3 broad families of transformers?") is None         # list, asker's words
 
 
 def test_phrases_are_known_only_when_their_words_occur_together():

@@ -1,6 +1,7 @@
 """A false premise by one swapped word (the best evidence says "a x c" where the question asks about "a b c"), or by
-polarity (the evidence affirms what the question denies)."""
-from rag.answer.premise import opposed, reassigned, swapped
+polarity (the evidence affirms what the question denies), by another name, or by degree (the evidence puts the other
+pole of a degree word on the same things)."""
+from rag.answer.premise import opposed, reassigned, reversed_degree, swapped
 
 TERMS = {"mean squared error", "mean absolute error"}.__contains__   # the notes' terms
 
@@ -72,3 +73,29 @@ def test_a_sentence_that_says_what_a_why_question_presumes_of_another_name_reass
     # a sentence on the same words that names no other thing is an answer in other words
     assert reassigned("Why does EMA smooth the weights?", ["ema"], ["The average smooths the weights over steps."]) \
         is None
+
+
+BOOSTING = "Lower learning rate values generally lead to better generalization."
+
+
+def test_a_sentence_at_the_other_pole_of_a_degree_the_why_question_presumes_reverses_it():
+    asked = "Why do my boosting notes warn that lowering the learning rate makes boosted trees generalize worse?"
+    assert reversed_degree(asked, BOOSTING)   # lower = lowering, better against worse: one pair flipped
+    assert reversed_degree("Why do larger batches need a lower learning rate?",
+                           "Small batches work well with a low learning rate.")
+    # two flips agree with the question; no why, nothing presumed; a sentence on other words says nothing of it
+    assert not reversed_degree("Why does raising the learning rate make boosted trees generalize worse?", BOOSTING)
+    assert not reversed_degree("Does lowering the learning rate make boosted trees generalize worse?", BOOSTING)
+    assert not reversed_degree("Why do deeper trees generalize worse?", "Deeper networks often generalize better.")
+
+
+def test_each_degree_word_pairs_with_the_word_said_of_the_same_things():
+    # "more trees" pairs with "more trees", not with "smaller", which is said of the learning rate
+    assert not reversed_degree("Why does a lower learning rate need more trees?",
+                               "A smaller learning rate means the model corrects its mistakes more cautiously, "
+                               "potentially requiring more trees but often leading to better generalization.")
+    assert not reversed_degree("Why does batch normalization allow higher learning rates?",
+                               "Batch normalization reduces internal covariate shift, allowing higher learning rates.")
+    # "small" is said of windows, "more" of information: a word they share further off pairs nothing
+    assert not reversed_degree("Why do deep layers keep more information about the image?",
+                               "Convolutional layers learn local patterns: in images, patterns in small 2D windows.")

@@ -92,3 +92,13 @@ def test_a_first_clause_that_asks_nothing_sets_the_scene_of_every_part():
         "With cascading BDTs in a search, what do the purer samples buy you?")
     assert split_parts("Name the three tricks, and which one is best?") == ("Name the three tricks",
                                                                            "which one is best?")
+
+
+def test_a_modifier_suffix_leaves_the_name_it_is_made_from_and_speech_verbs_point_at_the_notes():
+    q = analyse("How do BERT-style encoders differ from GPT-like decoders and transformer-based models?", pieces)
+    assert q.focus[:2] == ("bert", "gpt") and "transformer" in q.focus
+    quoted = analyse("What Salesforce numbers do my GenAI slides quote about customers?", pieces)
+    assert "quot" not in quoted.terms and "salesforc" in quoted.terms
+    italian = analyse("What does 'latent space' mean in my Italian autoencoder write-up?", pieces)
+    assert "italian" not in italian.focus and italian.note_words == {"italian", "autoencoder"}
+    assert "writ" not in italian.terms
