@@ -286,7 +286,8 @@ def _write(backend, settings, specs, held, notes, gone, known, roots, report, pr
                 report.errors.append((f.source, _failure(exc, f)))
                 gone = gone + [f.source] if f.source in known else gone
                 continue
-            meta = note_meta(f.source, note.text)
+            opening = chunks[0].heading.split(" > ")[0] if chunks and chunks[0].heading else None
+            meta = note_meta(f.source, note.text, opening)
             doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages,
                             meta.title, meta.tags)
             docs.append((doc, chunks))

@@ -1,6 +1,7 @@
 """The answering chain: retrieve -> select evidence -> abstain? -> prompt -> LLM -> parse, verify, repair -> Answer."""
 from __future__ import annotations
 
+import glob
 import re
 import threading
 import time
@@ -18,6 +19,7 @@ from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.foreign import ForeignScores
 from rag.answer.gaps import GAPS_FILE, GapLog
 from rag.answer.ground import SupportScorer
+from rag.answer.named import named_note
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
 from rag.answer.quotes import make_quote
@@ -83,6 +85,7 @@ class AnswerChain:
         self.gaps: GapLog | None = GapLog(settings.index_path / GAPS_FILE)   # refused questions; None: not logged
         self.foreign = ForeignScores(retriever, settings.answer)
         self._vocab: Vocabulary | None = None
+        self._titles: dict[str, str] | None = None
         self._docs: dict[str, str | None] = {}
         self._vectors: dict[str, np.ndarray] = {}
         self._memo_lock = threading.Lock()
@@ -134,6 +137,12 @@ class AnswerChain:
             self._vocab = Vocabulary(self._doc(s) or "" for s in store.sources())
         return self._vocab
 
+    def titles(self) -> dict[str, str]:
+        """The title of every indexed note, by source (read once)."""
+        if self._titles is None:
+            self._titles = {n.source: n.title for n in self.retriever.store.notes()}
+        return self._titles
+
     def _word_pieces(self, word: str) -> int:
         return self.retriever.embedder.word_pieces(word)
 
@@ -156,6 +165,7 @@ class AnswerChain:
         part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in.
         A follow-up is read as its standalone question, the previous answer's notes a retrieval prior."""
         k = self.settings.retrieval.k
+        self._scope_to_named_note(turn)
         turn.query = analyse(turn.question, self._word_pieces)
         if turn.followup:
             turn.query = replace(turn.query, parts=conversation.anchored_parts(
@@ -168,6 +178,18 @@ class AnswerChain:
             turn.results = interleave([self._search(turn, q, limit) for q in (turn.question, *parts)], limit)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
+
+    def _scope_to_named_note(self, turn: Turn) -> None:
+        """A question that names one note by its title ("my autoencoder note") is scoped to that note, within any
+        folder and tags it already has; one scoped to files keeps its scope."""
+        if turn.filters is not None and turn.filters.file is not None:
+            return
+        source = named_note(turn.question, self.titles())
+        if source is None:
+            return
+        base = turn.filters or Filters()
+        turn.filters = Filters(folder=base.folder, tags=base.tags, file=glob.escape(source))
+        turn.diagnostics["named_note"] = source
 
     def select(self, turn: Turn) -> Turn:
         """Stage 2: numbered evidence sentences, and the abstention decision."""

@@ -49,14 +49,16 @@ def inline_tags(text: str) -> list[str]:
     return _INLINE_TAG.findall(body)
 
 
-def note_meta(source: str, text: str) -> NoteMeta:
-    """Folder (relative to the notes root), title (front matter, first heading, else the file name) and tags."""
+def note_meta(source: str, text: str, opening_heading: str | None = None) -> NoteMeta:
+    """Folder (relative to the notes root), title (front matter, first markdown heading, else the heading the note
+    opens under as ingest reads its structure (`opening_heading`: "Autoencoders" over a text export), else the file
+    name) and tags."""
     meta = front_matter(text)
     raw = _listed(meta.get("tags")) + _listed(meta.get("tag")) + inline_tags(text)
     tags = tuple(dict.fromkeys(t for t in map(clean_tag, raw) if t and not t.isdigit()))
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         heading = _HEADING.search(_FENCE.sub(" ", _FRONT_MATTER.sub("", text, count=1)))
-        title = heading.group(1) if heading else source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        title = heading.group(1) if heading else opening_heading or source.rsplit("/", 1)[-1].rsplit(".", 1)[0]
     folder = clean_folder(source.rsplit("/", 1)[0] if "/" in source else "")
     return NoteMeta(source=source, folder=folder, title=title.strip()[:300], tags=tags)

@@ -1,0 +1,37 @@
+"""A question that names a note by its title ("my autoencoder note") is answered from that note; text exports are
+titled by the heading they open under."""
+from rag.answer.named import named_note
+from rag.core.notemeta import note_meta
+
+TITLES = {"ae.txt": "Autoencoders", "review.txt": "Review of Machine Learning / Deep Learning Notes: Part 2",
+          "genai.txt": "What is Generative AI?"}
+
+
+def test_a_note_name_that_holds_every_word_of_a_title_names_that_note():
+    assert named_note("What does my autoencoder note compare autoencoders to?", TITLES) == "ae.txt"
+    assert named_note("What is the latent space in my Italian autoencoder write-up?", TITLES) == "ae.txt"
+    assert named_note("In my generative AI slides, what is a prompt?", TITLES) == "genai.txt"
+    # part of a title, no note name, or a title two notes share: no note is named
+    assert named_note("What does my deep learning review say about dropout?", TITLES) is None
+    assert named_note("What are autoencoders compared to?", TITLES) is None
+    assert named_note("What does my autoencoder note say?", {**TITLES, "ae2.md": "Autoencoders"}) is None
+    assert named_note("What does my 000 note say?", {"000_8ea1.txt": "000_8ea1"}) is None
+
+
+def test_a_text_export_is_titled_by_the_heading_it_opens_under_after_front_matter_and_markdown_headings():
+    assert note_meta("ae.txt", "Autoencoders\n\nL'idea ...\n", "Autoencoders").title == "Autoencoders"
+    assert note_meta("ae.txt", "L'idea ...\n").title == "ae"
+    assert note_meta("ae.md", "# Encoders\n\ntext\n", "Other").title == "Encoders"
+
+
+def test_the_chain_answers_a_question_that_names_a_note_from_that_note(make_chain_for):
+    chain = make_chain_for({
+        "ae.txt": "Autoencoders\n\nL'autoencoder si valuta come un algoritmo di compressione: comprimere bene.\n",
+        "review.txt": "Deep learning review\n\nAutoencoders are compared to principal component analysis, which "
+                      "they generalise.\n"})
+    assert chain.titles()["ae.txt"] == "Autoencoders"
+    named = chain.answer("What does my autoencoder note compare autoencoders to?")
+    assert named.diagnostics["named_note"] == "ae.txt"
+    assert {c.chunk.source for c in named.contexts} == {"ae.txt"}
+    plain = chain.answer("What are autoencoders compared to?")
+    assert "named_note" not in plain.diagnostics and "review.txt" in {c.chunk.source for c in plain.contexts}
