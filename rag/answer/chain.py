@@ -19,7 +19,7 @@ from rag.answer.evidence import Evidence, select_evidence
 from rag.answer.foreign import ForeignScores
 from rag.answer.gaps import GAPS_FILE, GapLog
 from rag.answer.ground import SupportScorer
-from rag.answer.named import named_note
+from rag.answer.named import named_note, names_a_note
 from rag.answer.prompts import grounded_messages
 from rag.answer.question import Question, analyse
 from rag.answer.quotes import make_quote
@@ -165,7 +165,7 @@ class AnswerChain:
         part, and the lists take turns (best first) until k, plus two per extra part, distinct chunks are in.
         A follow-up is read as its standalone question, the previous answer's notes a retrieval prior."""
         k = self.settings.retrieval.k
-        self._scope_to_named_note(turn)
+        self._scope_to_named_note(turn, {source: [title] for source, title in self.titles().items()})
         turn.query = analyse(turn.question, self._word_pieces)
         if turn.followup:
             turn.query = replace(turn.query, parts=conversation.anchored_parts(
@@ -176,20 +176,28 @@ class AnswerChain:
         else:
             limit = min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1))
             turn.results = interleave([self._search(turn, q, limit) for q in (turn.question, *parts)], limit)
+        if "named_note" not in turn.diagnostics and names_a_note(turn.question):
+            sections: dict[str, list[str]] = {}
+            for r in turn.results:
+                sections.setdefault(r.chunk.source, []).extend(r.chunk.heading.split(" > "))
+            if self._scope_to_named_note(turn, sections, singular=True):
+                return self.retrieve(turn)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
 
-    def _scope_to_named_note(self, turn: Turn) -> None:
-        """A question that names one note by its title ("my autoencoder note") is scoped to that note, within any
-        folder and tags it already has; one scoped to files keeps its scope."""
+    def _scope_to_named_note(self, turn: Turn, labels: dict[str, list[str]], singular: bool = False) -> bool:
+        """Scope a question that names one note by its labels (its title, or the headings of its retrieved sections
+        through the name of one note: rag.answer.named) to that note, within any folder and tags it already has; one
+        scoped to files keeps its scope. Whether it was scoped now."""
         if turn.filters is not None and turn.filters.file is not None:
-            return
-        source = named_note(turn.question, self.titles())
+            return False
+        source = named_note(turn.question, labels, singular)
         if source is None:
-            return
+            return False
         base = turn.filters or Filters()
         turn.filters = Filters(folder=base.folder, tags=base.tags, file=glob.escape(source))
         turn.diagnostics["named_note"] = source
+        return True
 
     def select(self, turn: Turn) -> Turn:
         """Stage 2: numbered evidence sentences, and the abstention decision."""

@@ -8,6 +8,7 @@ answers at their citation markers, not note text.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # ---- whitespace -------------------------------------------------------------------------------------------------
 
@@ -16,6 +17,11 @@ def squash(text: str) -> str:
     """Whitespace runs collapsed to single spaces, ends trimmed: the form that chunk and evidence-unit hashes are
     taken of (rag/index/store/db.py), so ingest and answering find the same stored vectors."""
     return " ".join(text.split())
+
+
+def unaccented(text: str) -> str:
+    """Text with its accents dropped ("Naïve" -> "Naive"), for matching words written with or without them."""
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
 
 
 # ---- markup -----------------------------------------------------------------------------------------------------
