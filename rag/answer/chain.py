@@ -179,7 +179,7 @@ class AnswerChain:
         if "named_note" not in turn.diagnostics and names_a_note(turn.question):
             sections: dict[str, list[str]] = {}
             for r in turn.results:
-                sections.setdefault(r.chunk.source, []).extend(r.chunk.heading.split(" > "))
+                sections.setdefault(r.chunk.source, []).extend(category.paths(r.chunk.heading, ""))
             if self._scope_to_named_note(turn, sections, singular=True):
                 return self.retrieve(turn)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0

@@ -3,15 +3,13 @@ titled "Autoencoders"), else by the heading of a section it holds ("the old Naiv
 section headed "Naïve Bayes"). A question that names one note asks what that note says, so it is answered from it."""
 from __future__ import annotations
 
-from rag.answer.question import META_WORDS, NOTE_NAME
-from rag.core.text import content_terms, stem, unaccented
-
-PREFIX = 6   # words are compared on this many leading letters of their stems ("autoencoders" / "autoencoder")
-_META = frozenset(stem(w) for w in META_WORDS)
+from rag.answer.question import META_STEMS, NOTE_NAME
+from rag.answer.vocabulary import INFLECTION_PREFIX
+from rag.core.text import content_terms, unaccented
 
 
 def _keys(text: str) -> set[str]:
-    return {t[:PREFIX] for t in content_terms(unaccented(text)) - _META}
+    return {t[:INFLECTION_PREFIX] for t in content_terms(unaccented(text)) - META_STEMS}
 
 
 def named_note(question: str, labels: dict[str, list[str]], singular: bool = False) -> str | None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 
 from rag.answer.focus import mentions
 from rag.answer.question import META_WORDS, is_name
+from rag.answer.vocabulary import INFLECTION_PREFIX
 from rag.core.text import STOPWORDS, stem, word_parts, words
 
 MIN_SHARED = 2   # question words besides the phrase that the contradicting sentence must also hold
@@ -46,7 +47,6 @@ _POLE = {stem(w): (scale, sign) for scale, poles in enumerate(SCALES) for sign, 
          for w in group.split()}
 DEGREE_REACH = 2     # words each side of a degree word that say what it is said of ("generalize worse", "better
                      # generalization", "lower learning rate"); further ones belong to other phrases
-PREFIX = 6           # context words are compared on this many leading letters of their stems ("generaliz...")
 
 
 def _content(word: str) -> bool:
@@ -181,7 +181,7 @@ def reassigned(part: str, names: Iterable[str], sentences: list[str]) -> str | N
 def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
     """(scale, pole, the words it is said of) of each degree word of text: the content words within DEGREE_REACH that
     are nearer to it than to any other degree word (a word as near to two belongs to neither; words naming the notes
-    are left out), compared on their leading PREFIX letters."""
+    are left out), compared on their leading INFLECTION_PREFIX letters."""
     tokens = [t.lower() for t in words(text.replace("\u2019", "'"))]
     at = [i for i, t in enumerate(tokens) if stem(t) in _POLE]
     near: dict[int, set[str]] = {i: set() for i in at}
@@ -190,7 +190,7 @@ def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
             continue
         dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= DEGREE_REACH)
         if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
-            near[dist[0][1]].add(stem(t)[:PREFIX])
+            near[dist[0][1]].add(_key(t))
     return [(*_POLE[stem(tokens[i])], near[i]) for i in at]
 
 
@@ -202,9 +202,8 @@ def reversed_degree(part: str, sentence: str) -> bool:
     if not _WHY.search(part):
         return False
     asked, said = _degrees(part), _degrees(sentence)
-    degree_words = {stem(w.lower()) for w in word_parts(part) if stem(w.lower()) in _POLE}
-    others = {stem(w.lower())[:PREFIX] for w in word_parts(part) if _content(w)} - {w[:PREFIX] for w in degree_words}
-    if len(others & {stem(w.lower())[:PREFIX] for w in word_parts(sentence)}) < MIN_SHARED:
+    others = {_key(w) for w in word_parts(part) if _content(w) and stem(w.lower()) not in _POLE}
+    if len(others & {_key(w) for w in word_parts(sentence)}) < MIN_SHARED:
         return False
     flips = 0
     for scale, pole, near in asked:
@@ -217,3 +216,8 @@ def reversed_degree(part: str, sentence: str) -> bool:
         if top > 0 and len(paired) == 1:
             flips += paired[0] != pole
     return flips % 2 == 1
+
+
+def _key(word: str) -> str:
+    """A word as degree contexts compare it: its stem's leading INFLECTION_PREFIX letters."""
+    return stem(word.lower())[:INFLECTION_PREFIX]

@@ -66,7 +66,7 @@ class Question:
 
     def part_terms(self, i: int) -> frozenset[str]:
         """Stemmed content terms of part i."""
-        return frozenset(content_terms(self.parts[i])) - _META_STEMS - self.note_words
+        return frozenset(content_terms(self.parts[i])) - META_STEMS - self.note_words
 
     def own_terms(self, i: int) -> frozenset[str]:
         """The terms of part i without those of the leading context every part carries: what it asks ("When sampling
@@ -75,7 +75,7 @@ class Question:
         return own or self.part_terms(i)
 
 
-_META_STEMS = frozenset(stem(w) for w in META_WORDS | QUESTION_WORDS)
+META_STEMS = frozenset(stem(w) for w in META_WORDS | QUESTION_WORDS)
 
 
 def _compared(clause: str) -> tuple[str, ...]:
@@ -207,5 +207,5 @@ def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     specific, names = focus_terms(question, count_pieces)
     lead, parts, clauses = _split(question)
     named = note_words(question)
-    return Question(question, parts, frozenset(content_terms(question)) - _META_STEMS - named, specific, names, lead,
+    return Question(question, parts, frozenset(content_terms(question)) - META_STEMS - named, specific, names, lead,
                     named, clauses)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rag.core.text import stem, word_parts
 
-PAIR_PREFIX = 6  # adjacent-word pairs are compared on this many leading letters (inflections match)
+INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inflections match ("generalize" and
+                       # "generalization"; "autoencoders" and "autoencoder")
 MIN_PIECE = 3    # an abbreviation's pieces ("conv" + "nets") are at least this long
 FAMILY = (4, 8)  # a word's stem, cut to at most 8 letters and at least 4, opens the words of its family
 
@@ -19,7 +20,7 @@ class Vocabulary:
         for i, t in enumerate(texts):
             seq = [w.lower() for w in word_parts(t)]
             self.words.update(seq)
-            self._pairs.update((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) for a, b in zip(seq, seq[1:]))
+            self._pairs.update((a[:INFLECTION_PREFIX], b[:INFLECTION_PREFIX]) for a, b in zip(seq, seq[1:]))
             for w in set(seq):
                 for key in {w, *(w[:k] for k in range(FAMILY[0], min(len(w), FAMILY[1]) + 1))}:
                     self._docs.setdefault(key, set()).add(i)
@@ -48,7 +49,7 @@ class Vocabulary:
     def knows_phrase(self, phrase: str) -> bool:
         """Whether every adjacent word pair of the phrase occurs adjacently somewhere in the notes."""
         seq = [w.lower() for w in word_parts(phrase)]
-        return all((a[:PAIR_PREFIX], b[:PAIR_PREFIX]) in self._pairs for a, b in zip(seq, seq[1:]))
+        return all((a[:INFLECTION_PREFIX], b[:INFLECTION_PREFIX]) in self._pairs for a, b in zip(seq, seq[1:]))
 
     def knows_compound(self, word: str) -> bool:
         """Whether the word reads as two adjacent notes words run together or shortened ("convnets" from
@@ -58,8 +59,9 @@ class Vocabulary:
         if w.endswith("s"):
             w = w[:-1]
         for i in range(MIN_PIECE, len(w) - MIN_PIECE + 1):
-            a, b = w[:i], w[i:i + PAIR_PREFIX]
-            if any(x.startswith(a[:PAIR_PREFIX]) and y.startswith(b) for x, y in self._by_head.get(a[:MIN_PIECE], ())):
+            a, b = w[:i], w[i:i + INFLECTION_PREFIX]
+            pairs = self._by_head.get(a[:MIN_PIECE], ())
+            if any(x.startswith(a[:INFLECTION_PREFIX]) and y.startswith(b) for x, y in pairs):
                 return True
         return False
 

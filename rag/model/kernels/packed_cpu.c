@@ -7,7 +7,6 @@
  */
 #include <omp.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "packed.h"
 
@@ -236,9 +235,8 @@ int packed_matmul(int64_t kind, const uint8_t *codes, const uint16_t *groups, co
     return 0;
 }
 
-/* w (N, K) fp32, the dequantised weight, each value computed as the reference does (-ffp-contract=off): q * d + m
- * for the repacked kinds (as numpy did), gguf.quants' operations for the block kinds. */
-/* out (k) = one row of W in fp32. */
+/* out (k) = one row of W in fp32, each value computed as the reference does (-ffp-contract=off): q * d + m for the
+ * repacked kinds (as numpy did), gguf.quants' operations for the block kinds. */
 static void dequantize_row(int64_t kind, const uint8_t *codes, const uint16_t *groups, int64_t row, int64_t k,
                            float *out) {
     if (kind != KIND_Q4 && kind != KIND_Q8) {
