@@ -206,7 +206,8 @@ class AnswerChain:
         penalty = followup_search.evidence_penalty(turn.followup, turn.results) if turn.followup else None
         foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
-                                        a.context_tokens, penalty, foreign=foreign and foreign.unit_scores)
+                                        a.context_tokens, penalty, foreign=foreign and foreign.unit_scores,
+                                        reach=a.max_evidence)
         units = [(shown, replace(u, context=f"{u.context} {r.chunk.heading}".strip()))   # under its chunk's titles too
                  for r in turn.results for u, shown in question_units(turn.query, r.chunk.text)]
         raw = turn.evidence   # abstention reads relevance before the follow-up's penalty

@@ -2,6 +2,7 @@
 best of each part (diverse, within a token budget) in the order the question asks."""
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.focus import mentions
-from rag.answer.phrases import COUNTS, asked_action, asked_count, defined_term, defines, does
+from rag.answer.phrases import COUNTS, asked_action, asked_count, asks_steps, defined_term, defines, does
 from rag.answer.question import Question
 from rag.answer.tables import question_units, quotable
 from rag.core.text import content_terms
@@ -18,6 +19,7 @@ from rag.index.units import Unit
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
 ENUMERATION = 3             # a list of at most this many lines, announced by a label or introduced by a list line,
                             # is evidence whole, in one place
 
@@ -173,25 +175,98 @@ def counts_its_list(c: Candidate, sizes: dict[tuple[str, str], int]) -> bool:
     return c.unit.announced and bool(words) and COUNTS.get(words[0].lower()) == size
 
 
-def counted_list(c: Candidate, cands: list[Candidate], count: int | None) -> list[Candidate]:
-    """The list `c` is a line of, in note order (the first unit of each line), when it has exactly `count` lines: the
-    lines of one level of a list, one after another with no blank line between, in the same chunk; a question that
-    asks for that many things ("name the three tricks ...") asks for all of them. Otherwise [c]."""
-    if count is None or c.unit.kind != "item":
-        return [c]
-    firsts: dict[int, Candidate] = {}
+def list_lines(c: Candidate, cands: list[Candidate]) -> list[list[Candidate]]:
+    """The lines of the list `c` is a line of, in note order, each with its units: the lines of one level of a list,
+    one after another with no blank line between, followed into the retrieved chunks of its note that overlap its
+    chunk's ends (a long list is cut across two chunks that share the sentence at the cut). [[c]] for a unit that is
+    no list line."""
+    if c.unit.kind != "item":
+        return [[c]]
+    lines = _chunk_list(c, cands)
+    seen = {id(c.result)}
+    while (after := _overlapping(lines[-1][-1], cands, seen, later=True)) is not None:
+        seen.add(id(after.result))
+        lines += _chunk_list(after, cands)
+    while (before := _overlapping(lines[0][0], cands, seen, later=False)) is not None:
+        seen.add(id(before.result))
+        lines = _chunk_list(before, cands) + lines
+    return lines
+
+
+def _chunk_list(c: Candidate, cands: list[Candidate]) -> list[list[Candidate]]:
+    """The lines of the list `c` is a line of, within its chunk (see `list_lines`)."""
+    lines: dict[int, list[Candidate]] = {}
     for x in sorted(cands, key=lambda x: x.unit.start):
         if x.result is c.result and x.unit.kind == "item" and x.unit.parent_at == c.unit.parent_at:
-            firsts.setdefault(line_start(x), x)
-    starts = sorted(firsts)
+            lines.setdefault(line_start(x), []).append(x)
+    starts = sorted(lines)
     text = c.result.chunk.text
-    at = starts.index(line_start(c))
-    lo = hi = at
-    while lo > 0 and text.count("\n", starts[lo - 1], starts[lo]) == 1:
+    lo = hi = starts.index(line_start(c))
+    while lo > 0 and not _BLANK_LINE.search(text, starts[lo - 1], starts[lo]):
         lo -= 1
-    while hi + 1 < len(starts) and text.count("\n", starts[hi], starts[hi + 1]) == 1:
+    while hi + 1 < len(starts) and not _BLANK_LINE.search(text, starts[hi], starts[hi + 1]):
         hi += 1
-    return [firsts[s] for s in starts[lo:hi + 1]] if hi - lo + 1 == count else [c]
+    return [lines[at] for at in starts[lo:hi + 1]]
+
+
+def _overlapping(edge: Candidate, cands: list[Candidate], seen: set[int], later: bool) -> Candidate | None:
+    """The list line of another retrieved chunk of the same note that goes on from `edge`, the last (`later`) or
+    first unit of a list, across a chunk cut: `edge` ends its chunk and another chunk opens with (the end of) its
+    text, a list line following it (`later`); or `edge`'s chunk opens with one sentence before it, the end of the
+    list line another chunk ends with. None otherwise."""
+    def units_of(result) -> list[Candidate]:
+        return sorted((x for x in cands if x.result is result), key=lambda x: x.unit.start)
+
+    own = units_of(edge.result)
+    if later and own[-1] is not edge or not later and (own.index(edge) != 1 or own[0].unit.kind == "item"):
+        return None
+    for x in cands:
+        if id(x.result) in seen or x.result.chunk.source != edge.result.chunk.source:
+            continue
+        if (x.text not in edge.text) if later else (own[0].text not in x.text):
+            continue
+        other = units_of(x.result)
+        at = other.index(x)
+        if later and at == 0 and len(other) > 1 and other[1].unit.kind == "item":
+            nxt = other[1]
+            if not _BLANK_LINE.search(x.result.chunk.text, x.unit.end, nxt.unit.start):
+                return nxt
+        if not later and at == len(other) - 1 and x.unit.kind == "item":
+            return x
+    return None
+
+
+def counted_list(c: Candidate, cands: list[Candidate], count: int | None) -> list[Candidate]:
+    """The list `c` is a line of (see `list_lines`), the first unit of each line, when it has exactly `count` lines:
+    a question that asks for that many things ("name the three tricks ...") asks for all of them. Otherwise [c]."""
+    lines = list_lines(c, cands) if count is not None else []
+    return [line[0] for line in lines] if len(lines) == count and c.unit.kind == "item" else [c]
+
+
+def procedure(ranked: list[Candidate], cands: list[Candidate], part: int, reach: int) -> list[Candidate]:
+    """The steps a part that asks for a procedure quotes ("walk me through ...", "step by step"): the list that holds
+    the most of its `reach` best units (two at least; the better ranked on a tie), each line by its best unit for the
+    part, in note order. A procedure is written as a list of steps, many of them relevant, and its order is the
+    answer's; a single relevant line of a list is one fact, not the procedure. [] when no list holds two."""
+    held: dict[tuple[int, ...], list[list[Candidate]]] = {}
+    votes: Counter[tuple[int, ...]] = Counter()
+    for c in ranked[:reach]:
+        if c.unit.kind != "item":
+            continue
+        lines = list_lines(c, cands)
+        key = tuple(id(line[0]) for line in lines)
+        held.setdefault(key, lines)
+        votes[key] += 1
+    best = max(votes, key=lambda k: votes[k], default=None)   # Counter keeps first-seen order on ties
+    if best is None or votes[best] < 2 or len(held[best]) < 2:
+        return []
+    return [max(line, key=lambda x: x.scores[part]) for line in held[best]]
+
+
+def note_position(c: Candidate) -> int:
+    """Where a candidate sits in its note (its chunk's offset there plus its own in the chunk): the order of the units
+    of a list quoted together, whichever chunks they come from."""
+    return c.result.chunk.start_char + c.unit.start
 
 
 def line_start(c: Candidate) -> int:
@@ -236,7 +311,7 @@ def continuation(c: Candidate, cands: list[Candidate], quoted: set[int]) -> Cand
 def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, token_budget: int,
            sizes: dict[tuple[str, str], int] | None = None,
            under: dict[tuple[str, int], int] | None = None, clauses: tuple[int, ...] = (),
-           counts: tuple[int | None, ...] = ()) -> list[Evidence]:
+           counts: tuple[int | None, ...] = (), steps: tuple[bool, ...] = (), reach: int = 0) -> list[Evidence]:
     """Numbered evidence: the parts take turns picking their best unit not yet chosen and not repeating a chosen
     one (a unit that answers the part's form, "The Gini index measures ..." for "what does the Gini index measure?",
     before any other), until `max_units` (or the token budget) is reached; numbered part by part, as the question
@@ -251,12 +326,16 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
     ..., and what can the particle do at each step?"); the two sides of a comparison do not (`clauses`: the clause
     of each part, all different when not given). `under` counts the list lines under each list line (see
     `children`). A part that asks for a number of things (`counts`, one per part or none) whose best unit is a line of
-    a list of that many lines quotes the list with it (see `counted_list`)."""
+    a list of that many lines quotes the list with it (see `counted_list`). A part that asks for a procedure (`steps`,
+    one per part or none) first quotes the list of steps its `reach` best units lead to (see `procedure`), one group
+    in note order."""
     ranked = [sorted(cands, key=lambda c, i=i: (not c.answers_form(i), -c.scores[i], -c.prior, c.unit.start))
               for i in range(n_parts)]
     clauses = clauses or tuple(range(n_parts))
     counts = counts or (None,) * n_parts
     contenders = [{id(c) for c in r[:max_units]} for r in ranked]   # a list line joins its list only as one of these
+    procedures = [procedure(r, cands, i, reach) if steps and steps[i] else [] for i, r in enumerate(ranked)]
+    answered: set[tuple[int, int]] = set()   # (part, id of a unit): the steps of a part's procedure answer its form
     picked: list[tuple[int, float, Candidate]] = []   # (part, the score it was picked with, candidate)
     groups: dict[int, int] = {}   # id(candidate) -> id of the unit whose list it is quoted with
     seen: list[set[str]] = []
@@ -287,6 +366,14 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 
     while filled() < max_units and any(p < len(r) for p, r in zip(position, ranked)):
         for i in range(n_parts):
+            if procedures[i] and filled() < max_units:
+                rank = max(x.scores[i] for x in procedures[i])
+                lines = [x for x in procedures[i] if take(i, x, rank)]
+                answered.update((i, id(x)) for x in lines)
+                procedures[i] = []
+                groups.update((id(x), id(lines[0])) for x in (lines if len(lines) > 1 else []))
+                if lines:
+                    continue
             while position[i] < len(ranked[i]) and filled() < max_units:
                 c = ranked[i][position[i]]
                 position[i] += 1
@@ -308,8 +395,8 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
                     break
     order = {id(c): k for k, (_, _, c) in enumerate(picked)}
     number = {head: k for k, head in enumerate(dict.fromkeys(groups.values()))}
-    picked.sort(key=lambda p: (p[0], not p[2].answers_form(p[0]), -p[1],
-                               p[2].unit.start if id(p[2]) in groups else 0, order[id(p[2])]))
+    picked.sort(key=lambda p: (p[0], not (p[2].answers_form(p[0]) or (p[0], id(p[2])) in answered), -p[1],
+                               note_position(p[2]) if id(p[2]) in groups else 0, order[id(p[2])]))
     return [Evidence(n, c.text, c.result, c.unit.start, c.unit.end, c.scores[i], *c.window, part=i, kind=c.unit.kind,
                      similarity=c.similarity[i] if c.similarity else 0.0, group=number.get(groups.get(id(c)), -1),
                      foreign=c.foreign)
@@ -318,12 +405,14 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
                     max_units: int, token_budget: int,
-                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None) -> list[Evidence]:
+                    penalty: Callable[[str, SearchResult], float] | None = None, foreign=None,
+                    reach: int = 0) -> list[Evidence]:
     """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
     part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
     back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
     `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's);
-    `foreign`: see `score`."""
+    `foreign`: see `score`; `reach`: how far down its ranking a part that asks for steps looks for them (see
+    `procedure`), at least `max_units`."""
     cands = candidates(results, question)
     if not cands:
         return []
@@ -336,4 +425,5 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
             c.scores = [s - cost for s in c.scores]
     return choose(cands, len(question.parts), count_tokens, max_units, token_budget, sizes, under,
                   question.clauses if len(question.clauses) == len(question.parts) else (),
-                  tuple(asked_count(part) for part in question.parts))
+                  tuple(asked_count(part) for part in question.parts),
+                  tuple(asks_steps(part) for part in question.parts), max(reach, max_units))

@@ -39,6 +39,19 @@ COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5
 _COUNTED_ASK = re.compile(r"\b(?:the|which|what|name|list)\s+(?P<n>two|three|four|five|[2-5])\b", re.IGNORECASE)
 
 
+_STEPS_ASK = re.compile(  # "step by step", "walk me through ...", "what steps turn ...", "the stages of ..."
+    r"\bstep[- ]by[- ]step\b|\bwalk\s+(?:me\s+|us\s+)?through\b"
+    r"|\b(?:what|which)\s+(?:[\w-]+\s+)?(?:steps|stages|phases)\b(?!\s+sizes?\b)"
+    r"|\b(?:the|main|key|basic)\s+(?:[\w-]+\s+)?(?:steps|stages|phases)\s+(?:of|to|in|for|that|involved)\b",
+    re.IGNORECASE)
+
+
+def asks_steps(question: str) -> bool:
+    """Whether a question asks for a procedure, its steps in order ("walk me through one training step of ...",
+    "how does X work, step by step?"), not for one fact about a step ("what happens at each step")."""
+    return bool(_STEPS_ASK.search(question))
+
+
 def asked_count(question: str) -> int | None:
     """How many things a question asks for by number ("name the three tricks ...", "which two losses ..."), or None."""
     m = _COUNTED_ASK.search(question)

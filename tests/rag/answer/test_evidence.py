@@ -276,3 +276,35 @@ def test_a_label_that_counts_its_list_brings_every_line_however_each_ranks():
     ev = select_evidence(q("How can I load word embeddings into my model?"), [result(text)], bag_embed,
                          lambda t: 1, 2, 100)
     assert [e.text.split()[0] for e in ev if e.group >= 0] == ["Learn", "Load"]   # in note order, one group
+
+
+STEPS = ("Training a diffusion model\n\n"
+         "- We first normalize the batch of images to zero mean.\n"
+         "- Next, we sample noise with the shape of the images.\n"
+         "- Then we add the noise to the images to get noisy images.\n"
+         "- The network predicts the noise of the noisy images.\n"
+         "- We compute the loss between predicted and true noise and take a gradient step.\n\n"
+         "Diffusion models denoise images over many small steps.")
+
+
+def test_a_question_that_asks_for_steps_quotes_the_list_of_steps_first_in_note_order():
+    other = result("A diffusion model is trained to denoise noisy images step by step.", "m.md", rank=1)
+    ev = select_evidence(q("Walk me through the training of a diffusion model on images."), [result(STEPS), other],
+                         bag_embed, lambda t: 1, 2, 100, reach=8)
+    steps = [e.text.split()[1] for e in ev if e.group >= 0]
+    assert steps == ["first", "we", "we", "network", "compute"]   # every step, one group, in note order
+    assert ev[0].text.startswith("We first normalize")             # the procedure answers first
+    plain = select_evidence(q("What does the training of a diffusion model on images do?"), [result(STEPS), other],
+                            bag_embed, lambda t: 1, 2, 100, reach=8)
+    assert not any(e.group >= 0 for e in plain)                    # no procedure asked: its best lines alone
+
+
+def test_a_list_of_steps_cut_across_two_chunks_is_followed_into_the_next():
+    first, rest = STEPS[:STEPS.index("- Then")], STEPS[STEPS.index("- Next"):]
+    text_a = first.rstrip("\n")
+    text_b = "Next, we sample noise with the shape of the images.\n" + rest[rest.index("- Then"):]
+    a = result(text_a, rank=0)
+    b = Chunk("n.md", "", text_b, 3, 8, len(first) - 60, len(STEPS), "c1")
+    ev = select_evidence(q("Walk me through the training of a diffusion model on images, step by step."),
+                         [a, SearchResult(b, 0.9, 0.5)], bag_embed, lambda t: 1, 2, 100, reach=8)
+    assert [e.text.split()[1] for e in ev if e.group >= 0] == ["first", "we", "we", "network", "compute"]

@@ -1,5 +1,5 @@
 """What a question asks to define or what it asks a thing does, and whether a sentence says it."""
-from rag.answer.phrases import asked_action, asked_count, defined_term, defines, does
+from rag.answer.phrases import asked_action, asked_count, asks_steps, defined_term, defines, does
 
 
 def test_the_term_a_what_is_question_asks_to_define():
@@ -39,3 +39,11 @@ def test_a_question_counts_what_it_asks_for_after_the_which_what_name_or_list():
     assert asked_count("Name the three advanced tricks for recurrent networks.") == 3
     assert asked_count("Which two losses does a VAE add?") == 2 and asked_count("What are the 4 steps?") == 4
     assert asked_count("What is EMA?") is None and asked_count("Why stack three layers?") is None
+
+
+def test_a_question_asks_for_steps_only_when_it_asks_for_the_procedure():
+    assert asks_steps("Walk me through one training step of the diffusion model.")
+    assert asks_steps("How does scaled dot-product attention work, step by step?")
+    assert asks_steps("What steps turn raw text into vectors?") and asks_steps("What are the stages of a RAG pipeline?")
+    assert not asks_steps("What does q add to the image at each step, and what does it look like after all the steps?")
+    assert not asks_steps("Which step sizes guarantee convergence?") and not asks_steps("What is a training step?")
