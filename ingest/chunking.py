@@ -17,7 +17,7 @@ from ingest.clean import clean_code, clean_prose, is_list_item
 from ingest.headings import Block, line_spans, parse_blocks
 from rag.core.settings import ChunkingSettings
 from rag.core.text import sentence_spans
-from rag.core.types import Chunk
+from rag.core.types import Chunk, heading_path
 
 MIN_CUT_FRACTION = 0.5      # a chunk cut early at a paragraph boundary keeps at least this much of its target
 MAX_OVERLAP_FRACTION = 0.25  # overlapped sentences take at most this share of the budget
@@ -153,7 +153,7 @@ def _units(doc: _Doc) -> tuple[list[Unit], list[str]]:
             while stack and stack[-1][0] >= block.level:
                 stack.pop()
             stack.append((block.level, block.title))
-            path = " > ".join(t for _, t in stack)
+            path = heading_path(t for _, t in stack)
             if path != paths[-1]:
                 paths.append(path)
                 brk = 3

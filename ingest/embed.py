@@ -7,7 +7,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rag.core.text import squash, word_parts
-from rag.core.types import Chunk
+from rag.core.types import Chunk, heading_path, heading_titles
 from rag.index.store.db import text_hash
 from rag.index.units import evidence_units
 
@@ -19,9 +19,9 @@ def embedding_text(chunk: Chunk, count_tokens: Callable[[str], int], limit: int)
 
 def under_heading(heading: str, text: str, count_tokens: Callable[[str], int], limit: int) -> str:
     """'heading path' + newline + text, the heading trimmed (outermost parts first) to fit `limit` tokens."""
-    parts = [p for p in heading.split(" > ") if p.strip()] if heading else []
+    parts = heading_titles(heading)
     while parts:
-        out = " > ".join(parts) + "\n" + text
+        out = heading_path(parts) + "\n" + text
         if count_tokens(out) <= limit:
             return out
         parts = parts[1:]

@@ -19,6 +19,7 @@ from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.status import record_outcome
 from rag.core.errors import ConfigError, LoaderError, UnsupportedFileError
 from rag.core.settings import Settings
+from rag.core.types import heading_titles
 from rag.index.store import DEFAULT_DENSE, db, open_backend
 from rag.index.store.base import DenseSpec
 from rag.index.store.db import DocRecord, text_hash
@@ -286,7 +287,7 @@ def _write(backend, settings, specs, held, notes, gone, known, roots, report, pr
                 report.errors.append((f.source, _failure(exc, f)))
                 gone = gone + [f.source] if f.source in known else gone
                 continue
-            opening = chunks[0].heading.split(" > ")[0] if chunks and chunks[0].heading else None
+            opening = next(iter(heading_titles(chunks[0].heading)), None) if chunks else None
             meta = note_meta(f.source, note.text, opening)
             doc = DocRecord(f.source, f.root, f.sha256, f.mtime_ns, f.size, note.kind, note.text, note.pages,
                             meta.title, meta.tags)

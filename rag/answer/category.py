@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 
 from rag.answer.focus import mentions
-from rag.core.types import SearchResult
+from rag.core.types import SearchResult, heading_titles
 from rag.index.units import chunk_units
 
 _KIND = r"(?:\s+(?:models?|methods?|algorithms?|techniques?|approach(?:es)?|categor(?:y|ies)|famil(?:y|ies)))?"
@@ -39,7 +39,7 @@ def claim(part: str) -> tuple[str, str] | None:
 
 def paths(heading: str, context: str) -> tuple[str, ...]:
     """A unit's path: its chunk's heading path, then the list topics it sits under."""
-    return tuple(p.strip() for part in (heading, context) if part for p in part.split(" > ") if p.strip())
+    return tuple(title for part in (heading, context) for title in heading_titles(part))
 
 
 def category_paths(category: str, found: Iterable[Path]) -> list[Path]:

@@ -168,9 +168,22 @@ class Location:
     page: int | None = None
 
 
+HEADING_SEPARATOR = " > "   # between the titles of a heading path: "Deep Learning > Transformers > Attention"
+
+
+def heading_path(titles) -> str:
+    """The heading path of titles, outermost first (empty titles left out)."""
+    return HEADING_SEPARATOR.join(t for t in titles if t)
+
+
+def heading_titles(heading: str) -> list[str]:
+    """The titles of a heading path, outermost first, stripped (empty ones left out)."""
+    return [t.strip() for t in heading.split(HEADING_SEPARATOR) if t.strip()] if heading else []
+
+
 @dataclass
 class Chunk:
-    """A passage of one note, ready to embed; `text` is the cleaned passage."""
+    """A passage of one note, ready to embed; `text` is the cleaned passage; `heading` its heading path."""
 
     source: str
     heading: str

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 
 from rag.core.text import EMPHASIS
+from rag.core.types import heading_path
 
 LIST_MARKER = re.compile(r"^[ \t]*(?:[-*+•▪◦‣]|\d{1,3}[.)])[ \t]+")
 _CLOSED = re.compile(r"[.!?;]['\")\]*_]*\s*$")   # a line that ends a sentence says something; a title does not
@@ -82,7 +83,7 @@ def outline(text: str) -> dict[int, ListLine]:
         parent = bool(LIST_MARKER.match(after)) and _indent(after) > indent
         while stack and stack[-1][0] >= indent:
             stack.pop()
-        under = " > ".join(t for _, t, _, _ in stack if t) if stack else None
+        under = heading_path(t for _, t, _, _ in stack) if stack else None
         item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under,
                         announced=bool(stack) and stack[-1][2], parent_at=stack[-1][3] if stack else -1)
         out[m.start()] = item
