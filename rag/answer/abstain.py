@@ -179,7 +179,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained(asked, list(units), query.names),
+                    focus.unexplained(asked, list(units), query.names, vocab.long_forms if vocab is not None else None),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,
                     contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])

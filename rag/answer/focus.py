@@ -74,16 +74,22 @@ def explains(text: str, unit: Unit, term: str) -> bool:
     return (mentions(text, term) and not in_enumeration(text, term)) or mentions(unit.context, term)
 
 
-def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]], names: Iterable[str] = ()) -> list[str]:
+def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]], names: Iterable[str] = (),
+                long_forms: dict[str, str] | None = None) -> list[str]:
     """The terms that some retrieved unit mentions but none explains, and the `names` (terms the notes hold) that no
     retrieved unit mentions at all: what the passages found say is then about something else. Names with fewer than
     three letters ("1-D", "F1") are left out of the second test: notes write them in too many ways ("1D", "one-
-    dimensional"). `units` are (text, Unit) pairs."""
+    dimensional"). An abbreviation the notes define is also mentioned and explained by its long form (`long_forms`:
+    rag.answer.abbreviations.defined): "VAE" by a passage on "Variational Autoencoders". `units` are (text, Unit)
+    pairs."""
     names = {n for n in names if sum(c.isalpha() for c in n) >= 3}
+    long_forms = long_forms or {}
     out = []
     for term in terms:
-        mentioned = [(text, u) for text, u in units if mentions(text, term) or mentions(u.context, term)]
-        explained = any(explains(text, u, term) for text, u in mentioned)
+        forms = [term, *filter(None, [long_forms.get(term.lower().rstrip("s"))])]
+        mentioned = [(text, u, form) for text, u in units for form in forms
+                     if mentions(text, form) or mentions(u.context, form)]
+        explained = any(explains(text, u, form) for text, u, form in mentioned)
         if not explained and (mentioned or term in names):
             out.append(term)
     return out

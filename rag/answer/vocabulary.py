@@ -2,6 +2,7 @@
 word families and abbreviations of two notes words tolerated) and which notes hold a word."""
 from __future__ import annotations
 
+from rag.answer.abbreviations import defined
 from rag.core.text import stem, word_parts
 
 INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inflections match ("generalize" and
@@ -17,7 +18,9 @@ class Vocabulary:
         self.words: set[str] = set()
         self._pairs: set[tuple[str, str]] = set()
         self._docs: dict[str, set[int]] = {}   # a prefix of FAMILY length, or a whole word -> the notes holding it
+        self.long_forms: dict[str, str] = {}   # abbreviations the notes define (rag.answer.abbreviations.defined)
         for i, t in enumerate(texts):
+            self.long_forms = {**defined(t), **self.long_forms}
             seq = [w.lower() for w in word_parts(t)]
             self.words.update(seq)
             self._pairs.update((a[:INFLECTION_PREFIX], b[:INFLECTION_PREFIX]) for a, b in zip(seq, seq[1:]))

@@ -45,6 +45,15 @@ def test_a_name_no_retrieved_unit_mentions_is_not_explained_by_them():
     assert unexplained(["xgboost"], units) == []                         # not a name: the vocabulary rules decide
 
 
+def test_an_abbreviation_the_notes_define_is_explained_by_its_long_form():
+    units = [("Generative models: GANs, VAE, diffusion models.", Unit(0, 1, "prose")),
+             ("Variational autoencoders assume no correlation between latent dimensions.", Unit(0, 1, "prose"))]
+    assert unexplained(["vae"], units, names=["vae"]) == ["vae"]   # the list only mentions it
+    assert unexplained(["vae"], units, names=["vae"], long_forms={"vae": "Variational Autoencoders"}) == []
+    assert unexplained(["vaes"], units, long_forms={"vae": "Variational Autoencoders"}) == []   # plural short form
+    assert unexplained(["gan"], units, long_forms={"vae": "Variational Autoencoders"}) == ["gan"]
+
+
 def test_a_list_item_with_its_abbreviation_is_still_a_list_item():
     """"Gradient Boosting Machines (GBM)" is one item: XGBoost named after it is only listed, not explained."""
     text = "Examples include AdaBoost, Gradient Boosting Machines (GBM), and XGBoost, often used for classification."

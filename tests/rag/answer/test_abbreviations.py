@@ -1,0 +1,35 @@
+"""Abbreviations the notes define, found by the Schwartz-Hearst rule."""
+from rag.answer.abbreviations import defined, is_short_form
+from rag.answer.vocabulary import Vocabulary
+
+
+def test_long_form_then_short_form_in_parentheses():
+    text = ("We then met Variational Autoencoders (VAE) and later Generative Adversarial Networks (GANs). "
+            "Proximal Policy Optimization (PPO) came next.")
+    found = defined(text)
+    assert found["vae"] == "Variational Autoencoders"
+    assert found["gan"] == "Generative Adversarial Networks"   # the plural s of the short form is not a letter
+    assert "Optimization" in found["ppo"] and found["ppo"].startswith("P")
+
+
+def test_short_form_then_long_form_in_parentheses():
+    assert defined("The NLP (Natural Language Processing) field grew.") == {"nlp": "Natural Language Processing"}
+    assert defined("BERT (Bidirectional Encoder Representations from Transformers) is an encoder.")["bert"] == (
+        "Bidirectional Encoder Representations from Transformers")
+
+
+def test_parentheses_that_do_not_spell_the_short_form_define_nothing():
+    assert defined("We used the GPU (a big one) and a TPU (see below).") == {}
+    assert defined("the loss (MSE) went down") == {}         # "the loss" holds no m, s, e in order from its start
+    assert defined("a learning rate (LR) of 0.1") == {"lr": "learning rate"}
+    assert defined("Tools (API) differ") == {}               # one word is no long form
+
+
+def test_a_short_form_has_two_capitals():
+    assert is_short_form("VAE") and is_short_form("ViT") and is_short_form("GANs")
+    assert not is_short_form("Adam") and not is_short_form("the")
+
+
+def test_the_vocabulary_keeps_the_first_definition_of_every_note():
+    vocab = Vocabulary(["Variational Autoencoders (VAE) compress.", "Vector Arithmetic Engine (VAE) differs."])
+    assert vocab.long_forms == {"vae": "Variational Autoencoders"}
