@@ -20,6 +20,8 @@ from rag.index.units import Unit
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_SEQUENCE = re.compile(r"(?:then|next|finally|lastly|afterwards|after that|second(?:ly)?|third(?:ly)?|subsequently)\b",
+                       re.IGNORECASE)   # a sentence opening with one goes on from the one before it in sequence
 ENUMERATION = 3             # a list of at most this many lines, announced by a label or introduced by a list line,
                             # is evidence whole, in one place
 
@@ -247,7 +249,10 @@ def procedure(ranked: list[Candidate], cands: list[Candidate], part: int, reach:
     """The steps a part that asks for a procedure quotes ("walk me through ...", "step by step"): the list that holds
     the most of its `reach` best units (two at least; the better ranked on a tie), each line by its best unit for the
     part, in note order. A procedure is written as a list of steps, many of them relevant, and its order is the
-    answer's; a single relevant line of a list is one fact, not the procedure. [] when no list holds two."""
+    answer's; a single relevant line of a list is one fact, not the procedure. Failing a list, the steps written as
+    prose: the first of those units that the next sentences of its paragraph go on from in sequence ("To implement
+    ..., you'd start by ... Then, you'd map ... Finally, you'd feed ...": see `sequence`). [] when neither is
+    found."""
     held: dict[tuple[int, ...], list[list[Candidate]]] = {}
     votes: Counter[tuple[int, ...]] = Counter()
     for c in ranked[:reach]:
@@ -258,9 +263,18 @@ def procedure(ranked: list[Candidate], cands: list[Candidate], part: int, reach:
         held.setdefault(key, lines)
         votes[key] += 1
     best = max(votes, key=lambda k: votes[k], default=None)   # Counter keeps first-seen order on ties
-    if best is None or votes[best] < 2 or len(held[best]) < 2:
-        return []
-    return [max(line, key=lambda x: x.scores[part]) for line in held[best]]
+    if best is not None and votes[best] >= 2 and len(held[best]) >= 2:
+        return [max(line, key=lambda x: x.scores[part]) for line in held[best]]
+    return next((steps for c in ranked[:reach] if len(steps := sequence(c, cands)) > 1), [])
+
+
+def sequence(c: Candidate, cands: list[Candidate]) -> list[Candidate]:
+    """`c` and the sentences after it in its paragraph that open with a marker of sequence ("Then, ...", "Finally,
+    ..."; see `successor`), in note order."""
+    steps = [c]
+    while (nxt := successor(steps[-1], cands)) is not None and _SEQUENCE.match(nxt.text):
+        steps.append(nxt)
+    return steps
 
 
 def note_position(c: Candidate) -> int:

@@ -308,3 +308,13 @@ def test_a_list_of_steps_cut_across_two_chunks_is_followed_into_the_next():
     ev = select_evidence(q("Walk me through the training of a diffusion model on images, step by step."),
                          [a, SearchResult(b, 0.9, 0.5)], bag_embed, lambda t: 1, 2, 100, reach=8)
     assert [e.text.split()[1] for e in ev if e.group >= 0] == ["first", "we", "we", "network", "compute"]
+
+
+def test_steps_written_as_prose_are_the_sentences_that_go_on_in_sequence():
+    text = ("Sequence models read words in order. To build a sequence model, you start by indexing each word of the "
+            "text. Then, you map each index of the text to a word vector. Finally, you feed the word vectors to a "
+            "stack of recurrent layers. Recurrent layers keep a state.")
+    other = result("A sequence model of text keeps word order.", "m.md", rank=1)
+    ev = select_evidence(q("What are the steps to build a sequence model of text?"), [result(text), other], bag_embed,
+                         lambda t: 1, 2, 100, reach=8)
+    assert [e.text.split()[0] for e in ev][:3] == ["To", "Then,", "Finally,"]   # first, in the note's order
