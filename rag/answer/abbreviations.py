@@ -48,3 +48,22 @@ def defined(text: str) -> dict[str, str]:
             out.setdefault(short.lower().rstrip("s"), long)
     return out
 
+
+def spelled_out(short: str, text: str) -> str | None:
+    """The first run of capitalised words in `text` whose initials spell the short form, a plural s aside ("Batch
+    Normalization" for "BN"), or None: notes that write a name out in full hold what its abbreviation asks about."""
+    letters = short[:-1] if len(short) > 2 and short.endswith("s") else short
+    words = re.findall(r"[A-Za-z][\w'-]*", text)
+    for i in range(len(words) - len(letters) + 1):
+        run = words[i:i + len(letters)]
+        if all(w[0].isupper() and w[0] == ch.upper() for w, ch in zip(run, letters)):
+            return " ".join(run)
+    return None
+
+
+def with_long_forms(text: str, long_forms: dict[str, str]) -> str:
+    """`text` with each short form of `long_forms` (as written) followed by its long form: "advantages of BN" ->
+    "advantages of BN (Batch Normalization)"."""
+    for short, long in long_forms.items():
+        text = re.sub(rf"\b{re.escape(short)}\b", f"{short} ({long})", text)
+    return text

@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from rag.answer import focus, premise, quantity
+from rag.answer import abbreviations, focus, premise, quantity
 from rag.answer.evidence import Evidence
 from rag.answer.phrases import COUNTS
-from rag.answer.question import META_WORDS, QUESTION_WORDS, Question, quoted_terms
+from rag.answer.question import META_WORDS, QUESTION_WORDS, RELATIONAL, Question, quoted_terms
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.text import STOPWORDS, word_parts
@@ -54,9 +54,10 @@ def compound_subject(question: str) -> str | None:
 
 
 def question_terms(question: str) -> list[str]:
-    """Content words of a question (stopwords, question words and numbers other than years dropped)."""
-    return [w for w in (p.lower() for p in word_parts(question)) if w not in STOPWORDS and w not in QUESTION_WORDS
-            and w not in META_WORDS and len(w) > 2 and not quantity.is_value(w)]
+    """Content words of a question (stopwords, question words, words naming an aspect of a thing ("downsides"),
+    and numbers other than years dropped)."""
+    return [w for w in (p.lower() for p in word_parts(question)) if w not in STOPWORDS | QUESTION_WORDS | META_WORDS
+            | RELATIONAL and len(w) > 2 and not quantity.is_value(w)]
 
 
 @dataclass
@@ -162,11 +163,13 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
-    unknown = [t for t in terms if vocab is not None and not vocab.knows(t)]
+    spelled = {w.lower() for w in word_parts(query.text) if abbreviations.is_short_form(w)
+               and any(abbreviations.spelled_out(w, text) for text, _ in units)}   # "BN": "Batch Normalization"
+    unknown = [t for t in terms if vocab is not None and not vocab.knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
-    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t)]
+    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t) and t not in spelled]
     named = [*quoted_terms(query.text), *([given] if given else [])]
     named_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
                                             for t in named)

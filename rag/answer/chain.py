@@ -12,7 +12,7 @@ from typing import get_args
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
-from rag.answer import abstain, category, conversation, followup_search
+from rag.answer import abbreviations, abstain, category, conversation, followup_search
 from rag.answer.citations import Claim, parse_answer, render
 from rag.answer.conversation import Followup
 from rag.answer.evidence import Evidence, select_evidence
@@ -28,7 +28,7 @@ from rag.answer.verify import SentenceVerifier
 from rag.answer.vocabulary import Vocabulary
 from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
-from rag.core.text import content_terms, plain, squash
+from rag.core.text import content_terms, plain, squash, word_parts
 from rag.core.types import Answer, Citation, Filters, SearchResult
 from rag.index.fusion import interleave
 from rag.index.store.db import text_hash
@@ -57,6 +57,8 @@ class Turn:
     followup: Followup | None = None                 # a follow-up: `question` is its standalone form
     filters: Filters | None = None                   # scope applied inside retrieval
     finding: str | None = None                       # what the notes lack, found by the conversation's rules
+    spelled: dict[str, str] = field(default_factory=dict)   # short forms searched with their long form ("BN" ->
+                                                             # "Batch Normalization": see AnswerChain.retrieve)
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
@@ -156,6 +158,7 @@ class AnswerChain:
 
     def _search(self, turn: Turn, query: str, k: int) -> list[SearchResult]:
         """One retrieval; a follow-up's with the previous answer's notes as a prior."""
+        query = abbreviations.with_long_forms(query, turn.spelled)
         if turn.followup:
             return followup_search.search(self.retriever, turn.followup, k, query=query, filters=turn.filters)
         return self.retriever.search(query, k=k, filters=turn.filters)
@@ -166,7 +169,7 @@ class AnswerChain:
         A follow-up is read as its standalone question, the previous answer's notes a retrieval prior."""
         k = self.settings.retrieval.k
         self._scope_to_named_note(turn, {source: [title] for source, title in self.titles().items()})
-        turn.query = analyse(turn.question, self._word_pieces)
+        turn.query = analyse(abbreviations.with_long_forms(turn.question, turn.spelled), self._word_pieces)
         if turn.followup:
             turn.query = replace(turn.query, parts=conversation.anchored_parts(
                 turn.query.parts, turn.followup.referent, turn.query.focus))
@@ -176,6 +179,9 @@ class AnswerChain:
         else:
             limit = min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1))
             turn.results = interleave([self._search(turn, q, limit) for q in (turn.question, *parts)], limit)
+        if not turn.spelled and (spelled := self._spelled_out(turn)):
+            turn.spelled = turn.diagnostics["spelled_out"] = spelled
+            return self.retrieve(turn)
         if "named_note" not in turn.diagnostics and names_a_note(turn.question):
             sections: dict[str, list[str]] = {}
             for r in turn.results:
@@ -184,6 +190,19 @@ class AnswerChain:
                 return self.retrieve(turn)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
+
+    def _spelled_out(self, turn: Turn) -> dict[str, str]:
+        """The short forms of the question the notes never use ("BN") that a retrieved passage writes out in full
+        ("Batch Normalization"), each with the first such run of the best ranked passage: the passages a question
+        finds tell which name its abbreviation stands for."""
+        vocab = self.vocabulary()
+        out: dict[str, str] = {}
+        for word in dict.fromkeys(word_parts(turn.question)):
+            if abbreviations.is_short_form(word) and not vocab.knows(word):
+                long = next(filter(None, (abbreviations.spelled_out(word, r.chunk.text) for r in turn.results)), None)
+                if long:
+                    out[word] = long
+        return out
 
     def _scope_to_named_note(self, turn: Turn, labels: dict[str, list[str]], singular: bool = False) -> bool:
         """Scope a question that names one note by its labels (its title, or the headings of its retrieved sections

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import DO_QUESTION, NOTE_NAME, QUESTION_WORDS
+from rag.answer.question import DO_QUESTION, NOTE_NAME, QUESTION_WORDS, RELATIONAL
 from rag.core.text import EMPHASIS, STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
@@ -25,10 +25,6 @@ LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGN
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
 RELATIVE = re.compile(r",\s*(?:which|who|that)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
 CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
-RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
-kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
-limitations pros cons formula formulas equation equations application applications""".split())   # "the idea behind
-# X", "the formula for X": of X
 COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+(?:(?:the|an?)\s+)?", re.IGNORECASE)
 MEANS = re.compile(  # "how can you control how diverse the output is?": a way to act on a property, not a thing
     r"^(?:[^,?]*,\s*)?how\s+(?:can|could|do|should|would|might)\s+(?:you|we|i|one)\s+[\w-]+\s+"

@@ -14,6 +14,12 @@ META_WORDS = frozenset("""note notes slide slides blog blogs post summary summar
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
 claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts""".split())
+RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
+kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
+limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat
+caveats tradeoff tradeoffs trade-off trade-offs takeaway takeaways lesson lessons formula formulas equation equations
+application applications""".split())   # "the idea behind X", "the formula for X", "the downsides of X": an aspect of X,
+# never what a question is about
 QUESTION_WORDS = frozenset("""what which who whom whose how why when where does do did is are was were can could
 should would will difference differ differs between compare versus vs explain describe mean meaning define
 definition whats hows whys""".split())   # "whats" as typed without its apostrophe
@@ -155,9 +161,10 @@ def is_name(word: str) -> bool:
 def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
     """A word specific enough that notes which never use it cannot be about it: a name, acronym or number as written,
     or a word the embedder's vocabulary only knows in pieces ("perceptron", "lightgbm"); a hyphenated word is specific
-    when one of its parts is ("f1-score" yes, "step-size" no)."""
+    when one of its parts is ("f1-score" yes, "step-size" no). A word naming an aspect of a thing ("downsides",
+    "takeaway": RELATIONAL) is not: the thing is what the notes must hold."""
     bare = word.strip("-'.")
-    if bare.lower() in STOPWORDS or bare.lower() in META_WORDS or bare.lower() in QUESTION_WORDS or len(bare) < 2:
+    if bare.lower() in STOPWORDS | META_WORDS | QUESTION_WORDS | RELATIONAL or len(bare) < 2:
         return False
     if is_name(bare):
         return True

@@ -1,5 +1,5 @@
 """Abbreviations the notes define, found by the Schwartz-Hearst rule."""
-from rag.answer.abbreviations import defined, is_short_form
+from rag.answer.abbreviations import defined, is_short_form, spelled_out, with_long_forms
 from rag.answer.vocabulary import Vocabulary
 
 
@@ -33,3 +33,18 @@ def test_a_short_form_has_two_capitals():
 def test_the_vocabulary_keeps_the_first_definition_of_every_note():
     vocab = Vocabulary(["Variational Autoencoders (VAE) compress.", "Vector Arithmetic Engine (VAE) differs."])
     assert vocab.long_forms == {"vae": "Variational Autoencoders"}
+
+
+def test_a_short_form_is_spelled_out_by_a_run_of_capitalised_words():
+    text = "1. Improves Gradient Flow. Batch Normalization has a slight regularizing effect."
+    assert spelled_out("BN", text) == "Batch Normalization"
+    assert spelled_out("bn", text) == "Batch Normalization"       # as the vocabulary lowercases it
+    assert spelled_out("GF", text) == "Gradient Flow"
+    assert spelled_out("BN", "batch normalization helps") is None  # not written as a name
+    assert spelled_out("KL", text) is None
+
+
+def test_a_question_is_searched_with_the_long_forms_after_its_short_forms():
+    assert with_long_forms("What advantages of BN are listed?", {"BN": "Batch Normalization"}) == (
+        "What advantages of BN (Batch Normalization) are listed?")
+    assert with_long_forms("What is BNN?", {"BN": "Batch Normalization"}) == "What is BNN?"   # whole words only

@@ -48,6 +48,8 @@ def test_question_terms_drop_question_and_meta_words():
     assert question_terms("How does an HNSW index speed up search?") == ["hnsw", "index", "speed", "search"]
     assert question_terms("What do my GenAI slides say about CLIP?") == ["genai", "clip"]
     assert question_terms("Was CLIP 10x smaller in 2019?") == ["clip", "smaller", "2019"]   # a year names a time
+    # an aspect of a thing is not what the notes must hold: they may say "considerations" for "downsides"
+    assert question_terms("RAG or fine-tuning: benefits and downsides?") == ["rag", "fine", "tuning"]
 
 
 def test_decide_uses_settings_thresholds():

@@ -66,6 +66,7 @@ def test_focus_words_are_specific_names_numbers_and_rare_words_not_the_notes_nam
     q = analyse("Must the latent space be 10x smaller, or 1.5 times, for GPT-4's 20B weights?", pieces)
     assert q.focus == ("gpt-4",)   # numbers with a multiplier or magnitude are values too; a name keeps its digits
     assert "step-size" not in analyse("Which step-size conditions hold?", pieces).focus
+    assert analyse("What overall takeaway about GANs do the downsides give?", pieces).focus == ("gans",)
 
 
 def test_quoted_terms_are_the_short_ones_a_question_puts_in_quotes():
