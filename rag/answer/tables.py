@@ -93,7 +93,8 @@ def labelled(row: list[str], header: list[str] | None) -> str:
 
 def records(question: Question, text: str) -> list[tuple[Unit, str]]:
     """The rows of a chunk's tables that the question asks about, as (RECORD unit over the row line, shown text); none
-    for a question that asks why (a row holds values, not reasons)."""
+    for a question that asks why (a row holds values, not reasons). The words naming the note a question points at
+    may name the column ("what's listed for Alpaca in my hallucination slide" over "Hallucination rate")."""
     if _WHY.search(question.text):
         return []
     lines = _lines(text)
@@ -107,7 +108,7 @@ def records(question: Question, text: str) -> list[tuple[Unit, str]]:
         if header is None or not row[0] or not _key_asked(question.text, row[0]):
             continue
         columns = " ".join(header[1:])
-        if not any(mentions(columns, term) for term in question.terms):
+        if not any(mentions(columns, term) for term in question.terms | question.note_words):
             continue
         start = a + len(line) - len(line.lstrip())
         out.append((Unit(start, a + len(line.rstrip()), RECORD), labelled(row, header)))

@@ -40,6 +40,13 @@ def test_a_row_is_a_record_for_a_question_naming_its_entity_and_a_column():
          "Considerations: Longer prompts")]   # its abbreviation names it; "require" reads "requirements"
 
 
+def test_the_words_naming_the_note_may_name_the_column():
+    rates = "Hallucination\n\nModel\tEstimated Size\tHallucination rate\nGPT-4\tUnknown\t8.39%\nAlpaca\tSmall\tHigh\n"
+    assert _asked("In my hallucination slide, what's listed for Alpaca?", rates) == [
+        ("Alpaca\tSmall\tHigh", "Alpaca - Estimated Size: Small; Hallucination rate: High")]
+    assert _asked("In my GenAI slides, what's listed for Alpaca?", rates) == []   # nothing names a column
+
+
 def test_a_row_is_no_record_for_a_question_about_what_its_entity_is_or_a_cell_it_only_names():
     assert _asked("What is GPT-NeoX?", SIZES) == []                      # no column asked: a mention, not an answer
     assert _asked("How many tokens was GPT-NeoX trained on, and why?", SIZES) == []   # a row holds no reasons
