@@ -7,6 +7,7 @@ import re
 
 _SHORT = r"[A-Z][A-Za-z0-9-]{1,9}"   # "VAE", "GANs", "ViT", "BDTs"
 _LONG_THEN_SHORT = re.compile(rf"((?:[\w'-]+[ \t]+){{1,12}}?)\(\s*({_SHORT})\s*\)")
+_JOINERS = frozenset("of the for and to in on".split())   # small words a spelled-out name may hold
 _SHORT_THEN_LONG = re.compile(rf"\b({_SHORT})[ \t]*\(([^()\n]{{3,80}})\)")
 
 
@@ -50,13 +51,29 @@ def defined(text: str) -> dict[str, str]:
 
 
 def spelled_out(short: str, text: str) -> str | None:
-    """The first run of capitalised words in `text` whose initials spell the short form, a plural s aside ("Batch
-    Normalization" for "BN"), or None: notes that write a name out in full hold what its abbreviation asks about."""
-    letters = short[:-1] if len(short) > 2 and short.endswith("s") else short
+    """The first run of capitalised words in `text` that spells the short form out, or None: each of its pieces (a
+    capital and the small letters after it: "B", "N"; "U", "Penn"; "Vi", "T") opens the next capitalised word, with
+    "of", "the", "for" and the like between them; a plural s aside. "Batch Normalization" for "BN", "University of
+    Pennsylvania" for "UPenn": notes that write a name out in full hold what its abbreviation asks about."""
+    stem = short[:-1] if len(short) > 2 and short.endswith("s") else short
+    pieces = re.findall(r"[A-Z][a-z]*|\d+", stem)
+    if "".join(pieces) != stem:
+        return None
     words = re.findall(r"[A-Za-z][\w'-]*", text)
-    for i in range(len(words) - len(letters) + 1):
-        run = words[i:i + len(letters)]
-        if all(w[0].isupper() and w[0] == ch.upper() for w, ch in zip(run, letters)):
+    for first in range(len(words)):
+        run: list[str] = []
+        found = 0
+        for word in words[first:]:
+            if found == len(pieces):
+                break
+            if word[0].isupper() and word.lower().startswith(pieces[found].lower()):
+                run.append(word)
+                found += 1
+            elif run and word.lower() in _JOINERS:
+                run.append(word)
+            else:
+                break
+        if found == len(pieces):
             return " ".join(run)
     return None
 

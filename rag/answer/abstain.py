@@ -163,8 +163,9 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
-    spelled = {w.lower() for w in word_parts(query.text) if abbreviations.is_short_form(w)
-               and any(abbreviations.spelled_out(w, text) for text, _ in units)}   # "BN": "Batch Normalization"
+    spelled = {w.lower(): long for w in word_parts(query.text) if abbreviations.is_short_form(w)
+               for long in [next(filter(None, (abbreviations.spelled_out(w, text) for text, _ in units)), None)]
+               if long}   # "bn": "Batch Normalization", written out by a retrieved passage
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
     subject = compound_subject(query.text)
@@ -182,7 +183,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained(asked, list(units), query.names, vocab.long_forms if vocab is not None else None),
+                    focus.unexplained(asked, list(units), query.names,
+                                      {**(vocab.long_forms if vocab is not None else {}), **spelled}),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,
                     contradicted=(contradicted(query, results, evidence, vocab) if vocab is not None else [])

@@ -38,7 +38,8 @@ def test_the_vocabulary_keeps_the_first_definition_of_every_note():
 def test_a_short_form_is_spelled_out_by_a_run_of_capitalised_words():
     text = "1. Improves Gradient Flow. Batch Normalization has a slight regularizing effect."
     assert spelled_out("BN", text) == "Batch Normalization"
-    assert spelled_out("bn", text) == "Batch Normalization"       # as the vocabulary lowercases it
+    assert spelled_out("UPenn", "The University of Pennsylvania deployed a model.") == "University of Pennsylvania"
+    assert spelled_out("ViT", "the Vision Transformer (2020)") == "Vision Transformer"
     assert spelled_out("GF", text) == "Gradient Flow"
     assert spelled_out("BN", "batch normalization helps") is None  # not written as a name
     assert spelled_out("KL", text) is None
