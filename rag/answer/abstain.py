@@ -23,6 +23,7 @@ from rag.core.types import SearchResult
 from rag.index.units import Unit
 
 REFUSAL = "I could not find this in your notes."   # how every refusal opens
+_CLAUSE_BREAK = re.compile(r"[,;:.?!()\[\]—–]+|\s-\s")
 _VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|(?P<aux>does|do))\s+(?:an?\s+|the\s+)?"
@@ -51,6 +52,20 @@ def compound_subject(question: str) -> str | None:
     if words[0].lower() in COUNTS or quantity.is_numeral(words[0]):
         return None
     return " ".join(words)
+
+
+def names_a_term(word: str, question: str, knows) -> bool:
+    """Whether a word of the question stands beside a content word the notes know, in one clause, naming a term with
+    it ("focal loss", "isolation forest", "GAN paper"): the notes lack that term. A word the notes never use that
+    stands alone among function words or other unknown words ("if I'm putting together", "what can it draft", "how
+    do people fix it") is the asker's phrasing, not the subject. `knows(word)`: whether the notes use it."""
+    for clause in _CLAUSE_BREAK.split(question):
+        words = [w.lower() for w in word_parts(clause)]
+        content = set(question_terms(clause))
+        for i, w in enumerate(words):
+            if w == word and any(n in content and n != word and knows(n) for n in words[max(0, i - 1):i + 2]):
+                return True
+    return False
 
 
 def question_terms(question: str) -> list[str]:
@@ -168,6 +183,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                if long}   # "bn": "Batch Normalization", written out by a retrieved passage
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
+    unknown = [t for t in unknown if names_a_term(t, query.text, vocab.knows)]
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t) and t not in spelled]

@@ -13,7 +13,8 @@ from rag.core.text import STOPWORDS, content_terms, stem, word_parts
 META_WORDS = frozenset("""note notes slide slides blog blogs post summary summaries review reviews page pages author
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
-claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts""".split())
+claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts timeline timelines
+notebook notebooks overview overviews""".split())
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
 limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat
@@ -48,11 +49,12 @@ DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|d
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
-    r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timeline|notebook|"
+    r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|notebooks?|overviews?|"
     r"write-?ups?|decks?|cheat-?sheets?|handouts?)\b",
     re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)")
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
+_ARTICLES = ("the", "a", "an")
 _MODIFIER = re.compile(r"-(?:style|like|based|type|esque|ish|wise|driven|oriented)$", re.IGNORECASE)  # "BERT-style"
 
 
@@ -92,13 +94,16 @@ def _compared(clause: str) -> tuple[str, ...]:
         if not m or _PRONOUN.match(m.group("a").strip()) or _PRONOUN.match(m.group("b").strip()):
             continue
         a, b = m.group("a").strip(), m.group("b").strip()
-        if pattern in (_VERSUS, _BETWEEN) and len(b.split()) > len(a.split()):
-            a = " ".join([a, *b.split()[len(a.split()):]])   # "L1 vs L2 weight decay": both are weight decay
+        bare, a_bare = (s.split()[1:] if s.split()[0].lower() in _ARTICLES else s.split() for s in (b, a))
+        if pattern in (_VERSUS, _BETWEEN) and len(bare) > len(a_bare):
+            a = " ".join([a, *bare[len(a_bare):]])   # "L1 vs L2 weight decay": both are weight decay
         if pattern in (_DIFFER, _DIFFERENTLY):   # "how does A treat X differently from B" -> "how does A treat X",
                                                  # "how does B treat X"
             shared = clause[m.end("a"):m.start("cmp")].rstrip() + clause[m.end("cmp"):]
             return (clause[:m.end("a")] + shared, clause[:m.start("a")] + b + shared)
         head, tail = clause[:m.start("a")], clause[m.end("b"):]
+        if head.split()[-1:] and head.split()[-1].lower() in _ARTICLES:
+            b = " ".join(bare)   # "on the compression side vs the decompression side": the head has the article
         return (f"{head}{a}{tail}".strip(), f"{head}{b}{tail}".strip())
     return (clause,)
 

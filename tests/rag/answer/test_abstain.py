@@ -1,7 +1,7 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.answer.abstain import Coverage, compound_subject, decide, question_terms, refusal
+from rag.answer.abstain import Coverage, compound_subject, decide, names_a_term, question_terms, refusal
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
@@ -237,3 +237,14 @@ def test_a_subject_the_conversation_gives_lets_the_follow_ups_other_words_set_th
     assert "crank" in measure(query, [hit], evidence, vocab).unknown_terms
     assert measure(query, [hit], evidence, vocab, given="temperature").unknown_terms == []
     assert "crank" in measure(query, [hit], evidence, vocab, given="nucleus sampling").unknown_terms   # not in notes
+
+
+def test_an_unknown_word_counts_where_it_names_a_term_with_a_word_the_notes_know():
+    knows = Vocabulary(["The loss of a random forest; training data for a model; the decoder of a VAE."]).knows
+    assert names_a_term("focal", "Why does focal loss help with imbalance?", knows)
+    assert names_a_term("isolation", "How does an isolation forest score anomalies?", knows)
+    assert not names_a_term("putting", "If I'm putting together the training data, what do I do?", knows)
+    assert not names_a_term("draft", "What can the assistant draft?", knows)
+    assert not names_a_term("fix", "What goes wrong with the decoder, and how do people fix it?", knows)
+    assert not names_a_term("liner", "What is a model? My notes have a one-liner on it", knows)
+    assert not names_a_term("focal", "What is focal, loss?", knows)    # a comma ends the term

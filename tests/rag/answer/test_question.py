@@ -48,6 +48,11 @@ def test_each_part_knows_its_clause_and_the_sides_of_a_comparison_share_one():
     assert analyse("What is EMA in diffusion?", pieces).clauses == (0,)
 
 
+def test_compared_things_with_their_own_article_share_the_words_after_them_once():
+    assert split_parts("What does it do on the compression side vs the decompression side?") == (
+        "What does it do on the compression side?", "What does it do on the decompression side?")
+
+
 def test_comparisons_split_into_one_part_per_compared_thing():
     assert split_parts("L1 vs L2 weight decay: what is the difference?") == (
         "L1 weight decay: what is the difference?", "L2 weight decay: what is the difference?")
