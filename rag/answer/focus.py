@@ -10,9 +10,12 @@ from rag.core.text import stem, word_parts
 from rag.index.units import RECORD, Unit
 
 EXPLAINING = ("prose", "item", RECORD)   # unit kinds that can explain a term (see rag.index.units.Unit)
-_ITEM = r"[^,;:()\n]{1,40}(?:\s*\([^()\n]{1,30}\))?"   # an item may carry its abbreviation: "Gradient Boosting (GBM)"
-_ENUMERATION = re.compile(  # "a, b, c and d"; "techniques like A or B"
-    rf"(?:{_ITEM}\s*,\s*){{2,}}(?:(?:and|or)\s+)?{_ITEM}"
+_ITEM = r"(?:(?!\s[-–]\s)[^,;:()\n]){1,40}(?:\s*\([^()\n]{1,30}\))?"   # an item may carry its abbreviation:
+# "Gradient Boosting (GBM)"; a spaced dash, like a colon, ends the label that names a list ("Programming language -
+# python, r, sql and java"): the label is not one of its items
+_ENUMERATION = re.compile(  # "a, b, c and d"; "techniques like A or B"; the last item ends where the list does, so
+    # "Navina, a medical AI startup, built a generative AI assistant that ..." is no list
+    rf"(?:{_ITEM}\s*,\s*){{2,}}(?:(?:and|or)\s+)?{_ITEM}(?=\s*(?:[,.;:!?)\n]|$))"
     rf"|\b(?:such as|like|e\.g\.,?|including|for example)\s+{_ITEM}?\s(?:,|or|and)\s{_ITEM}", re.IGNORECASE)
 
 

@@ -20,6 +20,12 @@ def test_a_term_in_a_list_of_short_items_is_only_mentioned():
     assert in_enumeration(text, "f1-score")
     assert not in_enumeration("The F1-score is the harmonic mean of precision and recall.", "f1-score")
     assert in_enumeration("Using techniques like Xavier/Glorot initialization or He initialization can help.", "xavier")
+    # the label before a spaced dash names the list, it is none of its items: the members explain it
+    languages = "Programming language - python, r, sql and java for data analyses."
+    assert not in_enumeration(languages, "programming language") and in_enumeration(languages, "sql")
+    # an apposition is no list: the clause after it runs on past where a list item would end
+    assert not in_enumeration("Navina, a medical AI startup, built a generative AI assistant that helps doctors tackle "
+                              "administrative duties.", "navina")
 
 
 def test_explaining_units_are_prose_or_list_lines_naming_the_term_or_listed_under_it():
