@@ -23,6 +23,7 @@ from rag.core.types import SearchResult
 from rag.index.units import Unit
 
 REFUSAL = "I could not find this in your notes."   # how every refusal opens
+_TERM_GLUE = frozenset("of the a an".split())   # inside a term: "the perplexity of a language model"
 _CLAUSE_BREAK = re.compile(r"[,;:.?!()\[\]—–]+|\s-\s")
 _VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
@@ -56,11 +57,13 @@ def compound_subject(question: str) -> str | None:
 
 def names_a_term(word: str, question: str, knows) -> bool:
     """Whether a word of the question stands beside a content word the notes know, in one clause, naming a term with
-    it ("focal loss", "isolation forest", "GAN paper"): the notes lack that term. A word the notes never use that
-    stands alone among function words or other unknown words ("if I'm putting together", "what can it draft", "how
-    do people fix it") is the asker's phrasing, not the subject. `knows(word)`: whether the notes use it."""
+    it ("focal loss", "isolation forest", "GAN paper", "the perplexity of a language model": articles and "of" join
+    a term): the notes lack that term. A word the notes never use that stands alone among function words or other
+    unknown words ("if I'm putting together", "what can it draft", "how do people fix it", "an autoencoder with a
+    bottleneck as wide as its input") is the asker's phrasing, not the subject. `knows(word)`: whether the notes
+    use it."""
     for clause in _CLAUSE_BREAK.split(question):
-        words = [w.lower() for w in word_parts(clause)]
+        words = [w.lower() for w in word_parts(clause) if w.lower() not in _TERM_GLUE]
         content = set(question_terms(clause))
         for i, w in enumerate(words):
             if w == word and any(n in content and n != word and knows(n) for n in words[max(0, i - 1):i + 2]):
@@ -186,7 +189,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     unknown = [t for t in unknown if names_a_term(t, query.text, vocab.knows)]
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
-    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t) and t not in spelled]
+    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t) and t not in spelled
+                     and (t in query.names or "-" in t or names_a_term(t, query.text, vocab.knows))]
     named = [*quoted_terms(query.text), *([given] if given else [])]
     named_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
                                             for t in named)

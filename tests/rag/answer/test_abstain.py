@@ -248,3 +248,5 @@ def test_an_unknown_word_counts_where_it_names_a_term_with_a_word_the_notes_know
     assert not names_a_term("fix", "What goes wrong with the decoder, and how do people fix it?", knows)
     assert not names_a_term("liner", "What is a model? My notes have a one-liner on it", knows)
     assert not names_a_term("focal", "What is focal, loss?", knows)    # a comma ends the term
+    assert names_a_term("perplexity", "How is the perplexity of a model computed?", knows)   # "of" joins a term
+    assert not names_a_term("bottleneck", "Why is a decoder with a bottleneck as wide as its input useless?", knows)
