@@ -10,12 +10,13 @@ matches.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rag.answer import abbreviations, focus, premise, quantity
 from rag.answer.evidence import Evidence
 from rag.answer.phrases import COUNTS
-from rag.answer.question import META_WORDS, QUESTION_WORDS, RELATIONAL, Question, quoted_terms
+from rag.answer.question import ARTICLES, META_WORDS, QUESTION_WORDS, RELATIONAL, Question, quoted_terms
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.text import STOPWORDS, word_parts
@@ -23,7 +24,7 @@ from rag.core.types import SearchResult
 from rag.index.units import Unit
 
 REFUSAL = "I could not find this in your notes."   # how every refusal opens
-_TERM_GLUE = frozenset("of the a an".split())   # inside a term: "the perplexity of a language model"
+_TERM_GLUE = ARTICLES | {"of"}   # inside a term: "the perplexity of a language model"
 _CLAUSE_BREAK = re.compile(r"[,;:.?!()\[\]—–]+|\s-\s")
 _VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
@@ -55,7 +56,7 @@ def compound_subject(question: str) -> str | None:
     return " ".join(words)
 
 
-def names_a_term(word: str, question: str, knows) -> bool:
+def names_a_term(word: str, question: str, knows: Callable[[str], bool]) -> bool:
     """Whether a word of the question stands beside a content word the notes know, in one clause, naming a term with
     it ("focal loss", "isolation forest", "GAN paper", "the perplexity of a language model": articles and "of" join
     a term): the notes lack that term. A word the notes never use that stands alone among function words or other

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from rag.answer.question import DO_QUESTION, NOTE_NAME, QUESTION_WORDS, RELATIONAL
+from rag.answer.question import ARTICLES, DO_QUESTION, NOTE_NAME, QUESTION_WORDS, RELATIONAL
 from rag.core.text import EMPHASIS, STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
@@ -29,7 +29,6 @@ COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+(?:(?:the|an?)\s+)?", re.
 MEANS = re.compile(  # "how can you control how diverse the output is?": a way to act on a property, not a thing
     r"^(?:[^,?]*,\s*)?how\s+(?:can|could|do|should|would|might)\s+(?:you|we|i|one)\s+[\w-]+\s+"
     r"(?:how|what|which|whether|when)\b", re.IGNORECASE)
-DETERMINERS = frozenset("a an the".split())
 MAX_ITEM_WORDS = 6
 COUNTS = {"two": 2, "three": 3, "four": 4, "five": 5, "2": 2, "3": 3, "4": 4, "5": 5}
 _COUNTED_ASK = re.compile(r"\b(?:the|which|what|name|list)\s+(?P<n>two|three|four|five|[2-5])\b", re.IGNORECASE)
@@ -145,7 +144,7 @@ def answer_entity(answer: str, known_phrase: Callable[[str], bool] | None = None
     """The first noun phrase an answer introduces with a determiner ("By adding a temperature parameter ..." ->
     "temperature parameter"; "Compute the dot product ..." -> "dot product"), or None."""
     for run, before, _ in content_runs(EMPHASIS.sub("", answer)):
-        if before.lower() in DETERMINERS:
+        if before.lower() in ARTICLES:
             return trim(run, known_phrase, False)
     return None
 

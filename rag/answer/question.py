@@ -54,7 +54,7 @@ NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion M
     re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)")
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
-_ARTICLES = ("the", "a", "an")
+ARTICLES = frozenset("a an the".split())
 _MODIFIER = re.compile(r"-(?:style|like|based|type|esque|ish|wise|driven|oriented)$", re.IGNORECASE)  # "BERT-style"
 
 
@@ -94,7 +94,7 @@ def _compared(clause: str) -> tuple[str, ...]:
         if not m or _PRONOUN.match(m.group("a").strip()) or _PRONOUN.match(m.group("b").strip()):
             continue
         a, b = m.group("a").strip(), m.group("b").strip()
-        bare, a_bare = (s.split()[1:] if s.split()[0].lower() in _ARTICLES else s.split() for s in (b, a))
+        bare, a_bare = (s.split()[1:] if s.split()[0].lower() in ARTICLES else s.split() for s in (b, a))
         if pattern in (_VERSUS, _BETWEEN) and len(bare) > len(a_bare):
             a = " ".join([a, *bare[len(a_bare):]])   # "L1 vs L2 weight decay": both are weight decay
         if pattern in (_DIFFER, _DIFFERENTLY):   # "how does A treat X differently from B" -> "how does A treat X",
@@ -102,7 +102,7 @@ def _compared(clause: str) -> tuple[str, ...]:
             shared = clause[m.end("a"):m.start("cmp")].rstrip() + clause[m.end("cmp"):]
             return (clause[:m.end("a")] + shared, clause[:m.start("a")] + b + shared)
         head, tail = clause[:m.start("a")], clause[m.end("b"):]
-        if head.split()[-1:] and head.split()[-1].lower() in _ARTICLES:
+        if head.split()[-1:] and head.split()[-1].lower() in ARTICLES:
             b = " ".join(bare)   # "on the compression side vs the decompression side": the head has the article
         return (f"{head}{a}{tail}".strip(), f"{head}{b}{tail}".strip())
     return (clause,)
