@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rag.answer import abbreviations, focus, premise, quantity
+from rag.answer import focus, premise, quantity
 from rag.answer.evidence import Evidence
 from rag.answer.phrases import COUNTS
 from rag.answer.question import ARTICLES, META_WORDS, QUESTION_WORDS, RELATIONAL, Question, quoted_terms
@@ -168,12 +168,14 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
 
 def measure(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary | None,
             units: list[tuple[str, Unit]] = (), foreign_match=None, misfiled: list[str] = (),
-            given: str | None = None) -> Coverage:
+            given: str | None = None, spelled: dict[str, str] | None = None) -> Coverage:
     """Coverage signals for one question; `units` are the (text, Unit) pairs of the retrieved chunks;
     `foreign_match(terms, texts) -> {term: score}` scores focus words the notes never use against the units in another
     language (rag.answer.foreign.ForeignScores.term_matches); `misfiled`: '"the notes' heading", not "the asked
     category"' for a thing the question files under a category the notes file it beside (rag.answer.category);
-    `given`: the subject its conversation gives a follow-up (what its pronoun stood for).
+    `given`: the subject its conversation gives a follow-up (what its pronoun stood for); `spelled`: the short forms
+    of the question the notes never use, each with the name a retrieved passage writes out for it
+    (AnswerChain._spelled_out): known words, explained by their long form.
 
     Words the notes never use count against a question unless it names its subject otherwise: a term it quotes or
     the conversation gives that the notes hold (its other words set the scene: "in NLP jargon", "crank it way up"), or
@@ -182,9 +184,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = question_terms(query.text)
-    spelled = {w.lower(): long for w in word_parts(query.text) if abbreviations.is_short_form(w)
-               for long in [next(filter(None, (abbreviations.spelled_out(w, text) for text, _ in units)), None)]
-               if long}   # "bn": "Batch Normalization", written out by a retrieved passage
+    spelled = {short.lower(): long for short, long in (spelled or {}).items()}   # "bn": "Batch Normalization"
     unknown = [t for t in terms if vocab is not None and not vocab.knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
     unknown = [t for t in unknown if names_a_term(t, query.text, vocab.knows)]

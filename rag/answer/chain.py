@@ -236,7 +236,8 @@ class AnswerChain:
             q, k=category.SEARCH_K, filters=turn.filters))
         turn.coverage = abstain.measure(turn.query, turn.results, raw, self.vocabulary(), units,
                                         foreign_match=foreign and foreign.term_matches, misfiled=misfiled,
-                                        given=turn.followup.referent if turn.followup else None)
+                                        given=turn.followup.referent if turn.followup else None,
+                                        spelled=turn.spelled)
         turn.diagnostics["coverage"] = turn.coverage.to_dict()
         turn.diagnostics["abstain_reason"] = abstain.decide(turn.coverage, a)
         repeats_only = turn.followup is not None and followup_search.nothing_new(turn.followup, units, turn.query.focus)

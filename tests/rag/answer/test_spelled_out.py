@@ -22,3 +22,11 @@ def test_the_chain_answers_a_short_form_the_notes_only_write_out(make_chain_for,
     assert answer.diagnostics["spelled_out"] == spelled
     assert quote in answer.answer
     assert "spelled_out" not in chain.answer("Where does the regularizing effect of KLD come from?").diagnostics
+
+
+def test_a_short_form_the_notes_use_is_never_spelled_out_by_words_that_happen_to_fit(make_chain_for):
+    chain = make_chain_for({"dl.md": "# Models\n\nWe compared GAN, VAE, BN and RNN models.\n\nNaive Bayes NOTE: this "
+                                      "note is old and should be reviewed.\n", "trees.md": BOOSTING})
+    answer = chain.answer("What is BN?")
+    assert "spelled_out" not in answer.diagnostics   # "Bayes NOTE" is no name for the BN the notes write
+    assert answer.abstained and "mention bn but do not explain it" in answer.answer
