@@ -26,7 +26,8 @@ GRID = [x / 100 for x in range(20, 71)]
 
 def coverages(settings: Settings, items: list[QAItem]) -> list[abstain.Coverage]:
     """The abstention signals of each question, as the chain measures them."""
-    from rag.answer.chain import Turn, build_chain
+    from rag.answer.chain import build_chain
+    from rag.answer.turn import Turn
 
     chain = build_chain(settings, backend="extractive")
     return [chain.select(chain.retrieve(Turn(it.question, time.perf_counter()))).coverage for it in items]

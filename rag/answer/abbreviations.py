@@ -4,6 +4,10 @@ one opening a word of it, and the long form is the shortest run of words before 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+
+from rag.core.text import word_parts
+from rag.core.types import SearchResult
 
 _SHORT = r"[A-Z][A-Za-z0-9-]{1,9}"   # "VAE", "GANs", "ViT", "BDTs"
 _LONG_THEN_SHORT = re.compile(rf"((?:[\w'-]+[ \t]+){{1,12}}?)\(\s*({_SHORT})\s*\)")
@@ -16,7 +20,7 @@ def is_short_form(word: str) -> bool:
     return sum(ch.isupper() for ch in word) >= 2 and bool(re.fullmatch(_SHORT, word))
 
 
-def _spelled_out(short: str, words: list[str]) -> str | None:
+def _long_form(short: str, words: list[str]) -> str | None:
     """The shortest run of the last `words` that spells `short` out, or None (see the module doc)."""
     letters = [ch.lower() for ch in short.rstrip("s") if ch.isalnum()]
     for first in range(len(words) - 1, -1, -1):
@@ -40,12 +44,12 @@ def defined(text: str) -> dict[str, str]:
     for m in _LONG_THEN_SHORT.finditer(text):
         short = m.group(2)
         if is_short_form(short):
-            long = _spelled_out(short, m.group(1).split())
+            long = _long_form(short, m.group(1).split())
             if long and " " in long:
                 out.setdefault(short.lower().rstrip("s"), long)
     for m in _SHORT_THEN_LONG.finditer(text):
         short, long = m.group(1), m.group(2).strip()
-        if is_short_form(short) and " " in long and _spelled_out(short, long.split()) == long:
+        if is_short_form(short) and " " in long and _long_form(short, long.split()) == long:
             out.setdefault(short.lower().rstrip("s"), long)
     return out
 
@@ -84,3 +88,16 @@ def with_long_forms(text: str, long_forms: dict[str, str]) -> str:
     for short, long in long_forms.items():
         text = re.sub(rf"\b{re.escape(short)}\b", f"{short} ({long})", text)
     return text
+
+
+def spelled_in(question: str, results: list[SearchResult], knows: Callable[[str], bool]) -> dict[str, str]:
+    """The short forms of the question the notes never use (`knows(word)`: whether they do), "BN", each with the name
+    the best ranked retrieved passage that writes one out gives it (see `spelled_out`), "Batch Normalization": the
+    passages a question finds tell which name its abbreviation stands for."""
+    out: dict[str, str] = {}
+    for word in dict.fromkeys(word_parts(question)):
+        if is_short_form(word) and not knows(word):
+            long = next(filter(None, (spelled_out(word, r.chunk.text) for r in results)), None)
+            if long:
+                out[word] = long
+    return out

@@ -175,7 +175,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     category"' for a thing the question files under a category the notes file it beside (rag.answer.category);
     `given`: the subject its conversation gives a follow-up (what its pronoun stood for); `spelled`: the short forms
     of the question the notes never use, each with the name a retrieved passage writes out for it
-    (AnswerChain._spelled_out): known words, explained by their long form.
+    (rag.answer.abbreviations.spelled_in): known words, explained by their long form.
 
     Words the notes never use count against a question unless it names its subject otherwise: a term it quotes or
     the conversation gives that the notes hold (its other words set the scene: "in NLP jargon", "crank it way up"), or

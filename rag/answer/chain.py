@@ -2,70 +2,39 @@
 from __future__ import annotations
 
 import glob
-import re
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import get_args
 
 import numpy as np
 from langchain_core.runnables import RunnableLambda
 
 from rag.answer import abbreviations, abstain, category, conversation, followup_search
-from rag.answer.citations import Claim, parse_answer, render
-from rag.answer.conversation import Followup
+from rag.answer.citations import Claim, render
 from rag.answer.evidence import Evidence, select_evidence
+from rag.answer.extractive import quote_best
 from rag.answer.foreign import ForeignScores
 from rag.answer.gaps import GAPS_FILE, GapLog
+from rag.answer.generate import ModelAnswers
 from rag.answer.ground import SupportScorer
 from rag.answer.named import named_note, names_a_note
-from rag.answer.prompts import grounded_messages
-from rag.answer.question import Question, analyse
+from rag.answer.question import analyse
 from rag.answer.quotes import make_quote
 from rag.answer.tables import question_units
+from rag.answer.turn import Turn
 from rag.answer.verify import SentenceVerifier
 from rag.answer.vocabulary import Vocabulary
-from rag.core.errors import BackendError, ConfigError, NotFoundError, RagError
+from rag.core.errors import ConfigError, NotFoundError, RagError
 from rag.core.settings import Mode, Settings
-from rag.core.text import content_terms, plain, squash, word_parts
+from rag.core.text import squash
 from rag.core.types import Answer, Citation, Filters, SearchResult
 from rag.index.fusion import interleave
 from rag.index.store.db import text_hash
 
-MAX_SENTENCES = 3       # verified sentences kept before generation is stopped
 EVIDENCE_BATCH = 8      # sentences per MiniLM batch: less padding (41 notes sentences: 0.37 s vs 0.60-1.55 s at 64)
-GIVE_UP_AFTER = 1       # an unsupported first sentence: stop generating and quote the evidence
-                        # (dev set: later ones were never kept)
 EMBED_MEMO = 2048       # memoised text embeddings before the memo is cleared
-
-
-@dataclass
-class Turn:
-    """State of one question moving through the chain."""
-
-    question: str
-    t0: float
-    query: Question | None = None
-    coverage: abstain.Coverage | None = None
-    results: list[SearchResult] = field(default_factory=list)
-    evidence: list[Evidence] = field(default_factory=list)
-    diagnostics: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-    order: list[int] = field(default_factory=list)   # evidence numbers in citation order
-    wide: set[int] = field(default_factory=set)      # evidence quoted with its window (verify.Verdict.wide)
-    followup: Followup | None = None                 # a follow-up: `question` is its standalone form
-    filters: Filters | None = None                   # scope applied inside retrieval
-    finding: str | None = None                       # what the notes lack, found by the conversation's rules
-    spelled: dict[str, str] = field(default_factory=dict)   # short forms searched with their long form ("BN" ->
-                                                             # "Batch Normalization": see AnswerChain.retrieve)
-
-    def cite(self, numbers: list[int]) -> list[int]:
-        """Answer-side citation numbers for evidence numbers, assigned in order of first use."""
-        for n in numbers:
-            if n not in self.order:
-                self.order.append(n)
-        return [self.order.index(n) + 1 for n in numbers]
 
 
 class AnswerChain:
@@ -84,6 +53,7 @@ class AnswerChain:
         self.mode = "extractive" if backend == "extractive" else mode
         self.scorer = SupportScorer(self._embed)
         self.verifier = SentenceVerifier(self.scorer, settings.answer.support_threshold)
+        self.model = ModelAnswers(llm, self.verifier, settings.answer, self.mode, backend)
         self.gaps: GapLog | None = GapLog(settings.index_path / GAPS_FILE)   # refused questions; None: not logged
         self.foreign = ForeignScores(retriever, settings.answer)
         self._vocab: Vocabulary | None = None
@@ -177,9 +147,10 @@ class AnswerChain:
         if len(parts) == 1:
             turn.results = self._search(turn, turn.question, k)
         else:
-            limit = min(self.settings.answer.max_evidence, k + 2 * (len(parts) - 1))
+            limit = self.settings.answer.for_parts(k, len(parts))
             turn.results = interleave([self._search(turn, q, limit) for q in (turn.question, *parts)], limit)
-        if not turn.spelled and (spelled := self._spelled_out(turn)):
+        if not turn.spelled and (spelled := abbreviations.spelled_in(turn.question, turn.results,
+                                                                     self.vocabulary().knows)):
             turn.spelled = turn.diagnostics["spelled_out"] = spelled
             return self.retrieve(turn)
         if "named_note" not in turn.diagnostics and names_a_note(turn.question):
@@ -190,19 +161,6 @@ class AnswerChain:
                 return self.retrieve(turn)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
-
-    def _spelled_out(self, turn: Turn) -> dict[str, str]:
-        """The short forms of the question the notes never use ("BN") that a retrieved passage writes out in full
-        ("Batch Normalization"), each with the first such run of the best ranked passage: the passages a question
-        finds tell which name its abbreviation stands for."""
-        vocab = self.vocabulary()
-        out: dict[str, str] = {}
-        for word in dict.fromkeys(word_parts(turn.question)):
-            if abbreviations.is_short_form(word) and not vocab.knows(word):
-                long = next(filter(None, (abbreviations.spelled_out(word, r.chunk.text) for r in turn.results)), None)
-                if long:
-                    out[word] = long
-        return out
 
     def _scope_to_named_note(self, turn: Turn, labels: dict[str, list[str]], singular: bool = False) -> bool:
         """Scope a question that names one note by its labels (its title, or the headings of its retrieved sections
@@ -221,7 +179,7 @@ class AnswerChain:
     def select(self, turn: Turn) -> Turn:
         """Stage 2: numbered evidence sentences, and the abstention decision."""
         a = self.settings.answer
-        cap = min(a.max_evidence, a.evidence_sentences + 2 * (len(turn.query.parts) - 1))
+        cap = a.for_parts(a.evidence_sentences, len(turn.query.parts))
         penalty = followup_search.evidence_penalty(turn.followup, turn.results) if turn.followup else None
         foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
@@ -291,134 +249,20 @@ class AnswerChain:
         turn.diagnostics["mode"] = self.mode
         if turn.diagnostics.get("abstain_reason"):
             text = abstain.refusal(turn.results, turn.finding or (turn.coverage.finding() if turn.coverage else None))
-            yield from self._emit(turn, text)
+            yield from turn.token(text)
             yield from self._close(turn, text, [], abstained=True)
             return
         if self.mode == "extractive" or not turn.evidence:
-            claims = yield from self._emit_claims(turn, self._quote_best(turn), first=True)
+            n_parts = len(turn.query.parts) if turn.query else 1
+            quotes = quote_best(turn.evidence, n_parts, self.settings.answer.for_parts(
+                self.settings.answer.extractive_sentences, n_parts))
+            claims = yield from turn.claims(quotes, first=True)
         elif self.mode == "free":
-            claims = yield from self._free(turn)
+            claims = yield from self.model.free(turn)
         else:
-            claims = yield from self._verified(turn)
+            claims = yield from self.model.verified(turn)
         claims = [Claim(c.text, turn.cite(c.cites)) for c in claims]
         yield from self._close(turn, render(claims), claims, abstained=False)
-
-    def _emit_claims(self, turn: Turn, claims: list[Claim], first: bool) -> Iterator[tuple[str, object]]:
-        """Stream claims (evidence-numbered) as rendered sentences with answer-side numbers."""
-        for i, c in enumerate(claims):
-            sep = "" if first and i == 0 else " "
-            yield from self._emit(turn, sep + render([Claim(c.text, turn.cite(c.cites))]))
-        return claims
-
-    def _emit(self, turn: Turn, text: str) -> Iterator[tuple[str, object]]:
-        if text:
-            turn.timings.setdefault("first_token_s", time.perf_counter() - turn.t0)
-            yield "token", text
-
-    def _quote_best(self, turn: Turn, skip: set[int] | None = None, limit: int | None = None) -> list[Claim]:
-        """Extractive answer: the parts of the question take turns quoting their best evidence, three quotes for a
-        simple question and two more for each further part (fewer quotes lost keyword recall on the dev set: 0.80
-        with these, 0.76 keeping only those within 80% of a part's best score); each quote cited and shown without
-        markdown, parts in the order asked, a part's best quote first."""
-        skip = skip or set()
-        n_parts = len(turn.query.parts) if turn.query else 1
-        a = self.settings.answer
-        limit = min(a.max_evidence, a.extractive_sentences + 2 * (n_parts - 1)) if limit is None else limit
-        queues = [[e for e in turn.evidence if e.part == i and e.n not in skip] for i in range(n_parts)]
-        picked: list[Evidence] = []
-        slots = 0   # a list quoted together (Evidence.group) takes one
-        while slots < limit and any(queues):
-            for queue in queues:
-                if queue and slots < limit:
-                    picked.append(queue.pop(0))
-                    slots += 1
-                    while queue and picked[-1].group >= 0 and queue[0].group == picked[-1].group:
-                        picked.append(queue.pop(0))
-        picked.sort(key=lambda e: (e.part, e.n))   # evidence is numbered part by part, best first
-        return [Claim(plain(e.text), [e.n]) for e in picked]
-
-    def _stream_llm(self, messages, **kwargs) -> Iterator[str]:
-        try:
-            for chunk in self.llm.stream(messages, **kwargs):
-                if chunk.content:
-                    yield str(chunk.content)
-        except RagError:
-            raise
-        except Exception as exc:  # the backend's own errors (HTTP, connection) become BackendError
-            raise BackendError(f"{self.backend_name} backend failed: {exc}") from exc
-
-    def _free(self, turn: Turn) -> Iterator[tuple[str, object]]:
-        """Baseline: stream the model's text as is; only markers pointing at nothing are removed."""
-        texts = [e.text for e in turn.evidence]
-        raw = ""
-        for piece in self._stream_llm(grounded_messages(turn.question, texts)):
-            raw += piece
-            yield from self._emit(turn, piece)
-        turn.diagnostics["raw"] = raw
-        return parse_answer(raw, len(turn.evidence))
-
-    def _generate(self, turn: Turn) -> Iterator[str]:
-        """Model text for grounded / constrained modes."""
-        texts = [e.text for e in turn.evidence]
-        if self.mode == "constrained":
-            from rag.answer.backends.constrained import copy_biased_stream
-            return copy_biased_stream(self.llm, grounded_messages(turn.question, texts), texts,
-                                      self.settings.answer.copy_bias)
-        return self._stream_llm(grounded_messages(turn.question, texts))
-
-    def _verified(self, turn: Turn) -> Iterator[tuple[str, object]]:
-        """Generate, verify each sentence as it completes, stream only kept ones; fall back to quoting."""
-        from rag.answer.citations import split_answer
-        kept: list[Claim] = []
-        checks: list[dict] = []
-        raw = ""
-        pending = ""
-        known = set().union(*(content_terms(e.window) for e in turn.evidence))
-        stream = self._generate(turn)
-        try:
-            for piece in stream:
-                raw += piece
-                pending += piece
-                parts = split_answer(pending)
-                if len(parts) >= 2:
-                    for sentence in parts[:-1]:
-                        yield from self._check(turn, sentence, kept, checks)
-                    pending = parts[-1]
-                    if checks and checks[-1].get("why") == "duplicate":
-                        break
-                    if len(kept) >= MAX_SENTENCES or (not kept and len(checks) >= GIVE_UP_AFTER):
-                        break
-                if not kept and len(checks) + 1 >= GIVE_UP_AFTER and self.verifier.doomed(pending, known):
-                    checks.append({"sentence": pending.strip(), "kept": False, "why": "doomed"})
-                    break  # it would be dropped and generation given up at its end: quote now instead
-            else:
-                if re.search(r"[.!?]\W*$", pending):
-                    yield from self._check(turn, pending, kept, checks)
-        finally:
-            close = getattr(stream, "close", None)
-            if close:
-                close()
-        turn.diagnostics.update(raw=raw, checks=checks)
-        if len(kept) < self.settings.answer.min_supported_sentences:
-            turn.diagnostics["fallback"] = True
-            extra = self._quote_best(turn, skip={n for c in kept for n in c.cites},
-                                     limit=max(1, self.settings.answer.extractive_sentences - len(kept)))
-            kept += yield from self._emit_claims(turn, extra, first=not kept)
-        return kept
-
-    def _check(self, turn: Turn, sentence: str, kept: list[Claim], checks: list[dict]) -> Iterator[tuple[str, object]]:
-        """Verify one generated sentence; stream it (with a repaired citation if needed) if it is kept."""
-        verdict = self.verifier.check(sentence, turn.evidence, kept)
-        if verdict is None:
-            return
-        checks.append(verdict.record)
-        if verdict.claim is None:
-            return
-        claim = verdict.claim
-        turn.wide.update(verdict.wide)
-        kept.append(claim)
-        sep = "" if len(kept) == 1 else " "
-        yield from self._emit(turn, sep + render([Claim(claim.text, turn.cite(claim.cites))]))
 
     # ---- citations and the final answer --------------------------------------------------------------
     def citation(self, n: int, ev: Evidence, wide: bool = False) -> Citation:

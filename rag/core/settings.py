@@ -113,6 +113,11 @@ class AnswerSettings:
                                         # word against Italian units does not separate ("reconstruction", present as
                                         # "ricostruzione", 0.37; "permutation", absent, 0.34; dev has no positive)
 
+    def for_parts(self, base: int, n_parts: int) -> int:
+        """`base` (chunks, evidence units or quotes) for a simple question, two more for each further part, at most
+        max_evidence."""
+        return min(self.max_evidence, base + 2 * (n_parts - 1))
+
 
 @dataclass(frozen=True)
 class ServerSettings:
