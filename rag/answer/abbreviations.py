@@ -10,7 +10,10 @@ from rag.core.text import word_parts
 from rag.core.types import SearchResult
 
 _SHORT = r"[A-Z][A-Za-z0-9-]{1,9}"   # "VAE", "GANs", "ViT", "BDTs"
-_LONG_THEN_SHORT = re.compile(rf"((?:[\w'-]+[ \t]+){{1,12}}?)\(\s*({_SHORT})\s*\)")
+_SHORT_IN_PARENTHESES = re.compile(rf"(?<=[ \t])\(\s*({_SHORT})\s*\)")
+_WORDS_BEFORE = re.compile(r"[\w'-]+(?:[ \t]+[\w'-]+)*[ \t]*$")   # the run of words a parenthesis follows
+LONG_FORM_WORDS = 12                                               # at most this many of them,
+LONG_FORM_CHARS = 300                                              # read from this many characters before it
 _JOINERS = frozenset("of the for and to in on".split())   # small words a spelled-out name may hold
 _SHORT_THEN_LONG = re.compile(rf"\b({_SHORT})[ \t]*\(([^()\n]{{3,80}})\)")
 
@@ -41,10 +44,12 @@ def _long_form(short: str, words: list[str]) -> str | None:
 def defined(text: str) -> dict[str, str]:
     """The abbreviations a text defines: short form (lowercased, without a plural s) -> long form as written."""
     out: dict[str, str] = {}
-    for m in _LONG_THEN_SHORT.finditer(text):
-        short = m.group(2)
-        if is_short_form(short):
-            long = _long_form(short, m.group(1).split())
+    for m in _SHORT_IN_PARENTHESES.finditer(text):
+        short = m.group(1)
+        line_start = text.rfind("\n", max(0, m.start() - LONG_FORM_CHARS), m.start()) + 1
+        before = _WORDS_BEFORE.search(text, max(line_start, m.start() - LONG_FORM_CHARS), m.start())
+        if is_short_form(short) and before:
+            long = _long_form(short, before.group().split()[-LONG_FORM_WORDS:])
             if long and " " in long:
                 out.setdefault(short.lower().rstrip("s"), long)
     for m in _SHORT_THEN_LONG.finditer(text):
