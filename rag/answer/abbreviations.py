@@ -15,6 +15,7 @@ _WORDS_BEFORE = re.compile(r"[\w'-]+(?:[ \t]+[\w'-]+)*[ \t]*$")   # the run of w
 LONG_FORM_WORDS = 12                                               # at most this many of them,
 LONG_FORM_CHARS = 300                                              # read from this many characters before it
 _JOINERS = frozenset("of the for and to in on".split())   # small words a spelled-out name may hold
+COMPOUND_PIECE = 3   # the shortest known word a compound spelling a short form out is read as holding ("flow")
 _SHORT_THEN_LONG = re.compile(rf"\b({_SHORT})[ \t]*\(([^()\n]{{3,80}})\)")
 
 
@@ -87,6 +88,30 @@ def spelled_out(short: str, text: str) -> str | None:
     return None
 
 
+def compounded(short: str, text: str, knows: Callable[[str], bool]) -> str | None:
+    """The first word of `text` that spells a short form out as one compound word, or None: the word opens with the
+    short form's first piece and falls into as many pieces, each later one a word the notes know (`knows`) opening
+    with the next letter: "autoencoder" (auto + encoder) for "AE", "TensorFlow" (tensor + flow) for "TF"."""
+    stem = short[:-1] if len(short) > 2 and short.endswith("s") else short
+    pieces = [p.lower() for p in re.findall(r"[A-Z][a-z]*|\d+", stem)]
+    if "".join(pieces) != stem.lower() or len(pieces) < 2:
+        return None
+
+    def falls_into(rest: str, letters: list[str]) -> bool:
+        """Whether `rest` is as many known words as `letters`, each opening with its letter."""
+        if not letters:
+            return not rest
+        return rest.startswith(letters[0]) and any(knows(rest[:end]) and falls_into(rest[end:], letters[1:])
+                                                   for end in range(COMPOUND_PIECE, len(rest) + 1))
+
+    for word in dict.fromkeys(re.findall(r"[A-Za-z]+", text)):
+        low = word.lower()
+        if low.startswith(pieces[0]) and any(falls_into(low[head:], pieces[1:])
+                                             for head in range(max(len(pieces[0]), 2), len(low))):
+            return word
+    return None
+
+
 def with_long_forms(text: str, long_forms: dict[str, str]) -> str:
     """`text` with each short form of `long_forms` (as written) followed by its long form: "advantages of BN" ->
     "advantages of BN (Batch Normalization)"."""
@@ -97,12 +122,14 @@ def with_long_forms(text: str, long_forms: dict[str, str]) -> str:
 
 def spelled_in(question: str, results: list[SearchResult], knows: Callable[[str], bool]) -> dict[str, str]:
     """The short forms of the question the notes never use (`knows(word)`: whether they do), "BN", each with the name
-    the best ranked retrieved passage that writes one out gives it (see `spelled_out`), "Batch Normalization": the
-    passages a question finds tell which name its abbreviation stands for."""
+    the best ranked retrieved passage that writes one out gives it (see `spelled_out`), "Batch Normalization", or
+    failing that one compound word of theirs (see `compounded`), "autoencoder" for "AE": the passages a question finds
+    tell which name its abbreviation stands for."""
     out: dict[str, str] = {}
     for word in dict.fromkeys(word_parts(question)):
         if is_short_form(word) and not knows(word):
-            long = next(filter(None, (spelled_out(word, r.chunk.text) for r in results)), None)
+            long = next(filter(None, (spelled_out(word, r.chunk.text) for r in results)), None) or next(
+                filter(None, (compounded(word, r.chunk.text, knows) for r in results)), None)
             if long:
                 out[word] = long
     return out

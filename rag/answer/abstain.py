@@ -26,6 +26,9 @@ from rag.index.units import Unit
 REFUSAL = "I could not find this in your notes."   # how every refusal opens
 _TERM_GLUE = ARTICLES | {"of"}   # inside a term: "the perplexity of a language model"
 _CLAUSE_BREAK = re.compile(r"[,;:.?!()\[\]—–]+|\s-\s")
+_ASIDE = re.compile(r"\s*\(([^()]*)\)")
+_COMPOUND_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")   # "out-of-bag" one word, "XGBoost's" two
+_ALTERNATIVES = re.compile(r"([\w-]+)\s*/\s*(?=([\w-]+))")   # "pharma / drug discovery": two names of one thing
 _VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|(?P<aux>does|do))\s+(?:an?\s+|the\s+)?"
@@ -61,15 +64,31 @@ def names_a_term(word: str, question: str, knows: Callable[[str], bool]) -> bool
     it ("focal loss", "isolation forest", "GAN paper", "the perplexity of a language model": articles and "of" join
     a term): the notes lack that term. A word the notes never use that stands alone among function words or other
     unknown words ("if I'm putting together", "what can it draft", "how do people fix it", "an autoencoder with a
-    bottleneck as wide as its input") is the asker's phrasing, not the subject. `knows(word)`: whether the notes
-    use it."""
-    for clause in _CLAUSE_BREAK.split(question):
-        words = [w.lower() for w in word_parts(clause) if w.lower() not in _TERM_GLUE]
-        content = set(question_terms(clause))
+    bottleneck as wide as its input") is the asker's phrasing, not the subject; so is one given as another name of a
+    word the notes know ("pharma / drug discovery"). `knows(word)`: whether the notes use it."""
+    for m in _ALTERNATIVES.finditer(question):
+        pair = [w.lower() for w in m.groups()]
+        if word in pair and knows(pair[1 - pair.index(word)]):
+            return False
+    asides = _ASIDE.findall(question)   # "nucleus (top-p) sampling": the parenthesis is an aside inside a term
+    for clause in [*_CLAUSE_BREAK.split(_ASIDE.sub(" ", question)), *asides]:
+        words = [w for w in compound_words(clause) if w not in _TERM_GLUE]
+        content = set(question_terms(clause)) | {w for w in words if "-" in w}
         for i, w in enumerate(words):
             if w == word and any(n in content and n != word and knows(n) for n in words[max(0, i - 1):i + 2]):
                 return True
     return False
+
+
+def compound_words(text: str) -> list[str]:
+    """The words of `text`, lowercased, a hyphenated compound one word ("out-of-bag")."""
+    return [w.lower() for w in _COMPOUND_WORD.findall(text)]
+
+
+def compounds(question: str) -> list[str]:
+    """The hyphenated compounds of a question other than measures ("out-of-bag", "top-p"; not "4-sample"): a term
+    the notes hold only where they write its words together."""
+    return [w for w in dict.fromkeys(compound_words(question)) if "-" in w and not quantity.is_value(w)]
 
 
 def question_terms(question: str) -> list[str]:
@@ -183,15 +202,16 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     always."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
-    terms = question_terms(query.text)
+    terms = question_terms(query.text) + compounds(query.text)
     spelled = {short.lower(): long for short, long in (spelled or {}).items()}   # "bn": "Batch Normalization"
-    unknown = [t for t in terms if vocab is not None and not vocab.knows(t) and t not in spelled]
+    knows = (lambda w: vocab.knows_term(w) if "-" in w else vocab.knows(w)) if vocab is not None else None
+    unknown = [t for t in terms if knows is not None and not knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
-    unknown = [t for t in unknown if names_a_term(t, query.text, vocab.knows)]
+    unknown = [t for t in unknown if names_a_term(t, query.text, knows)]
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
     unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t) and t not in spelled
-                     and (t in query.names or "-" in t or names_a_term(t, query.text, vocab.knows))]
+                     and (t in query.names or "-" in t or names_a_term(t, query.text, knows))]
     named = [*quoted_terms(query.text), *([given] if given else [])]
     named_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
                                             for t in named)

@@ -149,8 +149,7 @@ class AnswerChain:
         else:
             limit = self.settings.answer.for_parts(k, len(parts))
             turn.results = interleave([self._search(turn, q, limit) for q in (turn.question, *parts)], limit)
-        if not turn.spelled and (spelled := abbreviations.spelled_in(turn.question, turn.results,
-                                                                     self.vocabulary().knows)):
+        if not turn.spelled and (spelled := self._spelled(turn)):
             turn.spelled = turn.diagnostics["spelled_out"] = spelled
             return self.retrieve(turn)
         if "named_note" not in turn.diagnostics and names_a_note(turn.question):
@@ -161,6 +160,13 @@ class AnswerChain:
                 return self.retrieve(turn)
         turn.timings["retrieve_s"] = time.perf_counter() - turn.t0
         return turn
+
+    def _spelled(self, turn: Turn) -> dict[str, str]:
+        """The question's words the notes never use, each with how the notes write it: a slip of typing
+        (Vocabulary.respelled) or a short form written out (abbreviations.spelled_in)."""
+        vocabulary = self.vocabulary()
+        return {**vocabulary.respelled(turn.question, lambda word: self._word_pieces(word) == 1),
+                **abbreviations.spelled_in(turn.question, turn.results, vocabulary.knows)}
 
     def _scope_to_named_note(self, turn: Turn, labels: dict[str, list[str]], singular: bool = False) -> bool:
         """Scope a question that names one note by its labels (its title, or the headings of its retrieved sections

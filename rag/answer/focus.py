@@ -89,7 +89,7 @@ def unexplained(terms: Iterable[str], units: list[tuple[str, Unit]], names: Iter
     long_forms = long_forms or {}
     out = []
     for term in terms:
-        forms = [term, *filter(None, [long_forms.get(term.lower().rstrip("s"))])]
+        forms = [term, *filter(None, [long_forms.get(term.lower()) or long_forms.get(term.lower().rstrip("s"))])]
         mentioned = [(text, u, form) for text, u in units for form in forms
                      if mentions(text, form) or mentions(u.context, form)]
         explained = any(explains(text, u, form) for text, u, form in mentioned)

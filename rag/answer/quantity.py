@@ -24,10 +24,12 @@ _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same 
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
 _DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?P<thing>[a-z][\w-]*))?", re.IGNORECASE)
 _NUMERAL = r"\d[\d,.]*[kmbtx]?"  # "175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5"
+_CARDINAL = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
+             r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?)")
 _NUMBER = re.compile(  # a standalone numeral or a number word
-    rf"(?<![\w.-]){_NUMERAL}(?![\w-])|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|"
-    r"twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?|trillions?|dozens?|single|twice|double|"
-    r"half)\b", re.IGNORECASE)
+    rf"(?<![\w.-]){_NUMERAL}(?![\w-])|\b(?:{_CARDINAL}|single|twice|double|half)\b", re.IGNORECASE)
+_MEASURE = re.compile(rf"{_CARDINAL}|{_NUMERAL}(?:-[a-z]+)?", re.IGNORECASE)   # "five", "5", "4-sample"; not the
+                                                                             # term "one-hot"
 
 
 def is_numeral(word: str) -> bool:
@@ -36,9 +38,10 @@ def is_numeral(word: str) -> bool:
 
 
 def is_value(word: str) -> bool:
-    """Whether a word is a number other than a year ("1.5", "10x", "20B", not "2019" or "1980s"): a value the question
-    computes with or gives as an example, not something the notes must name."""
-    return is_numeral(word) and not re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word)
+    """Whether a word is a number other than a year ("1.5", "10x", "20B", "five", not "2019" or "1980s"), alone or
+    measuring a word after a hyphen ("4-sample", "3-layer"): a value the question computes with, gives as an example
+    or counts what it asks for by ("the five principles"), not something the notes must name."""
+    return _MEASURE.fullmatch(word) is not None and not re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word)
 
 
 def counted(question: str) -> str | None:

@@ -27,7 +27,9 @@ definition whats hows whys""".split())   # "whats" as typed without its apostrop
 _CLAUSE = re.compile(  # ", and which ...", "; how ...", " and what ...": where a new question begins
     r"\s*(?:[,;]\s*(?:and\s+|or\s+|but\s+)?|\s+and\s+|\s+or\s+)"
     r"(?=(?:what|which|who|whom|whose|how|why|when|where|does|do|did|is|are|can|should)\b)", re.IGNORECASE)
-_VERSUS = re.compile(r"(?P<a>[\w\-]+(?: [\w\-]+)?)\s+(?:vs\.?|versus)\s+(?P<b>[\w\-]+(?: [\w\-]+){0,3})", re.IGNORECASE)
+_VERSUS = re.compile(  # the first side starts after the question's verb: "is bagging vs boosting" compares two things
+    r"\b(?P<a>(?!(?:" + "|".join(sorted(QUESTION_WORDS)) + r")\b)[\w\-]+(?: [\w\-]+)?)\s+(?:vs\.?|versus)\s+"
+    r"(?P<b>[\w\-]+(?: [\w\-]+){0,3})", re.IGNORECASE)
 _BETWEEN = re.compile(r"\b(?:between|compare|comparing)\s+(?P<a>.+?)\s+(?:and|with|to)\s+(?P<b>.+?)(?=[?,.;:]|$)",
                       re.IGNORECASE)
 _DIFFER = re.compile(  # "how does A differ from B", "how is A different from B"
@@ -74,7 +76,7 @@ class Question:
 
     def part_terms(self, i: int) -> frozenset[str]:
         """Stemmed content terms of part i."""
-        return frozenset(content_terms(self.parts[i])) - META_STEMS - self.note_words
+        return asked_terms(self.parts[i]) - META_STEMS - self.note_words
 
     def own_terms(self, i: int) -> frozenset[str]:
         """The terms of part i without those of the leading context every part carries: what it asks ("When sampling
@@ -206,6 +208,25 @@ def quoted_terms(question: str) -> tuple[str, ...]:
     return tuple(t for t in terms if 1 <= len(t.split()) <= 4)
 
 
+def compared_words(parts: tuple[str, ...], clauses: tuple[int, ...]) -> list[str]:
+    """The last word that tells each side of a comparison from the other, lowercased ("claude vs chatgpt - which one
+    ...?" -> claude, chatgpt; "plain autoencoder vs VAE" -> autoencoder, vae): it names the thing compared, however
+    common the word; the words before it only qualify it."""
+    out: list[str] = []
+    for i, j in ((i, j) for i in range(len(parts)) for j in range(len(parts)) if i != j and clauses[i] == clauses[j]):
+        other = {w.lower() for w in word_parts(parts[j])}
+        own = [w.lower() for w in word_parts(parts[i]) if w.lower() not in other and len(w) > 2 and w.lower() not in
+               STOPWORDS | META_WORDS | QUESTION_WORDS | RELATIONAL | ARTICLES and not is_value(w)]
+        out += own[-1:]
+    return list(dict.fromkeys(out))
+
+
+def asked_terms(text: str) -> frozenset[str]:
+    """Stemmed content terms of a question's text, with every word it quotes, however common ("what's an
+    'instance'?" asks about instance)."""
+    return frozenset(content_terms(text)) | {stem(w) for term in quoted_terms(text) for w in word_parts(term)}
+
+
 def note_words(question: str) -> frozenset[str]:
     """Stemmed words of the question that only name the note it points at ("Which capabilities of TensorFlow does the
     deep-learning review highlight?" -> deep, learn; "what does Naive Bayes do, according to the old Naive Bayes
@@ -219,5 +240,6 @@ def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     specific, names = focus_terms(question, count_pieces)
     lead, parts, clauses = _split(question)
     named = note_words(question)
-    return Question(question, parts, frozenset(content_terms(question)) - META_STEMS - named, specific, names, lead,
+    specific = (*specific, *(w for w in compared_words(parts, clauses) if w not in specific))
+    return Question(question, parts, asked_terms(question) - META_STEMS - named, specific, names, lead,
                     named, clauses)

@@ -2,6 +2,8 @@
 word families and abbreviations of two notes words tolerated) and which notes hold a word."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rag.answer.abbreviations import defined
 from rag.core.text import stem, word_parts
 
@@ -9,6 +11,7 @@ INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inf
                        # "generalization"; "autoencoders" and "autoencoder")
 MIN_PIECE = 3    # an abbreviation's pieces ("conv" + "nets") are at least this long
 FAMILY = (4, 8)  # a word's stem, cut to at most 8 letters and at least 4, opens the words of its family
+SLIP_LETTERS = 6  # words this long or longer match a notes word one slip of typing away ("convnet", "covnet")
 
 
 class Vocabulary:
@@ -49,6 +52,23 @@ class Vocabulary:
         """Whether the word or one of its family ("encode": "encoder", "encoding") occurs in the notes."""
         return any(key in self._docs for key in self._keys(word))
 
+    def respelled(self, text: str, whole: Callable[[str], bool]) -> dict[str, str]:
+        """The words of `text` the notes never use, at least SLIP_LETTERS long, each with the notes words one slip of
+        typing away (one letter dropped or added, or two neighbours swapped): "convnet": "convent covnet" where the
+        notes write both. A letter changed for another is no slip ("tagging" is not "bagging"), and a word that
+        `whole(word)` says is a word of the language, one piece of the embedder's vocabulary, is no slip either
+        ("factory" is not "factor")."""
+        out: dict[str, str] = {}
+        for word in dict.fromkeys(word_parts(text)):
+            w = word.lower()
+            if len(w) < SLIP_LETTERS or self.knows(w) or whole(w):
+                continue
+            near = sorted(x for x in self.words if abs(len(x) - len(w)) <= 1 and len(x) >= SLIP_LETTERS
+                          and one_slip(w, x))
+            if near:
+                out[word] = " ".join(near)
+        return out
+
     def knows_phrase(self, phrase: str) -> bool:
         """Whether every adjacent word pair of the phrase occurs adjacently somewhere in the notes."""
         seq = [w.lower() for w in word_parts(phrase)]
@@ -79,3 +99,15 @@ class Vocabulary:
         if len(parts) > 1:
             return self.knows_phrase(term) or self.knows("".join(parts)) or self.knows_compound(term)
         return self.knows(term) or self.knows_compound(term)
+
+
+def one_slip(a: str, b: str) -> bool:
+    """Whether two different words are one letter dropped or added, or two neighbouring letters swapped, apart."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
+    short, long = sorted((a, b), key=len)
+    if len(long) - len(short) != 1:
+        return False
+    i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
+    return short[i:] == long[i + 1:]

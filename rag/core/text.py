@@ -122,7 +122,9 @@ they this those though through thus to too under until up upon us use used uses 
 what when where whether which while who whom whose why will with within without would yet you your
 e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means meant way ways
 thing things something many kind kinds type types example examples instance instances does
-anyone anybody anything everyone everybody everything someone somebody nobody together""".split())
+anyone anybody anything everyone everybody everything someone somebody nobody together
+inside outside across along around beyond behind beside toward towards onto among amongst throughout beneath
+underneath""".split())
 
 
 def words(text: str) -> list[str]:

@@ -28,6 +28,9 @@ _ANAPHOR = re.compile(  # "It can ...", "Each input shown to them ...", "With su
 _BYLINE = re.compile(r"^\s*(?:\d+\s*min(?:ute)?s?(?:\s+read)?\s*[·•|\-–]|(?:by|posted by|written by)\s+[A-Z])",
                      re.IGNORECASE)
 _HEADING = re.compile(r"^\s*#{1,6}\s")
+_MARKUP = re.compile(r"<[^<>\n]{1,40}>")   # an HTML tag in a markdown note: "<details>", "</summary>"
+_MARKUP_TITLE = re.compile(   # a collapsible section's title among its tags: "<details> <summary> Title </summary>"
+    r"^(?:\s*<[^<>\n]{1,40}>)*\s*<summary>[^<>]*</summary>(?:\s*<[^<>\n]{1,40}>)*\s*$", re.IGNORECASE)
 _TRUNCATED = re.compile(r":\s*(?:\.\.\.|…)\s*$")       # "...uses the following rule: ..." (a digest's cut)
 _INTRO = re.compile(
     r"\b(?:in this (?:note|section|post|article|chapter|series)\b[^.]{0,60}\bwe (?:will|are going to)"
@@ -169,7 +172,7 @@ def kind_of(text: str, span: tuple[int, int], lines: dict[int, ListLine] | None 
         return "byline"
     if is_table_row(line):
         return "table"
-    if _HEADING.match(line):
+    if _HEADING.match(line) or _MARKUP_TITLE.match(unit):
         return "heading"
     bare = EMPHASIS.sub("", unit).strip()
     if bare.endswith(":"):
@@ -191,7 +194,8 @@ class Unit:
     Kinds: prose and item (a list line) are answer text; intro (a note announcing its topics or speaking of itself:
     "This is a very old note", "I will be re-reading my notes") and list (item names with nothing said of them,
     "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence ending in a colon: it
-    introduces what follows), heading, table (a row of cells), byline (reading time, author) and truncated (a
+    introduces what follows), heading (a markdown heading, or the title of a collapsible HTML section), table (a row
+    of cells), byline (reading time, author) and truncated (a
     sentence whose content after a colon was cut off, "...: ...") are never quoted. A table row becomes a RECORD, quoted
     whole, only for a question that asks what its table says of its first cell (rag.answer.tables).
     """
@@ -226,7 +230,8 @@ def chunk_units(text: str) -> tuple[Unit, ...]:
         item = _list_line(text, span[0], lines)
         if kind in ("label", "heading"):
             if item is None or not item.parent:   # a list title is the context of the lines under it only
-                context, by_label = EMPHASIS.sub("", text[a:b]).strip(" :#"), kind == "label"
+                title = " ".join(EMPHASIS.sub("", _MARKUP.sub(" ", text[a:b])).split())
+                context, by_label = title.strip(" :#"), kind == "label"
             continue
         if item is not None and item.under is not None:   # the topics of the list lines it sits under
             out.append(Unit(a, b, kind, item.under, item.announced, item.parent_at))

@@ -1,5 +1,5 @@
 """Abbreviations the notes define, found by the Schwartz-Hearst rule."""
-from rag.answer.abbreviations import defined, is_short_form, spelled_out, with_long_forms
+from rag.answer.abbreviations import compounded, defined, is_short_form, spelled_out, with_long_forms
 from rag.answer.vocabulary import Vocabulary
 
 
@@ -49,3 +49,13 @@ def test_a_question_is_searched_with_the_long_forms_after_its_short_forms():
     assert with_long_forms("What advantages of BN are listed?", {"BN": "Batch Normalization"}) == (
         "What advantages of BN (Batch Normalization) are listed?")
     assert with_long_forms("What is BNN?", {"BN": "Batch Normalization"}) == "What is BNN?"   # whole words only
+
+
+def test_a_short_form_is_spelled_out_by_one_compound_word_whose_later_pieces_the_notes_know():
+    knows = {"encoder", "encoders", "flow", "propagation"}.__contains__
+    assert compounded("AE", "An Autoencoder compresses; autoencoders too.", knows) == "Autoencoder"
+    assert compounded("AEs", "the autoencoders", knows) == "autoencoders"
+    assert compounded("TF", "TensorFlow runs the graph", knows) == "TensorFlow"
+    assert compounded("BP", "backpropagation", knows) == "backpropagation"
+    assert compounded("AE", "aerial views", knows) is None        # no known word where the E opens
+    assert compounded("AE", "autoencoder", set().__contains__) is None

@@ -1,7 +1,7 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.answer.abstain import Coverage, compound_subject, decide, names_a_term, question_terms, refusal
+from rag.answer.abstain import Coverage, compound_subject, compounds, decide, names_a_term, question_terms, refusal
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
@@ -250,3 +250,24 @@ def test_an_unknown_word_counts_where_it_names_a_term_with_a_word_the_notes_know
     assert not names_a_term("focal", "What is focal, loss?", knows)    # a comma ends the term
     assert names_a_term("perplexity", "How is the perplexity of a model computed?", knows)   # "of" joins a term
     assert not names_a_term("bottleneck", "Why is a decoder with a bottleneck as wide as its input useless?", knows)
+
+
+def test_a_word_given_as_another_name_or_set_off_by_an_aside_is_read_with_its_neighbours():
+    knows = Vocabulary(["Drug discovery uses generative models; sampling picks the next token; a random forest."]).knows
+    assert not names_a_term("pharma", "For pharma / drug discovery, what uses do the slides list?", knows)
+    assert names_a_term("nucleus", "How does nucleus (top-p) sampling pick tokens?", knows)   # one term around it
+    assert not names_a_term("inside", "Three ways to peek inside a trained random forest?", knows)   # a preposition
+
+
+def test_hyphenated_compounds_are_terms_and_numbers_are_none():
+    assert compounds("random forest out-of-bag error: is it a 4-sample estimate?") == ["out-of-bag"]
+    assert "five" not in question_terms("What are the five prompting principles?")
+
+
+def test_a_word_one_slip_of_typing_from_a_notes_word_is_respelled_unless_it_is_a_word_of_its_own():
+    vocab = Vocabulary(["A covnet learns edges; the first convent layer too; a factor of two; bagging trees."])
+    whole = {"factory", "tagging"}.__contains__   # words the embedder's vocabulary holds whole
+    assert vocab.respelled("What does a convnet learn?", whole) == {"convnet": "convent covnet"}
+    assert vocab.respelled("How does the factory use tagging?", whole) == {}
+    assert vocab.respelled("Is baggging slow?", lambda w: False) == {"baggging": "bagging"}
+    assert vocab.respelled("Is tagging slow?", lambda w: False) == {}   # a letter changed is no slip

@@ -58,6 +58,7 @@ def test_an_abbreviation_the_notes_define_is_explained_by_its_long_form():
     assert unexplained(["vae"], units, names=["vae"], long_forms={"vae": "Variational Autoencoders"}) == []
     assert unexplained(["vaes"], units, long_forms={"vae": "Variational Autoencoders"}) == []   # plural short form
     assert unexplained(["gan"], units, long_forms={"vae": "Variational Autoencoders"}) == ["gan"]
+    assert unexplained(["vaes"], units, names=["vaes"], long_forms={"vaes": "Variational Autoencoders"}) == []
 
 
 def test_a_list_item_with_its_abbreviation_is_still_a_list_item():

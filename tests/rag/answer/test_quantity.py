@@ -1,6 +1,6 @@
 """A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts,
 and a question for a default only where one speaks of that default."""
-from rag.answer.quantity import counted, uncounted, undefaulted
+from rag.answer.quantity import counted, is_value, uncounted, undefaulted
 
 
 def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_not_checked():
@@ -62,3 +62,9 @@ def test_the_chain_refuses_a_default_its_notes_never_give(make_chain_for):
     assert refused.abstained and "no default" in refused.answer
     answered = chain.answer("What is the default backend of Keras?")
     assert not answered.abstained and "default and primary backend" in answered.citations[0].quote
+
+
+def test_values_are_numbers_number_words_and_numbers_measuring_a_word_but_not_years_or_names():
+    assert is_value("1.5") and is_value("10x") and is_value("five") and is_value("4-sample") and is_value("4-bit")
+    assert not is_value("2019") and not is_value("1980s") and not is_value("GPT-4") and not is_value("F1")
+    assert not is_value("one-hot") and not is_value("fiver")

@@ -1,5 +1,6 @@
 """Question analysis: parts of multi-part and comparison questions, focus words, names, words naming a note."""
 from rag.answer.question import analyse, quoted_terms, split_parts
+from rag.core.text import stem
 
 
 def pieces(word):
@@ -51,6 +52,12 @@ def test_each_part_knows_its_clause_and_the_sides_of_a_comparison_share_one():
 def test_compared_things_with_their_own_article_share_the_words_after_them_once():
     assert split_parts("What does it do on the compression side vs the decompression side?") == (
         "What does it do on the compression side?", "What does it do on the decompression side?")
+
+
+def test_the_first_compared_thing_starts_after_the_questions_verb():
+    assert split_parts("what is bagging vs boosting") == ("what is bagging", "what is boosting")
+    assert split_parts("does dropout vs batchnorm help more?") == ("does dropout help more?",
+                                                                   "does batchnorm help more?")
 
 
 def test_comparisons_split_into_one_part_per_compared_thing():
@@ -108,3 +115,15 @@ def test_a_modifier_suffix_leaves_the_name_it_is_made_from_and_speech_verbs_poin
     italian = analyse("What does 'latent space' mean in my Italian autoencoder write-up?", pieces)
     assert "italian" not in italian.focus and italian.note_words == {"italian", "autoencoder"}
     assert "writ" not in italian.terms
+
+
+def test_the_words_that_tell_compared_things_apart_are_focus_words_however_common():
+    assert {"claude", "chatgpt"} <= set(analyse("claude vs chatgpt - which one is better for long documents?",
+                                                pieces).focus)
+    assert "compression" in analyse("What does it do on the compression side vs the decompression side?",
+                                    pieces).focus
+
+
+def test_a_quoted_word_is_a_term_of_the_question_even_when_common():
+    assert stem("instance") in analyse("In ML lingo, what's an 'instance'?", pieces).terms
+    assert stem("instance") not in analyse("In ML lingo, what's an instance?", pieces).terms   # a stopword

@@ -11,6 +11,11 @@ CASES = [
     ("# Applications of GenAI\n\nThe University of Pennsylvania deployed a generative AI model to simulate the spread "
      "of COVID-19 and test different interventions.\n", "What was UPenn's generative AI model used for?",
      {"UPenn": "University of Pennsylvania"}, "simulate the spread of COVID-19"),
+    ("# Autoencoders\n\nAn autoencoder is trained to reconstruct its input through a narrow code, so the encoder "
+     "learns a compressed representation.\n", "How are AEs trained?", {"AEs": "autoencoder"},
+     "trained to reconstruct its input"),
+    ("# Vision\n\nA covnet learns local patterns such as edges in its first layers, and larger patterns in later "
+     "layers.\n", "What does the first layer of a convnet learn?", {"convnet": "covnet"}, "local patterns"),
 ]
 
 

@@ -121,3 +121,12 @@ def test_a_unit_opening_with_the_note_speaking_of_itself_is_an_intro():
             "I will be re-reading my jupyter-notebook notes from August.\n\n"
             "Deep learning systems are mostly neural networks. Much of this is covered in my review notes.")
     assert [u.kind for u in chunk_units(text)] == ["intro", "intro", "prose"]
+
+
+def test_the_title_of_a_collapsible_html_section_is_a_heading_and_the_context_of_what_it_holds():
+    from rag.index.units import chunk_units
+    text = ("<details>\n<summary>   How can batch norm be demonstrated? </summary>\n<markdown>\n"
+            "    Let's consider a simplified example to illustrate batch normalization mathematically.\n")
+    units = chunk_units(text)
+    assert [(u.kind, u.context) for u in units] == [("prose", "How can batch norm be demonstrated?")]
+    assert text[units[0].start:units[0].end].startswith("Let's consider")
