@@ -195,9 +195,9 @@ class Unit:
     "This is a very old note", "I will be re-reading my notes") and list (item names with nothing said of them,
     "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence ending in a colon: it
     introduces what follows), heading (a markdown heading, or the title of a collapsible HTML section), table (a row
-    of cells), byline (reading time, author) and truncated (a
-    sentence whose content after a colon was cut off, "...: ...") are never quoted. A table row becomes a RECORD, quoted
-    whole, only for a question that asks what its table says of its first cell (rag.answer.tables).
+    of cells), byline (reading time, author) and truncated (a sentence whose content after a colon was cut off, "...:
+    ...") are never quoted. A table row becomes a RECORD, quoted whole, only for a question that asks what its table
+    says of its first cell (rag.answer.tables).
     """
 
     start: int
