@@ -9,7 +9,7 @@ from tqdm import tqdm
 from rag.core.text import squash, word_parts
 from rag.core.types import Chunk, heading_path, heading_titles
 from rag.index.store.db import text_hash
-from rag.index.units import evidence_units
+from rag.index.units import evidence_units, listed_in_context
 
 
 def embedding_text(chunk: Chunk, count_tokens: Callable[[str], int], limit: int) -> str:
@@ -46,10 +46,12 @@ UNIT_BATCH = 32  # sentences sorted by length, so batches pad little
 def embed_units(embedder, chunks: Mapping[str, Chunk], progress: bool = True, label: str = "",
                 with_heading: bool = False) -> dict[str, list[tuple[str, np.ndarray]]]:
     """chunk hash -> (unit text hash, vector) for every evidence unit of each chunk, as answering ranks them
-    (rag.index.units.evidence_units); answering then embeds only the question. `with_heading`: each unit is embedded
-    under its chunk's heading path, as chunks are (the hash stays the unit text's). `label` names the embedder on the
-    progress bar."""
-    units = {h: [squash(c.text[a:b]) for a, b in evidence_units(c.text)] for h, c in chunks.items()}
+    (rag.index.units.evidence_units), and, unless `with_heading`, for each list line under its label
+    (rag.index.units.listed_in_context); answering then embeds only the question. `with_heading`: each unit is
+    embedded under its chunk's heading path, as chunks are (the hash stays the unit text's). `label` names the
+    embedder on the progress bar."""
+    units = {h: [squash(c.text[a:b]) for a, b in evidence_units(c.text)]
+             + ([] if with_heading else listed_in_context(c.text)) for h, c in chunks.items()}
     shown = {h: [under_heading(chunks[h].heading if with_heading else "", u, embedder.count_tokens,
                                embedder.max_tokens) for u in us] for h, us in units.items()}
     distinct = sorted(dict.fromkeys(u for us in shown.values() for u in us), key=len)  # similar lengths batch

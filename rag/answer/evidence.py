@@ -15,7 +15,7 @@ from rag.answer.question import Question
 from rag.answer.tables import question_units, quotable
 from rag.core.text import content_terms
 from rag.core.types import SearchResult
-from rag.index.units import Unit
+from rag.index.units import Unit, in_context
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
@@ -101,7 +101,8 @@ def candidates(results: list[SearchResult], question: Question) -> list[Candidat
 
 def score(question: Question, cands: list[Candidate], embed, max_candidates: int = 60,
           foreign=None) -> list[Candidate]:
-    """Fill each candidate's per-part scores: w_dense * cosine + w_lex * coverage of the part's terms (unit, its
+    """Fill each candidate's per-part scores: w_dense * cosine (a list line under a label or title: the better of its
+    own and its reading under the label, rag.index.units.in_context) + w_lex * coverage of the part's terms (unit, its
     list context and heading; half the part's own terms, without the leading context, half all the question's)
     + w_rank * chunk prior; a unit that defines what a "what is X" part asks covers that part whole ("The EMA network
     is ..."), and so does one that says what a "what does X measure" part asks ("The Gini index measures ...");
@@ -150,9 +151,12 @@ def score(question: Question, cands: list[Candidate], embed, max_candidates: int
     if len(cands) > max_candidates:
         cands = sorted(cands, key=lambda c: -max(w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))))
         cands = cands[:max_candidates]
-    vecs = embed(list(parts) + [c.text for c in cands])
-    cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, parts)
+    listed = [c for c in cands if c.unit.kind == "item" and c.unit.context]
+    vecs = embed(list(parts) + [c.text for c in cands] + [in_context(c.unit.context, c.text) for c in listed])
+    cos = vecs[len(parts):] @ vecs[:len(parts)].T            # (candidates, then listed candidates in context, parts)
+    under_label = dict(zip(map(id, listed), cos[len(cands):]))
     for c, row in zip(cands, cos):
+        row = np.maximum(row, under_label[id(c)]) if id(c) in under_label else row
         c.similarity = [max(float(row[i]), alt(c, i)) for i in range(len(parts))]
         c.scores = [w_dense * c.similarity[i] + w_lex * lexical(c, i) + w_rank * c.prior for i in range(len(parts))]
     return cands

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.core.text import EMPHASIS, sentence_spans
+from rag.core.text import EMPHASIS, sentence_spans, squash
 from rag.index.outline import ListLine, outline
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
@@ -39,8 +39,9 @@ _INTRO = re.compile(
 _SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be reviewed", "my jupyter-notebook notes"
     r"\b(?:this|these|my|our)\s+(?:[\w/-]+\s+){0,5}?(?:notes?|notebooks?|posts?|pages?|articles?|blogs?)\b"
     r"|\bthis is (?:a|an|my)\s+(?:[\w-]+\s+){0,3}?(?:note|post|page|article)\b", re.IGNORECASE)
-UNIT_VECTORS = "2"   # how ingest embeds units (2: those of text in another language under their heading path); a
-                     # version keeps what its first build used, so `rag ingest` says when --rebuild would renew them
+UNIT_VECTORS = "3"   # how ingest embeds units (2: those of text in another language under their heading path; 3:
+                     # list lines also under their label, see `in_context`); a version keeps what its first build
+                     # used, so `rag ingest` says when --rebuild would renew them
 QUOTABLE = ("prose", "item", "intro", "list")
 RECORD = "record"   # a table row a question asks about: made per question by rag.answer.tables, never by chunk_units
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
@@ -244,6 +245,19 @@ def evidence_units(text: str) -> list[tuple[int, int]]:
     """The spans of `text` that can be quoted as evidence: quotable units, list and heading markers left out.
     Ingest embeds squash(text[a:b]) of each, so answering finds their vectors in the index."""
     return [(u.start, u.end) for u in chunk_units(text) if u.quotable]
+
+
+def in_context(context: str, shown: str) -> str:
+    """A list line as the label or title it sits under says of it ("Each encoder layer feeds them through the
+    following sublayers: A multi-head attention layer"): what the line means, which it rarely says alone."""
+    return f"{context}: {shown}"
+
+
+def listed_in_context(text: str) -> list[str]:
+    """Every list line of `text` under a label or title, as `in_context` writes it (whitespace squashed): ingest embeds
+    them beside the evidence units, so answering finds their vectors."""
+    return [in_context(u.context, squash(text[u.start:u.end])) for u in chunk_units(text)
+            if u.kind == "item" and u.context]
 
 
 def looks_like_instruction(text: str) -> bool:

@@ -139,13 +139,18 @@ def test_evidence_units_are_embedded_at_ingest_and_answering_reuses_them(tiny_co
     from rag.answer.chain import AnswerChain
     from rag.core.text import squash
     from rag.index.store.db import text_hash
-    from rag.index.units import evidence_units
+    from rag.index.units import evidence_units, listed_in_context
 
+    (tiny_corpus / "steps.md").write_text("# Encoder\n\nEach encoder layer feeds its embeddings through these "
+                                          "sublayers:\n\n- A multi-head attention layer\n- A feed-forward layer\n")
     settings = load_settings(index_dir=str(tmp_path / "index"), answer={"backend": "extractive"})
     ingest_paths([tiny_corpus], settings, progress=False)
     store = _consistent(settings)
     ids, _ = store.texts_for_bm25()
-    units = [squash(c.text[a:b]) for c in store.by_vector_ids(ids).values() for a, b in evidence_units(c.text)]
+    chunks = store.by_vector_ids(ids).values()
+    listed = [t for c in chunks for t in listed_in_context(c.text)]
+    units = [squash(c.text[a:b]) for c in chunks for a, b in evidence_units(c.text)] + listed
+    assert any(t.endswith(": A multi-head attention layer") for t in listed)   # list lines also under their label
     stored = store.unit_vectors([text_hash(u) for u in units])
     assert len(stored) == len(set(units)) == _unit_rows(store) > 0
     embedder = embed.Embedder.load()

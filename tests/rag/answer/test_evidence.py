@@ -97,6 +97,17 @@ def test_a_list_line_is_ranked_with_the_label_above_it():
     assert all(e.kind == "item" for e in ev)
 
 
+def test_a_list_lines_dense_score_reads_it_under_its_label():
+    text = ("Each encoder layer receives a sequence of embeddings and feeds them through the following sublayers:\n\n"
+            "  - A multi-head attention layer\n  - A fully connected forward layer\n\n"
+            "Tokens are cut from text by a tokenizer.")
+    question = q("how does an encoder layer process its sequence of embeddings")
+    ev = {e.text: e for e in select_evidence(question, [result(text)], bag_embed, lambda t: 1, 3, 100)}
+    alone = float(bag_embed([question.text, "A multi-head attention layer"]).prod(axis=0).sum())
+    assert ev["A multi-head attention layer"].similarity > alone   # the label's words count for its dense score
+    assert ev["A multi-head attention layer"].score > ev["Tokens are cut from text by a tokenizer."].score
+
+
 def test_a_short_announced_list_is_evidence_together_in_note_order():
     """"How can a model get word embeddings?": the second way matches best, the first ranks third behind an unrelated
     sentence; they are numbered together, the note's order kept. A list of four lines is not regrouped."""
