@@ -86,9 +86,16 @@ def compound_words(text: str) -> list[str]:
 
 
 def compounds(question: str) -> list[str]:
-    """The hyphenated compounds of a question other than measures ("out-of-bag", "top-p"; not "4-sample"): a term
-    the notes hold only where they write its words together."""
-    return [w for w in dict.fromkeys(compound_words(question)) if "-" in w and not quantity.is_value(w)]
+    """The hyphenated compounds of a question other than measures and names of a note ("out-of-bag", "top-p"; not
+    "4-sample", "write-up"): a term the notes hold only where they write its words together."""
+    return [w for w in dict.fromkeys(compound_words(question))
+            if "-" in w and not quantity.is_value(w) and w.replace("-", "") not in META_WORDS]
+
+
+def respelled(term: str, spelled: dict[str, str]) -> str:
+    """A hyphenated term with each part the notes write otherwise in their spelling ("robbins-monro" ->
+    "robbins-moro" where `spelled` maps "monro" to "moro": its first spelling)."""
+    return "-".join(spelled[p].split()[0] if p in spelled else p for p in term.split("-"))
 
 
 def question_terms(question: str) -> list[str]:
@@ -202,15 +209,16 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     always."""
     top_dense = max((r.dense_score for r in results if r.dense_score is not None), default=0.0)
     top_ev = max((e.score for e in evidence), default=0.0)
-    terms = question_terms(query.text) + compounds(query.text)
+    terms = list(dict.fromkeys(question_terms(query.text) + compounds(query.text)))
     spelled = {short.lower(): long for short, long in (spelled or {}).items()}   # "bn": "Batch Normalization"
-    knows = (lambda w: vocab.knows_term(w) if "-" in w else vocab.knows(w)) if vocab is not None else None
+    knows = (lambda w: vocab.knows_term(respelled(w, spelled)) if "-" in w else vocab.knows(w)) if vocab else None
     unknown = [t for t in terms if knows is not None and not knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
     unknown = [t for t in unknown if names_a_term(t, query.text, knows)]
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
-    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(t) and t not in spelled
+    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(respelled(t, spelled))
+                     and t not in spelled
                      and (t in query.names or "-" in t or names_a_term(t, query.text, knows))]
     named = [*quoted_terms(query.text), *([given] if given else [])]
     named_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
@@ -224,7 +232,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained(asked, list(units), query.names,
+                    focus.unexplained([respelled(t, spelled) for t in asked], list(units),
+                                      [respelled(t, spelled) for t in query.names],
                                       {**(vocab.long_forms if vocab is not None else {}), **spelled}),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,

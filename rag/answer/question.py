@@ -14,7 +14,7 @@ META_WORDS = frozenset("""note notes slide slides blog blogs post summary summar
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
 claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts timeline timelines
-notebook notebooks overview overviews""".split())
+notebook notebooks overview overviews writeups cheatsheet cheatsheets""".split())
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
 limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat
@@ -52,7 +52,7 @@ _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", 
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
     r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|notebooks?|overviews?|"
-    r"write-?ups?|decks?|cheat-?sheets?|handouts?)\b",
+    r"write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|documents?)\b",
     re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)")
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"

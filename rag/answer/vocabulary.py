@@ -11,7 +11,8 @@ INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inf
                        # "generalization"; "autoencoders" and "autoencoder")
 MIN_PIECE = 3    # an abbreviation's pieces ("conv" + "nets") are at least this long
 FAMILY = (4, 8)  # a word's stem, cut to at most 8 letters and at least 4, opens the words of its family
-SLIP_LETTERS = 6  # words this long or longer match a notes word one slip of typing away ("convnet", "covnet")
+SLIP_LETTERS = 5  # question words this long or longer match a notes word one slip of typing away ("convnet",
+                  # "covnet"; "monro", "moro")
 
 
 class Vocabulary:
@@ -63,8 +64,7 @@ class Vocabulary:
             w = word.lower()
             if len(w) < SLIP_LETTERS or self.knows(w) or whole(w):
                 continue
-            near = sorted(x for x in self.words if abs(len(x) - len(w)) <= 1 and len(x) >= SLIP_LETTERS
-                          and one_slip(w, x))
+            near = sorted(x for x in self.words if abs(len(x) - len(w)) <= 1 and one_slip(w, x))
             if near:
                 out[word] = " ".join(near)
         return out

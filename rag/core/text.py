@@ -121,7 +121,8 @@ over own per quite rather really same she should since so some such than that th
 they this those though through thus to too under until up upon us use used uses using very via was we well were
 what when where whether which while who whom whose why will with within without would yet you your
 e.g i.e eg ie vs say says said tell tells according note notes explain describe described mean means meant way ways
-thing things something many kind kinds type types example examples instance instances does
+thing things something many kind kinds type types sort sorts example examples instance instances does
+bunch lot lots couple handful pile piles plenty
 anyone anybody anything everyone everybody everything someone somebody nobody together
 inside outside across along around beyond behind beside toward towards onto among amongst throughout beneath
 underneath""".split())

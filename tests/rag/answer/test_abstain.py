@@ -1,7 +1,16 @@
 """Abstention: thresholds from settings, unknown question terms, refusals that name the closest notes."""
 from dataclasses import replace
 
-from rag.answer.abstain import Coverage, compound_subject, compounds, decide, names_a_term, question_terms, refusal
+from rag.answer.abstain import (
+    Coverage,
+    compound_subject,
+    compounds,
+    decide,
+    names_a_term,
+    question_terms,
+    refusal,
+    respelled,
+)
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
@@ -271,3 +280,17 @@ def test_a_word_one_slip_of_typing_from_a_notes_word_is_respelled_unless_it_is_a
     assert vocab.respelled("How does the factory use tagging?", whole) == {}
     assert vocab.respelled("Is baggging slow?", lambda w: False) == {"baggging": "bagging"}
     assert vocab.respelled("Is tagging slow?", lambda w: False) == {}   # a letter changed is no slip
+
+
+def test_a_hyphenated_term_is_read_in_the_notes_spelling_of_its_parts():
+    vocab = Vocabulary(["The Robbins-Moro algorithm needs no gradients."])
+    spelled = vocab.respelled("Does Robbins-Monro need derivatives?", lambda w: False)
+    assert spelled == {"Monro": "moro"}
+    assert vocab.knows_term(respelled("robbins-monro", {"monro": "moro"}))
+    assert not vocab.knows_term("robbins-monro")
+
+
+def test_quantity_nouns_and_note_names_are_no_terms():
+    assert "sort" not in question_terms("What sort of problem is fitting the parameters?")
+    assert "handful" not in question_terms("What is it called when you grab a handful of points?")
+    assert compounds("In my clustering write-up, what is a cheat-sheet answer?") == []

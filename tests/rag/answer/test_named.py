@@ -18,6 +18,12 @@ def test_a_note_name_that_holds_every_word_of_a_title_names_that_note():
     assert named_note("What does my 000 note say?", {"000_8ea1.txt": ["000_8ea1"]}) is None
 
 
+def test_a_part_named_inside_a_note_the_asker_owns_does_not_name_a_note_of_its_own():
+    question = "In the autoencoder slide of my generative AI deck, what do the two halves do?"
+    assert named_note(question, TITLES) == "genai.txt"
+    assert named_note("In the autoencoder slide, what do the two halves do?", TITLES) == "ae.txt"
+
+
 def test_a_section_heading_names_the_note_that_holds_it_accents_aside():
     sections = {"ae.txt": ["Autoencoders", "Naïve Bayes"], "review.txt": ["Bayesian neural networks"]}
     assert named_note("What does Naive Bayes boil down to, according to the old Naive Bayes note?", sections) == \
