@@ -211,8 +211,12 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     top_ev = max((e.score for e in evidence), default=0.0)
     terms = list(dict.fromkeys(question_terms(query.text) + compounds(query.text)))
     spelled = {short.lower(): long for short, long in (spelled or {}).items()}   # "bn": "Batch Normalization"
-    knows = (lambda w: vocab.knows_term(respelled(w, spelled)) if "-" in w else vocab.knows(w)) if vocab else None
-    unknown = [t for t in terms if knows is not None and not knows(t) and t not in spelled]
+
+    def knows(word: str) -> bool:
+        """Whether the notes use a word, or write a hyphenated compound's words together (in their spelling)."""
+        return vocab.knows_term(respelled(word, spelled)) if "-" in word else vocab.knows(word)
+
+    unknown = [t for t in terms if vocab is not None and not knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
     unknown = [t for t in unknown if names_a_term(t, query.text, knows)]
     subject = compound_subject(query.text)
