@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag.answer.focus import mentions
-from rag.answer.phrases import COUNTS, asked_action, asked_count, asks_steps, defined_term, defines, does
+from rag.answer.phrases import COUNTS, asked_action, asked_count, asks_steps, defined_term, defines, does, names_steps
 from rag.answer.question import Question
 from rag.answer.tables import question_units, quotable
 from rag.core.text import content_terms
@@ -251,9 +251,10 @@ def counted_list(c: Candidate, cands: list[Candidate], count: int | None) -> lis
 
 def procedure(ranked: list[Candidate], cands: list[Candidate], part: int, reach: int) -> list[Candidate]:
     """The steps a part that asks for a procedure quotes ("walk me through ...", "step by step"): the list that holds
-    the most of its `reach` best units (two at least; the better ranked on a tie), each line by its best unit for the
-    part, in note order. A procedure is written as a list of steps, many of them relevant, and its order is the
-    answer's; a single relevant line of a list is one fact, not the procedure. Failing a list, the steps written as
+    the most of its `reach` best units (two at least, or one where the list's label names it as steps: "Steps:";
+    the better ranked on a tie), each line by its best unit for the part, in note order. A procedure is written as a
+    list of steps, many of them relevant, and its order is the answer's; a single relevant line of a list is one
+    fact, not the procedure, unless its label says the list is the steps. Failing a list, the steps written as
     prose: the first of those units that the next sentences of its paragraph go on from in sequence ("To implement
     ..., you'd start by ... Then, you'd map ... Finally, you'd feed ...": see `sequence`). [] when neither is
     found."""
@@ -267,7 +268,9 @@ def procedure(ranked: list[Candidate], cands: list[Candidate], part: int, reach:
         held.setdefault(key, lines)
         votes[key] += 1
     best = max(votes, key=lambda k: votes[k], default=None)   # Counter keeps first-seen order on ties
-    if best is not None and votes[best] >= 2 and len(held[best]) >= 2:
+    if best is None or votes[best] < 2:   # one line voting for a list its label names as steps ("Steps:") is enough
+        best = next((k for k in votes if names_steps(held[k][0][0].unit.context)), None)
+    if best is not None and len(held[best]) >= 2:
         return [max(line, key=lambda x: x.scores[part]) for line in held[best]]
     return next((steps for c in ranked[:reach] if len(steps := sequence(c, cands)) > 1), [])
 

@@ -41,6 +41,14 @@ _STEPS_ASK = re.compile(  # "step by step", "walk me through ...", "what steps t
     re.IGNORECASE)
 
 
+_STEPS_LABEL = re.compile(r"^(?:the\s+)?(?:[\w-]+\s+){0,3}?(?:steps|stages|phases|procedure|process)$", re.IGNORECASE)
+
+
+def names_steps(label: str) -> bool:
+    """Whether a list's label names it as the steps of a procedure ("Steps", "Training steps", "The process")."""
+    return bool(_STEPS_LABEL.match(label.strip(" :*_")))
+
+
 def asks_steps(question: str) -> bool:
     """Whether a question asks for a procedure, its steps in order ("walk me through one training step of ...",
     "how does X work, step by step?"), not for one fact about a step ("what happens at each step")."""

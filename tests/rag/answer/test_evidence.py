@@ -4,6 +4,7 @@ import zlib
 import numpy as np
 
 from rag.answer.evidence import candidates, select_evidence, successor
+from rag.answer.phrases import names_steps
 from rag.answer.question import analyse
 from rag.core.types import Chunk, SearchResult
 from rag.index.units import looks_like_instruction
@@ -308,6 +309,17 @@ def test_a_question_that_asks_for_steps_quotes_the_list_of_steps_first_in_note_o
     plain = select_evidence(q("What does the training of a diffusion model on images do?"), [result(STEPS), other],
                             bag_embed, lambda t: 1, 2, 100, reach=8)
     assert not any(e.group >= 0 for e in plain)                    # no procedure asked: its best lines alone
+
+
+def test_one_line_of_a_list_its_label_names_as_steps_brings_the_whole_procedure():
+    text = ("Batch normalization keeps each layer's inputs stable during training.\n\nSteps:\n\n"
+            "- Calculate Mean and Variance: for each feature in the mini-batch, calculate the mean and variance.\n"
+            "- Normalize: subtract the mean and divide by the root of the variance plus a constant.\n"
+            "- Scale and Shift: multiply by a learned scale and add a learned shift.\n")
+    ask = q("Step by step, what does the layer compute for each feature of a mini-batch?")
+    ev = select_evidence(ask, [result(text)], bag_embed, lambda t: 1, 1, 100, reach=1)   # one line votes
+    assert [e.text.split(":")[0] for e in ev] == ["Calculate Mean and Variance", "Normalize", "Scale and Shift"]
+    assert names_steps("Steps:") and names_steps("Training steps") and not names_steps("Steps to avoid overfitting")
 
 
 def test_a_list_of_steps_cut_across_two_chunks_is_followed_into_the_next():
