@@ -125,6 +125,7 @@ class Coverage:
     undefaulted: str | None = None  # the default a question asks for ("default value") when no retrieved passage
                                     # speaks of a default
     unused_subject: str | None = None   # the unknown subject when no retrieved unit uses all its words in any order
+    asks_nothing: bool = False  # the question holds no content word, name or quoted term ("/", "vs vs vs")
 
     @property
     def similarity(self) -> float:
@@ -134,6 +135,8 @@ class Coverage:
 
     def finding(self) -> str | None:
         """What the notes lack, in a sentence for the reader, when a structural rule found it."""
+        if self.asks_nothing:
+            return "Your question names nothing to look for: ask about a topic of your notes."
         if self.unknown_focus:
             return f"Your notes never mention {', '.join(self.unknown_focus)}."
         if self.unused_subject:
@@ -159,7 +162,7 @@ class Coverage:
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
                 "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
                 "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted,
-                "undefaulted": self.undefaulted}
+                "undefaulted": self.undefaulted, "asks_nothing": self.asks_nothing}
 
 
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
@@ -247,7 +250,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     uncounted=quantity.uncounted(query.text, sentences, query.names),
                     undefaulted=quantity.undefaulted(query.text, sentences),
                     unused_subject=unknown_subject if unknown_subject and not any(
-                        focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None)
+                        focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None,
+                    asks_nothing=not terms and not query.focus and not named)
 
 
 def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
@@ -262,6 +266,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
     Words or phrases the notes never use count only while no evidence sentence matches strongly: a question
     may say "store" or "advantage" where the notes say "stored" in other words.
     """
+    if cov.asks_nothing:
+        return "the question names nothing to look for"
     unknown_focus = never_mentioned(cov, s)
     if unknown_focus:
         return f"the notes never mention {', '.join(unknown_focus)}"

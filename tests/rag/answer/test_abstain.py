@@ -294,3 +294,12 @@ def test_quantity_nouns_and_note_names_are_no_terms():
     assert "sort" not in question_terms("What sort of problem is fitting the parameters?")
     assert "handful" not in question_terms("What is it called when you grab a handful of points?")
     assert compounds("In my clustering write-up, what is a cheat-sheet answer?") == []
+
+
+def test_a_question_that_names_nothing_is_refused_and_says_so(make_chain):
+    chain = make_chain("extractive")
+    for question in ["/", "vs vs vs", "what is it?"]:
+        answer = chain.answer(question)
+        assert answer.abstained and "names nothing to look for" in answer.answer
+        assert answer.diagnostics["coverage"]["asks_nothing"]
+    assert not chain.answer("what is EMA?").diagnostics["coverage"]["asks_nothing"]
