@@ -60,14 +60,21 @@ def defined(text: str) -> dict[str, str]:
     return out
 
 
+def _pieces(short: str) -> list[str]:
+    """The pieces of a short form, a plural s aside: each capital with the small letters after it, or a number ("BN"
+    -> B, N; "UPenn" -> U, Penn; "ViTs" -> Vi, T); [] when it is not made of them."""
+    stem = short[:-1] if len(short) > 2 and short.endswith("s") else short
+    pieces = re.findall(r"[A-Z][a-z]*|\d+", stem)
+    return pieces if "".join(pieces) == stem else []
+
+
 def spelled_out(short: str, text: str) -> str | None:
     """The first run of capitalised words in `text` that spells the short form out, or None: each of its pieces (a
     capital and the small letters after it: "B", "N"; "U", "Penn"; "Vi", "T") opens the next capitalised word, with
     "of", "the", "for" and the like between them; a plural s aside. "Batch Normalization" for "BN", "University of
     Pennsylvania" for "UPenn": notes that write a name out in full hold what its abbreviation asks about."""
-    stem = short[:-1] if len(short) > 2 and short.endswith("s") else short
-    pieces = re.findall(r"[A-Z][a-z]*|\d+", stem)
-    if "".join(pieces) != stem:
+    pieces = _pieces(short)
+    if not pieces:
         return None
     words = re.findall(r"[A-Za-z][\w'-]*", text)
     for first in range(len(words)):
@@ -92,9 +99,8 @@ def compounded(short: str, text: str, knows: Callable[[str], bool]) -> str | Non
     """The first word of `text` that spells a short form out as one compound word, or None: the word opens with the
     short form's first piece and falls into as many pieces, each later one a word the notes know (`knows`) opening
     with the next letter: "autoencoder" (auto + encoder) for "AE", "TensorFlow" (tensor + flow) for "TF"."""
-    stem = short[:-1] if len(short) > 2 and short.endswith("s") else short
-    pieces = [p.lower() for p in re.findall(r"[A-Z][a-z]*|\d+", stem)]
-    if "".join(pieces) != stem.lower() or len(pieces) < 2:
+    pieces = [p.lower() for p in _pieces(short)]
+    if len(pieces) < 2:
         return None
 
     def falls_into(rest: str, letters: list[str]) -> bool:

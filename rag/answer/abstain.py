@@ -92,7 +92,7 @@ def compounds(question: str) -> list[str]:
             if "-" in w and not quantity.is_value(w) and w.replace("-", "") not in META_WORDS]
 
 
-def respelled(term: str, spelled: dict[str, str]) -> str:
+def in_notes_spelling(term: str, spelled: dict[str, str]) -> str:
     """A hyphenated term with each part the notes write otherwise in their spelling ("robbins-monro" ->
     "robbins-moro" where `spelled` maps "monro" to "moro": its first spelling)."""
     return "-".join(spelled[p].split()[0] if p in spelled else p for p in term.split("-"))
@@ -217,14 +217,14 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
 
     def knows(word: str) -> bool:
         """Whether the notes use a word, or write a hyphenated compound's words together (in their spelling)."""
-        return vocab.knows_term(respelled(word, spelled)) if "-" in word else vocab.knows(word)
+        return vocab.knows_term(in_notes_spelling(word, spelled)) if "-" in word else vocab.knows(word)
 
     unknown = [t for t in terms if vocab is not None and not knows(t) and t not in spelled]
     share = 1.0 - len(unknown) / len(terms) if terms else 1.0
     unknown = [t for t in unknown if names_a_term(t, query.text, knows)]
     subject = compound_subject(query.text)
     unknown_subject = subject if subject and vocab is not None and not vocab.knows_phrase(subject) else None
-    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(respelled(t, spelled))
+    unknown_focus = [t for t in query.focus if vocab is not None and not vocab.knows_term(in_notes_spelling(t, spelled))
                      and t not in spelled
                      and (t in query.names or "-" in t or names_a_term(t, query.text, knows))]
     named = [*quoted_terms(query.text), *([given] if given else [])]
@@ -239,8 +239,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
-                    focus.unexplained([respelled(t, spelled) for t in asked], list(units),
-                                      [respelled(t, spelled) for t in query.names],
+                    focus.unexplained([in_notes_spelling(t, spelled) for t in asked], list(units),
+                                      [in_notes_spelling(t, spelled) for t in query.names],
                                       {**(vocab.long_forms if vocab is not None else {}), **spelled}),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,

@@ -259,9 +259,8 @@ class AnswerChain:
             yield from self._close(turn, text, [], abstained=True)
             return
         if self.mode == "extractive" or not turn.evidence:
-            n_parts = len(turn.query.parts) if turn.query else 1
-            quotes = quote_best(turn.evidence, n_parts, self.settings.answer.for_parts(
-                self.settings.answer.extractive_sentences, n_parts))
+            quotes = quote_best(turn.evidence, turn.n_parts, self.settings.answer.for_parts(
+                self.settings.answer.extractive_sentences, turn.n_parts))
             claims = yield from turn.claims(quotes, first=True)
         elif self.mode == "free":
             claims = yield from self.model.free(turn)

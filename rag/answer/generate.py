@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from rag.answer.citations import Claim, parse_answer, render, split_answer
+from rag.answer.citations import Claim, parse_answer, split_answer
 from rag.answer.extractive import quote_best
 from rag.answer.prompts import grounded_messages
 from rag.answer.turn import Turn
@@ -92,8 +92,7 @@ class ModelAnswers:
         turn.diagnostics.update(raw=raw, checks=checks)
         if len(kept) < self.settings.min_supported_sentences:
             turn.diagnostics["fallback"] = True
-            n_parts = len(turn.query.parts) if turn.query else 1
-            extra = quote_best(turn.evidence, n_parts, max(1, self.settings.extractive_sentences - len(kept)),
+            extra = quote_best(turn.evidence, turn.n_parts, max(1, self.settings.extractive_sentences - len(kept)),
                                skip={n for c in kept for n in c.cites})
             kept += yield from turn.claims(extra, first=not kept)
         return kept
@@ -106,8 +105,6 @@ class ModelAnswers:
         checks.append(verdict.record)
         if verdict.claim is None:
             return
-        claim = verdict.claim
         turn.wide.update(verdict.wide)
-        kept.append(claim)
-        sep = "" if len(kept) == 1 else " "
-        yield from turn.token(sep + render([Claim(claim.text, turn.cite(claim.cites))]))
+        kept.append(verdict.claim)
+        yield from turn.claims([verdict.claim], first=len(kept) == 1)

@@ -30,8 +30,14 @@ class Turn:
     followup: Followup | None = None                 # a follow-up: `question` is its standalone form
     filters: Filters | None = None                   # scope applied inside retrieval
     finding: str | None = None                       # what the notes lack, found by the conversation's rules
-    spelled: dict[str, str] = field(default_factory=dict)   # short forms searched with their long form ("BN" ->
-                                                             # "Batch Normalization": see AnswerChain.retrieve)
+    spelled: dict[str, str] = field(default_factory=dict)   # words searched as the notes write them: short forms
+                                                             # ("BN" -> "Batch Normalization") and slips of typing
+                                                             # ("convnet" -> "convent covnet"): AnswerChain._spelled
+
+    @property
+    def n_parts(self) -> int:
+        """How many parts the question asks (one before it is read)."""
+        return len(self.query.parts) if self.query else 1
 
     def cite(self, numbers: list[int]) -> list[int]:
         """Answer-side citation numbers for evidence numbers, assigned in order of first use."""

@@ -28,9 +28,10 @@ _ANAPHOR = re.compile(  # "It can ...", "Each input shown to them ...", "With su
 _BYLINE = re.compile(r"^\s*(?:\d+\s*min(?:ute)?s?(?:\s+read)?\s*[·•|\-–]|(?:by|posted by|written by)\s+[A-Z])",
                      re.IGNORECASE)
 _HEADING = re.compile(r"^\s*#{1,6}\s")
-_MARKUP = re.compile(r"<[^<>\n]{1,40}>")   # an HTML tag in a markdown note: "<details>", "</summary>"
+_TAG = r"<[^<>\n]{1,40}>"   # an HTML tag in a markdown note: "<details>", "</summary>"
+_MARKUP = re.compile(_TAG)
 _MARKUP_TITLE = re.compile(   # a collapsible section's title among its tags: "<details> <summary> Title </summary>"
-    r"^(?:\s*<[^<>\n]{1,40}>)*\s*<summary>[^<>]*</summary>(?:\s*<[^<>\n]{1,40}>)*\s*$", re.IGNORECASE)
+    rf"^(?:\s*{_TAG})*\s*<summary>[^<>]*</summary>(?:\s*{_TAG})*\s*$", re.IGNORECASE)
 _TRUNCATED = re.compile(r":\s*(?:\.\.\.|…)\s*$")       # "...uses the following rule: ..." (a digest's cut)
 _INTRO = re.compile(
     r"\b(?:in this (?:note|section|post|article|chapter|series)\b[^.]{0,60}\bwe (?:will|are going to)"

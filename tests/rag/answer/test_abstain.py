@@ -6,10 +6,10 @@ from rag.answer.abstain import (
     compound_subject,
     compounds,
     decide,
+    in_notes_spelling,
     names_a_term,
     question_terms,
     refusal,
-    respelled,
 )
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
@@ -286,7 +286,7 @@ def test_a_hyphenated_term_is_read_in_the_notes_spelling_of_its_parts():
     vocab = Vocabulary(["The Robbins-Moro algorithm needs no gradients."])
     spelled = vocab.respelled("Does Robbins-Monro need derivatives?", lambda w: False)
     assert spelled == {"Monro": "moro"}
-    assert vocab.knows_term(respelled("robbins-monro", {"monro": "moro"}))
+    assert vocab.knows_term(in_notes_spelling("robbins-monro", {"monro": "moro"}))
     assert not vocab.knows_term("robbins-monro")
 
 
