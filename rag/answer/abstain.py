@@ -126,6 +126,8 @@ class Coverage:
                                     # speaks of a default
     unused_subject: str | None = None   # the unknown subject when no retrieved unit uses all its words in any order
     asks_nothing: bool = False  # the question holds no content word, name or quoted term ("/", "vs vs vs")
+    unknown_names: list[str] = field(default_factory=list)  # the unknown focus words written as names, acronyms or
+                                                            # numbers
 
     @property
     def similarity(self) -> float:
@@ -133,12 +135,13 @@ class Coverage:
         about one line of a long passage ("what does bagging do") matches the line, not the passage."""
         return max(self.top_dense, self.top_sentence)
 
-    def finding(self) -> str | None:
+    def finding(self, s: AnswerSettings) -> str | None:
         """What the notes lack, in a sentence for the reader, when a structural rule found it."""
         if self.asks_nothing:
             return "Your question names nothing to look for: ask about a topic of your notes."
-        if self.unknown_focus:
-            return f"Your notes never mention {', '.join(self.unknown_focus)}."
+        unknown_focus = never_mentioned(self, s)
+        if unknown_focus:
+            return f"Your notes never mention {', '.join(unknown_focus)}."
         if self.unused_subject:
             return f"Your notes never mention {self.unused_subject}."
         if self.contradicted:
@@ -158,7 +161,7 @@ class Coverage:
         return {"top_dense": round(self.top_dense, 4), "top_evidence": round(self.top_evidence, 4),
                 "unknown_terms": self.unknown_terms, "term_share": round(self.term_share, 4),
                 "unknown_subject": self.unknown_subject, "unused_subject": self.unused_subject,
-                "unknown_focus": self.unknown_focus,
+                "unknown_focus": self.unknown_focus, "unknown_names": self.unknown_names,
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
                 "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
                 "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted,
@@ -251,13 +254,19 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     undefaulted=quantity.undefaulted(query.text, sentences),
                     unused_subject=unknown_subject if unknown_subject and not any(
                         focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None,
-                    asks_nothing=not terms and not query.focus and not named)
+                    asks_nothing=not terms and not query.focus and not named,
+                    unknown_names=[t for t in unknown_focus if t in query.names])
 
 
 def never_mentioned(cov: Coverage, s: AnswerSettings) -> list[str]:
     """The focus words the notes never use, in any language: a word some retrieved unit in another language matches
-    at least foreign_term_min_e5 is there in translation ("reconstruction" where the note says "ricostruzione")."""
-    return [t for t in cov.unknown_focus if cov.foreign_terms.get(t, float("-inf")) < s.foreign_term_min_e5]
+    at least foreign_term_min_e5 is there in translation ("reconstruction" where the note says "ricostruzione"). A word
+    that is no name counts only while no evidence sentence scores unknown_term_max_evidence: such a sentence answers
+    the question in the notes' words ("the GAN approach for sharpening poor medical images" where the note says
+    "enhance the quality of low-resolution medical images"); a name the notes never write is never theirs."""
+    strong = cov.top_evidence >= s.unknown_term_max_evidence
+    return [t for t in cov.unknown_focus if cov.foreign_terms.get(t, float("-inf")) < s.foreign_term_min_e5
+            and (t in cov.unknown_names or not strong)]
 
 
 def decide(cov: Coverage, s: AnswerSettings) -> str | None:

@@ -254,7 +254,8 @@ class AnswerChain:
     def _respond(self, turn: Turn) -> Iterator[tuple[str, object]]:
         turn.diagnostics["mode"] = self.mode
         if turn.diagnostics.get("abstain_reason"):
-            text = abstain.refusal(turn.results, turn.finding or (turn.coverage.finding() if turn.coverage else None))
+            found = turn.coverage.finding(self.settings.answer) if turn.coverage else None
+            text = abstain.refusal(turn.results, turn.finding or found)
             yield from turn.token(text)
             yield from self._close(turn, text, [], abstained=True)
             return
