@@ -23,7 +23,7 @@ _COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
 _DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?P<thing>[a-z][\w-]*))?", re.IGNORECASE)
-_NUMERAL = r"\d[\d,.]*[kmbtx]?"  # "175", "10,000", "1.5", "300B", "4x"; not "GPT-4", "T5"
+_NUMERAL = r"\d[\d,.]*(?:x\d+)*[kmbtx]?"  # "175", "10,000", "1.5", "300B", "4x", "28x28"; not "GPT-4", "T5"
 _CARDINAL = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
              r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?)")
 _NUMBER = re.compile(  # a standalone numeral or a number word

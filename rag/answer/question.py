@@ -14,7 +14,8 @@ META_WORDS = frozenset("""note notes slide slides blog blogs post summary summar
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
 claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts timeline timelines
-notebook notebooks overview overviews writeups cheatsheet cheatsheets""".split())
+notebook notebooks overview overviews writeups cheatsheet cheatsheets blurb blurbs excerpt excerpts snippet snippets
+recap recaps""".split())
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
 limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat

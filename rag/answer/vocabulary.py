@@ -2,6 +2,7 @@
 word families and abbreviations of two notes words tolerated) and which notes hold a word."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from rag.answer.abbreviations import defined
@@ -13,6 +14,13 @@ MIN_PIECE = 3    # an abbreviation's pieces ("conv" + "nets") are at least this 
 FAMILY = (4, 8)  # a word's stem, cut to at most 8 letters and at least 4, opens the words of its family
 SLIP_LETTERS = 5  # question words this long or longer match a notes word one slip of typing away ("convnet",
                   # "covnet"; "monro", "moro")
+REGIONAL = tuple((re.compile(pattern), other) for pattern, other in (   # one word's British and American spellings
+    (r"our(s|ed|ing|ite|ites|able)?$", r"or\1"), (r"or(s|ed|ing|ite|ites|able)?$", r"our\1"),    # neighbours
+    (r"is(e|es|ed|ing|ation|ations|er|ers)$", r"iz\1"), (r"iz(e|es|ed|ing|ation|ations|er|ers)$", r"is\1"),  # normalise
+    (r"ys(e|es|ed|ing|er|ers)$", r"yz\1"), (r"yz(e|es|ed|ing|er|ers)$", r"ys\1"),                # analyse
+    (r"(?<=[^aeiou][aeiou])ll(ed|ing)$", r"l\1"), (r"(?<=[^aeiou][aeiou])l(ed|ing)$", r"ll\1"),      # modelling
+    (r"tre(s)?$", r"ter\1"), (r"ter(s)?$", r"tre\1"),                                                # centre
+))
 
 
 class Vocabulary:
@@ -54,7 +62,8 @@ class Vocabulary:
         return any(key in self._docs for key in self._keys(word))
 
     def respelled(self, text: str, whole: Callable[[str], bool]) -> dict[str, str]:
-        """The words of `text` the notes never use, at least SLIP_LETTERS long, each with the notes words one slip of
+        """The words of `text` the notes never use, at least SLIP_LETTERS long, each with how the notes write it: in
+        the other of British and American spelling ("neighbours": "neighbors"), else the notes words one slip of
         typing away (one letter dropped or added, or two neighbours swapped): "convnet": "convent covnet" where the
         notes write both. A letter changed for another is no slip ("tagging" is not "bagging"), and a word that
         `whole(word)` says is a word of the language, one piece of the embedder's vocabulary, is no slip either
@@ -62,7 +71,13 @@ class Vocabulary:
         out: dict[str, str] = {}
         for word in dict.fromkeys(word_parts(text)):
             w = word.lower()
-            if len(w) < SLIP_LETTERS or self.knows(w) or whole(w):
+            if len(w) < SLIP_LETTERS or self.knows(w):
+                continue
+            other = next((v for v in regional(w) if self.knows(v)), None)
+            if other:
+                out[word] = other
+                continue
+            if whole(w):
                 continue
             near = sorted(x for x in self.words if abs(len(x) - len(w)) <= 1 and one_slip(w, x))
             if near:
@@ -111,3 +126,10 @@ def one_slip(a: str, b: str) -> bool:
         return False
     i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
     return short[i:] == long[i + 1:]
+
+
+def regional(word: str) -> list[str]:
+    """The word in the other of British and American spelling (REGIONAL), either way: "normalise" -> "normalize",
+    "modeling" -> "modelling"; [] for a word with no such ending."""
+    w = word.lower()
+    return [other for other in dict.fromkeys(p.sub(o, w) for p, o in REGIONAL if p.search(w)) if other != w]

@@ -11,7 +11,7 @@ from rag.answer.abstain import (
     question_terms,
     refusal,
 )
-from rag.answer.vocabulary import Vocabulary
+from rag.answer.vocabulary import Vocabulary, regional
 from rag.core.settings import AnswerSettings
 from rag.core.types import Chunk, SearchResult
 
@@ -297,6 +297,16 @@ def test_a_word_one_slip_of_typing_from_a_notes_word_is_respelled_unless_it_is_a
     assert vocab.respelled("How does the factory use tagging?", whole) == {}
     assert vocab.respelled("Is baggging slow?", lambda w: False) == {"baggging": "bagging"}
     assert vocab.respelled("Is tagging slow?", lambda w: False) == {}   # a letter changed is no slip
+
+
+def test_a_word_in_the_other_of_british_and_american_spelling_is_read_as_the_notes_write_it():
+    vocab = Vocabulary(["k-nearest neighbors votes among the closest points; we normalise inputs before modeling."])
+    whole = {"neighbours", "normalize", "modelling"}.__contains__   # whole words of the language: no slips, yet spelled
+    assert vocab.respelled("How do k-nearest neighbours decide?", whole) == {"neighbours": "neighbors"}
+    assert vocab.respelled("Why normalize before modelling?", whole) == {"normalize": "normalise",
+                                                                        "modelling": "modeling"}
+    assert vocab.respelled("Which colours do the neighbors have?", whole) == {}   # neither spelling in the notes
+    assert regional("analyse") == ["analyze"] and regional("centre") == ["center"] and regional("bagging") == []
 
 
 def test_a_hyphenated_term_is_read_in_the_notes_spelling_of_its_parts():

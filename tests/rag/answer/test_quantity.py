@@ -66,5 +66,6 @@ def test_the_chain_refuses_a_default_its_notes_never_give(make_chain_for):
 
 def test_values_are_numbers_number_words_and_numbers_measuring_a_word_but_not_years_or_names():
     assert is_value("1.5") and is_value("10x") and is_value("five") and is_value("4-sample") and is_value("4-bit")
+    assert is_value("28x28") and is_value("3x3")   # a size, written as a product
     assert not is_value("2019") and not is_value("1980s") and not is_value("GPT-4") and not is_value("F1")
     assert not is_value("one-hot") and not is_value("fiver")

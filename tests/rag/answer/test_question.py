@@ -94,6 +94,8 @@ def test_words_that_only_name_the_note_are_not_terms_of_the_question():
     old = analyse("Intuitively, what does Naive Bayes boil down to, according to the old Naive Bayes note?", pieces)
     assert old.note_words == {"old"} and {"naiv", "bay"} <= old.terms   # named elsewhere in the question too
     assert analyse("What is EMA in diffusion?", pieces).note_words == frozenset()
+    blurb = analyse("Which book does the transformers blurb in my blog digest cite?", lambda w: 2)   # rare words
+    assert "blurb" not in blurb.focus and "transformers" in blurb.focus   # it names a piece of the notes, like "post"
 
 
 def test_a_first_clause_that_asks_nothing_sets_the_scene_of_every_part():

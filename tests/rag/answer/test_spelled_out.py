@@ -16,6 +16,8 @@ CASES = [
      "trained to reconstruct its input"),
     ("# Vision\n\nA covnet learns local patterns such as edges in its first layers, and larger patterns in later "
      "layers.\n", "What does the first layer of a convnet learn?", {"convnet": "covnet"}, "local patterns"),
+    ("# Classifiers\n\nk-nearest neighbors assigns a point the class most common among the k closest training "
+     "points.\n", "How does k-nearest neighbours pick a class?", {"neighbours": "neighbors"}, "most common among"),
 ]
 
 
