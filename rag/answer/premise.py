@@ -42,6 +42,7 @@ SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
     ("faster quicker", "slower"),
     ("easier", "harder"),
     ("deeper deep", "shallower shallow"),
+    ("up upward upwards", "down downward downwards"),
 )
 _POLE = {stem(w): (scale, sign) for scale, poles in enumerate(SCALES) for sign, group in enumerate(poles)
          for w in group.split()}

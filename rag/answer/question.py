@@ -50,12 +50,13 @@ _EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECA
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
+_NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|notebooks?|"
+              r"overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|documents?)")
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
-    r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|notebooks?|overviews?|"
-    r"write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|documents?)\b",
-    re.IGNORECASE)
-_QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)")
+    rf"{_NOTE_NOUN}\b", re.IGNORECASE)
+_QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)"
+                     rf"(?!\s+(?:{_NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
 ARTICLES = frozenset("a an the".split())
 _MODIFIER = re.compile(r"-(?:style|like|based|type|esque|ish|wise|driven|oriented)$", re.IGNORECASE)  # "BERT-style"
@@ -204,7 +205,8 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
 
 def quoted_terms(question: str) -> tuple[str, ...]:
     """The terms (one to four words) a question puts in quotes, lowercased ("In NLP jargon, what does 'lexicon' refer
-    to?" -> lexicon): the words the asker marks as the ones asked about."""
+    to?" -> lexicon): the words the asker marks as the ones asked about. A quote that titles a slide, section or table
+    ("the 'activation and last layer' table") names where to look, not what is asked."""
     terms = (m.group("term").strip().lower() for m in _QUOTED.finditer(question))
     return tuple(t for t in terms if 1 <= len(t.split()) <= 4)
 

@@ -87,6 +87,10 @@ def test_a_sentence_at_the_other_pole_of_a_degree_the_why_question_presumes_reve
     assert not reversed_degree("Why does raising the learning rate make boosted trees generalize worse?", BOOSTING)
     assert not reversed_degree("Does lowering the learning rate make boosted trees generalize worse?", BOOSTING)
     assert not reversed_degree("Why do deeper trees generalize worse?", "Deeper networks often generalize better.")
+    # a direction is a scale too: "round that down" against "round this up"
+    epoch = "Since you can't have fractional iterations, you would typically round this up to 32 iterations."
+    assert reversed_degree("1000/32 = 31.25 iterations - why do the notes round that down to 31 per epoch?", epoch)
+    assert not reversed_degree("1000/32 = 31.25 iterations - why do the notes round that up to 32 per epoch?", epoch)
 
 
 def test_each_degree_word_pairs_with_the_word_said_of_the_same_things():

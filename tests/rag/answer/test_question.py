@@ -85,6 +85,9 @@ def test_quoted_terms_are_the_short_ones_a_question_puts_in_quotes():
     assert quoted_terms("In NLP jargon, what does 'lexicon' refer to?") == ("lexicon",)
     assert quoted_terms('What do \u201cfeature maps\u201d hold in an autoencoder\'s encoder?') == ("feature maps",)
     assert quoted_terms("Why did Turing say 'we have duplicated the human learning process'?") == ()   # a quotation
+    # a quote that titles a part of the notes names where to look
+    assert quoted_terms("In my DL review's 'activation and last layer' table, which loss goes with it?") == ()
+    assert quoted_terms("On the 'Types of Artificial Intelligence' slides, how do they differ?") == ()
 
 
 def test_words_that_only_name_the_note_are_not_terms_of_the_question():
