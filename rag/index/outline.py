@@ -31,6 +31,8 @@ class ListLine:
     under: str | None
     announced: bool = False   # the line it sits under is a label announcing the list ("- Examples:")
     parent_at: int = -1       # start of the list line it sits directly under (-1 at the top of its list)
+    cut: bool = False         # the text's last line, with nothing under it where the sibling before it has lines
+                              # under it: a title whose lines the chunk cut off ("5. Support Vector Machines (SVM)")
 
     @property
     def words(self) -> int:
@@ -84,8 +86,10 @@ def outline(text: str) -> dict[int, ListLine]:
         while stack and stack[-1][0] >= indent:
             stack.pop()
         under = heading_path(t for _, t, _, _ in stack) if stack else None
+        sibling = next((out[start] for start in reversed(out) if out[start].indent <= indent), None)
+        cut = not after and sibling is not None and sibling.indent == indent and sibling.parent
         item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under,
-                        announced=bool(stack) and stack[-1][2], parent_at=stack[-1][3] if stack else -1)
+                        announced=bool(stack) and stack[-1][2], parent_at=stack[-1][3] if stack else -1, cut=cut)
         out[m.start()] = item
         stack.append((indent, item.topic, item.label, m.start()))
     return out

@@ -185,7 +185,8 @@ def kind_of(text: str, span: tuple[int, int], lines: dict[int, ListLine] | None 
     if _INTRO.search(bare) or _SELF.search(bare[first[0]:first[1]]):
         return "intro"   # announcing topics, or opening with the note speaking of itself
     if _stubs_only(text, a, b, lines):
-        return "list"
+        item = lines.get(line_start)
+        return "truncated" if item is not None and item.cut else "list"   # a title cut from its lines
     return "item" if _BULLET.match(line) else "prose"
 
 
@@ -198,7 +199,7 @@ class Unit:
     "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence ending in a colon: it
     introduces what follows), heading (a markdown heading, or the title of a collapsible HTML section), table (a row
     of cells), byline (reading time, author) and truncated (a sentence whose content after a colon was cut off, "...:
-    ...") are never quoted. A table row becomes a RECORD, quoted whole, only for a question that asks what its table
+    ...", or a list title the chunk cut from its lines) are never quoted. A table row becomes a RECORD, quoted whole, only for a question that asks what its table
     says of its first cell (rag.answer.tables).
     """
 

@@ -94,6 +94,19 @@ def test_a_list_title_opens_its_first_line_and_list_lines_are_the_context_of_the
         ("item", "", "**Neural Networks** - Deep learning stacks many layers that learn abstract features.")]
 
 
+def test_a_title_the_chunk_cut_from_its_lines_is_truncated_never_quoted():
+    """A chunk ends on "5. Support Vector Machines (SVM)", whose line went to the next chunk: the item before it is a
+    title with a line under it, so this one is a title too, cut off, not a list of names to quote. A list of names
+    at the end of a chunk stays a list."""
+    from rag.index.units import chunk_units
+    cut = ("- These are used for classification.\n  4. k-Nearest Neighbors (kNN)\n    - Classifies data by the closest "
+           "training examples.\n  5. Support Vector Machines (SVM)\n")
+    assert [u.kind for u in chunk_units(cut)] == ["item", "item", "truncated"]
+    assert not chunk_units(cut)[-1].quotable
+    names = "Boosting examples:\n1. AdaBoost\n2. XGBoost\n"
+    assert [u.kind for u in chunk_units(names)] == ["list"]
+
+
 def test_a_stub_opens_what_a_flat_list_says_of_it_and_never_a_heading_or_another_level():
     flat = ("# Methods\n- Stacking\n- Uses a meta-classifier to combine predictions.\n- AdaBoost\n- XGBoost\n\n"
             "Prose here.")
