@@ -15,7 +15,7 @@ series digest lecture lectures file files document chapter section according men
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
 claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts timeline timelines
 notebook notebooks overview overviews writeups cheatsheet cheatsheets blurb blurbs excerpt excerpts snippet snippets
-recap recaps""".split())
+recap recaps intro intros""".split())
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
 limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat
@@ -52,7 +52,7 @@ DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|d
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
 _NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
               r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
-              r"documents?)")
+              r"documents?|intros?)")
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
     rf"{_NOTE_NOUN}\b", re.IGNORECASE)

@@ -199,8 +199,8 @@ class Unit:
     "AdaBoost 2. XGBoost") may be quoted but explain nothing; label (a title or sentence ending in a colon: it
     introduces what follows), heading (a markdown heading, or the title of a collapsible HTML section), table (a row
     of cells), byline (reading time, author) and truncated (a sentence whose content after a colon was cut off, "...:
-    ...", or a list title the chunk cut from its lines) are never quoted. A table row becomes a RECORD, quoted whole, only for a question that asks what its table
-    says of its first cell (rag.answer.tables).
+    ...", or a list title the chunk cut from its lines) are never quoted. A table row becomes a RECORD, quoted whole,
+    only for a question that asks what its table says of its first cell (rag.answer.tables).
     """
 
     start: int
