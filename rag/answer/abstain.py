@@ -25,6 +25,7 @@ from rag.index.units import Unit
 
 REFUSAL = "I could not find this in your notes."   # how every refusal opens
 _TERM_GLUE = ARTICLES | {"of"}   # inside a term: "the perplexity of a language model"
+_COORDINATION = frozenset({"and", "or"})   # joins items of one kind: "narrow AI, general AI and superintelligence"
 _CLAUSE_BREAK = re.compile(r"[,;:.?!()\[\]—–]+|\s-\s")
 _ASIDE = re.compile(r"\s*\(([^()]*)\)")
 _COMPOUND_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")   # "out-of-bag" one word, "XGBoost's" two
@@ -75,9 +76,21 @@ def names_a_term(word: str, question: str, knows: Callable[[str], bool]) -> bool
         words = [w for w in compound_words(clause) if w not in _TERM_GLUE]
         content = set(question_terms(clause)) | {w for w in words if "-" in w}
         for i, w in enumerate(words):
-            if w == word and any(n in content and n != word and knows(n) for n in words[max(0, i - 1):i + 2]):
+            if w == word and any(n in content and n != word and knows(n) for n in _beside(words, i)):
                 return True
     return False
+
+
+def _beside(words: list[str], i: int) -> list[str]:
+    """The words next to words[i], and across an "and" / "or" next to it the two words of the item it is listed with:
+    in "general AI and superintelligence" the word stands beside "general AI", a term among the terms it is
+    coordinated with."""
+    near = words[max(0, i - 1):i + 2]
+    if i > 0 and words[i - 1] in _COORDINATION:
+        near += words[max(0, i - 3):i - 1]
+    if i + 1 < len(words) and words[i + 1] in _COORDINATION:
+        near += words[i + 2:i + 4]
+    return near
 
 
 def compound_words(text: str) -> list[str]:

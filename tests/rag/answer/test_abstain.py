@@ -276,6 +276,10 @@ def test_an_unknown_word_counts_where_it_names_a_term_with_a_word_the_notes_know
     assert not names_a_term("focal", "What is focal, loss?", knows)    # a comma ends the term
     assert names_a_term("perplexity", "How is the perplexity of a model computed?", knows)   # "of" joins a term
     assert not names_a_term("bottleneck", "Why is a decoder with a bottleneck as wide as its input useless?", knows)
+    # an item listed with a term is a term: "and" / "or" reach across to the two words of the item beside it
+    assert names_a_term("superintelligence", "How do narrow models, random forests and superintelligence differ?",
+                        knows)
+    assert not names_a_term("draft", "What can the assistant draft and why?", knows)
 
 
 def test_a_word_given_as_another_name_or_set_off_by_an_aside_is_read_with_its_neighbours():
