@@ -86,11 +86,13 @@ def lexical_overlap(question_terms: frozenset[str] | set[str], text: str) -> flo
 
 def candidates(results: list[SearchResult], question: Question) -> list[Candidate]:
     """Every quotable unit of the retrieved chunks (and table row the question asks about: rag.answer.tables) with its
-    window and chunk prior (score over the best score)."""
+    window and chunk prior (score over the best score); a unit that holds every term of a thing the question sets
+    aside ("Apart from learning curves, ...": the unit on learning curves) is no answer to it."""
     best = max((res.score for res in results), default=0.0)
     out = []
     for res in results:
-        units = [(u, shown) for u, shown in question_units(question, res.chunk.text) if quotable(u)]
+        units = [(u, shown) for u, shown in question_units(question, res.chunk.text) if quotable(u)
+                 and not any(aside <= content_terms(shown) for aside in question.set_aside)]
         for i, (u, shown) in enumerate(units):
             around = units[max(0, i - 1):i + 2]
             window = (" ".join(t for _, t in around), around[0][0].start, around[-1][0].end)

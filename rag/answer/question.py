@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag.answer.quantity import is_value
 from rag.core.text import STOPWORDS, content_terms, stem, word_parts
@@ -47,6 +47,10 @@ _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|w
                           re.IGNORECASE)
 _REQUESTS = frozenset("name names list give say tell show".split())   # a request that asks like a question
 _EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECASE)
+_SET_ASIDE = re.compile(  # "Apart from learning curves, how ...": what the asker already has, up to the question
+    r"\b(?:besides|except(?:\s+for)?|apart\s+from|aside\s+from|other\s+than)\s+(?P<what>.+?)"
+    r"(?=,?\s*\b(?:what|which|how|why|who|where|when)\b|[?;:]|$)", re.IGNORECASE)
+_ITEM_BREAK = re.compile(r"\s*(?:,|/|\band\b|\bor\b)\s*", re.IGNORECASE)
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
@@ -76,10 +80,18 @@ class Question:
     note_words: frozenset[str] = frozenset()   # stems that only name the note it points at ("the deep-learning
                                                # review": deep, learn), left out of its terms
     clauses: tuple[int, ...] = ()   # the clause each part comes from: the two sides of a comparison share one
+    set_aside: tuple[frozenset[str], ...] = ()   # stemmed terms of each thing it sets aside ("apart from learning
+                                                 # curves"): evidence about one of them is what the asker has
 
     def part_terms(self, i: int) -> frozenset[str]:
-        """Stemmed content terms of part i."""
-        return asked_terms(self.parts[i]) - META_STEMS - self.note_words
+        """Stemmed content terms of part i, without those only of what the question sets aside."""
+        return asked_terms(self.parts[i]) - META_STEMS - self.note_words - self.aside_only
+
+    @property
+    def aside_only(self) -> frozenset[str]:
+        """Stems of what the question sets aside that it does not ask about elsewhere."""
+        aside = frozenset().union(*self.set_aside)
+        return aside - asked_terms(_SET_ASIDE.sub(" ", self.text)) if aside else aside
 
     def own_terms(self, i: int) -> frozenset[str]:
         """The terms of part i without those of the leading context every part carries: what it asks ("When sampling
@@ -239,11 +251,21 @@ def note_words(question: str) -> frozenset[str]:
     return frozenset(named - set(content_terms(NOTE_NAME.sub(" ", question))))
 
 
+def set_aside(question: str) -> tuple[frozenset[str], ...]:
+    """The things a question sets aside, each as its stemmed content terms: "Apart from learning curves, how do I catch
+    high variance?" -> learning curves; "Besides shuffling/mini-batches, initialization and LR schedules, what else
+    ...?" -> each of the four."""
+    items = (item for m in _SET_ASIDE.finditer(question) for item in _ITEM_BREAK.split(m.group("what")))
+    return tuple(terms for terms in (frozenset(content_terms(item)) for item in items) if terms)
+
+
 def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     """The parts, terms and focus of a question; `count_pieces(word)` is the embedder's word-piece count."""
     specific, names = focus_terms(question, count_pieces)
     lead, parts, clauses = _split(question)
     named = note_words(question)
     specific = (*specific, *(w for w in compared_words(parts, clauses) if w not in specific))
-    return Question(question, parts, asked_terms(question) - META_STEMS - named, specific, names, lead,
-                    named, clauses)
+    aside = set_aside(question)
+    query = Question(question, parts, asked_terms(question) - META_STEMS - named, specific, names, lead, named,
+                     clauses, aside)
+    return replace(query, terms=query.terms - query.aside_only)

@@ -125,7 +125,7 @@ thing things something many kind kinds type types sort sorts example examples in
 bunch lot lots couple handful pile piles plenty
 anyone anybody anything everyone everybody everything someone somebody nobody together
 inside outside across along around beyond behind beside toward towards onto among amongst throughout beneath
-besides despite except unlike amid regarding concerning versus
+besides despite except unlike amid regarding concerning versus apart aside
 underneath""".split())
 
 

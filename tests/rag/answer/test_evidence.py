@@ -341,3 +341,15 @@ def test_steps_written_as_prose_are_the_sentences_that_go_on_in_sequence():
     ev = select_evidence(q("What are the steps to build a sequence model of text?"), [result(text), other], bag_embed,
                          lambda t: 1, 2, 100, reach=8)
     assert [e.text.split()[0] for e in ev][:3] == ["To", "Then,", "Finally,"]   # first, in the note's order
+
+
+def test_what_the_question_sets_aside_is_no_answer_to_it():
+    """"Apart from learning curves, how do I catch high variance?": the asker has the learning curves; the line on
+    them is no candidate, the other ways are. Words it also asks about elsewhere still count ("loss curves")."""
+    lines = ("- Learning Curves: plot training and validation loss to catch high variance.\n"
+             "- AUC-ROC: a very high training AUC with a low validation AUC shows high variance.\n")
+    question = q("Apart from learning curves, how do I catch high variance with loss curves?")
+    assert question.set_aside == (frozenset({"learn", "curv"}),) and question.aside_only == {"learn"}
+    texts = [c.text for c in candidates([result(lines)], question)]
+    assert texts == ["AUC-ROC: a very high training AUC with a low validation AUC shows high variance."]
+    assert len(candidates([result(lines)], q("How do I catch high variance with learning curves?"))) == 2

@@ -1,5 +1,5 @@
 """Question analysis: parts of multi-part and comparison questions, focus words, names, words naming a note."""
-from rag.answer.question import analyse, quoted_terms, split_parts
+from rag.answer.question import analyse, quoted_terms, set_aside, split_parts
 from rag.core.text import stem
 
 
@@ -134,3 +134,12 @@ def test_the_words_that_tell_compared_things_apart_are_focus_words_however_commo
 def test_a_quoted_word_is_a_term_of_the_question_even_when_common():
     assert stem("instance") in analyse("In ML lingo, what's an 'instance'?", pieces).terms
     assert stem("instance") not in analyse("In ML lingo, what's an instance?", pieces).terms   # a stopword
+
+
+def test_the_things_a_question_sets_aside_are_each_read_apart():
+    assert set_aside("Besides shuffling/mini-batches, initialization and LR schedules, what else helps?") == (
+        frozenset({"shuffl"}), frozenset({"mini", "batch"}), frozenset({"initialization"}),
+        frozenset({"lr", "schedul"}))
+    assert set_aside("What does dropout do besides regularizing?") == (frozenset({"regulariz"}),)
+    assert set_aside("How does dropout regularize a network?") == ()
+
