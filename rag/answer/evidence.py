@@ -13,11 +13,12 @@ from rag.answer.focus import mentions
 from rag.answer.phrases import COUNTS, asked_action, asked_count, asks_steps, defined_term, defines, does, names_steps
 from rag.answer.question import Question
 from rag.answer.tables import question_units, quotable
-from rag.core.text import content_terms
+from rag.core.text import content_terms, plain
 from rag.core.types import SearchResult
 from rag.index.units import Unit, in_context
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
+OPENING_WORDS = 4           # a unit names its subject in its first words ("**Learning Curves:** Plot ...")
 REDUNDANT = 0.8             # content-term Jaccard above which a unit repeats one already chosen
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _SEQUENCE = re.compile(r"(?:then|next|finally|lastly|afterwards|after that|second(?:ly)?|third(?:ly)?|subsequently)\b",
@@ -84,15 +85,24 @@ def lexical_overlap(question_terms: frozenset[str] | set[str], text: str) -> flo
     return len(question_terms & content_terms(text)) / len(question_terms)
 
 
+def opening(text: str) -> str:
+    """The first OPENING_WORDS words of a unit as shown: where it names what it is about."""
+    return " ".join(plain(text).split()[:OPENING_WORDS])
+
+
 def candidates(results: list[SearchResult], question: Question) -> list[Candidate]:
     """Every quotable unit of the retrieved chunks (and table row the question asks about: rag.answer.tables) with its
-    window and chunk prior (score over the best score); a unit that holds every term of a thing the question sets
-    aside ("Apart from learning curves, ...": the unit on learning curves) is no answer to it."""
+    window and chunk prior (score over the best score); a unit that opens with a thing the question sets aside is
+    about it and no answer ("Apart from learning curves, ...": "**Learning Curves:** Plot ..."), one that names it in
+    passing may be ("Besides TensorFlow, which backends ...?": "... Theano and CNTK, in addition to TensorFlow"), and
+    so may one on a thing set aside that the question asks about elsewhere ("... and what changed with TensorFlow
+    2.0?")."""
     best = max((res.score for res in results), default=0.0)
+    set_aside = [aside for aside in question.set_aside if aside & question.aside_only]   # not asked about elsewhere
     out = []
     for res in results:
         units = [(u, shown) for u, shown in question_units(question, res.chunk.text) if quotable(u)
-                 and not any(aside <= content_terms(shown) for aside in question.set_aside)]
+                 and not any(aside <= content_terms(opening(shown)) for aside in set_aside)]
         for i, (u, shown) in enumerate(units):
             around = units[max(0, i - 1):i + 2]
             window = (" ".join(t for _, t in around), around[0][0].start, around[-1][0].end)

@@ -353,3 +353,9 @@ def test_what_the_question_sets_aside_is_no_answer_to_it():
     texts = [c.text for c in candidates([result(lines)], question)]
     assert texts == ["AUC-ROC: a very high training AUC with a low validation AUC shows high variance."]
     assert len(candidates([result(lines)], q("How do I catch high variance with learning curves?"))) == 2
+    # one that names it in passing may answer: "Besides TensorFlow, which backends did Keras support?"
+    keras = result("Keras supported backends like Theano and CNTK, in addition to TensorFlow. TensorFlow is popular.")
+    texts = [c.text for c in candidates([keras], q("Besides TensorFlow, which backends did Keras support?"))]
+    assert texts == ["Keras supported backends like Theano and CNTK, in addition to TensorFlow."]
+    asked_too = q("Besides TensorFlow, which backends did Keras support, and what changed with TensorFlow 2.0?")
+    assert len(candidates([keras], asked_too)) == 2
