@@ -47,8 +47,9 @@ _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|w
                           re.IGNORECASE)
 _REQUESTS = frozenset("name names list give say tell show".split())   # a request that asks like a question
 _EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECASE)
-_SET_ASIDE = re.compile(  # "Apart from learning curves, how ...": what the asker already has, up to the question
-    r"\b(?:besides|except(?:\s+for)?|apart\s+from|aside\s+from|other\s+than)\s+(?P<what>.+?)"
+_SET_ASIDE = re.compile(  # "Apart from learning curves, how ...": what the asker already has, up to the question;
+    # "apart from" opens a clause ("what sets GLIDE apart from DALL.E 2" compares)
+    r"(?:\b(?:besides|except(?:\s+for)?|other\s+than)|(?:^|[,;:]\s*)(?:apart|aside)\s+from)\s+(?P<what>.+?)"
     r"(?=,?\s*\b(?:what|which|how|why|who|where|when)\b|[?;:]|$)", re.IGNORECASE)
 _ITEM_BREAK = re.compile(r"\s*(?:,|/|\band\b|\bor\b)\s*", re.IGNORECASE)
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"

@@ -142,4 +142,6 @@ def test_the_things_a_question_sets_aside_are_each_read_apart():
         frozenset({"lr", "schedul"}))
     assert set_aside("What does dropout do besides regularizing?") == (frozenset({"regulariz"}),)
     assert set_aside("How does dropout regularize a network?") == ()
+    assert set_aside("What sets GLIDE apart from DALL.E 2?") == ()   # "set apart from" compares
+    assert set_aside("Aside from bagging, which ensembles are there?") == (frozenset({stem("bagging")}),)
 
