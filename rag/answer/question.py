@@ -46,10 +46,12 @@ _PRONOUN = re.compile(r"^(?:it|they|this|that|these|those|them|each|each one|the
 _SUBORDINATE = re.compile(r"^(?:when|if|once|during|besides|given|after|before|while|since|for|in|according|as)\b",
                           re.IGNORECASE)
 _REQUESTS = frozenset("name names list give say tell show".split())   # a request that asks like a question
-_EXCEPT = re.compile(r"^(?:besides|except|apart from|other than)\b", re.IGNORECASE)
-_SET_ASIDE = re.compile(  # "Apart from learning curves, how ...": what the asker already has, up to the question;
-    # "apart from" opens a clause ("what sets GLIDE apart from DALL.E 2" compares)
-    r"(?:\b(?:besides|except(?:\s+for)?|other\s+than)|(?:^|[,;:]\s*)(?:apart|aside)\s+from)\s+(?P<what>.+?)"
+_EXCEPTING = r"besides|except(?:\s+for)?|other\s+than"   # words that set a thing aside, anywhere in a question
+_EXCEPTING_OPENER = r"(?:apart|aside)\s+from"           # ... where they open a clause ("what sets A apart from B"
+                                                        # compares)
+_EXCEPT = re.compile(rf"^(?:{_EXCEPTING}|{_EXCEPTING_OPENER})\b", re.IGNORECASE)
+_SET_ASIDE = re.compile(  # "Apart from learning curves, how ...": what the asker already has, up to the question
+    rf"(?:\b(?:{_EXCEPTING})|(?:^|[,;:]\s*){_EXCEPTING_OPENER})\s+(?P<what>.+?)"
     r"(?=,?\s*\b(?:what|which|how|why|who|where|when)\b|[?;:]|$)", re.IGNORECASE)
 _ITEM_BREAK = re.compile(r"\s*(?:,|/|\band\b|\bor\b)\s*", re.IGNORECASE)
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"

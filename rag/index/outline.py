@@ -86,8 +86,9 @@ def outline(text: str) -> dict[int, ListLine]:
         while stack and stack[-1][0] >= indent:
             stack.pop()
         under = heading_path(t for _, t, _, _ in stack) if stack else None
-        sibling = next((out[start] for start in reversed(out) if out[start].indent <= indent), None)
-        cut = not after and sibling is not None and sibling.indent == indent and sibling.parent
+        sibling = None if after else next((out[start] for start in reversed(out) if out[start].indent <= indent), None)
+        cut = sibling is not None and sibling.indent == indent and sibling.parent   # the last line, as titled as the
+                                                                                   # one before it
         item = ListLine(m.start(), m.end(), indent, line[marker.end():].strip(), parent, under,
                         announced=bool(stack) and stack[-1][2], parent_at=stack[-1][3] if stack else -1, cut=cut)
         out[m.start()] = item
