@@ -3,9 +3,10 @@ import zlib
 
 import numpy as np
 
-from rag.answer.evidence import candidates, select_evidence, successor
+from rag.answer.evidence import candidates, select_evidence
 from rag.answer.phrases import names_steps
 from rag.answer.question import analyse
+from rag.answer.surroundings import successor
 from rag.core.types import Chunk, SearchResult
 from rag.index.units import looks_like_instruction
 
