@@ -40,9 +40,10 @@ _INTRO = re.compile(
 _SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be reviewed", "my jupyter-notebook notes"
     r"\b(?:this|these|my|our)\s+(?:[\w/-]+\s+){0,5}?(?:notes?|notebooks?|posts?|pages?|articles?|blogs?)\b"
     r"|\bthis is (?:a|an|my)\s+(?:[\w-]+\s+){0,3}?(?:note|post|page|article)\b", re.IGNORECASE)
-UNIT_VECTORS = "3"   # how ingest embeds units (2: those of text in another language under their heading path; 3:
-                     # list lines also under their label, see `in_context`); a version keeps what its first build
-                     # used, so `rag ingest` says when --rebuild would renew them
+UNIT_VECTORS = "4"   # how ingest embeds units (2: those of text in another language under their heading path; 3:
+                     # list lines also under their label, see `in_context`; 4: a run of list stubs no longer takes the
+                     # line after it, see `_opens_next`); a version keeps what its first build used, so `rag ingest`
+                     # says when --rebuild would renew them
 QUOTABLE = ("prose", "item", "intro", "list")
 RECORD = "record"   # a table row a question asks about: made per question by rag.answer.tables, never by chunk_units
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
@@ -92,10 +93,18 @@ def _list_line(text: str, at: int, lines: dict[int, ListLine]) -> ListLine | Non
     return lines.get(start) if not text[start:at].strip() else None
 
 
+def _line_before(text: str, at: int, lines: dict[int, ListLine]) -> ListLine | None:
+    """The list line on the last non-blank line before offset `at` (a line start), or None when that line is no list
+    line."""
+    before = text[:at].rstrip()
+    return lines.get(before.rfind("\n") + 1) if before else None
+
+
 def _opens_next(text: str, span: tuple[int, int], after: tuple[int, int] | None, lines: dict[int, ListLine]) -> bool:
     """Whether a unit is no sentence of its own but the start of the next one: the title of the list lines under it,
     a stub before a sibling line (a run of item names, or "- Stacking" over "- Uses a meta-classifier" in a flat
-    list), or another short line without a sentence end."""
+    list; a stub after another stub opens only a stub: the run lists names, and the line after it says nothing of
+    its last one), or another short line without a sentence end."""
     a, b = span
     if _HEADING.match(text, text.rfind("\n", 0, a) + 1):
         return False                      # a heading is a unit of its own: the context of what follows
@@ -104,7 +113,11 @@ def _opens_next(text: str, span: tuple[int, int], after: tuple[int, int] | None,
         return True
     if item is not None and item.stub(MIN_WORDS):   # into a sibling: a stub, or what a flat list says of it
         follow = _list_line(text, after[0], lines) if after else None
-        return follow is not None and follow.indent == item.indent and follow.title is None
+        if follow is None or follow.indent != item.indent or follow.title is not None:
+            return False
+        before = _line_before(text, item.start, lines)
+        in_run = before is not None and before.indent == item.indent and before.stub(MIN_WORDS)
+        return not in_run or follow.stub(MIN_WORDS)   # a run of names is a list: its last names no line after it
     return len(_MARKER.sub("", text[a:b], count=1).split()) < MIN_WORDS and not _END.search(text[a:b])
 
 

@@ -116,6 +116,17 @@ def test_a_stub_opens_what_a_flat_list_says_of_it_and_never_a_heading_or_another
     assert spans_text(deeper)[-2:] == ["- CatBoost", "- Stacking\n  - Uses a meta-classifier to combine predictions."]
 
 
+def test_a_run_of_stubs_is_a_list_of_names_and_names_no_line_after_it():
+    """Two or more stubs in a row list names: the sentence after the run is a unit of its own, not the last name's
+    description ("- DaX Express: Link" over "- Let's imagine a company ...")."""
+    links = ("- Generative AI Model: Link\n- DaX Express: Link\n\n- Medical Imaging: Link\n\n"
+             "- Let's imagine a company that wants to write product descriptions.\n")
+    assert spans_text(links) == ["- Generative AI Model: Link\n- DaX Express: Link\n\n- Medical Imaging: Link",
+                                 "- Let's imagine a company that wants to write product descriptions."]
+    steps = "- Give Direction\n- Specify Format\n- Evaluate Quality\n- Divide into Small Chain of Tasks\n"
+    assert spans_text(steps) == ["- Give Direction\n- Specify Format\n- Evaluate Quality",
+                                 "- Divide into Small Chain of Tasks"]
+
 
 def test_lines_of_a_list_a_label_announces_are_marked():
     from rag.index.units import chunk_units
