@@ -311,12 +311,12 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
         return f"no retrieved passage gives a {cov.undefaulted}"
     if cov.top_evidence >= s.unknown_term_max_evidence:  # a sentence answers it in other words
         return None
-    if cov.unknown_terms and cov.top_dense < s.unknown_term_min_dense:
+    if cov.unknown_terms and cov.similarity < s.unknown_term_min_dense:
         return (f"question terms absent from the notes ({', '.join(cov.unknown_terms)}) "
-                f"and best similarity {cov.top_dense:.2f} < {s.unknown_term_min_dense:.2f}")
-    if cov.unknown_subject and cov.top_dense < s.unknown_term_min_dense:
+                f"and best similarity {cov.similarity:.2f} < {s.unknown_term_min_dense:.2f}")
+    if cov.unknown_subject and cov.similarity < s.unknown_term_min_dense:
         return (f"the notes never use the phrase '{cov.unknown_subject}' "
-                f"and best similarity {cov.top_dense:.2f} < {s.unknown_term_min_dense:.2f}")
+                f"and best similarity {cov.similarity:.2f} < {s.unknown_term_min_dense:.2f}")
     return None
 
 

@@ -75,6 +75,13 @@ def test_decide_uses_settings_thresholds():
     unknown_phrase = Coverage(0.5, 0.6, unknown_subject="label smoothing")
     assert "label smoothing" in decide(unknown_phrase, s)
     assert decide(replace(unknown_phrase, top_dense=0.6), s) is None  # strong retrieval overrides
+    # ... a passage's or a sentence's: "how does an LSTM stop older information from fading away?" has a word the
+    # notes never use, a passage at 0.52 and the sentence that answers it ("... preventing older signals from
+    # gradually vanishing ...") at 0.67
+    fading = Coverage(0.52, 0.69, ["fading"], 0.88, top_sentence=0.67)
+    assert decide(fading, s) is None
+    assert "fading" in decide(replace(fading, top_sentence=0.5), s)
+    assert decide(replace(unknown_phrase, top_sentence=0.6), s) is None
 
 
 def test_a_sentence_close_to_the_question_counts_where_its_long_passage_does_not():
