@@ -253,10 +253,12 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
+    asked = [t for t in asked if not focus.in_enumeration(query.text, t)]   # "for things like summarization or
+    # translation": examples the asker gives of where the asked thing helps, not the thing asked
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained([in_notes_spelling(t, spelled) for t in asked], list(units),
-                                      [in_notes_spelling(t, spelled) for t in query.names],
+                                      [in_notes_spelling(t, spelled) for t in query.names if t in asked],
                                       {**(vocab.long_forms if vocab is not None else {}), **spelled}),
                     focus.unconnected(parts, vocab.notes_with) if vocab is not None else [],
                     foreign_terms=foreign,

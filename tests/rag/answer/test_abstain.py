@@ -159,6 +159,9 @@ def test_chain_refuses_a_subject_that_is_only_listed(make_chain_for):
     ans = chain.answer("How is the F1-score computed from precision and recall?")
     assert ans.abstained and "do not explain" in ans.diagnostics["abstain_reason"]
     assert not chain.answer("How is accuracy computed?").abstained
+    # a thing the question itself lists as an example is where the asked one helps, not what it asks about
+    example = chain.answer("Why is accuracy worth checking for metrics like precision or F1-score?")
+    assert "f1-score" not in (example.diagnostics["coverage"]["unexplained_focus"] or [])
 
 
 def test_chain_refuses_a_subject_that_only_a_table_row_names(make_chain_for):
