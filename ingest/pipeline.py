@@ -328,8 +328,8 @@ def print_report(report: IngestReport, as_json: bool = False, out=None) -> None:
               f"{len(report.unchanged)} unchanged; {report.chunks_embedded} chunks embedded, "
               f"{report.chunks_total} in the index at {report.index_dir} ({report.seconds:.2f} s)", file=out)
     if report.stale_units:
-        print("note: this index's sentence vectors were embedded by an earlier version of rag; notes in other "
-              "languages are answered better after `rag ingest --rebuild`", file=sys.stderr)
+        print("note: this index's sentence vectors were embedded by an earlier version of rag; answering computes "
+              "the ones it lacks each time until `rag ingest --rebuild` renews them", file=sys.stderr)
     for source, reason in report.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
     for source, reason in report.errors:
