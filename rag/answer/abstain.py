@@ -253,8 +253,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
-    asked = [t for t in asked if not focus.in_enumeration(query.text, t)]   # "for things like summarization or
-    # translation": examples the asker gives of where the asked thing helps, not the thing asked
+    # "for things like summarization or translation": examples the asker gives of where the asked thing helps
+    asked = [t for t in asked if not focus.in_enumeration(query.text, t)]
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained([in_notes_spelling(t, spelled) for t in asked], list(units),
