@@ -31,10 +31,11 @@ _ASIDE = re.compile(r"\s*\(([^()]*)\)")
 _COMPOUND_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")   # "out-of-bag" one word, "XGBoost's" two
 _ALTERNATIVES = re.compile(r"([\w-]+)\s*/\s*(?=([\w-]+))")   # "pharma / drug discovery": two names of one thing
 _VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
+_ADVERB = r"(?:[a-z]+ly\s+)?"   # an adverb before that verb is no part of the subject: "what does dropout actually do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|(?P<aux>does|do))\s+(?:an?\s+|the\s+)?"
     r"(?P<subject>[a-z0-9][a-z0-9 -]*?)"
-    rf"(?=\s+(?:in|of|for|and|as|according|when|on|{_VERB_AFTER})\b|\s*[,?.;:]|\s*$)",
+    rf"(?=\s+{_ADVERB}(?:in|of|for|and|as|according|when|on|{_VERB_AFTER})\b|\s*[,?.;:]|\s*$)",
     re.IGNORECASE)
 _WHICH = re.compile(  # "which vector database do they recommend" -> "vector database"
     r"^\s*which\s+(?P<subject>[a-z0-9][a-z0-9 -]*?)(?=\s+(?:do|does|did|is|are|was|were|can|could|should|would|"
@@ -45,15 +46,16 @@ def compound_subject(question: str) -> str | None:
     """The compound term a "what is X" or "which X does" question asks about ("label smoothing"), or None: single
     words are checked as terms, subjects with function words ("difference between A") are no compound, and neither
     is a counted category ("which three noise schedulers", "the 3 main families"): it names what to list in the
-    asker's words. In "what does X require" the last word is the verb, not part of X."""
+    asker's words, nor an aspect of a thing ("the basic goal of an autoencoder": the thing is what the notes must
+    hold). In "what does X require" the last word is the verb, not part of X."""
     m = _SUBJECT.match(question) or _WHICH.match(question)
     if not m:
         return None
     words = word_parts(m.group("subject"))
-    verb_next = re.match(rf"\s+(?:{_VERB_AFTER})\b", question[m.end("subject"):], re.IGNORECASE)
+    verb_next = re.match(rf"\s+{_ADVERB}(?:{_VERB_AFTER})\b", question[m.end("subject"):], re.IGNORECASE)
     if m.re is _SUBJECT and m.group("aux") and not verb_next:
         words = words[:-1]
-    if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS for w in words):
+    if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS | RELATIONAL for w in words):
         return None
     if words[0].lower() in COUNTS or quantity.is_numeral(words[0]):
         return None
