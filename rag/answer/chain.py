@@ -22,7 +22,7 @@ from rag.answer.ground import SupportScorer
 from rag.answer.named import named_note, names_a_note
 from rag.answer.question import analyse
 from rag.answer.quotes import make_quote
-from rag.answer.tables import question_units
+from rag.answer.tables import lines_above, question_units
 from rag.answer.turn import Turn
 from rag.answer.verify import SentenceVerifier
 from rag.answer.vocabulary import Vocabulary
@@ -126,6 +126,10 @@ class AnswerChain:
                 self._docs[source] = None
         return self._docs[source]
 
+    def _lines_above(self, result: SearchResult) -> str:
+        """The lines of a result's note before its chunk."""
+        return lines_above(self._doc(result.chunk.source) or "", result.chunk.start_char)
+
     def _search(self, turn: Turn, query: str, k: int) -> list[SearchResult]:
         """One retrieval; a follow-up's with the previous answer's notes as a prior."""
         query = abbreviations.with_long_forms(query, turn.spelled)
@@ -190,9 +194,9 @@ class AnswerChain:
         foreign = self.foreign if self.foreign.active else None
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, penalty, foreign=foreign and foreign.unit_scores,
-                                        reach=a.max_evidence)
+                                        reach=a.max_evidence, above=self._lines_above)
         units = [(shown, replace(u, context=f"{u.context} {r.chunk.heading}".strip()))   # under its chunk's titles too
-                 for r in turn.results for u, shown in question_units(turn.query, r.chunk.text)]
+                 for r in turn.results for u, shown in question_units(turn.query, r.chunk.text, self._lines_above(r))]
         raw = turn.evidence   # abstention reads relevance before the follow-up's penalty
         if penalty:
             raw = [replace(e, score=e.score + penalty(e.text, e.result)) for e in turn.evidence]

@@ -91,35 +91,43 @@ def labelled(row: list[str], header: list[str] | None) -> str:
     return f"{row[0]} - {pairs}" if row[0] else pairs
 
 
-def records(question: Question, text: str) -> list[tuple[Unit, str]]:
+def lines_above(document: str, start: int) -> str:
+    """The whole lines of a note before offset `start` (where its chunk begins)."""
+    return document[:document.rfind("\n", 0, start) + 1]
+
+
+def records(question: Question, text: str, above: str = "") -> list[tuple[Unit, str]]:
     """The rows of a chunk's tables that the question asks about, as (RECORD unit over the row line, shown text); none
     for a question that asks why (a row holds values, not reasons). The words naming the note a question points at
-    may name the column ("what's listed for Alpaca in my hallucination slide" over "Hallucination rate")."""
+    may name the column ("what's listed for Alpaca in my hallucination slide" over "Hallucination rate").
+    `above`: the note's lines before the chunk (`lines_above`), where the header lies of a table whose last rows a
+    chunk boundary cut off from it."""
     if _WHY.search(question.text):
         return []
-    lines = _lines(text)
+    whole = above + text
+    lines = _lines(whole)
     out = []
     for i, (a, b) in enumerate(lines):
-        line = text[a:b]
-        if not is_table_row(line):
+        line = whole[a:b]
+        if a < len(above) or not is_table_row(line):
             continue
-        header = _header(text, lines, i)
         row = cells(line)
-        if header is None or not row[0] or not _key_asked(question.text, row[0]):
+        if not row[0] or not _key_asked(question.text, row[0]):
             continue
-        columns = " ".join(header[1:])
-        if not any(mentions(columns, term) for term in question.terms | question.note_words):
+        header = _header(whole, lines, i)
+        if header is None or not any(mentions(" ".join(header[1:]), term)
+                                     for term in question.terms | question.note_words):
             continue
-        start = a + len(line) - len(line.lstrip())
-        out.append((Unit(start, a + len(line.rstrip()), RECORD), labelled(row, header)))
+        start = a - len(above) + len(line) - len(line.lstrip())
+        out.append((Unit(start, a - len(above) + len(line.rstrip()), RECORD), labelled(row, header)))
     return out
 
 
-def question_units(question: Question, text: str) -> list[tuple[Unit, str]]:
+def question_units(question: Question, text: str, above: str = "") -> list[tuple[Unit, str]]:
     """Every unit of a chunk with the text it shows (whitespace squashed), and the records the question asks about, in
-    the order of the text."""
+    the order of the text; `above` as for `records`."""
     units = [(u, squash(text[u.start:u.end])) for u in chunk_units(text)]
-    return sorted(units + records(question, text), key=lambda pair: pair[0].start)
+    return sorted(units + records(question, text, above), key=lambda pair: pair[0].start)
 
 
 def quotable(unit: Unit) -> bool:

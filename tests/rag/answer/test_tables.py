@@ -1,6 +1,6 @@
 """Table rows as records: quoted only for a question that names a row's entity and one of its table's columns."""
 from rag.answer.question import analyse
-from rag.answer.tables import cells, labelled, question_units, records
+from rag.answer.tables import cells, labelled, lines_above, question_units, records
 from rag.index.units import RECORD
 
 SIZES = ("Model Parameters\n\n\tTotal Parameters*\tTotal Data Size (in tokens)\nGPT-3\t175B\t300B\n"
@@ -73,3 +73,31 @@ def test_a_table_that_text_interrupts_keeps_its_header_and_data_rows_are_never_a
          "Considerations: Extremely resource-intensive")]   # not labelled by the fine-tuning row above it
     headless = split[split.index("| Fine-tuning"):]
     assert _asked("What data does pre-training require?", headless) == []
+
+
+def test_a_chunk_that_a_boundary_cut_from_its_table_header_finds_it_in_the_lines_above():
+    note = ("| Method | Data requirements | Considerations |\n| RAG | External knowledge base | Longer prompts |\n\n"
+            "Pre-Training\n\n| Pre-training | Large data sets | Extremely resource-intensive |\n")
+    start = note.index("| Pre-training")
+    chunk = note[start:]
+    above = lines_above(note, start + 2)   # a chunk that starts mid-line still gets whole lines
+    assert above == note[:start]
+    (unit, shown), = records(q("What data does pre-training require?"), chunk, above)
+    assert chunk[unit.start:unit.end] == "| Pre-training | Large data sets | Extremely resource-intensive |"
+    assert shown == "Pre-training - Data requirements: Large data sets; Considerations: Extremely resource-intensive"
+    assert records(q("What data does RAG require?"), chunk, above) == []   # rows above the chunk are not its own
+    assert [u.kind for u, _ in question_units(q("What data does pre-training require?"), chunk, above)].count(
+        RECORD) == 1
+
+
+def test_the_chain_quotes_a_row_whose_table_header_an_earlier_chunk_holds(make_chain_for):
+    chain = make_chain_for({"llm.md": (
+        "# LLM customization\n\n| Method | Data requirements | Considerations |\n|---|---|---|\n"
+        "| RAG | External knowledge base | Longer prompts |\n\n## Pre-Training\n\n"
+        "| Pre-training | Billions to trillions of tokens | Extremely resource-intensive |\n")})
+    answer = chain.answer("What data requirements does pre-training have?")
+    records = [e for e in answer.diagnostics["evidence"] if e["kind"] == RECORD]
+    assert [e["text"] for e in records] == [
+        "Pre-training - Data requirements: Billions to trillions of tokens; "
+        "Considerations: Extremely resource-intensive"]
+    assert "Billions to trillions of tokens" in answer.answer
