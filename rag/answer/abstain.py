@@ -1,14 +1,15 @@
 """Abstention: decide whether the notes cover the question, from what it is about and from retrieval scores.
 
-Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a word the
-retrieved passages only mention (in a list, a title, a cut-off intro), specific words the question connects but
-no passage holds together (a false premise), a phrase of the question that the best evidence says otherwise, a
-category the notes file the asked thing beside, not under (more false premises), a count no retrieved sentence
-gives, or a default no retrieved passage speaks of. Dense-score thresholds then catch questions nothing relevant
-matches.
+Structural rules come first and need no threshold: a specific word the notes never use (nor abbreviate), a number a
+why question presumes that they never write, a word the retrieved passages only mention (in a list, a title, a
+cut-off intro), specific words the question connects but no passage holds together (a false premise), a phrase of the
+question that the best evidence says otherwise, a category the notes file the asked thing beside, not under (more
+false premises), a count no retrieved sentence gives, or a default no retrieved passage speaks of. Dense-score
+thresholds then catch questions nothing relevant matches.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ _CLAUSE_BREAK = re.compile(r"[,;:.?!()\[\]—–]+|\s-\s")
 _ASIDE = re.compile(r"\s*\(([^()]*)\)")
 _COMPOUND_WORD = re.compile(r"[^\W_]+(?:-[^\W_]+)*")   # "out-of-bag" one word, "XGBoost's" two
 _ALTERNATIVES = re.compile(r"([\w-]+)\s*/\s*(?=([\w-]+))")   # "pharma / drug discovery": two names of one thing
-_VERB_AFTER = r"used|mean|do|does|work"   # a verb that ends the subject: "what does batch norm do"
+_VERB_AFTER = r"used|mean|do|does|work|say"   # a verb that ends the subject: "what does batch norm do"
 _ADVERB = r"(?:[a-z]+ly\s+)?"   # an adverb before that verb is no part of the subject: "what does dropout actually do"
 _SUBJECT = re.compile(  # "what is label smoothing and why ..." -> "label smoothing"
     r"^\s*(?:what|who)\s+(?:is|are|was|were|(?P<aux>does|do))\s+(?:an?\s+|the\s+)?"
@@ -47,14 +48,15 @@ def compound_subject(question: str) -> str | None:
     words are checked as terms, subjects with function words ("difference between A") are no compound, and neither
     is a counted category ("which three noise schedulers", "the 3 main families"): it names what to list in the
     asker's words, nor an aspect of a thing ("the basic goal of an autoencoder": the thing is what the notes must
-    hold). In "what does X require" the last word is the verb, not part of X."""
+    hold). In "what does X require" the last word before any function word is the verb, not part of X ("what does
+    the perceptron convergence theorem guarantee about ...")."""
     m = _SUBJECT.match(question) or _WHICH.match(question)
     if not m:
         return None
     words = word_parts(m.group("subject"))
     verb_next = re.match(rf"\s+{_ADVERB}(?:{_VERB_AFTER})\b", question[m.end("subject"):], re.IGNORECASE)
-    if m.re is _SUBJECT and m.group("aux") and not verb_next:
-        words = words[:-1]
+    if m.re is _SUBJECT and m.group("aux") and not verb_next:   # "what does X guarantee about ...": up to its verb
+        words = list(itertools.takewhile(lambda w: w.lower() not in STOPWORDS, words))[:-1]
     if not 2 <= len(words) <= 4 or any(w.lower() in STOPWORDS | RELATIONAL for w in words):
         return None
     if words[0].lower() in COUNTS or quantity.is_numeral(words[0]):
@@ -140,6 +142,7 @@ class Coverage:
     undefaulted: str | None = None  # the default a question asks for ("default value") when no retrieved passage
                                     # speaks of a default
     unused_subject: str | None = None   # the unknown subject when no retrieved unit uses all its words in any order
+    unwritten: list[str] = field(default_factory=list)   # numbers a why question presumes that no note writes
     asks_nothing: bool = False  # the question holds no content word, name or quoted term ("/", "vs vs vs")
     unknown_names: list[str] = field(default_factory=list)  # the unknown focus words written as names, acronyms or
                                                             # numbers
@@ -159,6 +162,8 @@ class Coverage:
             return f"Your notes never mention {', '.join(unknown_focus)}."
         if self.unused_subject:
             return f"Your notes never mention {self.unused_subject}."
+        if self.unwritten:
+            return f"Your notes never write {', '.join(self.unwritten)}."
         if self.contradicted:
             return f"Your notes say {'; '.join(self.contradicted)}."
         if self.unexplained_focus:
@@ -180,7 +185,7 @@ class Coverage:
                 "unexplained_focus": self.unexplained_focus, "unconnected": self.unconnected,
                 "foreign_terms": self.foreign_terms, "contradicted": self.contradicted,
                 "top_sentence": round(self.top_sentence, 4), "uncounted": self.uncounted,
-                "undefaulted": self.undefaulted, "asks_nothing": self.asks_nothing}
+                "undefaulted": self.undefaulted, "asks_nothing": self.asks_nothing, "unwritten": self.unwritten}
 
 
 def contradicted(query: Question, results: list[SearchResult], evidence: list[Evidence], vocab: Vocabulary) \
@@ -271,6 +276,7 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
                     undefaulted=quantity.undefaulted(query.text, sentences),
                     unused_subject=unknown_subject if unknown_subject and not any(
                         focus.uses_all(f"{text} {u.context}", unknown_subject) for text, u in units) else None,
+                    unwritten=quantity.unwritten(query.text, vocab.numbers) if vocab is not None else [],
                     asks_nothing=not terms and not query.focus and not named,
                     unknown_names=[t for t in unknown_focus if t in query.names])
 
@@ -299,6 +305,8 @@ def decide(cov: Coverage, s: AnswerSettings) -> str | None:
         return f"the notes never mention {', '.join(unknown_focus)}"
     if cov.unused_subject:
         return f"no retrieved passage uses the words of '{cov.unused_subject}' together"
+    if cov.unwritten:
+        return f"the notes never write {', '.join(cov.unwritten)}"
     if cov.contradicted:
         return f"the notes say {'; '.join(cov.contradicted)}"
     if cov.similarity < s.min_retrieval_score:

@@ -6,7 +6,11 @@ computation the notes' explanation supports, and is not checked.
 
 A question that asks for a default ("what's the default value Keras uses for patience?") asks what a tool does when
 nobody sets it: a sentence that sets a value ("Let's say we set the patience value to 5") does not answer it; only a
-passage that speaks of a default can."""
+passage that speaks of a default can.
+
+A why question states what it asks the reason for ("why does my review recommend a dropout rate of around 0.8?"): a
+number written in digits in its why clause is a value it presumes the notes give, and notes that never write that
+number do not say what it presumes."""
 from __future__ import annotations
 
 import re
@@ -28,6 +32,9 @@ _CARDINAL = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve
              r"hundreds?|thousands?|millions?|billions?|trillions?|dozens?)")
 _NUMBER = re.compile(  # a standalone numeral or a number word
     rf"(?<![\w.-]){_NUMERAL}(?![\w-])|\b(?:{_CARDINAL}|single|twice|double|half)\b", re.IGNORECASE)
+_DIGITS = r"\d+(?:[.,]\d+)*"   # "0.8", "1,000", the "300" of "300B"
+_STATED = re.compile(rf"(?<![\w.-]){_DIGITS}")   # ... standing alone in a question: not the "4" of "GPT-4"
+_WHY_CLAUSE = re.compile(r"\bwhy\b(?:[^.?!;]|\.(?=\S))*", re.IGNORECASE)   # to its sentence's end ("e.g. " ends it)
 _MEASURE = re.compile(rf"{_CARDINAL}|{_NUMERAL}(?:-[a-z]+)?", re.IGNORECASE)   # "five", "5", "4-sample"; not the
                                                                              # term "one-hot"
 
@@ -83,3 +90,17 @@ def undefaulted(question: str, sentences: Iterable[tuple[str, str]]) -> str | No
                         for text, context in sentences):
         return None
     return " ".join(filter(None, ("default", m.group("thing"))))
+
+
+def numbers(text: str) -> set[str]:
+    """The numbers a text writes in digits anywhere ("0.5" in "0.2-0.5"), thousands commas dropped ("1,000" ->
+    "1000")."""
+    return {n.replace(",", "") for n in re.findall(_DIGITS, text)}
+
+
+def unwritten(question: str, written: set[str]) -> list[str]:
+    """The numbers the why clauses of a question state that are not among the `written` ones (`numbers` of the
+    notes): "0.8" in "why does my review recommend a dropout rate of around 0.8?". A number before the why clause
+    ("with 1000 samples, why ...") or after an "e.g." is the asker's own."""
+    found = [m.group() for clause in _WHY_CLAUSE.finditer(question) for m in _STATED.finditer(clause.group())]
+    return [n for n in dict.fromkeys(found) if n.replace(",", "") not in written]

@@ -6,6 +6,7 @@ import re
 from collections.abc import Callable
 
 from rag.answer.abbreviations import defined
+from rag.answer.quantity import numbers
 from rag.core.text import stem, word_parts
 
 INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inflections match ("generalize" and
@@ -31,8 +32,10 @@ class Vocabulary:
         self._pairs: set[tuple[str, str]] = set()
         self._docs: dict[str, set[int]] = {}   # a prefix of FAMILY length, or a whole word -> the notes holding it
         self.long_forms: dict[str, str] = {}   # abbreviations the notes define (rag.answer.abbreviations.defined)
+        self.numbers: set[str] = set()   # the numbers the notes write in digits (rag.answer.quantity.numbers)
         for i, t in enumerate(texts):
             self.long_forms = {**defined(t), **self.long_forms}
+            self.numbers |= numbers(t)
             seq = [w.lower() for w in word_parts(t)]
             self.words.update(seq)
             self._pairs.update((a[:INFLECTION_PREFIX], b[:INFLECTION_PREFIX]) for a, b in zip(seq, seq[1:]))

@@ -40,6 +40,9 @@ def test_question_subject_is_the_multi_word_thing_asked_about():
     assert compound_subject("What does batch norm really do at test time?") == "batch norm"   # nor an adverb
     assert compound_subject("What does dropout actually do to a layer?") is None   # one word once "actually" goes
     assert compound_subject("What is the basic goal of an autoencoder?") is None   # an aspect: the autoencoder is asked
+    assert compound_subject("What does the perceptron convergence theorem guarantee about mistakes?") == \
+        "perceptron convergence theorem"   # its verb is the word before the first function word
+    assert compound_subject("What does the Chinchilla scaling law say about tokens?") == "Chinchilla scaling law"
     assert compound_subject("What is EMA in diffusion?") is None  # one word: checked as a question term
     assert compound_subject("How does YOLO work?") is None
     assert compound_subject("What is the difference between stemming and lemmatization?") is None

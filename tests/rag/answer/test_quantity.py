@@ -1,6 +1,6 @@
 """A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts,
-and a question for a default only where one speaks of that default."""
-from rag.answer.quantity import counted, is_value, uncounted, undefaulted
+and a question for a default only where one speaks of that default; a why question presumes the numbers it states."""
+from rag.answer.quantity import counted, is_value, numbers, uncounted, undefaulted, unwritten
 
 
 def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_not_checked():
@@ -62,6 +62,29 @@ def test_the_chain_refuses_a_default_its_notes_never_give(make_chain_for):
     assert refused.abstained and "no default" in refused.answer
     answered = chain.answer("What is the default backend of Keras?")
     assert not answered.abstained and "default and primary backend" in answered.citations[0].quote
+
+
+def test_a_why_question_presumes_the_numbers_of_its_why_clause():
+    written = numbers("The dropout rate is usually set between 0.2-0.5; with 1,000 samples and GPT-4 ...")
+    assert written == {"0.2", "0.5", "1000", "4"}
+    assert unwritten("Why does my review recommend a dropout rate of around 0.8?", written) == ["0.8"]
+    assert unwritten("Why is the dropout rate set between 0.2 and 0.5?", written) == []
+    assert unwritten("Why do my notes use 1,000 samples?", written) == []
+    assert unwritten("With 64 samples per batch, why do my notes use 1000 samples?", written) == []   # the asker's
+    assert unwritten("What dropout rate should I use, 0.8?", written) == []                            # no why
+    assert unwritten("Why is GPT-5 better than GPT-4?", written) == []            # a name's number is no value
+    assert unwritten("Why no ratio, e.g. 10x? Why 12 layers?", written) == ["12"]   # after "e.g." an example
+
+
+def test_the_chain_refuses_a_why_question_presuming_a_number_its_notes_never_write(make_chain_for):
+    chain = make_chain_for({"dropout.md": (
+        "# Dropout\n\nThe dropout rate is the fraction of the features that are zeroed out, usually set between 0.2 "
+        "and 0.5, because a higher rate removes too much of the signal.\n")})
+    chain.gaps = None
+    refused = chain.answer("Why does my review recommend a dropout rate of around 0.8?")
+    assert refused.abstained and "never write 0.8" in refused.answer
+    answered = chain.answer("Why is the dropout rate usually set between 0.2 and 0.5?")
+    assert not answered.abstained and "between 0.2 and 0.5" in answered.citations[0].quote
 
 
 def test_values_are_numbers_number_words_and_numbers_measuring_a_word_but_not_years_or_names():
