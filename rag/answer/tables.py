@@ -1,6 +1,7 @@
 """Table rows as records: a row is about the entity in its first cell, and answers a question that names that entity
 and one of its table's column headers ("how many tokens was GPT-NeoX trained on?" over a row "GPT-NeoX 20B 472B"
-under "Total Parameters | Total Data Size (in tokens)").
+under "Total Parameters | Total Data Size (in tokens)"), or one of its values written with digits and a column
+header ("which models were trained on 300B tokens?").
 
 For such a question that row becomes a RECORD unit: quoted whole (the row line, which the citation quotes exactly),
 shown with its cells labelled by the header ("GPT-NeoX - Total Parameters: 20B; Total Data Size (in tokens): 472B"),
@@ -83,6 +84,13 @@ def _key_asked(question: str, key: str) -> bool:
     return any(sum(ch.isalnum() for ch in name) >= 2 and mentions(question, name) for name in names)
 
 
+def _value_asked(question: str, values: list[str]) -> bool:
+    """Whether the question names a value of the row written with digits, as the row writes it ("which models were
+    trained on 300B tokens?" over "GPT-3 175B 300B"): it asks for the rows that hold it."""
+    asked = {w.lower() for w in re.findall(r"\S*\d\S*", question.rstrip("?.!"))}
+    return any(c.lower() in asked for c in values if any(ch.isdigit() for ch in c))
+
+
 def labelled(row: list[str], header: list[str] | None) -> str:
     """A row as a reader should see it: its entity, then each other cell after its column's header."""
     if header is None:
@@ -112,7 +120,7 @@ def records(question: Question, text: str, above: str = "") -> list[tuple[Unit, 
         if a < len(above) or not is_table_row(line):
             continue
         row = cells(line)
-        if not row[0] or not _key_asked(question.text, row[0]):
+        if not row[0] or not (_key_asked(question.text, row[0]) or _value_asked(question.text, row[1:])):
             continue
         header = _header(whole, lines, i)
         if header is None or not any(mentions(" ".join(header[1:]), term)

@@ -40,6 +40,15 @@ def test_a_row_is_a_record_for_a_question_naming_its_entity_and_a_column():
          "Considerations: Longer prompts")]   # its abbreviation names it; "require" reads "requirements"
 
 
+def test_a_row_is_a_record_for_a_question_naming_one_of_its_values_and_its_column():
+    assert _asked("Which model was trained on 300B tokens?", SIZES) == [
+        ("GPT-3\t175B\t300B", "GPT-3 - Total Parameters: 175B; Total Data Size (in tokens): 300B")]
+    assert _asked("Which model was trained on 300b tokens, and how big is it?", SIZES) == _asked(
+        "Which model was trained on 300B tokens?", SIZES)
+    assert _asked("Which model was trained on 999B tokens?", SIZES) == []   # no row holds it
+    assert _asked("Which model has 300B of accuracy?", SIZES) == []         # no column asked
+
+
 def test_the_words_naming_the_note_may_name_the_column():
     rates = "Hallucination\n\nModel\tEstimated Size\tHallucination rate\nGPT-4\tUnknown\t8.39%\nAlpaca\tSmall\tHigh\n"
     assert _asked("In my hallucination slide, what's listed for Alpaca?", rates) == [
