@@ -10,8 +10,9 @@ By another name: asked why UpSampling2D causes checkerboard artifacts, the sente
 artifacts says "the Conv2d Transpose method can lead to artifacts", and none that names UpSampling2D speaks of them.
 
 By polarity: asked why SVMs "don't need feature scaling", the best sentence on SVMs says "They require feature
-scaling"; asked why they are "non-parametric", it says "SVMs are parametric". Words one side denies the other
-affirms, in a sentence that shares another word of the question, and that no evidence sentence denies as well.
+scaling"; asked why they are "non-parametric", it says "SVMs are parametric"; asked why decision trees "need feature
+scaling", a sentence on them says "they do not require feature scaling". Words one side denies the other affirms, in
+a sentence that shares another word of the question, and that no evidence sentence denies (or affirms) as well.
 
 By degree: asked why lowering the learning rate makes boosted trees "generalize worse", a sentence says "Lower
 learning rate values generally lead to better generalization". Each degree word of a why-question (more / less,
@@ -103,7 +104,7 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
     tokens = words(text.replace("\u2019", "'"))   # "doesn’t" as typed in notes is "doesn't"
     for i, token in enumerate(tokens):
         low = token.lower()
-        if low in NEGATORS or low.endswith("n't"):
+        if _negator(low):
             inverted = i == 0 or tokens[i - 1].lower() in QUESTION_OPENERS
             reach = 0 if inverted else NEGATION_REACH
             continue
@@ -113,6 +114,17 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
             (denied if reach or after_non else affirmed).add(word)
         reach = max(reach - 1, 0)
     return affirmed, denied
+
+
+def _negator(token: str) -> bool:
+    return token.lower() in NEGATORS or token.lower().endswith("n't")
+
+
+def _asks_negated(text: str) -> bool:
+    """Whether a negator opens the question, or follows a question word ("why can't ...", "isn't ..."): what it
+    denies is what it asks about, its subject between (`_polar` leaves such a negator unread)."""
+    tokens = words(text.replace("\u2019", "'"))
+    return any(_negator(t) and (i == 0 or tokens[i - 1].lower() in QUESTION_OPENERS) for i, t in enumerate(tokens))
 
 
 def _flipped(denied: set[str], affirmed: set[str]) -> set[str]:
@@ -132,12 +144,18 @@ def opposed(part: str, sentence: str, others: Iterable[str] = ()) -> set[str] | 
     """The words the question part denies and `sentence` affirms (at least MIN_DENIED, or one "non-" word either
     way, the sentence's only where it says it of its subject: see `_said_of_its_subject`), when the sentence shares
     another content word of the part (it is about the same thing) and none of `others` (the part's other evidence)
-    that does so denies them too. A sentence that denies what the part affirms is left alone: "dropout is not applied
-    at test time" answers "what does dropout do at test time?"."""
+    that does so denies them too. A sentence that denies what the part affirms answers a question ("dropout is not
+    applied at test time" answers "what does dropout do at test time?"), but not a why-question, which presumes it:
+    "they do not require feature scaling", said of decision trees, against "why do my notes say decision trees need
+    feature scaling?" (MIN_DENIED words; no other sentence that shares what the first is said of affirms them; a
+    why-question that denies something itself, "why can't a perceptron learn XOR?", presumes the denial)."""
     asked, said = _polar(part), _polar(sentence)
     both = {w for w in asked[1] if not w.startswith("non:")} & said[0]
     named = {w for w in _flipped(said[1], asked[0]) if _said_of_its_subject(sentence, w)}
-    clash = _flipped(asked[1], said[0]) | named | (both if len(both) >= MIN_DENIED else set())
+    presumed = asked[0] & {w for w in said[1] if not w.startswith("non:")} \
+        if _WHY.search(part) and not _asks_negated(part) else set()
+    presumed = presumed if len(presumed) >= MIN_DENIED else set()
+    clash = _flipped(asked[1], said[0]) | named | (both if len(both) >= MIN_DENIED else set()) | presumed
     if not clash:
         return None
     subject = _plain(asked) - clash
@@ -145,7 +163,10 @@ def opposed(part: str, sentence: str, others: Iterable[str] = ()) -> set[str] | 
     def about(polar: tuple[set[str], set[str]]) -> bool:
         return bool(subject & _plain(polar))
 
-    if not about(said) or any(about(p) and clash & _plain((set(), p[1])) for p in map(_polar, others)):
+    other = [p for p in map(_polar, others) if about(p)]
+    same = subject & _plain(said)   # what the sentence is said of: another sentence affirming it too of that
+    if not about(said) or any((clash - presumed) & _plain((set(), p[1])) for p in other) or \
+            any(presumed <= p[0] and same & _plain(p) for p in other if presumed):
         return None
     return clash
 

@@ -50,6 +50,16 @@ def test_no_opposition_where_the_evidence_takes_the_question_side_or_answers_it(
     assert opposed("Which tricks help recurrent networks?", "A trait of non-recurrent networks is no memory.") is None
 
 
+def test_evidence_denying_what_a_why_question_presumes_opposes_it():
+    trees = "Decision trees are easy to interpret, and they do not require feature scaling."
+    why = "Why does my ML summary say decision trees need feature scaling but SVMs don't?"
+    assert opposed(why, trees) == {"featur", "scal"}
+    assert opposed(why, trees, ["SVMs aim to maximize the margin. - They require feature scaling."]) == {
+        "featur", "scal"}   # said of SVMs, not of decision trees
+    assert opposed(why, trees, ["Deep decision trees require feature scaling."]) is None   # the notes say both
+    assert opposed("What do decision trees require, feature scaling?", trees) is None      # asks, presumes nothing
+
+
 def test_a_negation_that_opens_a_question_or_a_sentence_on_another_subject_opposes_nothing():
     assert opposed("Why don't decision trees need feature scaling?", "Trees need feature scaling rarely.") is None
     assert opposed("Why can't a perceptron learn XOR?", "Multi-layer networks can learn XOR.") is None
