@@ -13,6 +13,7 @@ explanation.
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from rag.answer.focus import mentions
 from rag.answer.question import Question
@@ -107,24 +108,30 @@ def lines_above(document: str, start: int) -> str:
 def records(question: Question, text: str, above: str = "") -> list[tuple[Unit, str]]:
     """The rows of a chunk's tables that the question asks about, as (RECORD unit over the row line, shown text); none
     for a question that asks why (a row holds values, not reasons). The words naming the note a question points at
-    may name the column ("what's listed for Alpaca in my hallucination slide" over "Hallucination rate").
+    may name the column ("what's listed for Alpaca in my hallucination slide" over "Hallucination rate"); a question
+    that names two rows of one table compares them, and needs name no column ("prompt engineering or RAG: what are
+    the pros and cons of each?" over "Advantages | Considerations").
     `above`: the note's lines before the chunk (`lines_above`), where the header lies of a table whose last rows a
     chunk boundary cut off from it."""
     if _WHY.search(question.text):
         return []
     whole = above + text
     lines = _lines(whole)
-    out = []
+    asked = []
     for i, (a, b) in enumerate(lines):
         line = whole[a:b]
-        if a < len(above) or not is_table_row(line):
-            continue
-        row = cells(line)
-        if not row[0] or not (_key_asked(question.text, row[0]) or _value_asked(question.text, row[1:])):
+        row = cells(line) if is_table_row(line) else [""]
+        named = bool(row[0]) and _key_asked(question.text, row[0])
+        if not (named or row[0] and _value_asked(question.text, row[1:])):
             continue
         header = _header(whole, lines, i)
-        if header is None or not any(mentions(" ".join(header[1:]), term)
-                                     for term in question.terms | question.note_words):
+        if header is not None:
+            asked.append((a, line, row, header, named))
+    compared = Counter(tuple(header) for *_, header, named in asked if named)
+    out = []
+    for a, line, row, header, named in asked:
+        if a < len(above) or not (named and compared[tuple(header)] > 1 or any(
+                mentions(" ".join(header[1:]), term) for term in question.terms | question.note_words)):
             continue
         start = a - len(above) + len(line) - len(line.lstrip())
         out.append((Unit(start, a - len(above) + len(line.rstrip()), RECORD), labelled(row, header)))

@@ -49,6 +49,13 @@ def test_a_row_is_a_record_for_a_question_naming_one_of_its_values_and_its_colum
     assert _asked("Which model has 300B of accuracy?", SIZES) == []         # no column asked
 
 
+def test_a_question_naming_two_rows_of_a_table_compares_them_whatever_it_calls_the_columns():
+    asked = _asked("Prompt engineering or RAG: what does each one need, and what are its pros and cons?", METHODS)
+    assert [line.split("|")[1].strip() for line, _ in asked] == ["Retrieval augmented generation (RAG)",
+                                                                   "Prompt engineering"]
+    assert _asked("Prompt engineering: what are its pros and cons?", METHODS) == []   # one row, no column named
+
+
 def test_the_words_naming_the_note_may_name_the_column():
     rates = "Hallucination\n\nModel\tEstimated Size\tHallucination rate\nGPT-4\tUnknown\t8.39%\nAlpaca\tSmall\tHigh\n"
     assert _asked("In my hallucination slide, what's listed for Alpaca?", rates) == [
