@@ -257,7 +257,8 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
         unknown = [t for t in unknown if t in query.names]
         unknown_focus = [t for t in unknown_focus if t in query.names]
     known = [t for t in query.focus if t not in unknown_focus]
-    parts = [tuple(t for t in query.names if t in known and focus.mentions(part, t)) for part in query.parts]
+    parts = [tuple(t for t in query.names if t in known and t not in spelled and focus.mentions(part, t))
+             for part in query.parts]   # a short form stands for the long form the question now holds beside it
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     # "for things like summarization or translation": examples the asker gives of where the asked thing helps

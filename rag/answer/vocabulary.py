@@ -13,6 +13,7 @@ INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inf
                        # "generalization"; "autoencoders" and "autoencoder")
 MIN_PIECE = 3    # an abbreviation's pieces ("conv" + "nets") are at least this long
 FAMILY = (4, 8)  # a word's stem, cut to at most 8 letters and at least 4, opens the words of its family
+DECADE = re.compile(r"(\d0)s")   # a decade written short: "60s" for "1960s"
 SLIP_LETTERS = 5  # question words this long or longer match a notes word one slip of typing away ("convnet",
                   # "covnet"; "monro", "moro")
 REGIONAL = tuple((re.compile(pattern), other) for pattern, other in (   # one word's British and American spellings
@@ -70,10 +71,17 @@ class Vocabulary:
         typing away (one letter dropped or added, or two neighbours swapped): "convnet": "convent covnet" where the
         notes write both. A letter changed for another is no slip ("tagging" is not "bagging"), and a word that
         `whole(word)` says is a word of the language, one piece of the embedder's vocabulary, is no slip either
-        ("factory" is not "factor")."""
+        ("factory" is not "factor"). A decade written short is the decades the notes write in full ("60s": "1960s")."""
         out: dict[str, str] = {}
         for word in dict.fromkeys(word_parts(text)):
             w = word.lower()
+            decade = DECADE.fullmatch(w)
+            if decade and w not in self.words:
+                full = [f"{century}{decade.group(1)}s" for century in ("19", "20")
+                        if f"{century}{decade.group(1)}s" in self.words]
+                if full:
+                    out[word] = " ".join(full)
+                continue
             if len(w) < SLIP_LETTERS or self.knows(w):
                 continue
             other = next((v for v in regional(w) if self.knows(v)), None)

@@ -1,9 +1,11 @@
 """A short form the notes never use ("BN", "UPenn") is searched and answered with the name a retrieved passage writes
-out in full ("Batch Normalization", "University of Pennsylvania"), instead of refused as a word the notes never
-mention or only mention."""
+out in full ("Batch Normalization", "University of Pennsylvania"), and a decade written short ("60s") as the notes write
+it ("1960s"), instead of refused as a word the notes never mention or only mention."""
 import pytest
 
-BOOSTING = "# Boosting\n\nGradient boosting fits each new tree to the residual errors of the ensemble.\n"
+# BOOSTING writes "60" too: the short "60s" stands for "1960s", not for a name of its own no note connects with it
+BOOSTING = ("# Boosting\n\nGradient boosting fits each new tree to the residual errors of the ensemble, 60 trees at "
+            "most.\n")
 CASES = [
     ("# Batch Normalization\n\nBatch Normalization has a slight regularizing effect, as the mini-batch statistics add "
      "some noise to the activations.\n", "Where does the regularizing effect of BN come from?",
@@ -18,6 +20,9 @@ CASES = [
      "layers.\n", "What does the first layer of a convnet learn?", {"convnet": "covnet"}, "local patterns"),
     ("# Classifiers\n\nk-nearest neighbors assigns a point the class most common among the k closest training "
      "points.\n", "How does k-nearest neighbours pick a class?", {"neighbours": "neighbors"}, "most common among"),
+    ("# History of ML\n\n- 1960s - Decision Trees and Rule-Based Systems:\n  - Used in expert systems for medical "
+     "diagnosis.\n- 1980s - Backpropagation:\n  - Multi-layer networks became trainable.\n",
+     "What does my ML timeline put in the 60s, and where was it used?", {"60s": "1960s"}, "medical diagnosis"),
 ]
 
 
