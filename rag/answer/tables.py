@@ -23,6 +23,7 @@ from rag.index.units import RECORD, Unit, chunk_units, is_table_row
 _SEPARATOR = re.compile(r"^[\s|:\-]+$")   # a markdown table's rule under its header: "|---|:--:|"
 _ASIDE = re.compile(r"\([^()]*\)")        # "(RAG)", "(research-only)"
 _WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
+LINES_ABOVE = 200   # how far above a chunk the header of a table it continues is looked for
 LABEL_WORDS = 5   # a header cell names a column in at most this many words ("Total Data Size (in tokens)": 3)
 
 
@@ -101,8 +102,14 @@ def labelled(row: list[str], header: list[str] | None) -> str:
 
 
 def lines_above(document: str, start: int) -> str:
-    """The whole lines of a note before offset `start` (where its chunk begins)."""
-    return document[:document.rfind("\n", 0, start) + 1]
+    """The whole lines of a note before offset `start` (where its chunk begins), the last LINES_ABOVE of them."""
+    end = document.rfind("\n", 0, start) + 1
+    begin = end
+    for _ in range(LINES_ABOVE):
+        begin = document.rfind("\n", 0, begin - 1) + 1
+        if begin == 0:
+            break
+    return document[begin:end]
 
 
 def records(question: Question, text: str, above: str = "") -> list[tuple[Unit, str]]:
@@ -122,7 +129,7 @@ def records(question: Question, text: str, above: str = "") -> list[tuple[Unit, 
         line = whole[a:b]
         row = cells(line) if is_table_row(line) else [""]
         named = bool(row[0]) and _key_asked(question.text, row[0])
-        if not (named or row[0] and _value_asked(question.text, row[1:])):
+        if not (named or row[0] and a >= len(above) and _value_asked(question.text, row[1:])):
             continue
         header = _header(whole, lines, i)
         if header is not None:

@@ -1,6 +1,6 @@
 """Table rows as records: quoted only for a question that names a row's entity and one of its table's columns."""
 from rag.answer.question import analyse
-from rag.answer.tables import cells, labelled, lines_above, question_units, records
+from rag.answer.tables import LINES_ABOVE, cells, labelled, lines_above, question_units, records
 from rag.index.units import RECORD
 
 SIZES = ("Model Parameters\n\n\tTotal Parameters*\tTotal Data Size (in tokens)\nGPT-3\t175B\t300B\n"
@@ -98,6 +98,8 @@ def test_a_chunk_that_a_boundary_cut_from_its_table_header_finds_it_in_the_lines
     chunk = note[start:]
     above = lines_above(note, start + 2)   # a chunk that starts mid-line still gets whole lines
     assert above == note[:start]
+    long = "filler line\n" * (LINES_ABOVE + 50) + chunk
+    assert lines_above(long, long.index(chunk)) == "filler line\n" * LINES_ABOVE   # a bounded look back
     (unit, shown), = records(q("What data does pre-training require?"), chunk, above)
     assert chunk[unit.start:unit.end] == "| Pre-training | Large data sets | Extremely resource-intensive |"
     assert shown == "Pre-training - Data requirements: Large data sets; Considerations: Extremely resource-intensive"
