@@ -101,12 +101,11 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
     question ("why don't decision trees ...", "isn't ...") is not read: its subject comes between, unmarked."""
     affirmed, denied = set(), set()
     reach = 0
-    tokens = words(text.replace("\u2019", "'"))   # "doesn’t" as typed in notes is "doesn't"
+    tokens = _tokens(text)
     for i, token in enumerate(tokens):
         low = token.lower()
         if _negator(low):
-            inverted = i == 0 or tokens[i - 1].lower() in QUESTION_OPENERS
-            reach = 0 if inverted else NEGATION_REACH
+            reach = 0 if _opens_question(tokens, i) else NEGATION_REACH
             continue
         after_non = i > 0 and tokens[i - 1].lower() == "non"
         if _content(token) and low != "non":
@@ -116,15 +115,25 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
     return affirmed, denied
 
 
+def _tokens(text: str) -> list[str]:
+    """The words of a text, a typographic apostrophe read as "'" ("doesn’t" as typed in notes is "doesn't")."""
+    return words(text.replace("\u2019", "'"))
+
+
 def _negator(token: str) -> bool:
     return token.lower() in NEGATORS or token.lower().endswith("n't")
+
+
+def _opens_question(tokens: list[str], i: int) -> bool:
+    """Whether tokens[i] opens the text or follows a question word ("why can't ...")."""
+    return i == 0 or tokens[i - 1].lower() in QUESTION_OPENERS
 
 
 def _asks_negated(text: str) -> bool:
     """Whether a negator opens the question, or follows a question word ("why can't ...", "isn't ..."): what it
     denies is what it asks about, its subject between (`_polar` leaves such a negator unread)."""
-    tokens = words(text.replace("\u2019", "'"))
-    return any(_negator(t) and (i == 0 or tokens[i - 1].lower() in QUESTION_OPENERS) for i, t in enumerate(tokens))
+    tokens = _tokens(text)
+    return any(_negator(t) and _opens_question(tokens, i) for i, t in enumerate(tokens))
 
 
 def _flipped(denied: set[str], affirmed: set[str]) -> set[str]:
@@ -204,7 +213,7 @@ def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
     """(scale, pole, the words it is said of) of each degree word of text: the content words within DEGREE_REACH that
     are nearer to it than to any other degree word (a word as near to two belongs to neither; words naming the notes
     are left out), compared on their leading INFLECTION_PREFIX letters."""
-    tokens = [t.lower() for t in words(text.replace("\u2019", "'"))]
+    tokens = [t.lower() for t in _tokens(text)]
     at = [i for i, t in enumerate(tokens) if stem(t) in _POLE]
     near: dict[int, set[str]] = {i: set() for i in at}
     for j, t in enumerate(tokens):

@@ -86,11 +86,10 @@ def _key_asked(question: str, key: str) -> bool:
     return any(sum(ch.isalnum() for ch in name) >= 2 and mentions(question, name) for name in names)
 
 
-def _value_asked(question: str, values: list[str]) -> bool:
-    """Whether the question names a value of the row written with digits, as the row writes it ("which models were
-    trained on 300B tokens?" over "GPT-3 175B 300B"): it asks for the rows that hold it."""
-    asked = {w.lower() for w in re.findall(r"\S*\d\S*", question.rstrip("?.!"))}
-    return any(c.lower() in asked for c in values if any(ch.isdigit() for ch in c))
+def _values(question: str) -> set[str]:
+    """The words of a question written with digits, lowercased ("300b"): values a row may hold as it writes them
+    ("which models were trained on 300B tokens?" over "GPT-3 175B 300B" asks for the rows that hold one)."""
+    return {w.lower() for w in re.findall(r"\S*\d\S*", question.rstrip("?.!"))}
 
 
 def labelled(row: list[str], header: list[str] | None) -> str:
@@ -124,12 +123,15 @@ def records(question: Question, text: str, above: str = "") -> list[tuple[Unit, 
         return []
     whole = above + text
     lines = _lines(whole)
+    values = _values(question.text)
     asked = []
     for i, (a, b) in enumerate(lines):
         line = whole[a:b]
-        row = cells(line) if is_table_row(line) else [""]
+        if not is_table_row(line):
+            continue
+        row = cells(line)
         named = bool(row[0]) and _key_asked(question.text, row[0])
-        if not (named or row[0] and a >= len(above) and _value_asked(question.text, row[1:])):
+        if not (named or row[0] and a >= len(above) and any(c.lower() in values for c in row[1:])):
             continue
         header = _header(whole, lines, i)
         if header is not None:

@@ -77,8 +77,7 @@ class Vocabulary:
             w = word.lower()
             decade = DECADE.fullmatch(w)
             if decade and w not in self.words:
-                full = [f"{century}{decade.group(1)}s" for century in ("19", "20")
-                        if f"{century}{decade.group(1)}s" in self.words]
+                full = [d for d in (f"19{decade.group(1)}s", f"20{decade.group(1)}s") if d in self.words]
                 if full:
                     out[word] = " ".join(full)
                 continue
