@@ -1,5 +1,7 @@
 """A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts,
 and a question for a default only where one speaks of that default; a why question presumes the numbers it states."""
+import pytest
+
 from rag.answer.quantity import counted, is_value, numbers, uncounted, undefaulted, unwritten
 
 
@@ -30,17 +32,6 @@ def test_a_count_of_something_named_must_be_given_for_it():
     assert uncounted(question, [("It saw 13 trillion tokens.", "LLMs GPT-4")], ["gpt-4"]) is None   # under its heading
 
 
-def test_the_chain_refuses_a_count_its_notes_never_give(make_chain_for):
-    chain = make_chain_for({"llms.md": (
-        "# Large language models\n\nGPT-3 has 175 billion parameters and was trained on 300 billion tokens.\n\n"
-        "GPT-4 is used in clinical transcription software and in many chat assistants.\n")})
-    chain.gaps = None
-    refused = chain.answer("How many training tokens was GPT-4 trained on?")
-    assert refused.abstained and "no number of training tokens" in refused.answer
-    answered = chain.answer("How many parameters does GPT-3 have?")
-    assert not answered.abstained and "175 billion parameters" in answered.citations[0].quote
-
-
 def test_a_default_is_given_only_by_a_passage_that_speaks_of_that_default():
     question = "What's the default value Keras uses for patience?"
     example = ("Let's say we set the patience value to 5.", "Patience")
@@ -49,19 +40,6 @@ def test_a_default_is_given_only_by_a_passage_that_speaks_of_that_default():
     assert undefaulted(question, [("By default, Keras uses a patience of 0.", "")]) is None
     assert undefaulted("What is Keras's default backend?", [other]) is None
     assert undefaulted("What patience value should I use?", [example]) is None   # asks no default
-
-
-def test_the_chain_refuses_a_default_its_notes_never_give(make_chain_for):
-    chain = make_chain_for({
-        "training.md": "# Early stopping\n\nPatience is the number of epochs to wait for the validation loss to "
-                       "improve before stopping. Let's say we set the patience value to 5: training stops after 5 "
-                       "epochs without improvement.\n",
-        "keras.md": "# Keras\n\nSince TensorFlow 2.0, TensorFlow is the default and primary backend of Keras.\n"})
-    chain.gaps = None
-    refused = chain.answer("What's the default patience value that Keras uses for early stopping?")
-    assert refused.abstained and "no default" in refused.answer
-    answered = chain.answer("What is the default backend of Keras?")
-    assert not answered.abstained and "default and primary backend" in answered.citations[0].quote
 
 
 def test_a_why_question_presumes_the_numbers_of_its_why_clause():
@@ -76,15 +54,34 @@ def test_a_why_question_presumes_the_numbers_of_its_why_clause():
     assert unwritten("Why no ratio, e.g. 10x? Why 12 layers?", written) == ["12"]   # after "e.g." an example
 
 
-def test_the_chain_refuses_a_why_question_presuming_a_number_its_notes_never_write(make_chain_for):
-    chain = make_chain_for({"dropout.md": (
-        "# Dropout\n\nThe dropout rate is the fraction of the features that are zeroed out, usually set between 0.2 "
-        "and 0.5, because a higher rate removes too much of the signal.\n")})
+CHAIN_CASES = [   # (notes, refused question, what its refusal says, answered question, what its first quote holds)
+    ({"llms.md": "# Large language models\n\nGPT-3 has 175 billion parameters and was trained on 300 billion tokens."
+                 "\n\nGPT-4 is used in clinical transcription software and in many chat assistants.\n"},
+     "How many training tokens was GPT-4 trained on?", "no number of training tokens",
+     "How many parameters does GPT-3 have?", "175 billion parameters"),
+    ({"training.md": "# Early stopping\n\nPatience is the number of epochs to wait for the validation loss to "
+                     "improve before stopping. Let's say we set the patience value to 5: training stops after 5 "
+                     "epochs without improvement.\n",
+      "keras.md": "# Keras\n\nSince TensorFlow 2.0, TensorFlow is the default and primary backend of Keras.\n"},
+     "What's the default patience value that Keras uses for early stopping?", "no default",
+     "What is the default backend of Keras?", "default and primary backend"),
+    ({"dropout.md": "# Dropout\n\nThe dropout rate is the fraction of the features that are zeroed out, usually set "
+                    "between 0.2 and 0.5, because a higher rate removes too much of the signal.\n"},
+     "Why does my review recommend a dropout rate of around 0.8?", "never write 0.8",
+     "Why is the dropout rate usually set between 0.2 and 0.5?", "between 0.2 and 0.5"),
+]
+
+
+@pytest.mark.parametrize(("notes", "refused_question", "finding", "answered_question", "quote"), CHAIN_CASES,
+                         ids=["count", "default", "unwritten-number"])
+def test_the_chain_refuses_a_count_a_default_or_a_number_its_notes_never_give(
+        make_chain_for, notes, refused_question, finding, answered_question, quote):
+    chain = make_chain_for(notes)
     chain.gaps = None
-    refused = chain.answer("Why does my review recommend a dropout rate of around 0.8?")
-    assert refused.abstained and "never write 0.8" in refused.answer
-    answered = chain.answer("Why is the dropout rate usually set between 0.2 and 0.5?")
-    assert not answered.abstained and "between 0.2 and 0.5" in answered.citations[0].quote
+    refused = chain.answer(refused_question)
+    assert refused.abstained and finding in refused.answer
+    answered = chain.answer(answered_question)
+    assert not answered.abstained and quote in answered.citations[0].quote
 
 
 def test_values_are_numbers_number_words_and_numbers_measuring_a_word_but_not_years_or_names():
