@@ -15,7 +15,8 @@ series digest lecture lectures file files document chapter section according men
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
 claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts timeline timelines
 notebook notebooks overview overviews writeups cheatsheet cheatsheets blurb blurbs excerpt excerpts snippet snippets
-recap recaps intro intros""".split())
+recap recaps intro intros""".split()) | frozenset(  # the language a note is written or an answer wanted in
+    """english italian french german spanish portuguese dutch chinese japanese korean russian arabic hindi""".split())
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
 limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat
@@ -67,6 +68,7 @@ _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40
                      rf"(?!\s+(?:{_NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
 ARTICLES = frozenset("a an the".split())
+_SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)[\W_]*$")   # what stands before a word that opens a sentence
 _MODIFIER = re.compile(r"-(?:style|like|based|type|esque|ish|wise|driven|oriented)$", re.IGNORECASE)  # "BERT-style"
 
 
@@ -197,21 +199,23 @@ def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
 
 
 def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The specific words of a question and the names among them, lowercased, in order; a capitalised first word
-    counts only by its pieces, numbers other than years ("1.5", "10x", "20B") are left out (a question may compute
-    with them or give them as an example), and so are the words naming a note ("the GenAI slides", "my ML summary");
-    a hyphenated word that only makes a name a modifier counts as the name ("BERT-style", "transformer-based")."""
+    """The specific words of a question and the names among them, lowercased, in order; a capitalised word opening a
+    sentence counts only by its pieces ("... in English? Answer briefly."), numbers other than years ("1.5", "10x",
+    "20B") are left out (a question may compute with them or give them as an example), and so are the words naming a
+    note ("the GenAI slides", "my ML summary") or the language it or the answer is written in; a hyphenated word
+    that only makes a name a modifier counts as the name ("BERT-style", "transformer-based")."""
     described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []
-    for i, m in enumerate(re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question)):
+    for m in re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question):
         word = _MODIFIER.sub("", re.sub(r"'s$", "", m.group()))   # a "GPT-style" model is asked of as GPT's kind
         if is_value(word):
             continue
-        probe = word.lower() if i == 0 else word
+        opens = _SENTENCE_START.search(question[:m.start()]) is not None   # "... in English? Answer briefly."
+        probe = word.lower() if opens else word
         if word.lower() in described:   # it names the note the question points at, not what it asks about
             continue
-        name = is_name(probe) or (i > 0 and word[:1].isupper() and word.lower() not in STOPWORDS)
+        name = is_name(probe) or (not opens and word[:1].isupper() and word.lower() not in STOPWORDS | META_WORDS)
         if (name or is_specific(probe, count_pieces)) and word.lower() not in out:
             out.append(word.lower())
             if name:

@@ -222,6 +222,15 @@ def test_chain_refuses_a_term_the_notes_never_use_whatever_the_similarity(make_c
     assert ans.abstained and "wasserstein" in ans.diagnostics["abstain_reason"]
 
 
+def test_a_language_name_is_no_term_the_notes_must_write(make_chain_for):
+    chain = make_chain_for({"vae.md": "# Autoencoder\n\nL'autoencoder comprime l'input in uno spazio latente e lo "
+                                      "ricostruisce dal codice.\n"})
+    chain.gaps = None
+    ans = chain.answer("What does my Italian autoencoder series say it compresses? Answer in English.")
+    assert not ans.abstained and "spazio latente" in ans.answer
+    assert "never mention" in chain.answer("What does my autoencoder series say about Wasserstein GANs?").answer
+
+
 def test_chain_refuses_a_premise_the_evidence_says_otherwise(make_chain_for):
     chain = make_chain_for({"diffusion.md": "# Diffusion training\n\nThe training loop adds noise to an image. We "
                                             "then calculate the loss (mean absolute error) between the predicted "

@@ -124,6 +124,11 @@ def test_a_modifier_suffix_leaves_the_name_it_is_made_from_and_speech_verbs_poin
     assert "writ" not in italian.terms
 
 
+def test_a_language_name_says_how_a_note_or_answer_is_written_and_is_no_term():
+    q = analyse("What does the Italian one say about Wasserstein GANs? Give the gist in English.", pieces)
+    assert q.focus == ("wasserstein", "gans") and q.names == ("wasserstein", "gans")
+
+
 def test_the_words_that_tell_compared_things_apart_are_focus_words_however_common():
     assert {"claude", "chatgpt"} <= set(analyse("claude vs chatgpt - which one is better for long documents?",
                                                 pieces).focus)
