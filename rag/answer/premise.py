@@ -35,6 +35,7 @@ NEGATORS = frozenset("""not never no without cannot neither nor""".split())
 QUESTION_OPENERS = frozenset("what which who whom whose how why when where".split())
 COPULAS = frozenset("is are was were be being been".split())
 NEGATION_REACH = 3   # words after a negator that it denies ("don't need feature scaling")
+_ALTERNATIVE = frozenset({"or", "nor"})   # after a denied word, what it coordinates is denied with it
 MIN_DENIED = 2       # content words one side denies and the other affirms; a "non-" word alone is enough
 SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
     ("more increase higher high greater larger large bigger raise rise grow", "less fewer decrease lower low smaller "
@@ -107,6 +108,8 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
         if _negator(low):
             reach = 0 if _opens_question(tokens, i) else NEGATION_REACH
             continue
+        if low in _ALTERNATIVE and i > 0 and stem(tokens[i - 1].lower()) in denied:
+            reach = max(reach, 2)   # "not account for uncertainty or randomness": the alternative is denied too
         after_non = i > 0 and tokens[i - 1].lower() == "non"
         if _content(token) and low != "non":
             word = ("non:" if after_non else "") + stem(low)
@@ -175,7 +178,7 @@ def opposed(part: str, sentence: str, others: Iterable[str] = ()) -> set[str] | 
     other = [p for p in map(_polar, others) if about(p)]
     same = subject & _plain(said)   # what the sentence is said of: another sentence affirming it too of that
     if not about(said) or any((clash - presumed) & _plain((set(), p[1])) for p in other) or \
-            any(presumed <= p[0] and same & _plain(p) for p in other if presumed):
+            any(presumed <= p[0] and same <= _plain(p) for p in other if presumed):
         return None
     return clash
 

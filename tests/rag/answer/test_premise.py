@@ -60,6 +60,14 @@ def test_evidence_denying_what_a_why_question_presumes_opposes_it():
     assert opposed("What do decision trees require, feature scaling?", trees) is None      # asks, presumes nothing
 
 
+def test_a_denial_reaches_the_alternatives_it_lists_and_a_sentence_on_a_kindred_subject_leaves_it_standing():
+    deterministic = "Deterministic models do not account for uncertainty or randomness; they make one prediction."
+    why = "Why do my slides say deterministic models are the ones that capture uncertainty and randomness?"
+    probabilistic = "Probabilistic models account for uncertainty and randomness."
+    assert opposed(why, deterministic, [probabilistic]) == {"uncertainty", "randomness"}   # said of other models
+    assert opposed(why, "Deterministic models do not account for uncertainty, but randomness matters.") is None
+
+
 def test_a_negation_that_opens_a_question_or_a_sentence_on_another_subject_opposes_nothing():
     assert opposed("Why don't decision trees need feature scaling?", "Trees need feature scaling rarely.") is None
     assert opposed("Why can't a perceptron learn XOR?", "Multi-layer networks can learn XOR.") is None
