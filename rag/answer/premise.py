@@ -253,5 +253,6 @@ def reversed_degree(part: str, sentence: str) -> bool:
 
 
 def _key(word: str) -> str:
-    """A word as degree contexts compare it: its stem's leading INFLECTION_PREFIX letters."""
-    return stem(word.lower())[:INFLECTION_PREFIX]
+    """A word as degree contexts compare it: its stem's leading INFLECTION_PREFIX letters, a quality's noun read as
+    the quality ("purity" and "pure", "randomness" and "random": a less pure node is a node of lower purity)."""
+    return re.sub(r"(?<=\w{3})(?:ity|ness)$", "", stem(word.lower()))[:INFLECTION_PREFIX]

@@ -109,6 +109,10 @@ def test_a_sentence_at_the_other_pole_of_a_degree_the_why_question_presumes_reve
     epoch = "Since you can't have fractional iterations, you would typically round this up to 32 iterations."
     assert reversed_degree("1000/32 = 31.25 iterations - why do the notes round that down to 31 per epoch?", epoch)
     assert not reversed_degree("1000/32 = 31.25 iterations - why do the notes round that up to 32 per epoch?", epoch)
+    # a quality and its noun are one word to a degree: a less pure node is a node of lower purity
+    gini = "A lower Gini index indicates a higher purity of the node."
+    assert reversed_degree("Why does my summary say a lower Gini index means a less pure node?", gini)
+    assert not reversed_degree("Why does my summary say a lower Gini index means a more pure node?", gini)
 
 
 def test_each_degree_word_pairs_with_the_word_said_of_the_same_things():
