@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from rag.core.text import EMPHASIS, sentence_spans, squash
+from rag.core.text import EMPHASIS, STOPWORDS, sentence_spans, squash
 from rag.index.outline import ListLine, outline
 
 _BULLET = re.compile(r"^\s*(?:[-*+•▪◦‣>]|\d{1,3}[.)]|#{1,6})\s+")
@@ -40,10 +40,11 @@ _INTRO = re.compile(
 _SELF = re.compile(  # the note speaking of itself: "NOTE: this note should be reviewed", "my jupyter-notebook notes"
     r"\b(?:this|these|my|our)\s+(?:[\w/-]+\s+){0,5}?(?:notes?|notebooks?|posts?|pages?|articles?|blogs?)\b"
     r"|\bthis is (?:a|an|my)\s+(?:[\w-]+\s+){0,3}?(?:note|post|page|article)\b", re.IGNORECASE)
-UNIT_VECTORS = "4"   # how ingest embeds units (2: those of text in another language under their heading path; 3:
+UNIT_VECTORS = "5"   # how ingest embeds units (2: those of text in another language under their heading path; 3:
                      # list lines also under their label, see `in_context`; 4: a run of list stubs no longer takes the
-                     # line after it, see `_opens_next`); a version keeps what its first build used, so `rag ingest`
-                     # says when --rebuild would renew them
+                     # line after it, see `_opens_next`; 5: a bullet that carries a wrapped line on joins it, see
+                     # `_carries_on`); a version keeps what its first build used, so `rag ingest` says when --rebuild
+                     # would renew them
 QUOTABLE = ("prose", "item", "intro", "list")
 RECORD = "record"   # a table row a question asks about: made per question by rag.answer.tables, never by chunk_units
 MIN_WORDS = 4          # shorter units (titles, labels) are merged into the unit after them
@@ -57,7 +58,9 @@ def is_table_row(line: str) -> bool:
 
 
 def _line_units(text: str) -> list[tuple[int, int]]:
-    """Spans of logical lines: wrapped lines are joined; blank lines, bullets, table rows and closed lines break."""
+    """Spans of logical lines: wrapped lines are joined; blank lines, bullets, table rows and closed lines break, but
+    a bullet that opens in lower case under a line cut after a function word carries that line on: an export that
+    put a marker on each line of a wrapped item ("- ... and increases with" / "- each subsequent layer ...")."""
     units: list[list[int]] = []
     prev_open = False
     for m in re.finditer(r"[^\n]+", text):
@@ -66,12 +69,21 @@ def _line_units(text: str) -> list[tuple[int, int]]:
             prev_open = False
             continue
         gap = text[units[-1][1]:m.start()].count("\n") > 1 if units else True
-        if gap or not prev_open or _BULLET.match(line) or is_table_row(line):
+        if gap or not prev_open or (_BULLET.match(line) and not _carries_on(text[units[-1][0]:units[-1][1]], line)) \
+                or is_table_row(line):
             units.append([m.start(), m.end()])
         else:
             units[-1][1] = m.end()
         prev_open = not _END.search(line) and len(line.split()) >= MIN_WORDS and not is_table_row(line)
     return [(a, b) for a, b in units]
+
+
+def _carries_on(above: str, line: str) -> bool:
+    """Whether a bullet line goes on with the line above: it opens in lower case and the line above ends on a function
+    word, which ends no sentence or item ("... code wherein the" / "- input size is larger than the output")."""
+    words = above.split()
+    rest = _BULLET.sub("", line, count=1)
+    return bool(words) and words[-1].lower() in STOPWORDS and rest[:1].islower()
 
 
 def _sentences_in(text: str, a: int, b: int) -> list[tuple[int, int]]:

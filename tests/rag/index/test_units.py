@@ -19,6 +19,15 @@ def test_bullets_break_and_wrapped_lines_join():
                                 "- then tokenize it into units"]
 
 
+def test_a_bullet_that_carries_on_a_line_cut_after_a_function_word_joins_it():
+    text = ("- Number of nodes decreases with each layer of the encoder and increases with\n"
+            "- each subsequent layer in the decoder.\n- reduce time taken for model inference\n"
+            "- reduce file/model size\n")
+    assert spans_text(text) == ["- Number of nodes decreases with each layer of the encoder and increases with\n"
+                                "- each subsequent layer in the decoder.", "- reduce time taken for model inference",
+                                "- reduce file/model size"]
+
+
 def test_short_titles_merge_into_next_unit():
     text = "Stacking\n\nUses a meta-classifier to combine the model predictions."
     assert spans_text(text) == [text]
