@@ -22,6 +22,13 @@ def test_clauses_that_start_a_new_question_are_parts_in_order_with_the_leading_c
         "Intuitively, what does Naive Bayes do", "Intuitively, what should you know before studying it?")
 
 
+def test_a_question_or_request_after_a_question_mark_is_a_part_of_its_own():
+    assert split_parts("What is dropout? How does batch norm work?") == ("What is dropout", "How does batch norm work?")
+    assert split_parts("so my text is tokenized - how do I get from tokens to vectors? walk me through the indexing") \
+        == ("so my text is tokenized - how do I get from tokens to vectors", "walk me through the indexing")
+    assert split_parts("Is Murf a voice tool? it is on my slides") == ("Is Murf a voice tool? it is on my slides",)
+
+
 def test_a_subordinate_clause_stays_with_its_question():
     assert split_parts("When tokens are indexed, how large is the vocabulary?") == (
         "When tokens are indexed, how large is the vocabulary?",)
