@@ -68,7 +68,9 @@ NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion M
     rf"{_NOTE_NOUN}\b", re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)"
                      rf"(?!\s+(?:{_NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
-_SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]")   # digits, acronyms and inner capitals: "F1", "XLNet", "GPT"
+_SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]|\+\+$|#$")   # digits, acronyms, inner capitals and a closing symbol:
+# "F1", "XLNet", "GPT", "k-means++", "C#"
+NAME_SYMBOL = r"(?:\+\+|#)"   # a symbol that closes a name: "C++" is no "C", "k-means++" no "k-means"
 ARTICLES = frozenset("a an the".split())
 _SENTENCE_START = re.compile(r"(?:^|[.?!]\s+)[\W_]*$")   # what stands before a word that opens a sentence
 _MODIFIER = re.compile(r"-(?:style|like|based|type|esque|ish|wise|driven|oriented)$", re.IGNORECASE)  # "BERT-style"
@@ -209,7 +211,7 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
     described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []
-    for m in re.finditer(r"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]|[A-Za-z0-9]", question):
+    for m in re.finditer(rf"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]{NAME_SYMBOL}?|[A-Za-z0-9]{NAME_SYMBOL}?", question):
         word = _MODIFIER.sub("", re.sub(r"'s$", "", m.group()))   # a "GPT-style" model is asked of as GPT's kind
         if is_value(word):
             continue

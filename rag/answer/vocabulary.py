@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from rag.answer.abbreviations import defined
 from rag.answer.quantity import numbers
+from rag.answer.question import NAME_SYMBOL
 from rag.core.text import stem, word_parts
 
 INFLECTION_PREFIX = 6  # words are compared on this many leading letters, so inflections match ("generalize" and
@@ -34,9 +35,11 @@ class Vocabulary:
         self._docs: dict[str, set[int]] = {}   # a prefix of FAMILY length, or a whole word -> the notes holding it
         self.long_forms: dict[str, str] = {}   # abbreviations the notes define (rag.answer.abbreviations.defined)
         self.numbers: set[str] = set()   # the numbers the notes write in digits (rag.answer.quantity.numbers)
+        self.symbol_names: set[str] = set()   # names the notes close with a symbol ("c++"), lowercased
         for i, t in enumerate(texts):
             self.long_forms = {**defined(t), **self.long_forms}
             self.numbers |= numbers(t)
+            self.symbol_names |= {w.lower() for w in re.findall(rf"[\w-]+{NAME_SYMBOL}", t)}
             seq = [w.lower() for w in word_parts(t)]
             self.words.update(seq)
             self._pairs.update((a[:INFLECTION_PREFIX], b[:INFLECTION_PREFIX]) for a, b in zip(seq, seq[1:]))
@@ -116,7 +119,9 @@ class Vocabulary:
     def knows_term(self, term: str) -> bool:
         """Whether a question term (a word, or a hyphenated compound such as "f1-score") occurs in the notes: as
         itself, its parts side by side, or an abbreviation of two notes words; the number in "5-fold" is left out
-        (the notes may say "k-fold")."""
+        (the notes may say "k-fold"). A name closed by a symbol ("k-means++") occurs only as written."""
+        if re.search(rf"{NAME_SYMBOL}$", term):
+            return term.lower() in self.symbol_names
         parts = word_parts(term)
         if len(parts) > 1 and any(not p.isdigit() for p in parts):
             parts = [p for p in parts if not p.isdigit()]

@@ -31,6 +31,12 @@ def test_vocabulary_knows_plurals_both_ways_abbreviations_and_compounds():
     assert not vocab.knows_term("wasserstein") and not vocab.knows_term("level-wise")
 
 
+def test_a_name_closed_by_a_symbol_is_known_only_as_written():
+    vocab = Vocabulary(["Clustering with k-means groups points; the runtime is written in C++."])
+    assert vocab.knows_term("c++") and vocab.knows_term("k-means")
+    assert not vocab.knows_term("k-means++") and not vocab.knows_term("c#")
+
+
 def test_question_subject_is_the_multi_word_thing_asked_about():
     assert compound_subject("What is label smoothing and why does it help classifiers?") == "label smoothing"
     assert compound_subject("What is the maximum likelihood estimation?") == "maximum likelihood estimation"

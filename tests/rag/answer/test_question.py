@@ -86,6 +86,8 @@ def test_focus_words_are_specific_names_numbers_and_rare_words_not_the_notes_nam
     assert q.focus == ("gpt-4",)   # numbers with a multiplier or magnitude are values too; a name keeps its digits
     assert "step-size" not in analyse("Which step-size conditions hold?", pieces).focus
     assert analyse("What overall takeaway about GANs do the downsides give?", pieces).focus == ("gans",)
+    q = analyse("how does k-means++ pick its centres, and is it written in C#?", pieces)
+    assert q.focus == ("k-means++", "c#") and q.names == ("k-means++", "c#")   # a closing symbol makes a name
 
 
 def test_quoted_terms_are_the_short_ones_a_question_puts_in_quotes():
