@@ -27,14 +27,17 @@ from collections.abc import Callable, Iterable
 from rag.answer.focus import mentions
 from rag.answer.question import META_WORDS, is_name
 from rag.answer.vocabulary import INFLECTION_PREFIX
-from rag.core.text import STOPWORDS, stem, word_parts, words
+from rag.core.text import STOPWORDS, WORD, stem, word_parts, words
 
 MIN_SHARED = 2   # question words besides the phrase that the contradicting sentence must also hold
 _WHY = re.compile(r"\bwhy\b", re.IGNORECASE)
 NEGATORS = frozenset("""not never no without cannot neither nor""".split())
 QUESTION_OPENERS = frozenset("what which who whom whose how why when where".split())
 COPULAS = frozenset("is are was were be being been".split())
-NEGATION_REACH = 3   # words after a negator that it denies ("don't need feature scaling")
+NEGATION_REACH = 3   # content words after a negator that it denies ("don't need feature scaling", "does not need
+                     # to worry about covariance")
+_CLAUSE_MARK = re.compile(r"[,;:.!?()\[\]—–]")   # punctuation between two words ends the clause of the first
+_CONTRAST = frozenset("but whereas while although though yet".split())
 _ALTERNATIVE = frozenset({"or", "nor"})   # after a denied word, what it coordinates is denied with it
 MIN_DENIED = 2       # content words one side denies and the other affirms; a "non-" word alone is enough
 SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
@@ -103,24 +106,35 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
     affirmed, denied = set(), set()
     reach = 0
     tokens = _tokens(text)
+    opens = _clause_openings(text)
     for i, token in enumerate(tokens):
         low = token.lower()
+        if i in opens:
+            reach = 0   # a denial ends with its clause: "do not account for uncertainty, but randomness matters"
         if _negator(low):
             reach = 0 if _opens_question(tokens, i) else NEGATION_REACH
             continue
         if low in _ALTERNATIVE and i > 0 and stem(tokens[i - 1].lower()) in denied:
-            reach = max(reach, 2)   # "not account for uncertainty or randomness": the alternative is denied too
+            reach = max(reach, 1)   # "not account for uncertainty or randomness": the alternative is denied too
         after_non = i > 0 and tokens[i - 1].lower() == "non"
         if _content(token) and low != "non":
             word = ("non:" if after_non else "") + stem(low)
             (denied if reach or after_non else affirmed).add(word)
-        reach = max(reach - 1, 0)
+            reach = max(reach - 1, 0)
     return affirmed, denied
 
 
 def _tokens(text: str) -> list[str]:
     """The words of a text, a typographic apostrophe read as "'" ("doesn’t" as typed in notes is "doesn't")."""
     return words(text.replace("\u2019", "'"))
+
+
+def _clause_openings(text: str) -> set[int]:
+    """Positions (in `_tokens(text)`) of the words that open a clause: after a punctuation mark, or a contrasting
+    conjunction itself ("but", "whereas")."""
+    spans = [m.span() for m in WORD.finditer(text.replace("\u2019", "'"))]
+    return {i for i, (a, _) in enumerate(spans)
+            if i and (_CLAUSE_MARK.search(text, spans[i - 1][1], a) or text[a:spans[i][1]].lower() in _CONTRAST)}
 
 
 def _negator(token: str) -> bool:

@@ -66,6 +66,9 @@ def test_a_denial_reaches_the_alternatives_it_lists_and_a_sentence_on_a_kindred_
     probabilistic = "Probabilistic models account for uncertainty and randomness."
     assert opposed(why, deterministic, [probabilistic]) == {"uncertainty", "randomness"}   # said of other models
     assert opposed(why, "Deterministic models do not account for uncertainty, but randomness matters.") is None
+    # a denial reaches the next content words of its clause, however many function words stand between
+    vae = "The encoder maps each input to a mean and a variance and does not need to worry about covariance."
+    assert opposed("Why does my review have the VAE encoder worry about covariance?", vae) == {"worry", "covarianc"}
 
 
 def test_a_negation_that_opens_a_question_or_a_sentence_on_another_subject_opposes_nothing():
