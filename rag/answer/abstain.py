@@ -261,8 +261,9 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
              for part in query.parts]   # a short form stands for the long form the question now holds beside it
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
-    # "for things like summarization or translation": examples the asker gives of where the asked thing helps
-    asked = [t for t in asked if not focus.in_enumeration(query.text, t)]
+    # "for things like summarization or translation": examples the asker gives of where the asked thing helps; a year
+    # dates what it is said of and names nothing to explain ("that 2009 Google paper")
+    asked = [t for t in asked if not focus.in_enumeration(query.text, t) and not quantity.is_year(t)]
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained([in_notes_spelling(t, spelled) for t in asked], list(units),

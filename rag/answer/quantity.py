@@ -26,6 +26,8 @@ _THING = (  # up to three words, as few as reach a verb, preposition or the end:
 _COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
+_VALUE_OF = re.compile(  # "what offset value does ... use", "what hallucination rate is listed": a number, too
+    r"\bwhat\s+(?P<thing>(?:[a-z][\w-]*\s+){1,2}(?:values?|rates?|percentages?))\b", re.IGNORECASE)
 _DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?P<thing>[a-z][\w-]*))?", re.IGNORECASE)
 _NUMERAL = r"\d[\d,.]*(?:x\d+)*[kmbtx]?"  # "175", "10,000", "1.5", "300B", "4x", "28x28"; not "GPT-4", "T5"
 _CARDINAL = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"
@@ -48,13 +50,18 @@ def is_value(word: str) -> bool:
     """Whether a word is a number other than a year ("1.5", "10x", "20B", "five", not "2019" or "1980s"), alone or
     measuring a word after a hyphen ("4-sample", "3-layer"): a value the question computes with, gives as an example
     or counts what it asks for by ("the five principles"), not something the notes must name."""
-    return _MEASURE.fullmatch(word) is not None and not re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word)
+    return _MEASURE.fullmatch(word) is not None and not is_year(word)
+
+
+def is_year(word: str) -> bool:
+    """Whether a word is a year or a decade ("2019", "1980s")."""
+    return re.fullmatch(r"1[0-9]{3}s?|20[0-9]{2}s?", word) is not None
 
 
 def counted(question: str) -> str | None:
-    """The thing a "how many / how much" or "what is the number of" question counts ("training tokens"), unless it
-    gives numbers itself."""
-    m = _COUNTED.search(question) or _NUMBER_OF.search(question)
+    """The thing a "how many / how much", "what is the number of" or "what X value / rate" question counts or
+    measures ("training tokens", "offset value"), unless it gives numbers itself."""
+    m = _COUNTED.search(question) or _NUMBER_OF.search(question) or _VALUE_OF.search(question)
     if m is None or _NUMBER.search(re.sub(r"\b(?:one|single|half|double)\b", " ", question, flags=re.I)):
         return None
     return m.group("thing")

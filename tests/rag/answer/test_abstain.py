@@ -176,6 +176,15 @@ def test_chain_refuses_a_subject_that_is_only_listed(make_chain_for):
     assert "f1-score" not in (example.diagnostics["coverage"]["unexplained_focus"] or [])
 
 
+def test_a_year_dates_what_the_question_asks_about_and_needs_no_explaining(make_chain_for):
+    chain = make_chain_for({"data.md": "# Data\n\n- The Unreasonable Effectiveness of Data, Halevy, Norvig, Pereira, "
+                                       "2009, Google\n\nThe paper argues that more data beats clever algorithms for "
+                                       "language tasks, so collecting data matters most.\n"})
+    chain.gaps = None
+    ans = chain.answer("What does that 2009 paper argue about more data versus clever algorithms?")
+    assert not ans.abstained and "more data beats clever algorithms" in ans.answer
+
+
 def test_chain_refuses_a_subject_that_only_a_table_row_names(make_chain_for):
     chain = make_chain_for({"rag.md": (
         "# Retrieval\n\nRetrieval augmented generation retrieves passages and gives them to the model as context.\n"

@@ -1,5 +1,6 @@
-"""A "how many / how much" question is answered only where some retrieved sentence gives a number of what it counts,
-and a question for a default only where one speaks of that default; a why question presumes the numbers it states."""
+"""A "how many / how much" or "what X value" question is answered only where some retrieved sentence gives a number of
+what it counts, and a question for a default only where one speaks of that default; a why question presumes the numbers
+it states."""
 import pytest
 
 from rag.answer.quantity import counted, is_value, numbers, uncounted, undefaulted, unwritten
@@ -14,6 +15,9 @@ def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_n
     assert counted("If I run 5-fold cross-validation on 1000 samples, how many train/test runs happen?") is None
     assert counted("With 10,000 examples and batches of 64, how many iterations make up one epoch?") is None
     assert counted("What is GPT-4?") is None
+    assert counted("What offset value does the offset cosine scheduler use?") == "offset value"   # a measure, too
+    assert counted("What hallucination rate is listed for GPT-3?") == "hallucination rate"
+    assert counted("What value does gen AI bring to retailers?") is None   # a worth, not a named measure
 
 
 def test_a_count_is_given_only_by_a_number_beside_the_thing_counted():
@@ -23,6 +27,9 @@ def test_a_count_is_given_only_by_a_number_beside_the_thing_counted():
     assert uncounted(question, [("Three parameters matter most.", "")]) is None
     assert uncounted(question, [("It is large.", ""), ("It has 12 layers.", "")]) == "parameters"
     assert uncounted("How many approaches to ML are there?", [("Supervised learning", "Approaches to ML")]) is None
+    offset = "What offset value does the scheduler use?"
+    assert uncounted(offset, [("An offset is introduced in the cosine function.", "")]) == "offset value"
+    assert uncounted(offset, [("The scheduler uses an offset value of 0.008.", "")]) is None
 
 
 def test_a_count_of_something_named_must_be_given_for_it():
