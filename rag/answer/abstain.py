@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from rag.answer import focus, premise, quantity
 from rag.answer.evidence import Evidence
 from rag.answer.phrases import COUNTS
-from rag.answer.question import ARTICLES, META_WORDS, QUESTION_WORDS, RELATIONAL, Question, quoted_terms
+from rag.answer.question import (
+    ARTICLES,
+    META_WORDS,
+    QUESTION_WORDS,
+    RELATIONAL,
+    Question,
+    quoted_terms,
+    says_language,
+)
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
 from rag.core.text import STOPWORDS, word_parts
@@ -103,10 +111,11 @@ def compound_words(text: str) -> list[str]:
 
 
 def compounds(question: str) -> list[str]:
-    """The hyphenated compounds of a question other than measures and names of a note ("out-of-bag", "top-p"; not
-    "4-sample", "write-up"): a term the notes hold only where they write its words together."""
+    """The hyphenated compounds of a question other than measures, names of a note and of a language ("out-of-bag",
+    "top-p"; not "4-sample", "write-up", "Italian-language"): a term the notes hold only where they write its words
+    together."""
     return [w for w in dict.fromkeys(compound_words(question))
-            if "-" in w and not quantity.is_value(w) and w.replace("-", "") not in META_WORDS]
+            if "-" in w and not quantity.is_value(w) and w.replace("-", "") not in META_WORDS and not says_language(w)]
 
 
 def in_notes_spelling(term: str, spelled: dict[str, str]) -> str:

@@ -9,14 +9,15 @@ from dataclasses import dataclass, replace
 from rag.answer.quantity import is_value
 from rag.core.text import STOPWORDS, content_terms, stem, word_parts
 
+LANGUAGES = frozenset(  # the language a note is written or an answer wanted in: "the Italian one", "in English"
+    """english italian french german spanish portuguese dutch chinese japanese korean russian arabic hindi""".split())
 # Words that point at the notes themselves or ask for an answer, never at the subject ("my GenAI slides say").
 META_WORDS = frozenset("""note notes slide slides blog blogs post summary summaries review reviews page pages author
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
 said give gives list lists describe describes explain explains call called name names quote quotes quoted claim
 claims claimed warn warns warned write writes wrote written writeup deck decks handout handouts timeline timelines
 notebook notebooks overview overviews writeups cheatsheet cheatsheets blurb blurbs excerpt excerpts snippet snippets
-recap recaps intro intros""".split()) | frozenset(  # the language a note is written or an answer wanted in
-    """english italian french german spanish portuguese dutch chinese japanese korean russian arabic hindi""".split())
+recap recaps intro intros""".split()) | LANGUAGES
 RELATIONAL = frozenset("""idea ideas intuition point purpose goal role meaning step steps stage stages part parts kind
 kinds type types advantage advantages benefit benefits drawback drawbacks disadvantage disadvantages limitation
 limitations pros cons upside upsides downside downsides strength strengths weakness weaknesses pitfall pitfalls caveat
@@ -183,6 +184,11 @@ def _split(question: str) -> tuple[str, tuple[str, ...], tuple[int, ...]]:
     return prefix.rstrip(", "), tuple(p for _, p in sides), tuple(n for n, _ in sides)
 
 
+def says_language(word: str) -> bool:
+    """Whether a word names a language, alone or qualifying another ("Italian", "Italian-language", "English-only")."""
+    return word.lower().split("-")[0] in LANGUAGES
+
+
 def is_name(word: str) -> bool:
     """A word written as a name, acronym or number: digits or capitals past its first letter ("XLNet", "F1", "2019",
     "U-Net"); a capitalised word counts where it is not the first of the question (the caller decides)."""
@@ -217,7 +223,7 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
             continue
         opens = _SENTENCE_START.search(question[:m.start()]) is not None   # "... in English? Answer briefly."
         probe = word.lower() if opens else word
-        if word.lower() in described:   # it names the note the question points at, not what it asks about
+        if word.lower() in described or says_language(word):   # where to look, or in what language: not what is asked
             continue
         name = is_name(probe) or (not opens and word[:1].isupper() and word.lower() not in STOPWORDS | META_WORDS)
         if (name or is_specific(probe, count_pieces)) and word.lower() not in out:

@@ -331,6 +331,7 @@ def test_a_word_given_as_another_name_or_set_off_by_an_aside_is_read_with_its_ne
 
 def test_hyphenated_compounds_are_terms_and_numbers_are_none():
     assert compounds("random forest out-of-bag error: is it a 4-sample estimate?") == ["out-of-bag"]
+    assert compounds("what does the Italian-language intro call a write-up?") == []   # a language, a note's name
     assert "five" not in question_terms("What are the five prompting principles?")
 
 

@@ -134,7 +134,7 @@ def test_a_modifier_suffix_leaves_the_name_it_is_made_from_and_speech_verbs_poin
 
 
 def test_a_language_name_says_how_a_note_or_answer_is_written_and_is_no_term():
-    q = analyse("What does the Italian one say about Wasserstein GANs? Give the gist in English.", pieces)
+    q = analyse("What does the Italian-language one say about Wasserstein GANs? Give the gist in English.", pieces)
     assert q.focus == ("wasserstein", "gans") and q.names == ("wasserstein", "gans")
 
 
