@@ -64,9 +64,10 @@ _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", 
 _NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
               r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
               r"documents?|intros?)")
-NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "the Diffusion Models blog note": names of a note
-    r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:[\w.\-']+(?:,[\w.\-']+)*\s+){1,3}?)"   # "Q,K,V" one word
-    rf"{_NOTE_NOUN}\b", re.IGNORECASE)
+NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "my Deep Learning with Python notes": names of a note;
+    # "the posts in my blog" is none (a name holds no determiner, nor a place it is in); "Q,K,V" is one word
+    r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)"
+    rf"[\w.\-']+(?:,[\w.\-']+)*\s+){{1,4}}?){_NOTE_NOUN}\b", re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)"
                      rf"(?!\s+(?:{_NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]|\+\+$|#$")   # digits, acronyms, inner capitals and a closing symbol:

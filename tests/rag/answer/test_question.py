@@ -108,6 +108,9 @@ def test_words_that_only_name_the_note_are_not_terms_of_the_question():
     assert analyse("What is EMA in diffusion?", pieces).note_words == frozenset()
     blurb = analyse("Which book does the transformers blurb in my blog digest cite?", lambda w: 2)   # rare words
     assert "blurb" not in blurb.focus and "transformers" in blurb.focus   # it names a piece of the notes, like "post"
+    dlwp = analyse("In my Deep Learning with Python notes, how does a Transformer use its queries?", pieces)
+    assert "python" not in dlwp.focus and "deep" not in dlwp.focus and "transformer" in dlwp.focus   # a title
+    assert "perceptron" in analyse("Why does the perceptron in my blog digest output -1?", pieces).focus   # no name
     intro = analyse("In the PyTorch NLP intro, what do observations refer to?", lambda w: 2)
     assert intro.note_words == {"pytorch", "nlp"} and intro.focus[0] == "observations"   # "intro" names a part
 
