@@ -60,7 +60,7 @@ _SET_ASIDE = re.compile(  # "Apart from learning curves, how ...": what the aske
 _ITEM_BREAK = re.compile(r"\s*(?:,|/|\band\b|\bor\b)\s*", re.IGNORECASE)
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
-_LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,?]{3,80}),\s*", re.IGNORECASE)
+_LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,:?]{3,80})[,:]\s*", re.IGNORECASE)   # "In the X: ..."
 _NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
               r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
               r"documents?|intros?)")

@@ -22,6 +22,12 @@ def test_clauses_that_start_a_new_question_are_parts_in_order_with_the_leading_c
         "Intuitively, what does Naive Bayes do", "Intuitively, what should you know before studying it?")
 
 
+def test_a_leading_context_may_end_with_a_colon():
+    assert split_parts("In the hierarchy of ML methods: what are ensemble methods for, and what does deep learning "
+                       "add?") == ("In the hierarchy of ML methods, what are ensemble methods for",
+                                   "In the hierarchy of ML methods, what does deep learning add?")
+
+
 def test_a_question_or_request_after_a_question_mark_is_a_part_of_its_own():
     assert split_parts("What is dropout? How does batch norm work?") == ("What is dropout", "How does batch norm work?")
     assert split_parts("so my text is tokenized - how do I get from tokens to vectors? walk me through the indexing") \
