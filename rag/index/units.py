@@ -1,9 +1,10 @@
 """Evidence units: the spans of a chunk that answering may number and cite, and whose vectors ingest stores.
 
 A unit is a sentence (rag.core.text.sentence_spans over logical lines: wrapped lines joined, bullets and blank
-lines breaking), with a pronoun continuation joined to its referent, its list or heading marker left out, and
-never an instruction to the assistant. Ingest embeds squash(text[a:b]) of each unit; answering looks the vectors
-up by that text's hash, so both sides must cut the same units.
+lines breaking, but for a bullet an export put on a wrapped line), with a pronoun continuation joined to its
+referent, its list or heading marker left out, and never an instruction to the assistant. Ingest embeds
+squash(text[a:b]) of each unit; answering looks the vectors up by that text's hash, so both sides must cut the
+same units.
 """
 from __future__ import annotations
 
