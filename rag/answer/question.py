@@ -192,7 +192,8 @@ def says_language(word: str) -> bool:
 
 def is_name(word: str) -> bool:
     """A word written as a name, acronym or number: digits or capitals past its first letter ("XLNet", "F1", "2019",
-    "U-Net"); a capitalised word counts where it is not the first of the question (the caller decides)."""
+    "U-Net", "k-means++"); a capitalised word counts where it opens no sentence of the question (the caller
+    decides)."""
     return bool(_SPECIAL.search(word.strip("-'.")))
 
 
