@@ -192,11 +192,13 @@ class AnswerChain:
         cap = a.for_parts(a.evidence_sentences, len(turn.query.parts))
         penalty = followup_search.evidence_penalty(turn.followup, turn.results) if turn.followup else None
         foreign = self.foreign if self.foreign.active else None
+        units_by_chunk = {r.chunk.chunk_id: question_units(turn.query, r.chunk.text, self._lines_above(r))
+                          for r in turn.results}   # cut once: evidence and abstention read the same units
         turn.evidence = select_evidence(turn.query, turn.results, self._embed, self._count_tokens, cap,
                                         a.context_tokens, penalty, foreign=foreign and foreign.unit_scores,
-                                        reach=a.max_evidence, above=self._lines_above)
+                                        reach=a.max_evidence, units_of=lambda r: units_by_chunk[r.chunk.chunk_id])
         units = [(shown, replace(u, context=f"{u.context} {r.chunk.heading}".strip()))   # under its chunk's titles too
-                 for r in turn.results for u, shown in question_units(turn.query, r.chunk.text, self._lines_above(r))]
+                 for r in turn.results for u, shown in units_by_chunk[r.chunk.chunk_id]]
         raw = turn.evidence   # abstention reads relevance before the follow-up's penalty
         if penalty:
             raw = [replace(e, score=e.score + penalty(e.text, e.result)) for e in turn.evidence]

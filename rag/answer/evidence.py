@@ -25,7 +25,7 @@ from rag.answer.surroundings import (
 from rag.answer.tables import question_units, quotable
 from rag.core.text import content_terms, plain
 from rag.core.types import SearchResult
-from rag.index.units import in_context
+from rag.index.units import Unit, in_context
 
 WEIGHTS = (0.6, 0.4, 0.1)   # dense cosine, question-term coverage, chunk prior
 OPENING_WORDS = 4           # a unit names its subject in its first words ("**Learning Curves:** Plot ...")
@@ -71,19 +71,20 @@ def opening(text: str) -> str:
 
 
 def candidates(results: list[SearchResult], question: Question,
-               above: Callable[[SearchResult], str] | None = None) -> list[Candidate]:
+               units_of: Callable[[SearchResult], list[tuple[Unit, str]]] | None = None) -> list[Candidate]:
     """Every quotable unit of the retrieved chunks (and table row the question asks about: rag.answer.tables) with its
     window and chunk prior (score over the best score); a unit that opens with a thing the question sets aside is
     about it and no answer ("Apart from learning curves, ...": "**Learning Curves:** Plot ..."), one that names it in
     passing may be ("Besides TensorFlow, which backends ...?": "... Theano and CNTK, in addition to TensorFlow"), and
     so may one on a thing set aside that the question asks about elsewhere ("... and what changed with TensorFlow
-    2.0?"). `above(result)`: the note's lines before its chunk (rag.answer.tables.records)."""
+    2.0?"). `units_of(result)`: its chunk's units as rag.answer.tables.question_units gives them, when the caller
+    has them (read with the note's lines above the chunk); else they are cut here from the chunk alone."""
     best = max((res.score for res in results), default=0.0)
     set_aside = [aside for aside in question.set_aside if aside & question.aside_only]   # not asked about elsewhere
     out = []
     for res in results:
-        units = [(u, shown) for u, shown in question_units(question, res.chunk.text, above(res) if above else "")
-                 if quotable(u)
+        found = units_of(res) if units_of else question_units(question, res.chunk.text)
+        units = [(u, shown) for u, shown in found if quotable(u)
                  and not any(aside <= content_terms(opening(shown)) for aside in set_aside)]
         for i, (u, shown) in enumerate(units):
             around = units[max(0, i - 1):i + 2]
@@ -254,14 +255,15 @@ def choose(cands: list[Candidate], n_parts: int, count_tokens, max_units: int, t
 def select_evidence(question: Question, results: list[SearchResult], embed, count_tokens,
                     max_units: int, token_budget: int,
                     penalty: Callable[[str, SearchResult], float] | None = None, foreign=None,
-                    reach: int = 0, above: Callable[[SearchResult], str] | None = None) -> list[Evidence]:
+                    reach: int = 0, units_of: Callable[[SearchResult], list[tuple[Unit, str]]] | None = None
+                    ) -> list[Evidence]:
     """Rank every quotable unit of the retrieved chunks against each part of the question; keep the best of each
     part, deduplicated, within the budget. A unit opening with a pronoun is one unit with the sentence it refers
     back to, so a quote never starts with a dangling "It" and the referent's words count for its ranking.
     `penalty(text, result)`, when given, is taken off the scores of a unit of that result (a follow-up's);
     `foreign`: see `score`; `reach`: how far down its ranking a part that asks for steps looks for them (see
-    `procedure`), at least `max_units`; `above`: see `candidates`."""
-    cands = candidates(results, question, above)
+    `procedure`), at least `max_units`; `units_of`: see `candidates`."""
+    cands = candidates(results, question, units_of)
     if not cands:
         return []
     sizes = Counter((c.result.chunk.chunk_id, c.unit.context) for c in cands if c.unit.announced)
