@@ -105,8 +105,7 @@ def _polar(text: str) -> tuple[set[str], set[str]]:
     question ("why don't decision trees ...", "isn't ...") is not read: its subject comes between, unmarked."""
     affirmed, denied = set(), set()
     reach = 0
-    tokens = _tokens(text)
-    opens = _clause_openings(text)
+    tokens, opens = _clauses(text)
     for i, token in enumerate(tokens):
         low = token.lower()
         if i in opens:
@@ -129,12 +128,13 @@ def _tokens(text: str) -> list[str]:
     return words(text.replace("\u2019", "'"))
 
 
-def _clause_openings(text: str) -> set[int]:
-    """Positions (in `_tokens(text)`) of the words that open a clause: after a punctuation mark, or a contrasting
+def _clauses(text: str) -> tuple[list[str], set[int]]:
+    """`_tokens(text)`, and the positions of those that open a clause: after a punctuation mark, or a contrasting
     conjunction itself ("but", "whereas")."""
-    spans = [m.span() for m in WORD.finditer(text.replace("\u2019", "'"))]
-    return {i for i, (a, _) in enumerate(spans)
-            if i and (_CLAUSE_MARK.search(text, spans[i - 1][1], a) or text[a:spans[i][1]].lower() in _CONTRAST)}
+    found = list(WORD.finditer(text.replace("\u2019", "'")))
+    tokens = [m.group() for m in found]
+    return tokens, {i for i, m in enumerate(found) if i and (
+        _CLAUSE_MARK.search(text, found[i - 1].end(), m.start()) or tokens[i].lower() in _CONTRAST)}
 
 
 def _negator(token: str) -> bool:
