@@ -262,7 +262,9 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     named = [*quoted_terms(query.text), *([given] if given else [])]
     named_known = vocab is not None and any(vocab.knows_term(t) if " " not in t else vocab.knows_phrase(t)
                                             for t in named)
-    if named_known or (evidence and max(evidence, key=lambda e: e.score).foreign):
+    # the best evidence is in another language, where the question's words cannot occur
+    in_translation = bool(evidence) and max(evidence, key=lambda e: e.score).foreign
+    if named_known or in_translation:
         unknown = [t for t in unknown if t in query.names]
         unknown_focus = [t for t in unknown_focus if t in query.names]
     known = [t for t in query.focus if t not in unknown_focus]
@@ -271,8 +273,10 @@ def measure(query: Question, results: list[SearchResult], evidence: list[Evidenc
     foreign = foreign_match(unknown_focus, [text for text, _ in units]) if foreign_match and unknown_focus else {}
     asked = known + ([subject] if subject and not unknown_subject and subject not in known else [])
     # "for things like summarization or translation": examples the asker gives of where the asked thing helps; a year
-    # dates what it is said of and names nothing to explain ("that 2009 Google paper")
-    asked = [t for t in asked if not focus.in_enumeration(query.text, t) and not quantity.is_year(t)]
+    # dates what it is said of and names nothing to explain ("that 2009 Google paper"); against evidence in another
+    # language only a name, written alike in any, can go unexplained
+    asked = [t for t in asked if not focus.in_enumeration(query.text, t) and not quantity.is_year(t)
+             and (t in query.names or not in_translation)]
     sentences = [(text, u.context) for text, u in units]
     return Coverage(float(top_dense), float(top_ev), unknown, share, unknown_subject, unknown_focus,
                     focus.unexplained([in_notes_spelling(t, spelled) for t in asked], list(units),

@@ -269,6 +269,8 @@ def select_evidence(question: Question, results: list[SearchResult], embed, coun
     sizes = Counter((c.result.chunk.chunk_id, c.unit.context) for c in cands if c.unit.announced)
     under = Counter((c.result.chunk.chunk_id, c.unit.parent_at) for c in cands if c.unit.parent_at >= 0)
     cands = score(question, cands, embed, foreign=foreign)
+    if question.other_language and any(c.foreign for c in cands):   # "my Italian notes": what they say in it
+        cands = [c for c in cands if c.foreign]
     if penalty is not None:
         for c in cands:
             cost = penalty(c.text, c.result)

@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from rag.answer.quantity import is_value
-from rag.core.text import STOPWORDS, content_terms, stem, word_parts
+from rag.core.text import STOPWORDS, content_terms, is_function_word, stem, word_parts
 
 LANGUAGES = frozenset(  # the language a note is written or an answer wanted in: "the Italian one", "in English"
     """english italian french german spanish portuguese dutch chinese japanese korean russian arabic hindi""".split())
+NOTES_LANGUAGE = "english"   # the language the notes are read in (MiniLM's); a question naming another one points at
+                             # notes written in it ("my Italian autoencoder notes")
 # Words that point at the notes themselves or ask for an answer, never at the subject ("my GenAI slides say").
 META_WORDS = frozenset("""note notes slide slides blog blogs post summary summaries review reviews page pages author
 series digest lecture lectures file files document chapter section according mention mentioned mentions say says
@@ -61,15 +63,20 @@ _ITEM_BREAK = re.compile(r"\s*(?:,|/|\band\b|\bor\b)\s*", re.IGNORECASE)
 DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|do|did|can|could|should|would|will|"
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,:?]{3,80})[,:]\s*", re.IGNORECASE)   # "In the X: ..."
-_NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
+NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
               r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
               r"documents?|intros?)")
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "my Deep Learning with Python notes": names of a note;
     # "the posts in my blog" is none (a name holds no determiner, nor a place it is in); "Q,K,V" is one word
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)"
-    rf"[\w.\-']+(?:,[\w.\-']+)*\s+){{1,4}}?){_NOTE_NOUN}\b", re.IGNORECASE)
+    rf"[\w.\-']+(?:,[\w.\-']+)*\s+){{1,4}}?){NOTE_NOUN}\b", re.IGNORECASE)
+NOTE_PART = re.compile(  # "the Deep Learning with Python part of my notes": where to look, though what it names may
+    # be what is asked about too ("the Transformer part of my review")
+    r"\b(?:the|my|our|your|this|that)\s+(?P<words>(?:(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)"
+    r"[\w.\-']+\s+){1,4}?)(?:part|portion|half|bit)s?\s+of\s+(?:the|my|our|your|this|these)\s+(?:[\w.\-']+\s+){0,4}?"
+    rf"{NOTE_NOUN}\b", re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)"
-                     rf"(?!\s+(?:{_NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
+                     rf"(?!\s+(?:{NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]|\+\+$|#$")   # digits, acronyms, inner capitals and a closing symbol:
 # "F1", "XLNet", "GPT", "k-means++", "C#"
 NAME_SYMBOL = r"(?:\+\+|#)"   # a symbol that closes a name: "C++" is no "C", "k-means++" no "k-means"
@@ -93,6 +100,8 @@ class Question:
     clauses: tuple[int, ...] = ()   # the clause each part comes from: the two sides of a comparison share one
     set_aside: tuple[frozenset[str], ...] = ()   # stemmed terms of each thing it sets aside ("apart from learning
                                                  # curves"): evidence about one of them is what the asker has
+    other_language: bool = False    # it names a language other than the notes' own ("the Italian AE intro"): it asks
+                                    # about what the notes say in another language
 
     def part_terms(self, i: int) -> frozenset[str]:
         """Stemmed content terms of part i, without those only of what the question sets aside."""
@@ -190,6 +199,12 @@ def says_language(word: str) -> bool:
     return word.lower().split("-")[0] in LANGUAGES
 
 
+def names_other_language(question: str) -> bool:
+    """Whether a question names a language other than the one the notes are read in ("my Italian notes", "the part
+    in Italian"); "explain in English" does not."""
+    return any(says_language(w) and w.lower() != NOTES_LANGUAGE for w in word_parts(question))
+
+
 def is_name(word: str) -> bool:
     """A word written as a name, acronym or number: digits or capitals past its first letter ("XLNet", "F1", "2019",
     "U-Net", "k-means++"); a capitalised word counts where it opens no sentence of the question (the caller
@@ -203,7 +218,7 @@ def is_specific(word: str, count_pieces: Callable[[str], int]) -> bool:
     when one of its parts is ("f1-score" yes, "step-size" no). A word naming an aspect of a thing ("downsides",
     "takeaway": RELATIONAL) is not: the thing is what the notes must hold."""
     bare = word.strip("-'.")
-    if bare.lower() in STOPWORDS | META_WORDS | QUESTION_WORDS | RELATIONAL or len(bare) < 2:
+    if is_function_word(bare) or bare.lower() in META_WORDS | QUESTION_WORDS | RELATIONAL or len(bare) < 2:
         return False
     if is_name(bare):
         return True
@@ -214,9 +229,11 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
     """The specific words of a question and the names among them, lowercased, in order; a capitalised word opening a
     sentence counts only by its pieces ("... in English? Answer briefly."), numbers other than years ("1.5", "10x",
     "20B") are left out (a question may compute with them or give them as an example), and so are the words naming a
-    note ("the GenAI slides", "my ML summary") or the language it or the answer is written in; a hyphenated word
-    that only makes a name a modifier counts as the name ("BERT-style", "transformer-based")."""
-    described = {w.lower() for m in NOTE_NAME.finditer(question) for w in m.group("words").split()}
+    note or a part of one ("the GenAI slides", "my ML summary", "the Keras part of my notes") or the language it or
+    the answer is written in; a hyphenated word that only makes a name a modifier counts as the name ("BERT-style",
+    "transformer-based")."""
+    described = {w.lower() for pattern in (NOTE_NAME, NOTE_PART) for m in pattern.finditer(question)
+                 for w in m.group("words").split()}
     out: list[str] = []
     names: list[str] = []
     for m in re.finditer(rf"[A-Za-z0-9][A-Za-z0-9\-'.]*[A-Za-z0-9]{NAME_SYMBOL}?|[A-Za-z0-9]{NAME_SYMBOL}?", question):
@@ -227,7 +244,8 @@ def focus_terms(question: str, count_pieces: Callable[[str], int]) -> tuple[tupl
         probe = word.lower() if opens else word
         if word.lower() in described or says_language(word):   # where to look, or in what language: not what is asked
             continue
-        name = is_name(probe) or (not opens and word[:1].isupper() and word.lower() not in STOPWORDS | META_WORDS)
+        name = is_name(probe) or (not opens and word[:1].isupper() and not is_function_word(word)
+                                  and word.lower() not in META_WORDS)
         if (name or is_specific(probe, count_pieces)) and word.lower() not in out:
             out.append(word.lower())
             if name:
@@ -286,5 +304,5 @@ def analyse(question: str, count_pieces: Callable[[str], int]) -> Question:
     specific = (*specific, *(w for w in compared_words(parts, clauses) if w not in specific))
     aside = set_aside(question)
     query = Question(question, parts, asked_terms(question) - META_STEMS - named, specific, names, lead, named,
-                     clauses, aside)
+                     clauses, aside, names_other_language(question))
     return replace(query, terms=query.terms - query.aside_only)

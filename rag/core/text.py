@@ -129,6 +129,14 @@ besides despite except unlike amid regarding concerning versus apart aside
 underneath""".split())
 
 
+CLITIC = re.compile(r"(?:'(?:ve|re|ll|d|m)|n't)$", re.IGNORECASE)   # "I've", "they're", "don't"
+
+
+def is_function_word(word: str) -> bool:
+    """A stop word, or a word carrying a clitic ("I've", "don't", "they're"): only pronouns and auxiliaries take one."""
+    return word.lower() in STOPWORDS or CLITIC.search(word) is not None
+
+
 def words(text: str) -> list[str]:
     """The words of `text` as written, in order."""
     return WORD.findall(text)
@@ -154,4 +162,4 @@ def stem(word: str) -> str:
 
 def content_terms(text: str) -> set[str]:
     """Stemmed content words (stop words dropped; numbers kept)."""
-    return {stem(t) for t in words(text) if t.lower() not in STOPWORDS and (len(t) > 1 or t.isdigit())}
+    return {stem(t) for t in words(text) if not is_function_word(t) and (len(t) > 1 or t.isdigit())}

@@ -237,6 +237,28 @@ def test_a_foreign_score_stands_in_only_for_words_a_translation_changes():
         == "it.md"
 
 
+def test_a_question_naming_another_language_quotes_only_the_notes_written_in_it():
+    """"My Italian notes" point at what the notes say in Italian: an English sentence that matches the question's
+    words better is left out while a unit in another language was retrieved; "explain in English" points nowhere."""
+    english = result("Autoencoders compress images into a latent space and reconstruct them.", rank=0)
+    italian = result("Lo spazio latente deve essere minore di quello originale.", source="it.md", rank=1)
+
+    def foreign(parts, texts):
+        return np.array([[0.5 if "latente" in t else np.nan] * len(parts) for t in texts], dtype=np.float32)
+
+    def sources(question):
+        return {e.chunk.source for e in select_evidence(q(question), [english, italian], bag_embed, lambda t: 1, 3,
+                                                        100, foreign=foreign)}
+
+    assert sources("what do my Italian autoencoder notes say about the latent space") == {"it.md"}
+    assert sources("what does the autoencoder part in Italian say about the latent space") == {"it.md"}
+    assert "n.md" in sources("explain in English what autoencoders do with the latent space")
+    assert sources("what do my Italian notes say about autoencoders") == {"it.md"}
+    # no unit in another language retrieved: the English evidence stands
+    assert {e.chunk.source for e in select_evidence(q("what do my Italian notes say about autoencoders"), [english],
+                                                    bag_embed, lambda t: 1, 3, 100, foreign=foreign)} == {"n.md"}
+
+
 def test_a_sentence_defining_what_a_part_asks_outranks_one_that_uses_its_words():
     r1 = result("During diffusion model training the primary network and the EMA network are both trained. "
                 "The EMA network is a secondary network whose parameters average the primary network. "

@@ -18,6 +18,8 @@ def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_n
     assert counted("What offset value does the offset cosine scheduler use?") == "offset value"   # a measure, too
     assert counted("What hallucination rate is listed for GPT-3?") == "hallucination rate"
     assert counted("What value does gen AI bring to retailers?") is None   # a worth, not a named measure
+    assert counted("What starting and ending beta values does the schedule use?") == "starting and ending beta values"
+    assert counted("What is the learning rate of the discriminator?") is None   # may ask what it is
 
 
 def test_a_count_is_given_only_by_a_number_beside_the_thing_counted():

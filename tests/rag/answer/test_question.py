@@ -119,6 +119,12 @@ def test_words_that_only_name_the_note_are_not_terms_of_the_question():
     assert "perceptron" in analyse("Why does the perceptron in my blog digest output -1?", pieces).focus   # no name
     intro = analyse("In the PyTorch NLP intro, what do observations refer to?", lambda w: 2)
     assert intro.note_words == {"pytorch", "nlp"} and intro.focus[0] == "observations"   # "intro" names a part
+    # a part of the notes says where to look; what it names may be what is asked about too
+    part = analyse("How are heads merged in the Deep Learning with Python part of my notes?", pieces)
+    assert "python" not in part.focus and "python" in part.terms and part.note_words == frozenset()
+    assert "pytorch" not in analyse("In the early-stopping bit of my NLP with PyTorch summary, what is 'converged'?",
+                                    pieces).focus
+    assert "encoder" in analyse("What does the Encoder part of the network learn?", pieces).focus
 
 
 def test_a_first_clause_that_asks_nothing_sets_the_scene_of_every_part():
@@ -145,6 +151,14 @@ def test_a_modifier_suffix_leaves_the_name_it_is_made_from_and_speech_verbs_poin
 def test_a_language_name_says_how_a_note_or_answer_is_written_and_is_no_term():
     q = analyse("What does the Italian-language one say about Wasserstein GANs? Give the gist in English.", pieces)
     assert q.focus == ("wasserstein", "gans") and q.names == ("wasserstein", "gans")
+    assert q.other_language   # it asks what the notes say in Italian
+    assert not analyse("Explain in English what Wasserstein GANs are.", pieces).other_language
+    assert analyse("What is the latent space, going by the part in Italian?", pieces).other_language
+
+
+def test_a_pronoun_with_its_clitic_is_no_name():
+    q = analyse("Say I've trained a GAN and I'm stuck: how do my notes want me to fix it? They're vague.", pieces)
+    assert q.focus == ("gan",) and "ive" not in q.terms and "im" not in q.terms
 
 
 def test_the_words_that_tell_compared_things_apart_are_focus_words_however_common():
