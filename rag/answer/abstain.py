@@ -202,7 +202,8 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
     """For each part whose best evidence sentence swaps a word of one of its terms, '"the note's phrase", not "the
     question's"' (the term is looked for in the retrieved passages of that sentence's note); else the first of its
     evidence sentences that affirms what it denies (premise.opposed), that says what it presumes of a name of
-    another name (premise.reassigned), or that says the opposite degree of it (premise.reversed_degree), quoted."""
+    another name (premise.reassigned), that gives another number to what it presumes a number of
+    (premise.renumbered), or that says the opposite degree of it (premise.reversed_degree), quoted."""
     out = []
     for i, part in enumerate(query.parts):
         own = sorted((e for e in evidence if e.part == i), key=lambda e: -e.score)
@@ -219,7 +220,8 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
         if clash is not None:
             out.append(f'"{clash.text}"')
             continue
-        other = premise.reassigned(part, query.names, [e.text for e in own])
+        other = premise.reassigned(part, query.names, [e.text for e in own]) or \
+            premise.renumbered(part, [e.text for e in own])
         if other is None:
             other = next((e.text for e in own if premise.reversed_degree(part, e.text)), None)
         if other is not None:

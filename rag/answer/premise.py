@@ -15,17 +15,23 @@ scaling", a sentence on them says "they do not require feature scaling". Words o
 a sentence that shares another word of the question, and that no evidence sentence denies (or affirms) as well.
 
 By degree: asked why lowering the learning rate makes boosted trees "generalize worse", a sentence says "Lower
-learning rate values generally lead to better generalization". Each degree word of a why-question (more / less,
-better / worse, higher / lower, ...) is paired with the word of its scale in the sentence that stands among most of
-the same words; an odd number of pairs at opposite poles says the opposite of what the question presumes (lower and
-better against lowering and worse is one)."""
+learning rate values generally lead to better generalization". Each degree word of a question that presumes (a
+why-question, or one that states what the notes say: "My slides say strides = 2 halves the input size") is paired with
+the word of its scale (more / less, better / worse, double / halve, ...) in the sentence that stands among most of the
+same words; an odd number of pairs at opposite poles says the opposite of what the question presumes (lower and better
+against lowering and worse is one).
+
+By number: told "predictive maintenance lifts productivity by 70%, as my slides put it", a sentence says "it
+increases productivity by 25%, reduces breakdowns by 70%": the number the question gives a thing, the sentence gives
+another, and no sentence gives it that one ("400 thousand text-image pairs" against "400 million")."""
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
 
 from rag.answer.focus import mentions
-from rag.answer.question import META_WORDS, is_name
+from rag.answer.quantity import STATED_VALUE, stated_value
+from rag.answer.question import META_WORDS, NOTE_NOUN, is_name
 from rag.answer.vocabulary import INFLECTION_PREFIX
 from rag.core.text import STOPWORDS, WORD, stem, word_parts, words
 
@@ -48,9 +54,17 @@ SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
     ("easier", "harder"),
     ("deeper deep", "shallower shallow"),
     ("up upward upwards", "down downward downwards"),
+    ("double doubling", "halve halving"),
 )
 _POLE = {stem(w): (scale, sign) for scale, poles in enumerate(SCALES) for sign, group in enumerate(poles)
          for w in group.split()}
+NUMBER_REACH = 2     # words each side of a number that say what it counts ("400 million text-image pairs",
+                     # "productivity by 25%")
+_VALUE_OR_WORD = re.compile(rf"{STATED_VALUE.pattern}|[^\W\d_]+", re.IGNORECASE)
+_ATTRIBUTED = re.compile(r"\b(?:as|per|according\s+to)\s+(?:my|the|our)\b", re.IGNORECASE)   # "as my slides put it"
+_SAYS = re.compile(  # "My gen AI slides say ...", opening a sentence: what "what do my slides say?" asks, stated
+    rf"(?:^|[.;:!?]\s+)(?:my|the|our)\s+(?:[\w.\-]+\s+){{0,4}}?{NOTE_NOUN}\s+(?:say|says|said|state|states|claim|claims)\b",
+    re.IGNORECASE)
 DEGREE_REACH = 2     # words each side of a degree word that say what it is said of ("generalize worse", "better
                      # generalization", "lower learning rate"); further ones belong to other phrases
 
@@ -226,6 +240,51 @@ def reassigned(part: str, names: Iterable[str], sentences: list[str]) -> str | N
     return None
 
 
+def presumes(part: str) -> bool:
+    """Whether a part states what it asks about as given: a why-question, or a statement it attributes to the notes
+    ("as my slides put it", "per the GenAI slides", "My slides say ..." opening a sentence); "what do my slides say
+    ...?" asks."""
+    return any(p.search(part) for p in (_WHY, _ATTRIBUTED, _SAYS))
+
+
+def _bound(text: str) -> list[tuple[str, set[str]]]:
+    """(value, the words it is said of) of each number a text states ("productivity by 25%": 25, productivity): the
+    content words within NUMBER_REACH that are nearer to it than to any other number, compared as `_key` reads them."""
+    found = list(_VALUE_OR_WORD.finditer(text.replace("\u2019", "'")))
+    at = [i for i, m in enumerate(found) if m.group("digits")]
+    near: dict[int, set[str]] = {i: set() for i in at}
+    for j, m in enumerate(found):
+        if j in near or not _content(m.group()):
+            continue
+        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= NUMBER_REACH)
+        if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
+            near[dist[0][1]].add(_key(m.group()))
+    return [(stated_value(found[i]), near[i]) for i in at]
+
+
+def renumbered(part: str, sentences: list[str]) -> str | None:
+    """The first of `sentences` (best first) that gives another number to what a part presumes a number of: a
+    why-question or a statement it attributes to the notes ("lifts productivity by 70%, as my slides put it") binds
+    a value to words (see `_bound`), and the sentence, sharing MIN_SHARED of the part's other content words, binds
+    another value to one of them ("increases productivity by 25%, reduces breakdowns by 70%") while no sentence binds
+    the part's value to it."""
+    if not presumes(part):
+        return None
+    asked = [(value, near) for value, near in _bound(part) if near]
+    if not asked:
+        return None
+    bound = [_bound(sentence) for sentence in sentences]
+    others = {_key(w) for w in word_parts(part) if _content(w)} - set().union(*(near for _, near in asked))
+    for sentence, said in zip(sentences, bound):
+        if len(others & {_key(w) for w in word_parts(sentence)}) < MIN_SHARED:
+            continue
+        for value, near in asked:
+            if any(v != value and near & n for v, n in said) and \
+                    not any(v == value and near & n for b in bound for v, n in b):
+                return sentence
+    return None
+
+
 def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
     """(scale, pole, the words it is said of) of each degree word of text: the content words within DEGREE_REACH that
     are nearer to it than to any other degree word (a word as near to two belongs to neither; words naming the notes
@@ -243,11 +302,11 @@ def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
 
 
 def reversed_degree(part: str, sentence: str) -> bool:
-    """Whether the sentence says the opposite degree of what a why-question part presumes (see the module docstring):
+    """Whether the sentence says the opposite degree of what a part presumes (`presumes`; see the module docstring):
     it shares MIN_SHARED of the part's other content words, and an odd number of the part's degree words pair with
     the other pole of their scale. A degree word pairs with the sentence's word of its scale whose surrounding words
     it shares most (at least one); where both poles share as many, or none, it pairs with nothing."""
-    if not _WHY.search(part):
+    if not presumes(part):
         return False
     asked, said = _degrees(part), _degrees(sentence)
     others = {_key(w) for w in word_parts(part) if _content(w) and stem(w.lower()) not in _POLE}

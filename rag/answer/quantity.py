@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from decimal import Decimal
 
 from rag.answer.focus import mentions
 from rag.core.text import content_terms
@@ -38,6 +39,11 @@ _NUMBER = re.compile(  # a standalone numeral or a number word
     rf"(?<![\w.-]){_NUMERAL}(?![\w-])|\b(?:{_CARDINAL}|single|twice|double|half)\b", re.IGNORECASE)
 _DIGITS = r"\d+(?:[.,]\d+)*"   # "0.8", "1,000", the "300" of "300B"
 _STATED = re.compile(rf"(?<![\w.-]){_DIGITS}")   # ... standing alone in a question: not the "4" of "GPT-4"
+_MAGNITUDE = {"thousand": 3, "k": 3, "million": 6, "m": 6, "billion": 9, "b": 9, "trillion": 12, "t": 12}
+STATED_VALUE = re.compile(  # a number standing alone, with the magnitude it is written with: "400 million", "175B"
+    r"(?<![\w.-])(?P<digits>\d+(?:,\d{3})*(?:\.\d+)?)(?:\s*(?P<word>thousand|million|billion|trillion)s?\b|"
+    r"(?P<suffix>[kmbt]))?(?!\w|[.,]\d)",   # not a version ("0.2.5")
+    re.IGNORECASE)
 _WHY_CLAUSE = re.compile(r"\bwhy\b(?:[^.?!;]|\.(?=\S))*", re.IGNORECASE)   # to its sentence's end ("e.g. " ends it)
 _MEASURE = re.compile(rf"{_CARDINAL}|{_NUMERAL}(?:-[a-z]+)?", re.IGNORECASE)   # "five", "5", "4-sample"; not the
                                                                              # term "one-hot"
@@ -105,6 +111,14 @@ def numbers(text: str) -> set[str]:
     """The numbers a text writes in digits anywhere ("0.5" in "0.2-0.5"), thousands commas dropped ("1,000" ->
     "1000")."""
     return {n.replace(",", "") for n in re.findall(_DIGITS, text)}
+
+
+def stated_value(m: re.Match) -> str:
+    """The value a STATED_VALUE match writes, thousands commas dropped and its magnitude applied ("1,000" -> "1000",
+    "400 thousand" -> "400000", "400M" -> "400000000")."""
+    magnitude = (m.group("word") or m.group("suffix") or "").lower()
+    value = Decimal(m.group("digits").replace(",", "")).scaleb(_MAGNITUDE.get(magnitude, 0))
+    return format(value.normalize(), "f")
 
 
 def unwritten(question: str, written: set[str]) -> list[str]:

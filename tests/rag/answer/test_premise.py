@@ -1,7 +1,7 @@
 """A false premise by one swapped word (the best evidence says "a x c" where the question asks about "a b c"), or by
 polarity (the evidence affirms what the question denies), by another name, or by degree (the evidence puts the other
 pole of a degree word on the same things)."""
-from rag.answer.premise import opposed, reassigned, reversed_degree, swapped
+from rag.answer.premise import opposed, presumes, reassigned, renumbered, reversed_degree, swapped
 
 TERMS = {"mean squared error", "mean absolute error"}.__contains__   # the notes' terms
 
@@ -128,3 +128,41 @@ def test_each_degree_word_pairs_with_the_word_said_of_the_same_things():
     # "small" is said of windows, "more" of information: a word they share further off pairs nothing
     assert not reversed_degree("Why do deep layers keep more information about the image?",
                                "Convolutional layers learn local patterns: in images, patterns in small 2D windows.")
+
+
+def test_a_part_presumes_what_it_asks_why_of_or_states_the_notes_say():
+    assert presumes("Why do my notes round that down?")
+    assert presumes("Since Deloitte found a 70% lift, as my slides put it, where does it come from?")
+    assert presumes("My gen AI slides say strides of 2 halve the size - so how does a decoder grow it?")
+    assert not presumes("What do my slides say about strides?")
+    assert not presumes("How does a decoder grow the image, my notes say?")
+
+
+DELOITTE = ("According to Deloitte, it increases productivity by 25%, reduces breakdowns by 70%, and lowers "
+            "maintenance costs by 25%.")
+CLIP = "The model is trained on a dataset of 400 million text\u2013image pairs scraped from the internet."
+
+
+def test_a_sentence_giving_another_number_to_what_the_question_numbers_renumbers_it():
+    asked = "Since Deloitte found predictive maintenance lifts productivity by 70%, as my slides put it, why so much?"
+    assert renumbered(asked, [DELOITTE]) == DELOITTE   # 70% is said of breakdowns, productivity's is 25%
+    assert renumbered(asked.replace("70%", "25%"), [DELOITTE]) is None
+    clip = "Why was CLIP trained on such a tiny dataset - only about 400 thousand text-image pairs?"
+    assert renumbered(clip, [CLIP]) == CLIP            # a magnitude is part of the value
+    assert renumbered(clip.replace("thousand", "million"), [CLIP]) is None
+    assert renumbered(clip.replace("400 thousand", "400M"), [CLIP]) is None
+    # a question that presumes nothing computes with its numbers; another sentence giving the value keeps it
+    assert renumbered("How does maintenance lift productivity by 70%?", [DELOITTE]) is None
+    also = [DELOITTE, "Deloitte later raised productivity by 70% in one plant."]
+    assert renumbered(asked, also) is None
+    # a sentence on other things shares the number's word by chance
+    assert renumbered("Why do my notes put productivity up by 70%?", ["Productivity rose by 10% in 2020."]) is None
+
+
+def test_doubling_and_halving_are_a_scale_and_a_statement_of_the_notes_presumes():
+    asked = "My gen AI slides say a conv transpose layer with strides = 2 halves the input size - so how does it grow?"
+    said = "A conv transpose layer differs in that setting strides = 2 doubles the size of the input tensor."
+    assert reversed_degree(asked, said)
+    assert not reversed_degree(asked.replace("halves", "doubles"), said)
+    assert not reversed_degree("What do my slides say strides = 2 does to the input size of a conv transpose layer?",
+                               said)

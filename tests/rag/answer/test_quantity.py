@@ -3,7 +3,16 @@ what it counts, and a question for a default only where one speaks of that defau
 it states."""
 import pytest
 
-from rag.answer.quantity import counted, is_value, numbers, uncounted, undefaulted, unwritten
+from rag.answer.quantity import (
+    STATED_VALUE,
+    counted,
+    is_value,
+    numbers,
+    stated_value,
+    uncounted,
+    undefaulted,
+    unwritten,
+)
 
 
 def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_not_checked():
@@ -49,6 +58,12 @@ def test_a_default_is_given_only_by_a_passage_that_speaks_of_that_default():
     assert undefaulted(question, [("By default, Keras uses a patience of 0.", "")]) is None
     assert undefaulted("What is Keras's default backend?", [other]) is None
     assert undefaulted("What patience value should I use?", [example]) is None   # asks no default
+
+
+def test_a_stated_value_is_its_number_with_its_magnitude():
+    text = "400 million pairs, 400M, 1,000 steps, 0.8, 175B and 3 thousand; not GPT-4, beta1, 10x, 3D or v0.2.5"
+    assert [stated_value(m) for m in STATED_VALUE.finditer(text)] == [
+        "400000000", "400000000", "1000", "0.8", "175000000000", "3000"]
 
 
 def test_a_why_question_presumes_the_numbers_of_its_why_clause():
