@@ -74,8 +74,9 @@ def compound_subject(question: str) -> str | None:
 
 def names_a_term(word: str, question: str, knows: Callable[[str], bool]) -> bool:
     """Whether a word of the question stands beside a content word the notes know, in one clause, naming a term with
-    it ("focal loss", "isolation forest", "GAN paper", "the perplexity of a language model": articles and "of" join
-    a term): the notes lack that term. A word the notes never use that stands alone among function words or other
+    it ("focal loss", "isolation forest", "GAN paper", "the perplexity of a language model": "of" and an article after
+    it join a term; another article opens one, so "finished a first version" is a verb and its object): the notes
+    lack that term. A word the notes never use that stands alone among function words or other
     unknown words ("if I'm putting together", "what can it draft", "how do people fix it", "an autoencoder with a
     bottleneck as wide as its input") is the asker's phrasing, not the subject; so is one given as another name of a
     word the notes know ("pharma / drug discovery"). `knows(word)`: whether the notes use it."""
@@ -85,7 +86,9 @@ def names_a_term(word: str, question: str, knows: Callable[[str], bool]) -> bool
             return False
     asides = _ASIDE.findall(question)   # "nucleus (top-p) sampling": the parenthesis is an aside inside a term
     for clause in [*_CLAUSE_BREAK.split(_ASIDE.sub(" ", question)), *asides]:
-        words = [w for w in compound_words(clause) if w not in _TERM_GLUE]
+        raw = compound_words(clause)
+        words = [w for k, w in enumerate(raw)   # an article stays where it opens another term: not after "of"
+                 if w not in _TERM_GLUE or w in ARTICLES and not (k and raw[k - 1] == "of")]
         content = set(question_terms(clause)) | {w for w in words if "-" in w}
         for i, w in enumerate(words):
             if w == word and any(n in content and n != word and knows(n) for n in _beside(words, i)):

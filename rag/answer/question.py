@@ -29,10 +29,12 @@ application applications""".split())   # "the idea behind X", "the formula for X
 QUESTION_WORDS = frozenset("""what which who whom whose how why when where does do did is are was were can could
 should would will difference differ differs between compare versus vs explain describe mean meaning define
 definition whats hows whys""".split())   # "whats" as typed without its apostrophe
-_CLAUSE = re.compile(  # ", and which ...", "; how ...", " and what ...": where a new question begins; after a
-    # question mark a request begins one too ("...? Walk me through the indexing part")
-    r"\s*(?:[,;]\s*(?:and\s+|or\s+|but\s+)?|\s+and\s+|\s+or\s+|\?\s+(?:and\s+|but\s+)?)"
+_CLAUSE = re.compile(  # ", and which ...", "; how ...", " and what ...", "? Also, how ...", " and with which ...":
+    # where a new question begins; after a question mark a request begins one too ("...? Walk me through the indexing
+    # part")
+    r"\s*(?:[,;]\s*(?:and\s+|or\s+|but\s+)?|\s+and\s+|\s+or\s+|\?\s+(?:and\s+|but\s+|also,?\s+)?)"
     r"(?=(?:what|which|who|whom|whose|how|why|when|where|does|do|did|is|are|can|should)\b)"
+    r"|(?:,?\s+and\s+|\?\s+)(?=(?:with|in|for|by|on|at|from|under|through)\s+(?:what|which|whom)\b)"
     r"|\?\s+(?=(?:explain|describe|walk|give|list|name|tell|summari[sz]e|show|compare)\b)", re.IGNORECASE)
 _VERSUS = re.compile(  # the first side starts after the question's verb: "is bagging vs boosting" compares two things
     r"\b(?P<a>(?!(?:" + "|".join(sorted(QUESTION_WORDS)) + r")\b)[\w\-]+(?: [\w\-]+)?)\s+(?:vs\.?|versus)\s+"

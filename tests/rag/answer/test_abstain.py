@@ -315,6 +315,10 @@ def test_an_unknown_word_counts_where_it_names_a_term_with_a_word_the_notes_know
     assert not names_a_term("liner", "What is a model? My notes have a one-liner on it", knows)
     assert not names_a_term("focal", "What is focal, loss?", knows)    # a comma ends the term
     assert names_a_term("perplexity", "How is the perplexity of a model computed?", knows)   # "of" joins a term
+    assert names_a_term("perplexity", "How is the perplexity of a random forest computed?", knows)
+    # an article opens another term: a verb and its object
+    assert not names_a_term("finished", "Say I've finished a random forest. How do I keep the training data?", knows)
+    assert names_a_term("finished", "Say I've got finished model weights. How do I keep them?", knows)
     assert not names_a_term("bottleneck", "Why is a decoder with a bottleneck as wide as its input useless?", knows)
     # an item listed with a term is a term: "and" / "or" reach across to the two words of the item beside it
     assert names_a_term("superintelligence", "How do narrow models, random forests and superintelligence differ?",

@@ -33,6 +33,15 @@ def test_a_question_or_request_after_a_question_mark_is_a_part_of_its_own():
     assert split_parts("so my text is tokenized - how do I get from tokens to vectors? walk me through the indexing") \
         == ("so my text is tokenized - how do I get from tokens to vectors", "walk me through the indexing")
     assert split_parts("Is Murf a voice tool? it is on my slides") == ("Is Murf a voice tool? it is on my slides",)
+    assert split_parts("What does the network predict? Also, how many steps does the loop run?") == (
+        "What does the network predict", "how many steps does the loop run?")
+
+
+def test_a_question_word_after_a_preposition_opens_a_part_after_and():
+    assert split_parts("What does the network learn to predict, and with which loss?") == (
+        "What does the network learn to predict", "with which loss?")
+    assert split_parts("What is the encoder, with which the input is compressed?") == (
+        "What is the encoder, with which the input is compressed?",)   # a relative clause
 
 
 def test_a_subordinate_clause_stays_with_its_question():
