@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 
 from rag.answer.question import ARTICLES, DO_QUESTION, NOTE_NAME, QUESTION_WORDS, RELATIONAL
-from rag.core.text import EMPHASIS, STOPWORDS
+from rag.core.text import CLITIC, EMPHASIS, STOPWORDS
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9'/.,+-]*[A-Za-z0-9+]|[A-Za-z0-9]")  # "Q,K,V" and "1,500" are one token
 FRAME = re.compile(  # "does my ML hierarchy say", "according to my notes": the user's documents, not the topic
@@ -24,7 +24,6 @@ CLAUSE = re.compile(r"[;:.?!()\n]+")
 LIST_SPLIT = re.compile(r"\s*,\s*(?:and|or)\s+|\s*,\s*|\s+(?:and|or)\s+", re.IGNORECASE)
 CONJUNCTION = re.compile(r"\s(?:and|or)\s", re.IGNORECASE)
 RELATIVE = re.compile(r",\s*(?:which|who|that)\b[^,;:.?!()\n]*(?=,|[;:.?!()\n]|$)", re.IGNORECASE)
-CONTRACTION = re.compile(r"'(?:s|re|ve|ll|d|m)$")
 COMPLEMENT = re.compile(r"\s*(?:behind|of|for|about)\s+(?:(?:the|an?)\s+)?", re.IGNORECASE)
 MEANS = re.compile(  # "how can you control how diverse the output is?": a way to act on a property, not a thing
     r"^(?:[^,?]*,\s*)?how\s+(?:can|could|do|should|would|might)\s+(?:you|we|i|one)\s+[\w-]+\s+"
@@ -63,7 +62,7 @@ def asked_count(question: str) -> int | None:
 
 def is_content(token: str) -> bool:
     """Whether a token is a content word: no stop word, question word, auxiliary or ordinal."""
-    word = CONTRACTION.sub("", token.lower())   # "what's", "they're": the function word itself
+    word = CLITIC.sub("", token.lower())   # "what's", "they're": the function word itself
     return word not in STOPWORDS and word not in QUESTION_WORDS and word not in AUX and word not in ORDINALS
 
 

@@ -95,13 +95,13 @@ def uncounted(question: str, sentences: Iterable[tuple[str, str]], names: Iterab
 
 def undefaulted(question: str, sentences: Iterable[tuple[str, str]]) -> str | None:
     """What a question asks the default of ("default value", "default beta1") when no sentence speaks of a default
-    together with at least half the question's content terms, its headings and list lines above it counted (a default
+    together with most of the question's content terms, its headings and list lines above it counted (a default
     of something else, "TensorFlow is Keras's default backend", does not answer "what default patience does Keras
     use?"); else None. `sentences` are (text, context) pairs."""
     m = _DEFAULT.search(question)
     asked = content_terms(question)
     if m is None or any(_DEFAULT.search(f"{text} {context}")
-                        and 2 * len(asked & content_terms(f"{text} {context}")) >= len(asked)
+                        and 2 * len(asked & content_terms(f"{text} {context}")) > len(asked)
                         for text, context in sentences):
         return None
     return " ".join(filter(None, ("default", m.group("thing"))))

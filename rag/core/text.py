@@ -129,12 +129,14 @@ besides despite except unlike amid regarding concerning versus apart aside
 underneath""".split())
 
 
-CLITIC = re.compile(r"(?:'(?:ve|re|ll|d|m)|n't)$", re.IGNORECASE)   # "I've", "they're", "don't"
+CLITIC = re.compile(r"(?:n't|'(?:s|re|ve|ll|d|m))$", re.IGNORECASE)   # "I've", "they're", "don't", "what's"
 
 
 def is_function_word(word: str) -> bool:
-    """A stop word, or a word carrying a clitic ("I've", "don't", "they're"): only pronouns and auxiliaries take one."""
-    return word.lower() in STOPWORDS or CLITIC.search(word) is not None
+    """A stop word, alone or with its clitic ("I've", "what's", "they're"), or a negated auxiliary ("don't", "won't");
+    "the model's" is the model."""
+    low = word.lower()
+    return CLITIC.sub("", low) in STOPWORDS or low.endswith("n't")
 
 
 def words(text: str) -> list[str]:

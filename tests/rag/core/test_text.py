@@ -61,7 +61,7 @@ def test_words_parts_and_content_terms():
     assert word_parts(text) == [p for w in words(text) for p in re.split(r"[.']", w)]  # parts are pieces of words
     assert content_terms("The models are updating their weights, e.g. slowly.") == {"model", "updat", "weight", "slow"}
     # a word with a clitic is a pronoun or an auxiliary; a possessive is its noun
-    assert content_terms("Say I've finished: they're sure we'd won't, don't. The model's loss") == {
+    assert content_terms("What's it? Say I've finished: they're sure we'd won't, don't. The model's loss") == {
         "finish", "sur", "model", "loss"}
     assert stem("classes") == "class" and stem("studies") == "study" and stem("2024") == "2024"
 
