@@ -249,14 +249,20 @@ def presumes(part: str) -> bool:
 
 def _bound(text: str) -> list[tuple[str, set[str]]]:
     """(value, the words it is said of) of each number a text states ("productivity by 25%": 25, productivity): the
-    content words within NUMBER_REACH that are nearer to it than to any other number, compared as `_key` reads them."""
-    found = list(_VALUE_OR_WORD.finditer(text.replace("\u2019", "'")))
-    at = [i for i, m in enumerate(found) if m.group("digits")]
+    content words within NUMBER_REACH, in its clause, that are nearer to it than to any other number ("70% training,
+    15% validation": training is 70's), compared as `_key` reads them. A ratio's numbers ("70/15/15") are left out."""
+    text = text.replace("\u2019", "'")
+    found = list(_VALUE_OR_WORD.finditer(text))
+    clause = [0] * len(found)   # the clause each token is in: punctuation between two tokens parts them
+    for k in range(1, len(found)):
+        clause[k] = clause[k - 1] + bool(_CLAUSE_MARK.search(text, found[k - 1].end(), found[k].start()))
+    at = [i for i, m in enumerate(found) if m.group("digits")
+          and "/" not in text[max(0, m.start() - 1):m.end() + 1]]   # "50/25/25 into ...": a ratio, said respectively
     near: dict[int, set[str]] = {i: set() for i in at}
     for j, m in enumerate(found):
         if j in near or not _content(m.group()):
             continue
-        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= NUMBER_REACH)
+        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= NUMBER_REACH and clause[i] == clause[j])
         if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
             near[dist[0][1]].add(_key(m.group()))
     return [(stated_value(found[i]), near[i]) for i in at]
@@ -265,7 +271,7 @@ def _bound(text: str) -> list[tuple[str, set[str]]]:
 def renumbered(part: str, sentences: list[str]) -> str | None:
     """The first of `sentences` (best first) that gives another number to what a part presumes a number of: a
     why-question or a statement it attributes to the notes ("lifts productivity by 70%, as my slides put it") binds
-    a value to words (see `_bound`), and the sentence, sharing MIN_SHARED of the part's other content words, binds
+    a value to words (see `_bound`), and the sentence, sharing MIN_SHARED of the part's content words, binds
     another value to one of them ("increases productivity by 25%, reduces breakdowns by 70%") while no sentence binds
     the part's value to it."""
     if not presumes(part):
@@ -274,9 +280,9 @@ def renumbered(part: str, sentences: list[str]) -> str | None:
     if not asked:
         return None
     bound = [_bound(sentence) for sentence in sentences]
-    others = {_key(w) for w in word_parts(part) if _content(w)} - set().union(*(near for _, near in asked))
+    words = {_key(w) for w in word_parts(part) if _content(w)}
     for sentence, said in zip(sentences, bound):
-        if len(others & {_key(w) for w in word_parts(sentence)}) < MIN_SHARED:
+        if len(words & {_key(w) for w in word_parts(sentence)}) < MIN_SHARED:
             continue
         for value, near in asked:
             if any(v != value and near & n for v, n in said) and \

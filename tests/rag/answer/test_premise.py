@@ -155,6 +155,14 @@ def test_a_sentence_giving_another_number_to_what_the_question_numbers_renumbers
     assert renumbered("How does maintenance lift productivity by 70%?", [DELOITTE]) is None
     also = [DELOITTE, "Deloitte later raised productivity by 70% in one plant."]
     assert renumbered(asked, also) is None
+    # a number is said of the words in its clause: "70% training, 15% validation"
+    split = "A common split ratio might be 70% training, 15% validation, and 15% test."
+    assert renumbered("Why do my notes split a dataset with 50% training, 25% validation, 25% test?", [split]) == split
+    assert renumbered("Why do my notes split a dataset with 70% training, 15% validation, 15% test?", [split]) is None
+    # a ratio gives its numbers respectively: they are said of no one word
+    assert renumbered("Why do my notes split a dataset 70/15/15 into training, validation and test?", [split]) is None
+    votes = 'In our case, "Dog" receives 3 votes and "Cat" receives 2 votes.'
+    assert renumbered("Why does the forest end up predicting Cat with 3 of the 5 votes?", [votes]) == votes
     # a sentence on other things shares the number's word by chance
     assert renumbered("Why do my notes put productivity up by 70%?", ["Productivity rose by 10% in 2020."]) is None
 
