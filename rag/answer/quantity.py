@@ -28,9 +28,10 @@ _COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
 _VALUE_OF = re.compile(  # "what offset value does ... use", "what starting and ending beta values": a number, too;
-    # "what is the learning rate?" may ask what it is
-    r"\bwhat\s+(?!(?:is|are|was|were|the)\b)(?P<thing>(?:[a-z][\w-]*\s+){1,4}?(?:values?|rates?|percentages?))\b",
-    re.IGNORECASE)
+    # a verb or an article is no modifier: "what is the learning rate?" may ask what it is, "what does the learning
+    # rate set?" what it does
+    r"\bwhat\s+(?P<thing>(?:(?!(?:is|are|was|were|do|does|did|can|could|should|would|will|has|have|had|may|might|"
+    r"must|the|a|an)\b)[a-z][\w-]*\s+){1,4}?(?:values?|rates?|percentages?))\b", re.IGNORECASE)
 _DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?P<thing>[a-z][\w-]*))?", re.IGNORECASE)
 _NUMERAL = r"\d[\d,.]*(?:x\d+)*[kmbtx]?"  # "175", "10,000", "1.5", "300B", "4x", "28x28"; not "GPT-4", "T5"
 _CARDINAL = (r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|forty|fifty|"

@@ -29,6 +29,8 @@ def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_n
     assert counted("What value does gen AI bring to retailers?") is None   # a worth, not a named measure
     assert counted("What starting and ending beta values does the schedule use?") == "starting and ending beta values"
     assert counted("What is the learning rate of the discriminator?") is None   # may ask what it is
+    assert counted("What does the learning rate set?") is None                   # or what it does
+    assert counted("What settings does the learning rate schedule take?") is None
 
 
 def test_a_count_is_given_only_by_a_number_beside_the_thing_counted():
