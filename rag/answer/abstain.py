@@ -76,10 +76,10 @@ def names_a_term(word: str, question: str, knows: Callable[[str], bool]) -> bool
     """Whether a word of the question stands beside a content word the notes know, in one clause, naming a term with
     it ("focal loss", "isolation forest", "GAN paper", "the perplexity of a language model": "of" and an article after
     it join a term; another article opens one, so "finished a first version" is a verb and its object): the notes
-    lack that term. A word the notes never use that stands alone among function words or other
-    unknown words ("if I'm putting together", "what can it draft", "how do people fix it", "an autoencoder with a
-    bottleneck as wide as its input") is the asker's phrasing, not the subject; so is one given as another name of a
-    word the notes know ("pharma / drug discovery"). `knows(word)`: whether the notes use it."""
+    lack that term. A word the notes never use that stands alone among function words or other unknown words ("if
+    I'm putting together", "what can it draft", "how do people fix it", "an autoencoder with a bottleneck as wide as
+    its input") is the asker's phrasing, not the subject; so is one given as another name of a word the notes know
+    ("pharma / drug discovery"). `knows(word)`: whether the notes use it."""
     for m in _ALTERNATIVES.finditer(question):
         pair = [w.lower() for w in m.groups()]
         if word in pair and knows(pair[1 - pair.index(word)]):

@@ -66,8 +66,8 @@ DO_QUESTION = re.compile(r"^\s*(?:how|why|when|where|what|which|who)\s+(?:does|d
                          r"is|are|was|were|has|have)\b", re.IGNORECASE)
 _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,:?]{3,80})[,:]\s*", re.IGNORECASE)   # "In the X: ..."
 NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
-              r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
-              r"documents?|intros?)")
+             r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
+             r"documents?|intros?)")
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "my Deep Learning with Python notes": names of a note;
     # "the posts in my blog" is none (a name holds no determiner, nor a place it is in); "Q,K,V" is one word
     r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)"
