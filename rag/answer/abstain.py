@@ -223,10 +223,10 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
         if clash is not None:
             out.append(f'"{clash.text}"')
             continue
-        other = premise.reassigned(part, query.names, [e.text for e in own]) or \
-            premise.renumbered(part, [e.text for e in own])
+        texts = [e.text for e in own]
+        other = premise.reassigned(part, query.names, texts) or premise.renumbered(part, texts)
         if other is None:
-            other = next((e.text for e in own if premise.reversed_degree(part, e.text)), None)
+            other = next((t for t in texts if premise.reversed_degree(part, t)), None)
         if other is not None:
             out.append(f'"{other}"')
     return out

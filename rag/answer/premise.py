@@ -258,14 +258,22 @@ def _bound(text: str) -> list[tuple[str, set[str]]]:
         clause[k] = clause[k - 1] + bool(_CLAUSE_MARK.search(text, found[k - 1].end(), found[k].start()))
     at = [i for i, m in enumerate(found) if m.group("digits")
           and "/" not in text[max(0, m.start() - 1):m.end() + 1]]   # "50/25/25 into ...": a ratio, said respectively
-    near: dict[int, set[str]] = {i: set() for i in at}
-    for j, m in enumerate(found):
-        if j in near or not _content(m.group()):
-            continue
-        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= NUMBER_REACH and clause[i] == clause[j])
-        if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
-            near[dist[0][1]].add(_key(m.group()))
+    near = _said_of([m.group() for m in found], at, NUMBER_REACH, clause)
     return [(stated_value(found[i]), near[i]) for i in at]
+
+
+def _said_of(tokens: list[str], at: list[int], reach: int, clause: list[int] | None = None) -> dict[int, set[str]]:
+    """For each position in `at` (a degree word, a number), the content words of `tokens` within `reach` of it that
+    are nearer to it than to any other position in `at` (a word as near to two belongs to neither), in its clause
+    where `clause` gives each token's, compared as `_key` reads them."""
+    near: dict[int, set[str]] = {i: set() for i in at}
+    for j, token in enumerate(tokens):
+        if j in near or not _content(token):
+            continue
+        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= reach and (clause is None or clause[i] == clause[j]))
+        if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
+            near[dist[0][1]].add(_key(token))
+    return near
 
 
 def renumbered(part: str, sentences: list[str]) -> str | None:
@@ -297,13 +305,7 @@ def _degrees(text: str) -> list[tuple[int, int, set[str]]]:
     are left out), compared on their leading INFLECTION_PREFIX letters."""
     tokens = [t.lower() for t in _tokens(text)]
     at = [i for i, t in enumerate(tokens) if stem(t) in _POLE]
-    near: dict[int, set[str]] = {i: set() for i in at}
-    for j, t in enumerate(tokens):
-        if j in near or not _content(t):
-            continue
-        dist = sorted((abs(i - j), i) for i in at if abs(i - j) <= DEGREE_REACH)
-        if dist and (len(dist) == 1 or dist[0][0] < dist[1][0]):
-            near[dist[0][1]].add(_key(t))
+    near = _said_of(tokens, at, DEGREE_REACH)
     return [(*_POLE[stem(tokens[i])], near[i]) for i in at]
 
 

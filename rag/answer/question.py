@@ -68,15 +68,16 @@ _LEAD = re.compile(r"^(?P<lead>(?:in|according to|from|for)\b[^,:?]{3,80})[,:]\s
 NOTE_NOUN = (r"(?:slides?|summary|summaries|notes?|review|blog|page|digest|lectures?|posts?|series|timelines?|"
              r"notebooks?|overviews?|write-?ups?|decks?|cheat-?sheets?|handouts?|chapters?|sections?|articles?|files?|"
              r"documents?|intros?)")
+_NAME_WORD = r"(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)[\w.\-']+"   # a word of a note's name: no
+# determiner, nor a place it is in ("the posts in my blog" names none)
 NOTE_NAME = re.compile(  # "the GenAI slides", "my ML summary", "my Deep Learning with Python notes": names of a note;
-    # "the posts in my blog" is none (a name holds no determiner, nor a place it is in); "Q,K,V" is one word
-    r"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)"
-    rf"[\w.\-']+(?:,[\w.\-']+)*\s+){{1,4}}?){NOTE_NOUN}\b", re.IGNORECASE)
+    # "Q,K,V" is one word
+    rf"\b(?:the|my|our|your|this|these|those)\s+(?P<words>(?:{_NAME_WORD}(?:,[\w.\-']+)*\s+){{1,4}}?){NOTE_NOUN}\b",
+    re.IGNORECASE)
 NOTE_PART = re.compile(  # "the Deep Learning with Python part of my notes": where to look, though what it names may
     # be what is asked about too ("the Transformer part of my review")
-    r"\b(?:the|my|our|your|this|that)\s+(?P<words>(?:(?!(?:in|on|at|from|my|our|your|the|this|these|those)\b)"
-    r"[\w.\-']+\s+){1,4}?)(?:part|portion|half|bit)s?\s+of\s+(?:the|my|our|your|this|these)\s+(?:[\w.\-']+\s+){0,4}?"
-    rf"{NOTE_NOUN}\b", re.IGNORECASE)
+    rf"\b(?:the|my|our|your|this|that)\s+(?P<words>(?:{_NAME_WORD}\s+){{1,4}}?)(?:part|portion|half|bit)s?\s+of\s+"
+    rf"(?:the|my|our|your|this|these)\s+(?:[\w.\-']+\s+){{0,4}}?{NOTE_NOUN}\b", re.IGNORECASE)
 _QUOTED = re.compile(r"(?<!\w)['\"\u2018\u201c](?P<term>[^'\"\u2019\u201d?]{2,40}?)['\"\u2019\u201d](?!\w)"
                      rf"(?!\s+(?:{NOTE_NOUN}|tables?|headings?|titles?)\b)")   # "the 'Types of AI' slides": a title
 _SPECIAL = re.compile(r"\d|[A-Z].*[A-Z]|.[A-Z]|\+\+$|#$")   # digits, acronyms, inner capitals and a closing symbol:
