@@ -55,6 +55,7 @@ SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
     ("deeper deep", "shallower shallow"),
     ("up upward upwards", "down downward downwards"),
     ("double doubling", "halve halving"),
+    ("before earlier", "after later"),
 )
 _POLE = {stem(w): (scale, sign) for scale, poles in enumerate(SCALES) for sign, group in enumerate(poles)
          for w in group.split()}
@@ -65,6 +66,8 @@ _ATTRIBUTED = re.compile(r"\b(?:as|per|according\s+to)\s+(?:my|the|our)\b", re.I
 _SAYS = re.compile(  # "My gen AI slides say ...", opening a sentence: what "what do my slides say?" asks, stated
     rf"(?:^|[.;:!?]\s+)(?:my|the|our)\s+(?:[\w.\-]+\s+){{0,4}}?{NOTE_NOUN}\s+(?:say|says|said|state|states|claim|claims)\b",
     re.IGNORECASE)
+_GRANTED = re.compile(r"\b(?:given|seeing|considering|now)\s+that\b", re.IGNORECASE)   # "Given that the root holds
+# 8 birds, ...": a clause that grants what follows it
 DEGREE_REACH = 2     # words each side of a degree word that say what it is said of ("generalize worse", "better
                      # generalization", "lower learning rate"); further ones belong to other phrases
 
@@ -241,10 +244,10 @@ def reassigned(part: str, names: Iterable[str], sentences: list[str]) -> str | N
 
 
 def presumes(part: str) -> bool:
-    """Whether a part states what it asks about as given: a why-question, or a statement it attributes to the notes
-    ("as my slides put it", "per the GenAI slides", "My slides say ..." opening a sentence); "what do my slides say
-    ...?" asks."""
-    return any(p.search(part) for p in (_WHY, _ATTRIBUTED, _SAYS))
+    """Whether a part states what it asks about as given: a why-question, a statement it attributes to the notes
+    ("as my slides put it", "per the GenAI slides", "My slides say ..." opening a sentence) or a clause it grants
+    ("given that the root holds 8 birds"); "what do my slides say ...?" asks."""
+    return any(p.search(part) for p in (_WHY, _ATTRIBUTED, _SAYS, _GRANTED))
 
 
 def _bound(text: str) -> list[tuple[str, set[str]]]:

@@ -134,7 +134,9 @@ def test_a_part_presumes_what_it_asks_why_of_or_states_the_notes_say():
     assert presumes("Why do my notes round that down?")
     assert presumes("Since Deloitte found a 70% lift, as my slides put it, where does it come from?")
     assert presumes("My gen AI slides say strides of 2 halve the size - so how does a decoder grow it?")
+    assert presumes("Given that the root node holds 8 birds and 2 mammals, what Gini value does the note compute?")
     assert not presumes("What do my slides say about strides?")
+    assert not presumes("Given the root node's counts, what Gini value does the note compute?")
     assert not presumes("How does a decoder grow the image, my notes say?")
 
 
@@ -174,3 +176,19 @@ def test_doubling_and_halving_are_a_scale_and_a_statement_of_the_notes_presumes(
     assert not reversed_degree(asked.replace("halves", "doubles"), said)
     assert not reversed_degree("What do my slides say strides = 2 does to the input size of a conv transpose layer?",
                                said)
+
+
+def test_before_and_after_are_a_scale_an_attributed_order_reverses():
+    said = ("CLIP was unveiled in a paper published by OpenAI in February 2021 (just a few days after the first DALL.E "
+            "paper).")
+    asked = "CLIP came out weeks before the first DALL.E paper - so what did DALL.E take from it, per my slides?"
+    assert reversed_degree(asked, said)
+    assert not reversed_degree(asked.replace("before", "after"), said)
+    assert not reversed_degree(asked.replace(", per my slides", ""), said)   # asks, presumes nothing
+
+
+def test_a_granted_number_the_notes_give_otherwise_renumbers_it():
+    said = "Initial Node (Root): Suppose you have 10 animals - 6 Birds and 4 Mammals."
+    asked = "Given that the root node holds 8 birds and 2 mammals, what Gini value does the note compute for the root?"
+    assert renumbered(asked, [said]) == said
+    assert renumbered(asked.replace("8 birds and 2", "6 birds and 4"), [said]) is None
