@@ -47,9 +47,9 @@ _CONTRAST = frozenset("but whereas while although though yet".split())
 _ALTERNATIVE = frozenset({"or", "nor"})   # after a denied word, what it coordinates is denied with it
 MIN_DENIED = 2       # content words one side denies and the other affirms; a "non-" word alone is enough
 SCALES = (   # degree words by scale, as (one pole, the other), compared by stem
-    ("more increase higher high greater larger large bigger raise rise grow", "less fewer decrease lower low smaller "
-     "small reduce drop shrink"),
-    ("better improve outperform beat", "worse degrade hurt harm"),
+    ("more most increase higher highest high greater greatest larger largest large bigger biggest raise rise grow",
+     "less least fewer fewest decrease lower lowest low smaller smallest small reduce drop shrink"),
+    ("better best improve outperform beat", "worse worst degrade hurt harm"),
     ("faster quicker", "slower"),
     ("easier", "harder"),
     ("deeper deep", "shallower shallow"),

@@ -192,3 +192,11 @@ def test_a_granted_number_the_notes_give_otherwise_renumbers_it():
     asked = "Given that the root node holds 8 birds and 2 mammals, what Gini value does the note compute for the root?"
     assert renumbered(asked, [said]) == said
     assert renumbered(asked.replace("8 birds and 2", "6 birds and 4"), [said]) is None
+
+
+def test_a_superlative_is_the_pole_of_its_scale():
+    said = ("The split that results in the lowest weighted Gini index is considered the best for dividing the data at "
+            "that particular node in the decision tree.")
+    assert reversed_degree("Why does a node with a higher Gini value count as purer in my decision-tree notes?", said)
+    assert not reversed_degree("Why does a node with a lower Gini value count as purer in my decision-tree notes?",
+                               said)
