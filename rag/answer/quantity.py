@@ -24,7 +24,8 @@ _THING = (  # up to three words, as few as reach a verb, preposition or the end:
     r"(?P<thing>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,2}?)(?=\s+(?:is|are|was|were|do|does|did|has|have|had|can|could|"
     r"will|would|should|must|might|may|it|they|there|in|of|per|for|on|at|to|from|with|by|make|makes|made|happen|"
     r"happens|used|that|which)\b|\s*[?.,;:!]|\s*$)")
-_COUNTED = re.compile(rf"\bhow\s+(?:many|much)\s+{_THING}", re.IGNORECASE)
+_COUNTED = re.compile(  # "how much gets lost" asks a degree: a verb, not a thing, follows (a verb's -s, not "bias")
+    rf"\bhow\s+(?:many|much(?!\s+[a-z]*[b-hj-rtv-z]s\b))\s+{_THING}", re.IGNORECASE)
 _NUMBER_OF = re.compile(  # "what is the (default) number of <thing>": the same question
     rf"\bwhat(?:'s|\s+is|\s+was|\s+are)\s+the\s+(?:[a-z]+\s+)?(?:number|count|amount)\s+of\s+{_THING}", re.IGNORECASE)
 _VALUE_OF = re.compile(  # "what offset value does ... use", "what starting and ending beta values": a number, too;

@@ -19,6 +19,9 @@ def test_the_thing_counted_is_read_and_questions_with_numbers_of_their_own_are_n
     assert counted("According to the slides, how many training tokens was GPT-4 trained on?") == "training tokens"
     assert counted("How much memory does the KV cache use?") == "memory"
     assert counted("How many layers?") == "layers"
+    # "how much" before a verb asks a degree, which words can answer ("there is a slight loss")
+    assert counted("Once the code is small, how much gets lost in reconstruction?") is None
+    assert counted("How much bias does dropout add?") == "bias"
     assert counted("What is the default number of leaves per tree in LightGBM?") == "leaves"
     assert counted("How does DDIM cut the number of sampling steps?") is None
     assert counted("If I run 5-fold cross-validation on 1000 samples, how many train/test runs happen?") is None
