@@ -28,7 +28,7 @@ from rag.answer.question import (
 )
 from rag.answer.vocabulary import Vocabulary
 from rag.core.settings import AnswerSettings
-from rag.core.text import STOPWORDS, word_parts
+from rag.core.text import STOPWORDS, plain, word_parts
 from rag.core.types import SearchResult
 from rag.index.units import Unit
 
@@ -206,7 +206,7 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
     question's"' (the term is looked for in the retrieved passages of that sentence's note); else the first of its
     evidence sentences that affirms what it denies (premise.opposed), that says what it presumes of a name of
     another name (premise.reassigned), that gives another number to what it presumes a number of
-    (premise.renumbered), or that says the opposite degree of it (premise.reversed_degree), quoted."""
+    (premise.renumbered), or that says the opposite degree of it (premise.reversed_degree), quoted as shown (plain)."""
     out = []
     for i, part in enumerate(query.parts):
         own = sorted((e for e in evidence if e.part == i), key=lambda e: -e.score)
@@ -221,14 +221,14 @@ def contradicted(query: Question, results: list[SearchResult], evidence: list[Ev
             continue
         clash = next((e for e in own if premise.opposed(part, e.text, [o.text for o in own if o is not e])), None)
         if clash is not None:
-            out.append(f'"{clash.text}"')
+            out.append(f'"{plain(clash.text)}"')
             continue
         texts = [e.text for e in own]
         other = premise.reassigned(part, query.names, texts) or premise.renumbered(part, texts)
         if other is None:
             other = next((t for t in texts if premise.reversed_degree(part, t)), None)
         if other is not None:
-            out.append(f'"{other}"')
+            out.append(f'"{plain(other)}"')
     return out
 
 
