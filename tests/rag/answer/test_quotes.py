@@ -49,7 +49,8 @@ DATA = Path(__file__).resolve().parents[3] / "eval" / "data"
                                    "shared_probe8_qa.jsonl", "shared_probe9_qa.jsonl", "shared_probe10_qa.jsonl",
                                    "shared_probe11_qa.jsonl", "shared_probe12_qa.jsonl", "shared_probe13_qa.jsonl",
                                    "shared_probe14_qa.jsonl", "shared_probe15_qa.jsonl", "shared_probe16_qa.jsonl",
-                                   "shared_probe17_qa.jsonl", "shared_probe18_qa.jsonl"])
+                                   "shared_probe17_qa.jsonl", "shared_probe18_qa.jsonl",
+                                   "shared_probe19_qa.jsonl"])
 def test_support_strings_of_the_shared_sets_quote_exactly(shared_notes, dev_qa, which):
     qa = dev_qa if which == "dev" else DATA / which
     rows = [json.loads(line) for line in qa.read_text(encoding="utf-8").splitlines() if line.strip()]
