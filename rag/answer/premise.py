@@ -16,10 +16,10 @@ a sentence that shares another word of the question, and that no evidence senten
 
 By degree: asked why lowering the learning rate makes boosted trees "generalize worse", a sentence says "Lower
 learning rate values generally lead to better generalization". Each degree word of a question that presumes (a
-why-question, or one that states what the notes say: "My slides say strides = 2 halves the input size") is paired with
-the word of its scale (more / less, better / worse, double / halve, ...) in the sentence that stands among most of the
-same words; an odd number of pairs at opposite poles says the opposite of what the question presumes (lower and better
-against lowering and worse is one).
+why-question, one that states what the notes say: "My slides say strides = 2 halves the input size", or one that grants
+it: "given that ...") is paired with the word of its scale (more / less, better / worse, double / halve, before /
+after, ...) in the sentence that stands among most of the same words; an odd number of pairs at opposite poles says the
+opposite of what the question presumes (lower and better against lowering and worse is one).
 
 By number: told "predictive maintenance lifts productivity by 70%, as my slides put it", a sentence says "it
 increases productivity by 25%, reduces breakdowns by 70%": the number the question gives a thing, the sentence gives
