@@ -280,11 +280,10 @@ def _said_of(tokens: list[str], at: list[int], reach: int, clause: list[int] | N
 
 
 def renumbered(part: str, sentences: list[str]) -> str | None:
-    """The first of `sentences` (best first) that gives another number to what a part presumes a number of: a
-    why-question or a statement it attributes to the notes ("lifts productivity by 70%, as my slides put it") binds
-    a value to words (see `_bound`), and the sentence, sharing MIN_SHARED of the part's content words, binds
-    another value to one of them ("increases productivity by 25%, reduces breakdowns by 70%") while no sentence binds
-    the part's value to it."""
+    """The first of `sentences` (best first) that gives another number to what a part presumes a number of: a part
+    that presumes (`presumes`: "lifts productivity by 70%, as my slides put it") binds a value to words (see
+    `_bound`), and the sentence, sharing MIN_SHARED of the part's content words, binds another value to one of them
+    ("increases productivity by 25%, reduces breakdowns by 70%") while no sentence binds the part's value to it."""
     if not presumes(part):
         return None
     asked = [(value, near) for value, near in _bound(part) if near]
